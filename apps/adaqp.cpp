@@ -1,0 +1,162 @@
+// adaqp: the one command line. Subcommands: datasets, partition, train.
+// User mistakes print one line "adaqp: error: ..." and exit 2; nothing half-written is left.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "engine/trainer.hpp"
+#include "graph/error.hpp"
+#include "graph/partition.hpp"
+#include "graph/registry.hpp"
+
+namespace {
+
+using namespace adaqp;
+
+int cmd_datasets() {
+  fmt::print("{:<18} {:>8} {:>10} {:>6} {:>8}  {:<18} {:<10} {}\n", "name", "nodes", "edges", "F", "classes",
+             "split", "published", "source");
+  for (const auto& e : graph::load_registry()) {
+    graph::LoadOptions opt;
+    opt.features = false;
+    const auto d = graph::load_dataset(e.name, opt);
+    fmt::print("{:<18} {:>8} {:>10} {:>6} {:>8}  {:<18} {:<10} {}\n", e.name, d.num_nodes, d.num_directed_edges(),
+               d.num_features, d.num_classes,
+               fmt::format("{}/{}/{}", d.count(d.train_mask), d.count(d.val_mask), d.count(d.test_mask)),
+               e.published_accuracy ? fmt::format("{:.1f}%", 100 * *e.published_accuracy) : "-", e.source);
+  }
+  fmt::print("edges: directed, after symmetrising (each undirected edge counts twice); split: train/val/test\n");
+  return 0;
+}
+
+int cmd_partition(const std::string& dataset, int parts, const std::string& method, std::uint64_t seed, bool json) {
+  graph::LoadOptions opt;
+  opt.features = false;
+  const auto d = graph::load_dataset(dataset, opt);
+  const auto m = graph::parse_partition_method(method);
+  const auto owner = graph::partition_graph(d.adj, parts, m, seed);
+  const auto lps = graph::build_partitions(d.adj, owner, parts);
+  const auto s = graph::partition_stats(d.adj, lps);
+  if (json) {
+    nlohmann::json j = {{"dataset", d.name},
+                        {"method", graph::to_string(m)},
+                        {"parts", s.parts},
+                        {"nodes", s.num_nodes},
+                        {"directed_edges", s.num_directed_edges},
+                        {"edge_cut", s.edge_cut},
+                        {"comm_volume_rows", s.comm_volume_rows},
+                        {"halo_rows", s.halo_rows},
+                        {"inner", s.inner},
+                        {"halo", s.halo},
+                        {"marginal", s.marginal},
+                        {"local_edges", s.local_edges},
+                        {"marginal_fraction", s.marginal_fraction},
+                        {"node_imbalance", s.node_imbalance},
+                        {"edge_imbalance", s.edge_imbalance}};
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  fmt::print("{}: {} nodes, {} directed edges, {} parts ({})\n", d.name, s.num_nodes, s.num_directed_edges, parts,
+             graph::to_string(m));
+  fmt::print("edge cut            {} undirected edges ({:.2f}% of all)\n", s.edge_cut,
+             s.num_directed_edges ? 200.0 * double(s.edge_cut) / double(s.num_directed_edges) : 0.0);
+  fmt::print("communication volume {} rows per exchanged layer and direction\n", s.comm_volume_rows);
+  fmt::print("marginal fraction   {:.4f}\nload imbalance      nodes {:.3f}, edges {:.3f} (max / mean)\n",
+             s.marginal_fraction, s.node_imbalance, s.edge_imbalance);
+  fmt::print("{:>5} {:>9} {:>9} {:>9} {:>9} {:>11}\n", "part", "inner", "central", "marginal", "halo", "edges");
+  for (int p = 0; p < parts; ++p)
+    fmt::print("{:>5} {:>9} {:>9} {:>9} {:>9} {:>11}\n", p, s.inner[p], s.inner[p] - s.marginal[p], s.marginal[p],
+               s.halo[p], s.local_edges[p]);
+  fmt::print("halo rows received (row: receiver, column: owner)\n{:>5}", "");
+  for (int q = 0; q < parts; ++q) fmt::print(" {:>8}", q);
+  fmt::print("\n");
+  for (int p = 0; p < parts; ++p) {
+    fmt::print("{:>5}", p);
+    for (int q = 0; q < parts; ++q) fmt::print(" {:>8}", s.halo_rows[p][q]);
+    fmt::print("\n");
+  }
+  return 0;
+}
+
+int cmd_train(const engine::TrainConfig& config, const std::string& model, std::uint64_t split_seed, bool quiet) {
+  engine::TrainConfig c = config;
+  c.model.kind = engine::parse_model_kind(model);
+  graph::LoadOptions opt;
+  opt.split_seed = split_seed;
+  const auto data = graph::load_dataset(c.dataset, opt);
+  if (!quiet)
+    fmt::print("{}: {} nodes, {} directed edges, {} features, {} classes, split {} ({}/{}/{})\n", data.name,
+               data.num_nodes, data.num_directed_edges(), data.num_features, data.num_classes, data.split_rule,
+               data.count(data.train_mask), data.count(data.val_mask), data.count(data.test_mask));
+  const auto result = engine::train(data, c, [&](const engine::EpochMetrics& m) {
+    if (!quiet)
+      fmt::print("epoch {:>4}  loss {:.4f}  train {:.4f}  val {:.4f}  test {:.4f}  epoch {:.2f} ms\n", m.epoch,
+                 m.loss, m.train_acc, m.val_acc, m.test_acc, 1e3 * m.epoch_s);
+  });
+  const auto& s = result.summary;
+  fmt::print("{} {} on {}: test accuracy {:.2f}% at best validation {:.2f}% (epoch {}), median epoch {:.2f} ms\n",
+             to_string(c.model.kind), c.model.layers, data.name, 100 * s.test_acc_at_best_val, 100 * s.best_val_acc,
+             s.best_epoch, 1e3 * s.median_epoch_s);
+  if (!c.metrics_path.empty()) fmt::print("records written to {}\n", c.metrics_path);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"adaqp: distributed full-graph GNN training with quantized, overlapped communication"};
+  app.require_subcommand(1);
+
+  app.add_subcommand("datasets", "list the registered datasets with their counts");
+
+  auto* part = app.add_subcommand("partition", "partition a graph and print partition statistics");
+  std::string p_dataset, p_method = "metis";
+  int p_parts = 2;
+  std::uint64_t p_seed = 0;
+  bool p_json = false;
+  part->add_option("--dataset", p_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
+  part->add_option("--parts", p_parts, "number of parts (ranks)")->required();
+  part->add_option("--method", p_method, "metis (edge cut), metis-vol (communication volume), random")
+      ->capture_default_str();
+  part->add_option("--seed", p_seed, "partitioner seed")->capture_default_str();
+  part->add_flag("--json", p_json, "print the statistics as JSON");
+
+  auto* tr = app.add_subcommand("train", "train a GNN (single process)");
+  engine::TrainConfig tc;
+  std::string model = "gcn";
+  std::uint64_t split_seed = 0;
+  bool quiet = false;
+  tr->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
+  tr->add_option("--model", model, "gcn or sage")->capture_default_str();
+  tr->add_option("--layers", tc.model.layers, "number of layers")->capture_default_str();
+  tr->add_option("--hidden", tc.model.hidden, "hidden width")->capture_default_str();
+  tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
+  tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
+  tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
+  tr->add_option("--dropout", tc.model.dropout, "dropout probability")->capture_default_str();
+  tr->add_option("--seed", tc.seed, "seed of weights and dropout")->capture_default_str();
+  tr->add_option("--split-seed", split_seed, "seed of per-class random splits")->capture_default_str();
+  tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads (0 = all cores)")->capture_default_str();
+  tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file");
+  tr->add_flag("--quiet", quiet, "no per-epoch lines");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.got_subcommand("datasets")) return cmd_datasets();
+    if (app.got_subcommand("partition")) return cmd_partition(p_dataset, p_parts, p_method, p_seed, p_json);
+    if (app.got_subcommand("train")) return cmd_train(tc, model, split_seed, quiet);
+  } catch (const adaqp::Error& e) {
+    std::fprintf(stderr, "adaqp: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "adaqp: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,35 @@
+// CPU reference kernels (OpenMP over rows). Every other backend is tested against these.
+// Matrices are row-major with an explicit column count; pointers are borrowed, never owned.
+#pragma once
+#include <cstdint>
+
+#include "graph/csr.hpp"
+
+namespace adaqp::engine::cpu {
+
+// C[r, :] (+)= sum_k A.values[k] * B[A.indices[k], :] for rows r in [row_begin, row_end).
+// B has A.num_cols rows of `cols` columns; C has A.num_rows rows (only the range is touched).
+// A must carry values. accumulate=false overwrites C's rows.
+template <class T>
+void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
+          bool accumulate);
+
+// y[r, :] = max(x[r, :], 0) in place over n elements.
+template <class T>
+void relu_forward(T* x, std::int64_t n);
+// g[i] = 0 where y[i] <= 0 (y is the ReLU output).
+template <class T>
+void relu_backward(const T* y, T* g, std::int64_t n);
+
+// x[r, :] += bias for rows x cols.
+template <class T>
+void add_bias(T* x, const T* bias, std::int64_t rows, std::int64_t cols);
+// out[c] (+)= sum_r g[r, c].
+template <class T>
+void column_sums(const T* g, std::int64_t rows, std::int64_t cols, T* out, bool accumulate);
+
+// y = x + alpha * z over n elements (y may alias x).
+template <class T>
+void axpy(std::int64_t n, T alpha, const T* z, T* y);
+
+}  // namespace adaqp::engine::cpu

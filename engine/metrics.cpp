@@ -1,0 +1,88 @@
+#include "engine/metrics.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "graph/error.hpp"
+
+namespace adaqp::engine {
+
+double accuracy(std::int64_t correct, std::int64_t total) { return total > 0 ? double(correct) / double(total) : 0.0; }
+
+Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std::string& mode, const std::string& bits) {
+  Summary s;
+  s.epochs = std::int64_t(epochs.size());
+  s.ranks = ranks;
+  s.mode = mode;
+  s.bits = bits;
+  if (epochs.empty()) return s;
+  std::vector<double> times;
+  s.best_val_acc = -1;
+  for (const auto& e : epochs) {
+    if (e.val_acc > s.best_val_acc) {
+      s.best_val_acc = e.val_acc;
+      s.test_acc_at_best_val = e.test_acc;
+      s.best_epoch = e.epoch;
+    }
+    times.push_back(e.epoch_s);
+    s.total_train_s += e.epoch_s;
+  }
+  std::sort(times.begin(), times.end());
+  const std::size_t k = times.size();
+  s.median_epoch_s = k % 2 ? times[k / 2] : 0.5 * (times[k / 2 - 1] + times[k / 2]);
+  s.final_loss = epochs.back().loss;
+  return s;
+}
+
+nlohmann::json to_json(const EpochMetrics& m) {
+  return {{"type", "epoch"},         {"epoch", m.epoch},         {"loss", m.loss},
+          {"train_acc", m.train_acc}, {"val_acc", m.val_acc},     {"test_acc", m.test_acc},
+          {"epoch_s", m.epoch_s},     {"compute_s", m.compute_s}, {"comm_s", m.comm_s},
+          {"quant_s", m.quant_s},     {"reduce_s", m.reduce_s},   {"eval_s", m.eval_s},
+          {"bytes_sent", m.bytes_sent}, {"bytes_meta", m.bytes_meta}};
+}
+
+nlohmann::json to_json(const Summary& s) {
+  return {{"type", "summary"},
+          {"epochs", s.epochs},
+          {"ranks", s.ranks},
+          {"mode", s.mode},
+          {"bits", s.bits},
+          {"best_val_acc", s.best_val_acc},
+          {"test_acc_at_best_val", s.test_acc_at_best_val},
+          {"best_epoch", s.best_epoch},
+          {"median_epoch_s", s.median_epoch_s},
+          {"final_loss", s.final_loss},
+          {"total_train_s", s.total_train_s}};
+}
+
+RecordWriter::RecordWriter(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) return;
+  tmp_ = path_ + ".tmp";
+  out_.open(tmp_, std::ios::trunc);
+  if (!out_) throw Error("--metrics '" + path_ + "': cannot write " + tmp_);
+}
+
+RecordWriter::~RecordWriter() {
+  if (!path_.empty() && !committed_) {
+    out_.close();
+    std::remove(tmp_.c_str());
+  }
+}
+
+void RecordWriter::write(const nlohmann::json& record) {
+  if (path_.empty()) return;
+  out_ << record.dump() << '\n';
+}
+
+void RecordWriter::commit() {
+  if (path_.empty() || committed_) return;
+  out_.flush();
+  if (!out_) throw Error("--metrics '" + path_ + "': write failed");
+  out_.close();
+  std::filesystem::rename(tmp_, path_);
+  committed_ = true;
+}
+
+}  // namespace adaqp::engine

@@ -1,0 +1,65 @@
+// Every number adaqp prints or records is defined here, once (docs/metrics.md has the table).
+// Records are JSON Lines: one `run` record, one `epoch` record per epoch, one `summary` record.
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace adaqp::engine {
+
+// Fraction of `total` nodes classified correctly; 0 when total == 0.
+double accuracy(std::int64_t correct, std::int64_t total);
+
+struct EpochMetrics {
+  std::int64_t epoch = 0;  // 1-based
+  double loss = 0;         // training loss of this epoch's forward pass (with dropout), mean over train nodes
+  double train_acc = 0, val_acc = 0, test_acc = 0;  // after this epoch's step, evaluation mode (no dropout)
+  double epoch_s = 0;      // wall time of the training step (forward, loss, backward, optimizer), max over ranks
+  double compute_s = 0;    // part of epoch_s spent in compute tasks (max over ranks)
+  double comm_s = 0;       // part of epoch_s spent waiting on communication (max over ranks)
+  double quant_s = 0;      // part of epoch_s spent quantizing / dequantizing (max over ranks)
+  double reduce_s = 0;     // part of epoch_s spent in the gradient all-reduce (max over ranks)
+  double eval_s = 0;       // wall time of the evaluation pass, not part of epoch_s
+  std::int64_t bytes_sent = 0;  // bytes sent by all ranks in the training step (payload + metadata)
+  std::int64_t bytes_meta = 0;  // metadata part of bytes_sent
+};
+
+struct Summary {
+  std::int64_t epochs = 0;
+  int ranks = 1;
+  std::string mode;
+  std::string bits;
+  double best_val_acc = 0;          // max val_acc over epochs
+  double test_acc_at_best_val = 0;  // test_acc of the first epoch reaching best_val_acc
+  std::int64_t best_epoch = 0;
+  double median_epoch_s = 0;        // median of epoch_s over all epochs
+  double final_loss = 0;            // loss of the last epoch
+  double total_train_s = 0;         // sum of epoch_s
+};
+
+// Summary of a run's epochs (the one definition of best/median/final).
+Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std::string& mode, const std::string& bits);
+
+nlohmann::json to_json(const EpochMetrics& m);
+nlohmann::json to_json(const Summary& s);
+
+// Writes JSON Lines to PATH.tmp and renames it to PATH on commit(); a writer destroyed without
+// commit() (an error mid-run) removes the temporary file, so PATH is never half-written.
+class RecordWriter {
+ public:
+  explicit RecordWriter(std::string path);  // empty path: records are dropped
+  ~RecordWriter();
+  RecordWriter(const RecordWriter&) = delete;
+  RecordWriter& operator=(const RecordWriter&) = delete;
+  void write(const nlohmann::json& record);
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+}  // namespace adaqp::engine

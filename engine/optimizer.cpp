@@ -1,0 +1,44 @@
+#include "engine/optimizer.hpp"
+
+#include <cmath>
+
+#include "graph/error.hpp"
+
+namespace adaqp::engine {
+
+template <class T>
+Adam<T>::Adam(const AdamConfig& config, const std::vector<Param<T>*>& params) : config_(config), params_(params) {
+  if (!(config.lr > 0)) throw Error("--lr " + std::to_string(config.lr) + ": must be > 0");
+  if (!(config.weight_decay >= 0))
+    throw Error("--weight-decay " + std::to_string(config.weight_decay) + ": must be >= 0");
+  for (auto* p : params_) {
+    m_.emplace_back(p->value.data.size(), 0.0);
+    v_.emplace_back(p->value.data.size(), 0.0);
+  }
+}
+
+template <class T>
+void Adam<T>::step() {
+  ++step_;
+  const double c1 = 1.0 - std::pow(config_.beta1, double(step_));
+  const double c2 = 1.0 - std::pow(config_.beta2, double(step_));
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    auto& w = params_[i]->value.data;
+    const auto& g = params_[i]->grad.data;
+    auto& m = m_[i];
+    auto& v = v_[i];
+    const std::int64_t n = std::int64_t(w.size());
+#pragma omp parallel for simd schedule(static)
+    for (std::int64_t k = 0; k < n; ++k) {
+      const double gk = double(g[k]) + config_.weight_decay * double(w[k]);
+      m[k] = config_.beta1 * m[k] + (1.0 - config_.beta1) * gk;
+      v[k] = config_.beta2 * v[k] + (1.0 - config_.beta2) * gk * gk;
+      w[k] = T(double(w[k]) - config_.lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + config_.eps));
+    }
+  }
+}
+
+template class Adam<float>;
+template class Adam<double>;
+
+}  // namespace adaqp::engine

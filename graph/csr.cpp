@@ -1,0 +1,91 @@
+#include "graph/csr.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <string>
+
+#include "graph/error.hpp"
+
+namespace adaqp::graph {
+
+Csr symmetrize(std::int64_t n, std::span<const std::int64_t> src, std::span<const std::int64_t> dst,
+               const char* what) {
+  Csr g;
+  g.num_rows = g.num_cols = n;
+  std::vector<std::int64_t> count(n + 1, 0);
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    const std::int64_t u = src[i], v = dst[i];
+    if (u < 0 || u >= n || v < 0 || v >= n)
+      throw Error(std::string(what) + ": edge " + std::to_string(i) + " (" + std::to_string(u) +
+                  ", " + std::to_string(v) + ") names a node outside [0, " + std::to_string(n) + ")");
+    if (u == v) continue;
+    ++count[u + 1];
+    ++count[v + 1];
+  }
+  std::partial_sum(count.begin(), count.end(), count.begin());
+  std::vector<NodeId> adj(count[n]);
+  std::vector<std::int64_t> fill(count.begin(), count.end() - 1);
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    const std::int64_t u = src[i], v = dst[i];
+    if (u == v) continue;
+    adj[fill[u]++] = NodeId(v);
+    adj[fill[v]++] = NodeId(u);
+  }
+  // Sort and deduplicate each row, compacting in place.
+  g.offsets.assign(n + 1, 0);
+  std::int64_t out = 0;
+  for (std::int64_t r = 0; r < n; ++r) {
+    auto b = adj.begin() + count[r], e = adj.begin() + count[r + 1];
+    std::sort(b, e);
+    auto last = std::unique(b, e);
+    for (auto it = b; it != last; ++it) adj[out++] = *it;
+    g.offsets[r + 1] = out;
+  }
+  adj.resize(out);
+  adj.shrink_to_fit();
+  g.indices = std::move(adj);
+  return g;
+}
+
+Csr from_triplets(std::int64_t num_rows, std::int64_t num_cols, std::span<const std::int64_t> rows,
+                  std::span<const NodeId> cols, std::span<const float> values) {
+  Csr a;
+  a.num_rows = num_rows;
+  a.num_cols = num_cols;
+  a.offsets.assign(num_rows + 1, 0);
+  for (auto r : rows) ++a.offsets[r + 1];
+  std::partial_sum(a.offsets.begin(), a.offsets.end(), a.offsets.begin());
+  a.indices.resize(rows.size());
+  if (!values.empty()) a.values.resize(rows.size());
+  std::vector<std::int64_t> fill(a.offsets.begin(), a.offsets.end() - 1);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto k = fill[rows[i]]++;
+    a.indices[k] = cols[i];
+    if (!values.empty()) a.values[k] = values[i];
+  }
+  return a;
+}
+
+Csr transpose(const Csr& a) {
+  Csr t;
+  t.num_rows = a.num_cols;
+  t.num_cols = a.num_rows;
+  t.offsets.assign(a.num_cols + 1, 0);
+  for (auto c : a.indices) ++t.offsets[c + 1];
+  std::partial_sum(t.offsets.begin(), t.offsets.end(), t.offsets.begin());
+  t.indices.resize(a.indices.size());
+  const bool has_values = !a.values.empty();
+  if (has_values) t.values.resize(a.values.size());
+  std::vector<std::int64_t> fill(t.offsets.begin(), t.offsets.end() - 1);
+  // Rows visited in increasing order, so each transposed row comes out sorted.
+  for (std::int64_t r = 0; r < a.num_rows; ++r) {
+    for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1]; ++k) {
+      const auto dst = fill[a.indices[k]]++;
+      t.indices[dst] = NodeId(r);
+      if (has_values) t.values[dst] = a.values[k];
+    }
+  }
+  return t;
+}
+
+}  // namespace adaqp::graph

@@ -1,0 +1,238 @@
+#include "graph/dataset.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+#include "graph/error.hpp"
+#include "graph/npz.hpp"
+#include "graph/random.hpp"
+#include "graph/registry.hpp"
+#include "graph/synthetic.hpp"
+
+namespace adaqp::graph {
+
+std::int64_t Dataset::count(const std::vector<std::uint8_t>& mask) const {
+  return std::int64_t(std::count(mask.begin(), mask.end(), std::uint8_t(1)));
+}
+
+namespace {
+
+void check_labels(const Dataset& d, const std::string& where) {
+  if (std::int64_t(d.labels.size()) != d.num_nodes)
+    throw Error(where + ": expected " + std::to_string(d.num_nodes) + " labels, found " +
+                std::to_string(d.labels.size()));
+}
+
+std::vector<std::int32_t> labels_from(const NpyArray& a, std::int64_t n, int* num_classes) {
+  a.expect_ndim(1);
+  auto raw = a.to_int64();
+  if (std::int64_t(raw.size()) != n)
+    throw Error(a.where() + ": expected " + std::to_string(n) + " labels, found " + std::to_string(raw.size()));
+  std::vector<std::int32_t> labels(n);
+  std::int64_t max_label = -1;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (raw[i] < -1 || raw[i] > (1 << 30))
+      throw Error(a.where() + ": label " + std::to_string(raw[i]) + " of node " + std::to_string(i) +
+                  " is out of range");
+    labels[i] = std::int32_t(raw[i]);
+    max_label = std::max(max_label, raw[i]);
+  }
+  *num_classes = int(max_label + 1);
+  return labels;
+}
+
+std::vector<std::uint8_t> mask_row(const NpyArray& a, std::int64_t n, int index) {
+  auto m = a.to_bool();
+  std::int64_t rows = 1;
+  if (a.shape.size() == 2) {
+    rows = a.shape[0];
+    if (a.shape[1] != n)
+      throw Error(a.where() + ": expected shape (S, " + std::to_string(n) + "), found second dimension " +
+                  std::to_string(a.shape[1]));
+  } else if (a.shape.size() != 1 || a.shape[0] != n) {
+    throw Error(a.where() + ": expected shape (S, " + std::to_string(n) + ") or (" + std::to_string(n) + ",)");
+  }
+  if (index < 0 || index >= rows)
+    throw Error(a.where() + ": split index " + std::to_string(index) + " out of range (file has " +
+                std::to_string(rows) + " splits)");
+  return {m.begin() + std::ptrdiff_t(index) * n, m.begin() + std::ptrdiff_t(index + 1) * n};
+}
+
+Dataset load_layout_a(const NpzFile& z, const LoadOptions& opt) {
+  Dataset d;
+  const auto labels = z.read("node_labels");
+  labels.expect_ndim(1);
+  d.num_nodes = labels.shape[0];
+  d.labels = labels_from(labels, d.num_nodes, &d.num_classes);
+
+  const auto edges = z.read("edges");
+  edges.expect_ndim(2);
+  if (edges.shape[1] != 2) throw Error(edges.where() + ": expected shape (E, 2)");
+  const auto e = edges.to_int64();
+  const std::int64_t m = edges.shape[0];
+  std::vector<std::int64_t> src(m), dst(m);
+  for (std::int64_t i = 0; i < m; ++i) src[i] = e[2 * i], dst[i] = e[2 * i + 1];
+  d.adj = symmetrize(d.num_nodes, src, dst, edges.where().c_str());
+
+  const auto fh = opt.features ? z.read("node_features") : z.read_header("node_features");
+  fh.expect_ndim(2);
+  if (fh.shape[0] != d.num_nodes)
+    throw Error(fh.where() + ": expected " + std::to_string(d.num_nodes) + " rows, found " +
+                std::to_string(fh.shape[0]));
+  if (fh.kind != 'f') throw Error(fh.where() + ": expected a float dtype, found '" + fh.descr + "'");
+  d.num_features = fh.shape[1];
+  if (opt.features) d.features = fh.to_float();
+
+  d.train_mask = mask_row(z.read("train_masks"), d.num_nodes, opt.split_index);
+  d.val_mask = mask_row(z.read("val_masks"), d.num_nodes, opt.split_index);
+  d.test_mask = mask_row(z.read("test_masks"), d.num_nodes, opt.split_index);
+  // Unlabelled nodes never count in a split, whatever the file says.
+  for (std::int64_t v = 0; v < d.num_nodes; ++v)
+    if (d.labels[v] < 0) d.train_mask[v] = d.val_mask[v] = d.test_mask[v] = 0;
+  d.split_rule = "file-masks[" + std::to_string(opt.split_index) + "]";
+  return d;
+}
+
+// Reads a CSR triple (prefix_data, prefix_indices, prefix_indptr, prefix_shape).
+struct CsrArrays {
+  std::vector<std::int64_t> indptr, indices, shape;
+  std::vector<float> data;
+};
+CsrArrays read_csr(const NpzFile& z, const std::string& prefix, bool with_data) {
+  CsrArrays c;
+  const auto shape = z.read(prefix + "_shape");
+  c.shape = shape.to_int64();
+  if (c.shape.size() != 2) throw Error(shape.where() + ": expected 2 entries");
+  const auto indptr = z.read(prefix + "_indptr");
+  indptr.expect_ndim(1);
+  c.indptr = indptr.to_int64();
+  if (std::int64_t(c.indptr.size()) != c.shape[0] + 1)
+    throw Error(indptr.where() + ": expected " + std::to_string(c.shape[0] + 1) + " entries, found " +
+                std::to_string(c.indptr.size()));
+  const auto indices = z.read(prefix + "_indices");
+  indices.expect_ndim(1);
+  c.indices = indices.to_int64();
+  if (std::int64_t(c.indices.size()) != c.indptr.back())
+    throw Error(indices.where() + ": expected " + std::to_string(c.indptr.back()) + " entries, found " +
+                std::to_string(c.indices.size()));
+  for (auto col : c.indices)
+    if (col < 0 || col >= c.shape[1])
+      throw Error(indices.where() + ": column " + std::to_string(col) + " outside [0, " +
+                  std::to_string(c.shape[1]) + ")");
+  if (with_data) {
+    const auto data = z.read(prefix + "_data");
+    c.data = data.to_float();
+    if (c.data.size() != c.indices.size())
+      throw Error(data.where() + ": expected " + std::to_string(c.indices.size()) + " entries, found " +
+                  std::to_string(c.data.size()));
+  }
+  return c;
+}
+
+Dataset load_layout_b(const NpzFile& z, const LoadOptions& opt) {
+  Dataset d;
+  const auto adj = read_csr(z, "adj", false);
+  if (adj.shape[0] != adj.shape[1])
+    throw Error(z.path() + ": member 'adj_shape': adjacency is not square");
+  d.num_nodes = adj.shape[0];
+  std::vector<std::int64_t> src(adj.indices.size());
+  for (std::int64_t r = 0; r < d.num_nodes; ++r)
+    for (std::int64_t k = adj.indptr[r]; k < adj.indptr[r + 1]; ++k) src[k] = r;
+  d.adj = symmetrize(d.num_nodes, src, adj.indices, (z.path() + ": member 'adj_indices'").c_str());
+
+  d.labels = labels_from(z.read("labels"), d.num_nodes, &d.num_classes);
+
+  if (opt.features) {
+    const auto attr = read_csr(z, "attr", true);
+    if (attr.shape[0] != d.num_nodes)
+      throw Error(z.path() + ": member 'attr_shape': expected " + std::to_string(d.num_nodes) + " rows");
+    d.num_features = attr.shape[1];
+    d.features.assign(std::size_t(d.num_nodes * d.num_features), 0.0f);
+    for (std::int64_t r = 0; r < d.num_nodes; ++r)
+      for (std::int64_t k = attr.indptr[r]; k < attr.indptr[r + 1]; ++k)
+        d.features[std::size_t(r * d.num_features + attr.indices[k])] += attr.data[k];
+  } else {
+    const auto shape = z.read("attr_shape").to_int64();
+    if (shape.size() != 2) throw Error(z.path() + ": member 'attr_shape': expected 2 entries");
+    d.num_features = shape[1];
+  }
+  per_class_split(d, 20, 30, opt.split_seed);
+  return d;
+}
+
+}  // namespace
+
+void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::uint64_t seed) {
+  d.train_mask.assign(d.num_nodes, 0);
+  d.val_mask.assign(d.num_nodes, 0);
+  d.test_mask.assign(d.num_nodes, 0);
+  std::vector<std::vector<std::int64_t>> by_class(d.num_classes);
+  for (std::int64_t v = 0; v < d.num_nodes; ++v)
+    if (d.labels[v] >= 0) by_class[d.labels[v]].push_back(v);
+  for (int c = 0; c < d.num_classes; ++c) {
+    auto& nodes = by_class[c];
+    CounterRng rng(hash_key({seed, 0x5b117ULL, std::uint64_t(c)}));
+    for (std::size_t i = nodes.size(); i > 1; --i) std::swap(nodes[i - 1], nodes[rng.below(i)]);  // Fisher-Yates
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (i < std::size_t(train_per_class)) d.train_mask[nodes[i]] = 1;
+      else if (i < std::size_t(train_per_class + val_per_class)) d.val_mask[nodes[i]] = 1;
+      else d.test_mask[nodes[i]] = 1;
+    }
+  }
+  d.split_rule = "per-class-" + std::to_string(train_per_class) + "-" + std::to_string(val_per_class) +
+                 "(seed " + std::to_string(seed) + ")";
+}
+
+void row_normalize_features(Dataset& d) {
+  const std::int64_t f = d.num_features;
+  if (d.features.empty()) return;
+  for (std::int64_t v = 0; v < d.num_nodes; ++v) {
+    float* row = d.features.data() + v * f;
+    double s = 0;
+    for (std::int64_t j = 0; j < f; ++j) s += row[j];
+    if (s != 0)
+      for (std::int64_t j = 0; j < f; ++j) row[j] = float(row[j] / s);
+  }
+}
+
+Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options) {
+  NpzFile z(path);
+  if (layout == NpzLayout::automatic) {
+    if (z.has("edges") || z.has("node_features")) layout = NpzLayout::edges_with_masks;
+    else if (z.has("adj_indptr") || z.has("attr_indptr")) layout = NpzLayout::csr_attributes;
+    else
+      throw Error(path + ": unknown npz layout (expected members 'edges', 'node_features', ... or "
+                         "'adj_indptr', 'attr_indptr', ...)");
+  }
+  Dataset d = layout == NpzLayout::edges_with_masks ? load_layout_a(z, options) : load_layout_b(z, options);
+  d.source = path;
+  d.name = std::filesystem::path(path).stem().string();
+  check_labels(d, path);
+  return d;
+}
+
+Dataset load_dataset(const std::string& spec, const LoadOptions& options) {
+  if (spec.starts_with("sbm:") || spec.starts_with("rmat:")) return make_synthetic(spec, options);
+  if (auto entry = find_registered(spec)) {
+    Dataset d = load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes,
+                         options);
+    if (entry->split == "per-class-20-30" && entry->layout == "A") per_class_split(d, 20, 30, options.split_seed);
+    if (entry->feature_norm == "row") row_normalize_features(d);
+    d.name = entry->name;
+    return d;
+  }
+  namespace fs = std::filesystem;
+  if (fs::is_directory(spec)) return load_ogb(spec, options);
+  if (fs::is_regular_file(spec)) return load_npz(spec, NpzLayout::automatic, options);
+  std::string names;
+  try {
+    for (const auto& e : load_registry()) names += (names.empty() ? "" : ", ") + e.name;
+  } catch (const Error&) {
+    names = "(registry unreadable)";
+  }
+  throw Error("--dataset '" + spec + "': not a registered name (" + names +
+              "), an existing .npz / OGB folder, or a synthetic spec (sbm:..., rmat:...)");
+}
+
+}  // namespace adaqp::graph

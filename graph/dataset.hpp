@@ -1,0 +1,59 @@
+// A node-classification dataset in memory, and the one entry point that loads any dataset spec.
+//
+// Sizes: N = num_nodes, F = num_features, C = num_classes.
+//   adj:       N x N symmetric pattern CSR without self-loops (models add their own).
+//   features:  N * F floats, row-major (empty when LoadOptions::features is false).
+//   labels:    N ints in [0, C), or -1 for an unlabelled node (never in a split mask).
+//   *_mask:    N bytes, 1 = node in that split; the three splits are disjoint.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/csr.hpp"
+
+namespace adaqp::graph {
+
+struct Dataset {
+  std::string name;    // registry name, file stem, or the synthetic spec
+  std::string source;  // file / folder it came from, or "synthetic"
+  std::string split_rule;
+  Csr adj;
+  std::int64_t num_nodes = 0;
+  std::int64_t num_features = 0;
+  int num_classes = 0;
+  std::vector<float> features;
+  std::vector<std::int32_t> labels;
+  std::vector<std::uint8_t> train_mask, val_mask, test_mask;
+
+  std::int64_t num_directed_edges() const { return adj.nnz(); }
+  std::int64_t count(const std::vector<std::uint8_t>& mask) const;
+};
+
+struct LoadOptions {
+  bool features = true;        // false: graph, labels and splits only (F still reported)
+  std::uint64_t split_seed = 0;  // seed of per-class random splits (layout B, synthetic)
+  int split_index = 0;         // which of S fixed splits (layout A files with S > 1)
+};
+
+// spec is one of:
+//   a registered name (`adaqp datasets`), e.g. "cora";
+//   a path to an .npz file in layout A or B (see datasets/README.md);
+//   a path to an OGB node-property folder (raw/*.csv.gz, split/<name>/*.csv.gz);
+//   a synthetic spec "sbm:key=value,..." or "rmat:key=value,..." (graph/synthetic.hpp).
+// Throws adaqp::Error naming the spec, file, member or key at fault.
+Dataset load_dataset(const std::string& spec, const LoadOptions& options = {});
+
+// Loaders behind load_dataset (exposed for tests).
+enum class NpzLayout { automatic, edges_with_masks /* A */, csr_attributes /* B */ };
+Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options);
+Dataset load_ogb(const std::string& folder, const LoadOptions& options);
+
+// Split rule of layout B and synthetic graphs: per class, `train_per_class` then `val_per_class`
+// labelled nodes drawn at random (seeded), the remaining labelled nodes are test.
+void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::uint64_t seed);
+
+// Scales each feature row to sum 1 (rows summing to 0 are left alone), as Planetoid's GCN does.
+void row_normalize_features(Dataset& d);
+
+}  // namespace adaqp::graph

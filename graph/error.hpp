@@ -1,0 +1,15 @@
+// adaqp::Error: the one exception type for user mistakes (bad file, key, value). Its message is a
+// single line naming the file / key / value at fault; the CLI prints it and exits non-zero.
+// Internal invariants use assert, never this type. Library code never calls exit().
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace adaqp {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+}  // namespace adaqp

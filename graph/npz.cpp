@@ -1,0 +1,323 @@
+#include "graph/npz.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <regex>
+
+#include "graph/error.hpp"
+
+namespace adaqp::graph {
+namespace {
+
+std::uint16_t le16(const std::uint8_t* p) { return std::uint16_t(p[0] | (p[1] << 8)); }
+std::uint32_t le32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8) | (std::uint32_t(p[2]) << 16) |
+         (std::uint32_t(p[3]) << 24);
+}
+std::uint64_t le64(const std::uint8_t* p) { return le32(p) | (std::uint64_t(le32(p + 4)) << 32); }
+
+std::vector<std::uint8_t> read_range(const std::string& path, std::uint64_t offset, std::uint64_t n) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  in.seekg(std::streamoff(offset));
+  std::vector<std::uint8_t> buf(n);
+  in.read(reinterpret_cast<char*>(buf.data()), std::streamsize(n));
+  if (std::uint64_t(in.gcount()) != n) throw Error(path + ": file is truncated");
+  return buf;
+}
+
+}  // namespace
+
+std::int64_t NpyArray::count() const {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+void NpyArray::expect_ndim(int ndim) const {
+  if (int(shape.size()) != ndim)
+    throw Error(where() + ": expected " + std::to_string(ndim) + " dimensions, found " +
+                std::to_string(shape.size()));
+}
+
+template <class Out>
+static std::vector<Out> convert(const NpyArray& a) {
+  const std::int64_t n = a.count();
+  std::vector<Out> out(n);
+  const std::uint8_t* p = a.data.data();
+  for (std::int64_t i = 0; i < n; ++i, p += a.item_bytes) {
+    switch (a.kind) {
+      case 'f':
+        if (a.item_bytes == 4) {
+          float v;
+          std::memcpy(&v, p, 4);
+          out[i] = Out(v);
+        } else {
+          double v;
+          std::memcpy(&v, p, 8);
+          out[i] = Out(v);
+        }
+        break;
+      case 'i':
+        switch (a.item_bytes) {
+          case 1: out[i] = Out(std::int8_t(p[0])); break;
+          case 2: out[i] = Out(std::int16_t(le16(p))); break;
+          case 4: out[i] = Out(std::int32_t(le32(p))); break;
+          default: out[i] = Out(std::int64_t(le64(p))); break;
+        }
+        break;
+      case 'u':
+        switch (a.item_bytes) {
+          case 1: out[i] = Out(p[0]); break;
+          case 2: out[i] = Out(le16(p)); break;
+          case 4: out[i] = Out(le32(p)); break;
+          default: out[i] = Out(le64(p)); break;
+        }
+        break;
+      default: out[i] = Out(p[0] != 0); break;  // 'b'
+    }
+  }
+  return out;
+}
+
+std::vector<float> NpyArray::to_float() const {
+  if (kind != 'f') throw Error(where() + ": expected a float dtype, found '" + descr + "'");
+  return convert<float>(*this);
+}
+std::vector<double> NpyArray::to_double() const {
+  if (kind != 'f') throw Error(where() + ": expected a float dtype, found '" + descr + "'");
+  return convert<double>(*this);
+}
+std::vector<std::int64_t> NpyArray::to_int64() const {
+  if (kind != 'i' && kind != 'u' && kind != 'b')
+    throw Error(where() + ": expected an integer dtype, found '" + descr + "'");
+  return convert<std::int64_t>(*this);
+}
+std::vector<std::uint8_t> NpyArray::to_bool() const {
+  if (kind != 'b' && kind != 'i' && kind != 'u')
+    throw Error(where() + ": expected a bool dtype, found '" + descr + "'");
+  auto v = convert<std::int64_t>(*this);
+  std::vector<std::uint8_t> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != 0 && v[i] != 1)
+      throw Error(where() + ": expected a bool mask, found value " + std::to_string(v[i]));
+    out[i] = std::uint8_t(v[i]);
+  }
+  return out;
+}
+
+static NpyArray parse_header(const std::vector<std::uint8_t>& bytes, const std::string& file,
+                             const std::string& member, std::size_t* payload_offset) {
+  NpyArray a;
+  a.file = file;
+  a.member = member;
+  static const std::uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0)
+    throw Error(a.where() + ": not a .npy array (bad magic)");
+  const int major = bytes[6];
+  std::size_t header_len = 0, start = 0;
+  if (major == 1) {
+    header_len = le16(&bytes[8]);
+    start = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw Error(a.where() + ": truncated .npy header");
+    header_len = le32(&bytes[8]);
+    start = 12;
+  } else {
+    throw Error(a.where() + ": unsupported .npy version " + std::to_string(major));
+  }
+  if (start + header_len > bytes.size()) throw Error(a.where() + ": truncated .npy header");
+  const std::string header(reinterpret_cast<const char*>(&bytes[start]), header_len);
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
+    throw Error(a.where() + ": .npy header has no 'descr' (object or structured dtype?)");
+  a.descr = m[1];
+  if (!std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")))
+    throw Error(a.where() + ": .npy header has no 'fortran_order'");
+  a.fortran_order = m[1] == "True";
+  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
+    throw Error(a.where() + ": .npy header has no 'shape'");
+  const std::string dims = m[1];
+  static const std::regex digits(R"(\d+)");
+  for (std::sregex_iterator it(dims.begin(), dims.end(), digits), end; it != end; ++it)
+    a.shape.push_back(std::stoll(it->str()));
+  if (a.descr.size() < 3) throw Error(a.where() + ": unsupported dtype '" + a.descr + "'");
+  const char order = a.descr[0];
+  a.kind = a.descr[1];
+  a.item_bytes = std::atoi(a.descr.c_str() + 2);
+  if (order == '>' && a.item_bytes > 1)
+    throw Error(a.where() + ": big-endian dtype '" + a.descr + "' is not supported");
+  const bool ok = (a.kind == 'f' && (a.item_bytes == 4 || a.item_bytes == 8)) ||
+                  ((a.kind == 'i' || a.kind == 'u') &&
+                   (a.item_bytes == 1 || a.item_bytes == 2 || a.item_bytes == 4 || a.item_bytes == 8)) ||
+                  (a.kind == 'b' && a.item_bytes == 1);
+  if (!ok) a.kind = '?';  // readable header, but no numeric conversion (strings, objects...)
+  *payload_offset = start + header_len;
+  return a;
+}
+
+NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file,
+                   const std::string& member) {
+  std::size_t off = 0;
+  NpyArray a = parse_header(bytes, file, member, &off);
+  if (a.kind == '?') throw Error(a.where() + ": unsupported dtype '" + a.descr + "'");
+  const std::uint64_t need = std::uint64_t(a.count()) * std::uint64_t(a.item_bytes);
+  if (bytes.size() - off < need)
+    throw Error(a.where() + ": truncated payload (" + std::to_string(bytes.size() - off) + " of " +
+                std::to_string(need) + " bytes)");
+  a.data.assign(bytes.begin() + std::ptrdiff_t(off), bytes.begin() + std::ptrdiff_t(off + need));
+  if (a.fortran_order && a.shape.size() >= 2) {
+    // Reverse the axes: element (i0..ik) lives at Fortran offset sum i_j * prod(shape[<j]).
+    const int nd = int(a.shape.size());
+    const std::int64_t n = a.count();
+    std::vector<std::uint8_t> c(a.data.size());
+    std::vector<std::int64_t> idx(nd, 0), fstride(nd, 1);
+    for (int j = 1; j < nd; ++j) fstride[j] = fstride[j - 1] * a.shape[j - 1];
+    for (std::int64_t lin = 0; lin < n; ++lin) {
+      std::int64_t f = 0;
+      for (int j = 0; j < nd; ++j) f += idx[j] * fstride[j];
+      std::memcpy(&c[lin * a.item_bytes], &a.data[f * a.item_bytes], a.item_bytes);
+      for (int j = nd - 1; j >= 0; --j) {  // C-order increment
+        if (++idx[j] < a.shape[j]) break;
+        idx[j] = 0;
+      }
+    }
+    a.data.swap(c);
+  }
+  return a;
+}
+
+NpzFile::NpzFile(std::string path) : path_(std::move(path)) {
+  std::ifstream in(path_, std::ios::binary | std::ios::ate);
+  if (!in) throw Error(path_ + ": cannot open file");
+  file_size_ = std::uint64_t(in.tellg());
+  const std::uint64_t tail = std::min<std::uint64_t>(file_size_, 65535 + 22 + 20);
+  auto buf = read_range(path_, file_size_ - tail, tail);
+  std::int64_t eocd = -1;
+  for (std::int64_t i = std::int64_t(tail) - 22; i >= 0; --i)
+    if (le32(&buf[i]) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  if (eocd < 0)
+    throw Error(path_ + ": not a zip archive or truncated (no end-of-central-directory record)");
+  std::uint64_t n_entries = le16(&buf[eocd + 10]);
+  std::uint64_t cd_size = le32(&buf[eocd + 12]);
+  std::uint64_t cd_offset = le32(&buf[eocd + 16]);
+  if (eocd >= 20 && le32(&buf[eocd - 20]) == 0x07064b50) {  // zip64 locator
+    const std::uint64_t z64 = le64(&buf[eocd - 20 + 8]);
+    auto rec = read_range(path_, z64, 56);
+    if (le32(rec.data()) != 0x06064b50) throw Error(path_ + ": corrupt zip64 directory");
+    n_entries = le64(&rec[32]);
+    cd_size = le64(&rec[40]);
+    cd_offset = le64(&rec[48]);
+  }
+  if (cd_offset + cd_size > file_size_) throw Error(path_ + ": file is truncated (central directory)");
+  auto cd = read_range(path_, cd_offset, cd_size);
+  std::size_t p = 0;
+  for (std::uint64_t e = 0; e < n_entries; ++e) {
+    if (p + 46 > cd.size() || le32(&cd[p]) != 0x02014b50)
+      throw Error(path_ + ": corrupt zip central directory");
+    Entry en;
+    en.method = le16(&cd[p + 10]);
+    en.crc = le32(&cd[p + 16]);
+    en.compressed = le32(&cd[p + 20]);
+    en.uncompressed = le32(&cd[p + 24]);
+    const std::size_t name_len = le16(&cd[p + 28]), extra_len = le16(&cd[p + 30]),
+                      comment_len = le16(&cd[p + 32]);
+    en.local_offset = le32(&cd[p + 42]);
+    if (p + 46 + name_len + extra_len > cd.size()) throw Error(path_ + ": corrupt zip central directory");
+    en.name.assign(reinterpret_cast<const char*>(&cd[p + 46]), name_len);
+    // zip64 extended information: present fields replace the 0xFFFFFFFF placeholders, in order.
+    for (std::size_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {
+      const std::uint16_t id = le16(&cd[x]), len = le16(&cd[x + 2]);
+      if (id == 0x0001) {
+        std::size_t f = x + 4;
+        if (en.uncompressed == 0xFFFFFFFFu) en.uncompressed = le64(&cd[f]), f += 8;
+        if (en.compressed == 0xFFFFFFFFu) en.compressed = le64(&cd[f]), f += 8;
+        if (en.local_offset == 0xFFFFFFFFu) en.local_offset = le64(&cd[f]);
+      }
+      x += 4 + len;
+    }
+    if (en.name.size() > 4 && en.name.ends_with(".npy")) en.name.resize(en.name.size() - 4);
+    entries_.push_back(std::move(en));
+    p += 46 + name_len + extra_len + comment_len;
+  }
+}
+
+std::vector<std::string> NpzFile::members() const {
+  std::vector<std::string> names;
+  for (const auto& e : entries_) names.push_back(e.name);
+  return names;
+}
+
+bool NpzFile::has(const std::string& member) const {
+  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == member; });
+}
+
+const NpzFile::Entry& NpzFile::find(const std::string& member) const {
+  for (const auto& e : entries_)
+    if (e.name == member) return e;
+  throw Error(path_ + ": member '" + member + "' is missing");
+}
+
+std::vector<std::uint8_t> NpzFile::raw_bytes(const Entry& e, std::uint64_t max_uncompressed) const {
+  const std::string where = path_ + ": member '" + e.name + "'";
+  if (e.local_offset + 30 > file_size_) throw Error(where + ": truncated (local header)");
+  auto lh = read_range(path_, e.local_offset, 30);
+  if (le32(lh.data()) != 0x04034b50) throw Error(where + ": corrupt local header");
+  const std::uint64_t data_offset = e.local_offset + 30 + le16(&lh[26]) + le16(&lh[28]);
+  if (data_offset + e.compressed > file_size_)
+    throw Error(where + ": truncated (" + std::to_string(file_size_ - std::min(file_size_, data_offset)) +
+                " of " + std::to_string(e.compressed) + " bytes present)");
+  const bool partial = max_uncompressed < e.uncompressed;
+  if (e.method == 0) {
+    return read_range(path_, data_offset, partial ? max_uncompressed : e.compressed);
+  }
+  if (e.method != 8)
+    throw Error(where + ": unsupported zip compression method " + std::to_string(e.method));
+  auto comp = read_range(path_, data_offset, e.compressed);
+  std::vector<std::uint8_t> out(partial ? max_uncompressed : e.uncompressed);
+  z_stream zs{};
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw Error(where + ": zlib initialisation failed");
+  zs.next_in = comp.data();
+  zs.avail_in = uInt(comp.size());  // npz members above 4 GiB compressed are not supported
+  std::uint64_t produced = 0;
+  int rc = Z_OK;
+  while (produced < out.size()) {
+    const std::uint64_t chunk = std::min<std::uint64_t>(out.size() - produced, 1u << 30);
+    zs.next_out = out.data() + produced;
+    zs.avail_out = uInt(chunk);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    produced += chunk - zs.avail_out;
+    if (rc == Z_STREAM_END || (rc != Z_OK && rc != Z_BUF_ERROR)) break;
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) break;
+  }
+  inflateEnd(&zs);
+  if (!partial) {
+    if (rc != Z_STREAM_END || produced != e.uncompressed)
+      throw Error(where + ": corrupt deflate stream");
+  } else if (produced != out.size()) {
+    throw Error(where + ": corrupt deflate stream");
+  }
+  if (!partial && crc32(0L, out.data(), uInt(out.size())) != e.crc && out.size() < (1ull << 32))
+    throw Error(where + ": CRC mismatch (corrupt member)");
+  return out;
+}
+
+NpyArray NpzFile::read(const std::string& member) const {
+  const Entry& e = find(member);
+  return parse_npy(raw_bytes(e, e.uncompressed), path_, member);
+}
+
+NpyArray NpzFile::read_header(const std::string& member) const {
+  const Entry& e = find(member);
+  auto head = raw_bytes(e, std::min<std::uint64_t>(e.uncompressed, 4096));
+  std::size_t off = 0;
+  return parse_header(head, path_, member, &off);
+}
+
+}  // namespace adaqp::graph

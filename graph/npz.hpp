@@ -1,0 +1,65 @@
+// Reader for NumPy .npz archives (a zip of .npy members, stored or deflated) and .npy arrays.
+// Every error is an adaqp::Error naming the file and, where it applies, the member.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace adaqp::graph {
+
+// One decoded .npy array. `data` holds count() elements of `item_bytes` each, little-endian,
+// always in C (row-major) order: Fortran-ordered arrays are transposed when read.
+struct NpyArray {
+  std::string file;    // archive path, for messages
+  std::string member;  // member name without ".npy"
+  char kind = 0;       // numpy kind: 'f' float, 'i' signed, 'u' unsigned, 'b' bool, other
+  int item_bytes = 0;
+  std::string descr;   // e.g. "<f4"
+  std::vector<std::int64_t> shape;
+  bool fortran_order = false;  // as stored (data is already converted to C order)
+  std::vector<std::uint8_t> data;
+
+  std::int64_t count() const;
+  std::string where() const { return file + ": member '" + member + "'"; }
+
+  // Typed copies; each checks the kind (integer / float / bool) and throws naming the member.
+  std::vector<float> to_float() const;          // kinds f (f4, f8)
+  std::vector<double> to_double() const;        // kinds f
+  std::vector<std::int64_t> to_int64() const;   // kinds i, u (and b as 0/1)
+  std::vector<std::uint8_t> to_bool() const;    // kind b, or integers 0/1
+
+  // Throws unless the array has exactly `ndim` dimensions.
+  void expect_ndim(int ndim) const;
+};
+
+// Parses a whole .npy byte image (magic, header dict, payload). `file`/`member` name it in errors.
+NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file,
+                   const std::string& member);
+
+// An open .npz archive: the central directory is read on construction; members on demand.
+class NpzFile {
+ public:
+  explicit NpzFile(std::string path);
+  const std::string& path() const { return path_; }
+  std::vector<std::string> members() const;  // names without ".npy"
+  bool has(const std::string& member) const;
+  // Reads and decodes one member; throws if missing, truncated, corrupt (CRC) or not a .npy.
+  NpyArray read(const std::string& member) const;
+  // Reads only the shape and dtype of a member (payload skipped when stored uncompressed).
+  NpyArray read_header(const std::string& member) const;
+
+ private:
+  struct Entry {
+    std::string name;
+    std::uint16_t method = 0;
+    std::uint32_t crc = 0;
+    std::uint64_t compressed = 0, uncompressed = 0, local_offset = 0;
+  };
+  const Entry& find(const std::string& member) const;
+  std::vector<std::uint8_t> raw_bytes(const Entry& e, std::uint64_t max_uncompressed) const;
+  std::string path_;
+  std::uint64_t file_size_ = 0;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace adaqp::graph

@@ -1,0 +1,59 @@
+// Partitioning a graph into P parts (one per rank) and the per-part views every executor uses.
+//
+// Node orders (all deterministic):
+//   inner nodes of part p: central nodes first, then marginal nodes, each by increasing global id;
+//   halo nodes of part p: grouped by owner (increasing rank), by increasing global id in a group;
+//   send_rows[q] of part p: the inner nodes part q holds as halo, in q's halo order for owner p.
+// So the k-th row p sends to q is the k-th halo row q expects from p: no ids travel at run time.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/csr.hpp"
+
+namespace adaqp::graph {
+
+enum class PartitionMethod { metis_cut, metis_volume, random };
+PartitionMethod parse_partition_method(const std::string& name);  // "metis", "metis-vol", "random"
+std::string to_string(PartitionMethod m);
+
+// owner[v] in [0, parts) for every node; deterministic for a given (graph, method, parts, seed).
+std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMethod method, std::uint64_t seed);
+
+struct LocalPartition {
+  int rank = 0, parts = 1;
+  std::int64_t num_central = 0, num_marginal = 0;  // inner = central + marginal
+  std::vector<std::int64_t> inner_global;   // local inner id -> global id (num_inner entries)
+  std::vector<std::int64_t> halo_global;    // halo index -> global id
+  std::vector<std::int64_t> halo_begin;     // parts + 1: halo rows owned by q are [halo_begin[q], halo_begin[q+1])
+  std::vector<std::vector<NodeId>> send_rows;  // per peer q: local inner ids to send to q
+  // rows = inner nodes (local order), cols = inner ids then num_inner + halo index; pattern of the
+  // global adjacency restricted to the part's in-edges (no self-loops).
+  Csr adj;
+
+  std::int64_t num_inner() const { return num_central + num_marginal; }
+  std::int64_t num_halo() const { return std::int64_t(halo_global.size()); }
+  std::int64_t num_local() const { return num_inner() + num_halo(); }  // columns of adj
+  std::int64_t global_of_col(std::int64_t col) const {
+    return col < num_inner() ? inner_global[col] : halo_global[col - num_inner()];
+  }
+};
+
+std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<std::int32_t>& owner, int parts);
+
+struct PartitionStats {
+  int parts = 0;
+  std::int64_t num_nodes = 0, num_directed_edges = 0;
+  std::int64_t edge_cut = 0;             // undirected edges whose endpoints have different owners
+  std::vector<std::vector<std::int64_t>> halo_rows;  // [p][q]: rows p receives from q per exchange
+  std::int64_t comm_volume_rows = 0;     // sum of halo_rows: rows moved per exchanged layer, one direction
+  std::vector<std::int64_t> inner, halo, marginal, local_edges;  // per part
+  double marginal_fraction = 0;          // sum marginal / num_nodes
+  double node_imbalance = 0;             // max inner / mean inner (1 = perfect)
+  double edge_imbalance = 0;             // max local edges / mean local edges
+};
+
+PartitionStats partition_stats(const Csr& adj, const std::vector<LocalPartition>& parts);
+
+}  // namespace adaqp::graph

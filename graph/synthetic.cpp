@@ -1,0 +1,170 @@
+#include "graph/synthetic.hpp"
+
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/rmat_graph_generator.hpp>
+#include <boost/random/linear_congruential.hpp>
+#include <map>
+#include <set>
+
+#include "graph/error.hpp"
+#include "graph/random.hpp"
+
+namespace adaqp::graph {
+namespace {
+
+using Params = std::map<std::string, double>;
+
+Params parse_spec(const std::string& spec, const Params& defaults, const std::set<std::string>& required) {
+  const auto colon = spec.find(':');
+  Params p = defaults;
+  std::set<std::string> seen;
+  std::string allowed;
+  for (const auto& [k, v] : defaults) allowed += (allowed.empty() ? "" : ", ") + k;
+  std::size_t start = colon + 1;
+  while (start < spec.size()) {
+    auto comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    const std::string item = spec.substr(start, comma - start);
+    const auto eq = item.find('=');
+    if (eq == std::string::npos)
+      throw Error("--dataset '" + spec + "': '" + item + "' is not key=value");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (!defaults.count(key))
+      throw Error("--dataset '" + spec + "': unknown key '" + key + "' (allowed: " + allowed + ")");
+    try {
+      std::size_t used = 0;
+      p[key] = std::stod(value, &used);
+      if (used != value.size()) throw std::invalid_argument(value);
+    } catch (const std::exception&) {
+      throw Error("--dataset '" + spec + "': key '" + key + "' has non-numeric value '" + value + "'");
+    }
+    seen.insert(key);
+    start = comma + 1;
+  }
+  for (const auto& r : required)
+    if (!seen.count(r)) throw Error("--dataset '" + spec + "': key '" + r + "' is required");
+  return p;
+}
+
+void require(bool ok, const std::string& spec, const std::string& key, const std::string& allowed) {
+  if (!ok) throw Error("--dataset '" + spec + "': key '" + key + "' must be " + allowed);
+}
+
+std::int64_t as_int(const Params& p, const char* key) { return std::int64_t(p.at(key)); }
+
+void fill_gaussian_features(Dataset& d, std::uint64_t seed, const std::vector<float>* class_means, double noise) {
+  const std::int64_t f = d.num_features;
+  d.features.resize(std::size_t(d.num_nodes * f));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t v = 0; v < d.num_nodes; ++v) {
+    CounterRng rng(hash_key({seed, 0xfea7ULL, std::uint64_t(v)}));
+    float* row = d.features.data() + v * f;
+    const float* mu = class_means ? class_means->data() + std::int64_t(d.labels[v]) * f : nullptr;
+    for (std::int64_t j = 0; j < f; ++j) row[j] = float((mu ? mu[j] : 0.0) + noise * rng.normal());
+  }
+}
+
+Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
+  const Params p = parse_spec(spec,
+                              {{"nodes", 0}, {"classes", 0}, {"degree", 0}, {"seed", 0}, {"intra", 0.8},
+                               {"features", 64}, {"noise", 1.0}, {"train", 20}, {"val", 30}},
+                              {"nodes", "classes", "degree"});
+  Dataset d;
+  d.name = spec;
+  d.source = "synthetic";
+  d.num_nodes = as_int(p, "nodes");
+  d.num_classes = int(as_int(p, "classes"));
+  d.num_features = as_int(p, "features");
+  const std::int64_t degree = as_int(p, "degree");
+  const auto seed = std::uint64_t(as_int(p, "seed"));
+  const double intra = p.at("intra"), noise = p.at("noise");
+  require(d.num_nodes >= 2 && d.num_nodes < (std::int64_t(1) << 31), spec, "nodes", "in [2, 2^31)");
+  require(d.num_classes >= 1 && d.num_classes <= d.num_nodes, spec, "classes", "in [1, nodes]");
+  require(degree >= 1 && degree < d.num_nodes, spec, "degree", "in [1, nodes)");
+  require(intra >= 0 && intra <= 1, spec, "intra", "in [0, 1]");
+  require(d.num_features >= 1, spec, "features", ">= 1");
+  require(noise >= 0, spec, "noise", ">= 0");
+
+  d.labels.resize(d.num_nodes);
+  std::vector<std::vector<std::int64_t>> members(d.num_classes);
+  for (std::int64_t v = 0; v < d.num_nodes; ++v) {
+    d.labels[v] = std::int32_t(to_range(hash_key({seed, 0xc1a55ULL, std::uint64_t(v)}), d.num_classes));
+    members[d.labels[v]].push_back(v);
+  }
+  const std::int64_t half = std::max<std::int64_t>(1, degree / 2);
+  std::vector<std::int64_t> src(std::size_t(d.num_nodes * half)), dst(src.size());
+#pragma omp parallel for schedule(static)
+  for (std::int64_t v = 0; v < d.num_nodes; ++v) {
+    CounterRng rng(hash_key({seed, 0xed6eULL, std::uint64_t(v)}));
+    const int c = d.labels[v];
+    for (std::int64_t k = 0; k < half; ++k) {
+      int target = c;
+      if (d.num_classes > 1 && rng.uniform() >= intra) {
+        target = int(rng.below(d.num_classes - 1));
+        if (target >= c) ++target;
+      }
+      const auto& pool = members[target];
+      src[v * half + k] = v;
+      dst[v * half + k] = pool.empty() ? v : pool[rng.below(pool.size())];
+    }
+  }
+  d.adj = symmetrize(d.num_nodes, src, dst, spec.c_str());
+  if (opt.features) {
+    std::vector<float> means(std::size_t(d.num_classes * d.num_features));
+    CounterRng rng(hash_key({seed, 0x3ea7ULL}));
+    for (auto& m : means) m = float(rng.normal());
+    fill_gaussian_features(d, seed, &means, noise);
+  }
+  per_class_split(d, int(as_int(p, "train")), int(as_int(p, "val")), seed ^ opt.split_seed);
+  return d;
+}
+
+Dataset make_rmat(const std::string& spec, const LoadOptions& opt) {
+  const Params p = parse_spec(spec,
+                              {{"scale", 0}, {"degree", 0}, {"seed", 0}, {"a", 0.57}, {"b", 0.19}, {"c", 0.19},
+                               {"features", 32}, {"classes", 8}},
+                              {"scale", "degree"});
+  Dataset d;
+  d.name = spec;
+  d.source = "synthetic";
+  const std::int64_t scale = as_int(p, "scale"), degree = as_int(p, "degree");
+  const double a = p.at("a"), b = p.at("b"), c = p.at("c");
+  require(scale >= 1 && scale <= 30, spec, "scale", "in [1, 30]");
+  require(degree >= 1, spec, "degree", ">= 1");
+  require(a > 0 && b >= 0 && c >= 0 && a + b + c < 1, spec, "a", "with b, c: a > 0, b, c >= 0, a + b + c < 1");
+  d.num_nodes = std::int64_t(1) << scale;
+  d.num_classes = int(as_int(p, "classes"));
+  d.num_features = as_int(p, "features");
+  require(d.num_classes >= 1, spec, "classes", ">= 1");
+  require(d.num_features >= 1, spec, "features", ">= 1");
+
+  using G = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+  using Rmat = boost::rmat_iterator<boost::minstd_rand, G>;
+  boost::minstd_rand gen(std::uint32_t(mix64(std::uint64_t(as_int(p, "seed"))) % 2147483646u) + 1u);
+  const std::uint64_t m = std::uint64_t(d.num_nodes) * std::uint64_t(degree) / 2;
+  std::vector<std::int64_t> src, dst;
+  src.reserve(m);
+  dst.reserve(m);
+  for (Rmat it(gen, std::uint64_t(d.num_nodes), m, a, b, c, 1.0 - a - b - c, true), end; it != end; ++it) {
+    src.push_back(std::int64_t(it->first));
+    dst.push_back(std::int64_t(it->second));
+  }
+  d.adj = symmetrize(d.num_nodes, src, dst, spec.c_str());
+  const auto seed = std::uint64_t(as_int(p, "seed"));
+  d.labels.resize(d.num_nodes);
+  for (std::int64_t v = 0; v < d.num_nodes; ++v)
+    d.labels[v] = std::int32_t(to_range(hash_key({seed, 0xc1a55ULL, std::uint64_t(v)}), d.num_classes));
+  if (opt.features) fill_gaussian_features(d, seed, nullptr, 1.0);
+  per_class_split(d, 20, 30, seed ^ opt.split_seed);
+  return d;
+}
+
+}  // namespace
+
+Dataset make_synthetic(const std::string& spec, const LoadOptions& options) {
+  if (spec.starts_with("sbm:")) return make_sbm(spec, options);
+  if (spec.starts_with("rmat:")) return make_rmat(spec, options);
+  throw Error("--dataset '" + spec + "': unknown synthetic generator (allowed: sbm, rmat)");
+}
+
+}  // namespace adaqp::graph
