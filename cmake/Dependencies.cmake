@@ -30,7 +30,16 @@ if(NOT OpenMP_CXX_FOUND)
 endif()
 find_package(Threads REQUIRED)
 
-adaqp_pkg_check(OPENBLAS openblas libopenblas-dev)
+# OpenBLAS, OpenMP flavour: its threads are OpenMP threads, so BLAS calls and our OpenMP kernels
+# share one thread pool instead of two pools spinning against each other on few cores.
+find_path(OPENBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/x86_64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
+find_library(OPENBLAS_LIBRARY openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
+if(NOT OPENBLAS_INCLUDE_DIR OR NOT OPENBLAS_LIBRARY)
+  adaqp_missing("OpenBLAS (OpenMP build)" libopenblas-openmp-dev)
+endif()
+add_library(adaqp_openblas INTERFACE)
+target_include_directories(adaqp_openblas INTERFACE ${OPENBLAS_INCLUDE_DIR})
+target_link_libraries(adaqp_openblas INTERFACE ${OPENBLAS_LIBRARY})
 adaqp_pkg_check(CBC cbc coinor-libcbc-dev)
 find_path(METIS_INCLUDE_DIR metis.h)
 find_library(METIS_LIBRARY metis)

@@ -51,28 +51,111 @@ Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
   return agg;
 }
 
+namespace {
+// 16 random bits per element, four consecutive columns per 64-bit hash of (row key, column / 4).
+inline std::uint64_t dropout_row_key(const DropoutKey& key, int layer, std::int64_t global_id) {
+  return hash_key({key.seed, std::uint64_t(key.epoch), std::uint64_t(layer), std::uint64_t(global_id)});
+}
+inline std::uint32_t dropout_threshold(double p) { return std::uint32_t(std::lround(p * 65536.0)); }
+inline bool dropout_keep(std::uint64_t row_key, std::int64_t col, std::uint32_t threshold) {
+  const std::uint64_t bits = mix64(row_key ^ std::uint64_t(col & ~std::int64_t(3)));
+  return std::uint32_t((bits >> (16 * (col & 3))) & 0xffffu) >= threshold;
+}
+}  // namespace
+
 template <class T>
 void dropout_forward(const T* x, T* y, std::uint8_t* keep, std::int64_t rows, std::int64_t cols, double p,
                      const DropoutKey& key, int layer, const std::int64_t* global_ids) {
-  // 16 random bits per element, four elements per 64-bit hash.
-  const auto threshold = std::uint32_t(std::lround(p * 65536.0));
+  const std::uint32_t threshold = dropout_threshold(p);
   const T scale = T(1.0 / (1.0 - p));
-#pragma omp parallel for schedule(static)
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const std::uint64_t row_key =
-        hash_key({key.seed, std::uint64_t(key.epoch), std::uint64_t(layer), std::uint64_t(global_ids[r])});
-    const T* xr = x + r * cols;
-    T* yr = y + r * cols;
-    std::uint8_t* kr = keep + r * cols;
-    for (std::int64_t j0 = 0; j0 < cols; j0 += 4) {
-      const std::uint64_t bits = mix64(row_key ^ std::uint64_t(j0));
-      for (std::int64_t j = j0; j < std::min(cols, j0 + 4); ++j) {
-        const auto u = std::uint32_t((bits >> (16 * (j - j0))) & 0xffffu);
-        kr[j] = u >= threshold;
-        yr[j] = kr[j] ? xr[j] * scale : T(0);
+  const std::int64_t groups = (cols + 3) / 4;
+#pragma omp parallel
+  {
+    std::vector<std::uint64_t> bits(static_cast<std::size_t>(groups));
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::uint64_t row_key = dropout_row_key(key, layer, global_ids[r]);
+      // Two simple loops the compiler vectorises: hashes of the 4-column groups, then the mask.
+      for (std::int64_t g = 0; g < groups; ++g) bits[g] = mix64(row_key ^ std::uint64_t(4 * g));
+      const T* xr = x + r * cols;
+      T* yr = y + r * cols;
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const bool k = std::uint32_t((bits[j >> 2] >> (16 * (j & 3))) & 0xffffu) >= threshold;
+        yr[j] = k ? xr[j] * scale : T(0);
       }
+      if (keep)
+        for (std::int64_t j = 0; j < cols; ++j)
+          keep[r * cols + j] = std::uint32_t((bits[j >> 2] >> (16 * (j & 3))) & 0xffffu) >= threshold;
     }
   }
+}
+
+graph::Csr dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer,
+                          const std::int64_t* global_ids) {
+  const std::uint32_t threshold = dropout_threshold(p);
+  const float scale = float(1.0 / (1.0 - p));
+  graph::Csr y;
+  y.num_rows = x.num_rows;
+  y.num_cols = x.num_cols;
+  y.offsets.assign(x.num_rows + 1, 0);
+  std::vector<std::uint8_t> kept(x.indices.size());
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < x.num_rows; ++r) {
+    const std::uint64_t row_key = dropout_row_key(key, layer, global_ids[r]);
+    std::int64_t count = 0;
+    for (std::int64_t k = x.offsets[r]; k < x.offsets[r + 1]; ++k) {
+      kept[k] = dropout_keep(row_key, x.indices[k], threshold);
+      count += kept[k];
+    }
+    y.offsets[r + 1] = count;
+  }
+  for (std::int64_t r = 0; r < x.num_rows; ++r) y.offsets[r + 1] += y.offsets[r];
+  y.indices.resize(y.offsets.back());
+  y.values.resize(y.offsets.back());
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < x.num_rows; ++r) {
+    std::int64_t o = y.offsets[r];
+    for (std::int64_t k = x.offsets[r]; k < x.offsets[r + 1]; ++k)
+      if (kept[k]) {
+        y.indices[o] = x.indices[k];
+        y.values[o++] = x.values[k] * scale;
+      }
+  }
+  return y;
+}
+
+template <class T>
+Features<T> make_features(const float* x, std::int64_t cols, const std::vector<std::int64_t>& row_ids,
+                          double max_density) {
+  Features<T> f;
+  const std::int64_t n = std::int64_t(row_ids.size());
+  std::int64_t nnz = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* row = x + row_ids[i] * cols;
+    for (std::int64_t j = 0; j < cols; ++j) nnz += row[j] != 0.0f;
+  }
+  if (n * cols > 0 && double(nnz) <= max_density * double(n * cols)) {
+    auto& s = f.sparse;
+    s.num_rows = n;
+    s.num_cols = cols;
+    s.offsets.assign(n + 1, 0);
+    s.indices.reserve(nnz);
+    s.values.reserve(nnz);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* row = x + row_ids[i] * cols;
+      for (std::int64_t j = 0; j < cols; ++j)
+        if (row[j] != 0.0f) {
+          s.indices.push_back(graph::NodeId(j));
+          s.values.push_back(row[j]);
+        }
+      s.offsets[i + 1] = std::int64_t(s.indices.size());
+    }
+    return f;
+  }
+  f.dense.resize(n, cols);
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) f.dense(i, j) = T(x[row_ids[i] * cols + j]);
+  return f;
 }
 
 template <class T>
@@ -118,29 +201,43 @@ std::vector<Param<T>*> Model<T>::params() {
 }
 
 template <class T>
-const Matrix<T>& Model<T>::forward(const Aggregation& agg, const Matrix<T>& x, const DropoutKey* dropout,
+const Matrix<T>& Model<T>::forward(const Aggregation& agg, const Features<T>& x, const DropoutKey* dropout,
                                    const std::vector<std::int64_t>& global_ids) {
   const std::int64_t n = agg.fwd.num_rows;
   const bool sage = config_.kind == ModelKind::sage;
-  const Matrix<T>* h = &x;
+  const bool drop = dropout && config_.dropout > 0;
+  if (x.is_sparse() && !accepts_sparse_input())
+    throw Error("internal: sparse features given to an aggregate-first first layer");
+  const Matrix<T>* h = &x.dense;
   for (int l = 0; l < config_.layers; ++l) {
     auto& L = layers_[l];
     const std::int64_t in = dims_[l], out = dims_[l + 1];
-    L.input.resize(n, in);
-    if (dropout && config_.dropout > 0) {
-      L.keep.resize(std::size_t(n * in));
-      dropout_forward(h->data.data(), L.input.data.data(), L.keep.data(), n, in, config_.dropout, *dropout, l,
-                      global_ids.data());
+    const bool sparse = l == 0 && x.is_sparse();
+    // X W for a dense or sparse (dropped-out) input X; result n x out, beta selects overwrite/add.
+    auto times = [&](const Param<T>& w, T* result, bool add) {
+      if (sparse)
+        cpu::spmm(L.sparse_input, 0, n, w.value.data.data(), out, result, add);
+      else
+        cpu::gemm(false, false, n, out, in, T(1), L.input.data.data(), in, w.value.data.data(), out,
+                  add ? T(1) : T(0), result, out);
+    };
+    if (sparse) {
+      L.sparse_input = drop ? dropout_sparse(x.sparse, config_.dropout, *dropout, l, global_ids.data()) : x.sparse;
     } else {
-      L.keep.clear();
-      L.input.data = h->data;
+      L.input.resize(n, in);
+      // The first layer never needs its dropout mask (no gradient flows to the features).
+      L.keep.resize(drop && l > 0 ? std::size_t(n * in) : 0);
+      if (drop)
+        dropout_forward(h->data.data(), L.input.data.data(), l > 0 ? L.keep.data() : nullptr, n, in, config_.dropout,
+                        *dropout, l, global_ids.data());
+      else
+        L.input.data = h->data;
     }
     L.output.resize(n, out);
     if (transform_first(l)) {
       // mid = X W (aggregation input rows; the P = 1 case has no halo rows)
       L.mid.resize(agg.fwd.num_cols, out);
-      cpu::gemm(false, false, n, out, in, T(1), L.input.data.data(), in, L.w_neigh.value.data.data(), out, T(0),
-                L.mid.data.data(), out);
+      times(L.w_neigh, L.mid.data.data(), false);
       cpu::spmm(agg.fwd, 0, n, L.mid.data.data(), out, L.output.data.data(), false);
     } else {
       L.mid.resize(n, in);
@@ -148,9 +245,7 @@ const Matrix<T>& Model<T>::forward(const Aggregation& agg, const Matrix<T>& x, c
       cpu::gemm(false, false, n, out, in, T(1), L.mid.data.data(), in, L.w_neigh.value.data.data(), out, T(0),
                 L.output.data.data(), out);
     }
-    if (sage)
-      cpu::gemm(false, false, n, out, in, T(1), L.input.data.data(), in, L.w_self.value.data.data(), out, T(1),
-                L.output.data.data(), out);
+    if (sage) times(L.w_self, L.output.data.data(), true);
     cpu::add_bias(L.output.data.data(), L.bias.value.data.data(), n, out);
     if (l + 1 < config_.layers) cpu::relu_forward(L.output.data.data(), n * out);
     h = &L.output;
@@ -169,13 +264,19 @@ void Model<T>::backward(const Aggregation& agg, const Matrix<T>& d_logits) {
     if (l + 1 < config_.layers) cpu::relu_backward(L.output.data.data(), dy.data.data(), n * out);
     cpu::column_sums(dy.data.data(), n, out, L.bias.grad.data.data(), false);
     const bool need_dx = l > 0;
+    // grad = X^T g (in x out) for this layer's dense or sparse input X.
+    auto input_t_times = [&](const Layer& L, const T* g, T* grad) {
+      if (l == 0 && L.sparse_input.num_rows > 0 && L.input.rows == 0)
+        cpu::spmm_transposed(L.sparse_input, g, out, grad, false);
+      else
+        cpu::gemm(true, false, in, out, n, T(1), L.input.data.data(), in, g, out, T(0), grad, out);
+    };
     if (need_dx) dx.resize(n, in);
     if (transform_first(l)) {
       // dmid = A^T dY ; dW = X^T dmid ; dX = dmid W^T
       dmid.resize(agg.bwd.num_rows, out);
       cpu::spmm(agg.bwd, 0, agg.bwd.num_rows, dy.data.data(), out, dmid.data.data(), false);
-      cpu::gemm(true, false, in, out, n, T(1), L.input.data.data(), in, dmid.data.data(), out, T(0),
-                L.w_neigh.grad.data.data(), out);
+      input_t_times(L, dmid.data.data(), L.w_neigh.grad.data.data());
       if (need_dx)
         cpu::gemm(false, true, n, in, out, T(1), dmid.data.data(), out, L.w_neigh.value.data.data(), out, T(0),
                   dx.data.data(), in);
@@ -191,8 +292,7 @@ void Model<T>::backward(const Aggregation& agg, const Matrix<T>& d_logits) {
       }
     }
     if (sage) {
-      cpu::gemm(true, false, in, out, n, T(1), L.input.data.data(), in, dy.data.data(), out, T(0),
-                L.w_self.grad.data.data(), out);
+      input_t_times(L, dy.data.data(), L.w_self.grad.data.data());
       if (need_dx)
         cpu::gemm(false, true, n, in, out, T(1), dy.data.data(), out, L.w_self.value.data.data(), out, T(1),
                   dx.data.data(), in);
@@ -212,6 +312,9 @@ void Model<T>::backward(const Aggregation& agg, const Matrix<T>& d_logits) {
 
 template class Model<float>;
 template class Model<double>;
+template Features<float> make_features<float>(const float*, std::int64_t, const std::vector<std::int64_t>&, double);
+template Features<double> make_features<double>(const float*, std::int64_t, const std::vector<std::int64_t>&,
+                                                double);
 template void dropout_forward<float>(const float*, float*, std::uint8_t*, std::int64_t, std::int64_t, double,
                                      const DropoutKey&, int, const std::int64_t*);
 template void dropout_forward<double>(const double*, double*, std::uint8_t*, std::int64_t, std::int64_t, double,

@@ -39,6 +39,22 @@ struct Aggregation {
 Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
                              const std::vector<std::int64_t>& global_degree);
 
+// Input features of a part's inner rows: dense, or CSR (n_inner x F, with values) when sparse.
+// A sparse input lets the first layer run X W and X^T dY as sparse-dense products (only used
+// when the first layer is transform-first; see Model::accepts_sparse_input).
+template <class T>
+struct Features {
+  Matrix<T> dense;
+  graph::Csr sparse;
+  bool is_sparse() const { return dense.rows == 0 && sparse.num_rows > 0; }
+  std::int64_t rows() const { return is_sparse() ? sparse.num_rows : dense.rows; }
+};
+// Copies rows `row_ids` (n x F source, row-major) into Features: CSR when the fraction of
+// non-zeros is at most max_density, dense otherwise.
+template <class T>
+Features<T> make_features(const float* x, std::int64_t cols, const std::vector<std::int64_t>& row_ids,
+                          double max_density);
+
 // Dropout key: the mask of element (node, column) depends only on (seed, epoch, layer, global node
 // id, column), so any partitioning reproduces the single-process mask.
 struct DropoutKey {
@@ -60,7 +76,7 @@ class Model {
 
   // x: n_inner x dims[0] rows of this part (inner order). Returns logits n_inner x C.
   // dropout == nullptr: evaluation (no dropout). global_ids: inner local id -> global id.
-  const Matrix<T>& forward(const Aggregation& agg, const Matrix<T>& x, const DropoutKey* dropout,
+  const Matrix<T>& forward(const Aggregation& agg, const Features<T>& x, const DropoutKey* dropout,
                            const std::vector<std::int64_t>& global_ids);
   // d_logits: n_inner x C gradient of the loss. Overwrites every parameter's grad.
   void backward(const Aggregation& agg, const Matrix<T>& d_logits);
@@ -69,11 +85,15 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const std::vector<std::int64_t>& dims() const { return dims_; }
   bool transform_first(int layer) const { return dims_[layer + 1] <= dims_[layer]; }
+  // Sparse features are used as such only by a transform-first first layer; make_features'
+  // caller passes max_density = 0 (always dense) otherwise.
+  bool accepts_sparse_input() const { return transform_first(0); }
 
  private:
   struct Layer {
     Param<T> w_neigh, w_self, bias;  // w_self only for SAGE
-    Matrix<T> input;                 // dropped-out input (n_inner x in)
+    Matrix<T> input;                 // dropped-out input (n_inner x in), dense
+    graph::Csr sparse_input;         // dropped-out input, first layer with sparse features
     std::vector<std::uint8_t> keep;  // dropout mask of `input` (empty when no dropout)
     Matrix<T> mid;                   // transform-first: X W_neigh (n_local x out); else A X (n_inner x in)
     Matrix<T> output;                // n_inner x out, after ReLU for hidden layers
@@ -82,6 +102,11 @@ class Model {
   std::vector<std::int64_t> dims_;
   std::vector<Layer> layers_;
 };
+
+// Dropout of a CSR (values kept and scaled, dropped entries removed), same mask as the dense
+// version: entry (r, c) is kept iff dense element (r, c) would be.
+graph::Csr dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer,
+                          const std::int64_t* global_ids);
 
 // Applies dropout to rows x cols (row r is global node global_ids[r]) with probability p for
 // layer `layer`; writes the kept/scaled values to y and the 0/1 mask to keep.

@@ -98,12 +98,13 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, const E
 
   // Rows in the part's local order.
   const std::int64_t n = part.num_inner(), f = data.num_features;
-  Matrix<float> x(n, f);
+  Model<float> model(config.model, f, data.num_classes, config.seed);
+  const auto x = make_features<float>(data.features.data(), f, part.inner_global,
+                                      model.accepts_sparse_input() ? kSparseFeatureDensity : 0.0);
   std::vector<std::int32_t> labels(n);
   std::vector<std::uint8_t> train_mask(n), val_mask(n), test_mask(n);
   for (std::int64_t i = 0; i < n; ++i) {
     const auto g = part.inner_global[i];
-    std::copy_n(data.features.data() + g * f, f, x.row(i));
     labels[i] = data.labels[g];
     train_mask[i] = data.train_mask[g];
     val_mask[i] = data.val_mask[g];
@@ -113,7 +114,6 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, const E
                      n_test = data.count(data.test_mask);
   if (n_train == 0) throw Error(data.name + ": the training split is empty");
 
-  Model<float> model(config.model, f, data.num_classes, config.seed);
   Adam<float> adam(config.adam, model.params());
   Matrix<float> d_logits;
   TrainResult result;

@@ -1,13 +1,83 @@
 #include "engine/cpu/kernels.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "engine/cpu/blas.hpp"
 
+#include <omp.h>
+
 namespace adaqp::engine::cpu {
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+
+namespace {
+// 64-byte vectors (one AVX-512 register; split by the compiler on narrower ISAs); memory is
+// only touched through load_vec / store_vec, which make no alignment assumption.
+typedef float VecF __attribute__((vector_size(64)));
+typedef double VecD __attribute__((vector_size(64)));
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  using type = VecF;
+};
+template <>
+struct VecOf<double> {
+  using type = VecD;
+};
+template <class T>
+using Vec = typename VecOf<T>::type;
+// Unaligned vector load / store (memcpy lowers to one unaligned move).
+template <class T>
+inline Vec<T> load_vec(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <class T>
+inline void store_vec(T* p, const Vec<T>& v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// Output columns [j0, j0 + NV * lanes) of row r: NV vector accumulators stay in registers across
+// the row's non-zeros, so each non-zero costs NV loads and NV FMAs and nothing else.
+template <class T, int NV>
+inline void spmm_row_block(const std::int64_t* __restrict off, const graph::NodeId* __restrict idx,
+                           const float* __restrict val, std::int64_t r, const T* __restrict b, std::int64_t cols,
+                           std::int64_t j0, T* __restrict out, bool accumulate) {
+  constexpr int lanes = 64 / sizeof(T);
+  Vec<T> acc[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v)
+    acc[v] = accumulate ? load_vec(out + j0 + v * lanes) : Vec<T>{};
+  for (std::int64_t k = off[r]; k < off[r + 1]; ++k) {
+    const T w = T(val[k]);
+    const T* in = b + std::int64_t(idx[k]) * cols + j0;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[v] += w * load_vec(in + v * lanes);
+  }
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) store_vec(out + j0 + v * lanes, acc[v]);
+}
+// acc[idx[k], j0 : j0 + NV * lanes] += val[k] * in[j0 : ...] for the non-zeros k of row r; the
+// input block stays in registers.
+template <class T, int NV>
+inline void scatter_row_block(const graph::Csr& a, std::int64_t r, const T* __restrict in, std::int64_t cols,
+                              std::int64_t j0, T* __restrict acc) {
+  constexpr int lanes = 64 / sizeof(T);
+  Vec<T> x[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) x[v] = load_vec(in + j0 + v * lanes);
+  for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1]; ++k) {
+    const T w = T(a.values[k]);
+    T* out = acc + std::int64_t(a.indices[k]) * cols + j0;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) store_vec(out + v * lanes, load_vec(out + v * lanes) + w * x[v]);
+  }
+}
+}  // namespace
 
 template <class T>
 void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
@@ -15,17 +85,49 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
   const auto* off = a.offsets.data();
   const auto* idx = a.indices.data();
   const auto* val = a.values.data();
+  constexpr std::int64_t lanes = 64 / sizeof(T);
 #pragma omp parallel for schedule(dynamic, 64)
   for (std::int64_t r = row_begin; r < row_end; ++r) {
     T* out = c + r * cols;
-    if (!accumulate) std::fill(out, out + cols, T(0));
-    for (std::int64_t k = off[r]; k < off[r + 1]; ++k) {
-      const T w = T(val[k]);
-      const T* in = b + std::int64_t(idx[k]) * cols;
-#pragma omp simd
-      for (std::int64_t j = 0; j < cols; ++j) out[j] += w * in[j];
+    std::int64_t j0 = 0;
+    for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes) spmm_row_block<T, 8>(off, idx, val, r, b, cols, j0, out, accumulate);
+    for (; j0 + lanes <= cols; j0 += lanes) spmm_row_block<T, 1>(off, idx, val, r, b, cols, j0, out, accumulate);
+    if (j0 < cols) {  // tail narrower than one vector
+      if (!accumulate) std::fill(out + j0, out + cols, T(0));
+      for (std::int64_t k = off[r]; k < off[r + 1]; ++k) {
+        const T w = T(val[k]);
+        const T* in = b + std::int64_t(idx[k]) * cols;
+        for (std::int64_t j = j0; j < cols; ++j) out[j] += w * in[j];
+      }
     }
   }
+}
+
+template <class T>
+void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate) {
+  const std::int64_t out_elems = a.num_cols * cols;
+  constexpr std::int64_t lanes = 64 / sizeof(T);
+  const int threads = omp_get_max_threads();
+  std::vector<T> partial(std::size_t(threads > 1 ? (threads - 1) * out_elems : 0), T(0));
+  if (!accumulate) std::fill(c, c + out_elems, T(0));
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    T* acc = t == 0 ? c : partial.data() + (t - 1) * out_elems;
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < a.num_rows; ++r) {
+      const T* in = b + r * cols;
+      std::int64_t j0 = 0;
+      for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes) scatter_row_block<T, 8>(a, r, in, cols, j0, acc);
+      for (; j0 + lanes <= cols; j0 += lanes) scatter_row_block<T, 1>(a, r, in, cols, j0, acc);
+      for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1] && j0 < cols; ++k) {
+        const T w = T(a.values[k]);
+        T* out = acc + std::int64_t(a.indices[k]) * cols;
+        for (std::int64_t j = j0; j < cols; ++j) out[j] += w * in[j];
+      }
+    }
+  }
+  for (int t = 1; t < threads; ++t) axpy(out_elems, T(1), partial.data() + (t - 1) * out_elems, c);
 }
 
 template <class T>
@@ -77,6 +179,7 @@ void axpy(std::int64_t n, T alpha, const T* z, T* y) {
 
 #define ADAQP_INSTANTIATE(T)                                                                                  \
   template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);    \
+  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool);                  \
   template void relu_forward<T>(T*, std::int64_t);                                                            \
   template void relu_backward<T>(const T*, T*, std::int64_t);                                                 \
   template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                        \

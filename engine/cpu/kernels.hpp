@@ -14,6 +14,11 @@ template <class T>
 void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
           bool accumulate);
 
+// C (+)= A^T B: A is num_rows x num_cols with values, B is num_rows x cols, C is num_cols x cols.
+// Deterministic for a fixed thread count (per-thread partial sums added in thread order).
+template <class T>
+void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate);
+
 // y[r, :] = max(x[r, :], 0) in place over n elements.
 template <class T>
 void relu_forward(T* x, std::int64_t n);
