@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# CLI contract: one error line on stderr, exit 2, no half-written metrics; happy paths produce output.
+set -u
+adaqp=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+pass=0
+
+expect_error() {  # expect_error FRAGMENT ARGS...
+  local fragment=$1
+  shift
+  "$adaqp" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -q -- "$fragment" "$tmp/err"; then
+    echo "FAIL: adaqp $* -> rc=$rc, stderr ($lines lines): $(cat "$tmp/err")"
+    fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+
+expect_ok() {  # expect_ok FRAGMENT ARGS...
+  local fragment=$1
+  shift
+  if ! "$adaqp" "$@" >"$tmp/out" 2>"$tmp/err" || ! grep -q -- "$fragment" "$tmp/out"; then
+    echo "FAIL: adaqp $* -> $(tail -3 "$tmp/out" "$tmp/err")"
+    fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+
+expect_error "no-such" train --dataset no-such --epochs 1
+expect_error "unknown model" train --dataset cora --model gat --epochs 1
+expect_error "--dropout" train --dataset cora --dropout 1.5 --epochs 1 --metrics "$tmp/m.jsonl"
+[ -e "$tmp/m.jsonl" ] || [ -e "$tmp/m.jsonl.tmp" ] && { echo "FAIL: half-written metrics left"; fail=$((fail + 1)); }
+expect_error "unknown partition method" partition --dataset cora --parts 2 --method spectral
+expect_error "more parts than nodes" partition --dataset sbm:nodes=10,classes=2,degree=2 --parts 11
+expect_error "unknown key 'size'" train --dataset sbm:size=10 --epochs 1
+expect_ok "cora" datasets
+expect_ok "edge cut" partition --dataset cora --parts 3
+expect_ok '"comm_volume_rows"' partition --dataset cora --parts 2 --json
+expect_ok "test accuracy" train --dataset cora --epochs 3 --metrics "$tmp/ok.jsonl"
+[ "$(wc -l <"$tmp/ok.jsonl")" -eq 5 ] && pass=$((pass + 1)) || { echo "FAIL: expected 5 records"; fail=$((fail + 1)); }
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

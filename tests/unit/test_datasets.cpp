@@ -1,0 +1,232 @@
+// Dataset readers: every shipped file loads with the counts of datasets/README.md; npz/npy corner
+// cases (stored / deflated members, Fortran order); clear one-line errors for bad files.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "graph/dataset.hpp"
+#include "graph/error.hpp"
+#include "graph/npz.hpp"
+#include "graph/registry.hpp"
+#include "tests/npz_writer.hpp"
+
+using namespace adaqp;
+using namespace adaqp::graph;
+using adaqp::testing::Member;
+
+namespace {
+
+// Runs f, expects adaqp::Error whose one-line message contains every fragment.
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string> fragments) {
+  try {
+    f();
+    FAIL("no error thrown");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find('\n') == std::string::npos);
+    for (const auto& frag : fragments) CHECK(msg.find(frag) != std::string::npos);
+  }
+}
+
+bool symmetric_without_self_loops(const Csr& g) {
+  for (std::int64_t v = 0; v < g.num_rows; ++v)
+    for (NodeId u : g.row(v)) {
+      if (u == v) return false;
+      const auto r = g.row(u);
+      if (!std::binary_search(r.begin(), r.end(), NodeId(v))) return false;
+    }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("every shipped dataset loads with the published counts", "[datasets]") {
+  struct Expect {
+    const char* name;
+    std::int64_t nodes, directed_edges, features;
+    int classes;
+    std::int64_t train, val, test;  // -1: not checked here
+  };
+  // Layout A: undirected edges x 2; layout B: the README's "directed edges after symmetrising".
+  const Expect expected[] = {
+      {"cora", 2708, 2 * 5278, 1433, 7, 140, 500, 1000},
+      {"citeseer", 3327, 2 * 4552, 3703, 6, 120, 500, 1000},
+      {"tolokers", 11758, 2 * 519000, 10, 2, -1, -1, -1},
+      {"amazon-photo", 7650, 238162, 745, 8, 8 * 20, 8 * 30, 7650 - 8 * 50},
+      {"amazon-computers", 13752, 491722, 767, 10, 10 * 20, 10 * 30, 13752 - 10 * 50},
+      {"coauthor-cs", 18333, 163788, 6805, 15, 15 * 20, 15 * 30, 18333 - 15 * 50},
+      {"coauthor-physics", 34493, 495924, 8415, 5, 5 * 20, 5 * 30, 34493 - 5 * 50},
+  };
+  for (const auto& e : expected) {
+    SECTION(e.name) {
+      LoadOptions opt;
+      opt.features = std::string(e.name) != "coauthor-physics";  // 1.1 GB dense: shape checked only
+      const Dataset d = load_dataset(e.name, opt);
+      CHECK(d.num_nodes == e.nodes);
+      CHECK(d.num_directed_edges() == e.directed_edges);
+      CHECK(d.num_features == e.features);
+      CHECK(d.num_classes == e.classes);
+      CHECK(std::int64_t(d.labels.size()) == e.nodes);
+      if (opt.features) CHECK(std::int64_t(d.features.size()) == e.nodes * e.features);
+      if (e.train >= 0) {
+        CHECK(d.count(d.train_mask) == e.train);
+        CHECK(d.count(d.val_mask) == e.val);
+        CHECK(d.count(d.test_mask) == e.test);
+      }
+      for (std::int64_t v = 0; v < d.num_nodes; ++v)
+        REQUIRE(d.train_mask[v] + d.val_mask[v] + d.test_mask[v] <= 1);
+      CHECK(symmetric_without_self_loops(d.adj));
+    }
+  }
+}
+
+TEST_CASE("citeseer's unlabelled nodes are in no split; tolokers has 10 splits", "[datasets]") {
+  LoadOptions opt;
+  opt.features = false;
+  const Dataset c = load_dataset("citeseer", opt);
+  std::int64_t unlabelled = 0;
+  for (std::int64_t v = 0; v < c.num_nodes; ++v)
+    if (c.labels[v] < 0) {
+      ++unlabelled;
+      CHECK(c.train_mask[v] + c.val_mask[v] + c.test_mask[v] == 0);
+    }
+  CHECK(unlabelled == 15);
+  opt.split_index = 9;
+  const Dataset t = load_dataset("tolokers", opt);
+  CHECK(t.count(t.train_mask) > 0);
+  opt.split_index = 10;
+  expect_error([&] { load_dataset("tolokers", opt); }, {"tolokers.npz", "train_masks", "split index 10"});
+}
+
+TEST_CASE("per-class split is seeded and draws 20 / 30 per class", "[datasets]") {
+  LoadOptions opt;
+  opt.features = false;
+  const Dataset a = load_dataset("amazon-photo", opt);
+  const Dataset b = load_dataset("amazon-photo", opt);
+  opt.split_seed = 7;
+  const Dataset c = load_dataset("amazon-photo", opt);
+  CHECK(a.train_mask == b.train_mask);
+  CHECK(a.train_mask != c.train_mask);
+  std::vector<int> per_class(a.num_classes, 0);
+  for (std::int64_t v = 0; v < a.num_nodes; ++v) per_class[a.labels[v]] += a.train_mask[v];
+  for (int n : per_class) CHECK(n == 20);
+}
+
+TEST_CASE("row normalisation makes planetoid feature rows sum to one", "[datasets]") {
+  const Dataset d = load_dataset("cora");
+  for (std::int64_t v = 0; v < d.num_nodes; v += 97) {
+    double s = 0;
+    for (std::int64_t j = 0; j < d.num_features; ++j) s += d.features[v * d.num_features + j];
+    CHECK(s == Approx(1.0).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("npz members stored and deflated, C and Fortran order, decode exactly", "[npz]") {
+  const auto dir = testing::temp_dir("npz");
+  const std::string path = dir + "/arrays.npz";
+  // 2 x 3 matrix [[1 2 3] [4 5 6]]: C order 1..6; Fortran order stores columns: 1 4 2 5 3 6.
+  const std::vector<float> c_order = {1, 2, 3, 4, 5, 6};
+  const std::vector<float> f_order = {1, 4, 2, 5, 3, 6};
+  const std::vector<std::int32_t> ints = {-3, 0, 7};
+  const std::vector<std::uint8_t> bools = {1, 0, 1};
+  testing::write_npz(path, {{"c_stored", testing::npy_of("<f4", {2, 3}, c_order), false},
+                            {"f_deflated", testing::npy_of("<f4", {2, 3}, f_order, true), true},
+                            {"ints", testing::npy_of("<i4", {3}, ints), true},
+                            {"bools", testing::npy_of("|b1", {3}, bools), false}});
+  NpzFile z(path);
+  CHECK(z.members().size() == 4);
+  const auto a = z.read("c_stored");
+  const auto b = z.read("f_deflated");
+  CHECK(a.shape == std::vector<std::int64_t>{2, 3});
+  CHECK(b.shape == std::vector<std::int64_t>{2, 3});
+  CHECK(b.fortran_order);
+  CHECK(a.to_float() == c_order);
+  CHECK(b.to_float() == c_order);
+  CHECK(z.read("ints").to_int64() == std::vector<std::int64_t>{-3, 0, 7});
+  CHECK(z.read("bools").to_bool() == bools);
+  const auto h = z.read_header("f_deflated");
+  CHECK(h.descr == "<f4");
+  CHECK(h.data.empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("bad files give one clear error naming file and member", "[npz][errors]") {
+  const auto dir = testing::temp_dir("bad");
+  const std::string cora = registry_dir() + "/planetoid_cora.npz";
+
+  SECTION("truncated file") {
+    const std::string path = dir + "/truncated.npz";
+    std::ifstream in(cora, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size() / 2));
+    expect_error([&] { load_npz(path, NpzLayout::automatic, {}); }, {path, "truncated"});
+  }
+  SECTION("truncated member (central directory intact)") {
+    const std::string path = dir + "/short_member.npz";
+    const std::vector<float> v(1000, 1.0f);
+    auto bytes = testing::npy_of("<f4", {1000}, v);
+    testing::write_npz(path, {{"x", bytes, false}});
+    // Cut the payload: rewrite with a shorter member but keep the declared shape.
+    bytes.resize(bytes.size() - 400);
+    testing::write_npz(path, {{"x", bytes, false}});
+    expect_error([&] { NpzFile(path).read("x"); }, {path, "member 'x'", "truncated"});
+  }
+  SECTION("corrupt deflate stream") {
+    const std::string path = dir + "/corrupt.npz";
+    const std::vector<float> v(1000, 2.5f);
+    testing::write_npz(path, {{"x", testing::npy_of("<f4", {1000}, v), true}});
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(40);
+    const char junk[8] = {char(0xff), 0x13, 0x37, char(0xff), 0x00, 0x42, char(0xee), 0x01};
+    f.write(junk, 8);
+    f.close();
+    expect_error([&] { NpzFile(path).read("x"); }, {path, "member 'x'"});
+  }
+  SECTION("wrong dtype") {
+    const std::string path = dir + "/wrong_dtype.npz";
+    const std::vector<float> labels = {0, 1, 1};
+    const std::vector<std::int64_t> edges = {0, 1, 1, 2};
+    const std::vector<float> feats(6, 1.0f);
+    const std::vector<std::uint8_t> mask = {1, 0, 0};
+    testing::write_npz(path, {{"node_features", testing::npy_of("<f4", {3, 2}, feats)},
+                              {"node_labels", testing::npy_of("<f4", {3}, labels)},
+                              {"edges", testing::npy_of("<i8", {2, 2}, edges)},
+                              {"train_masks", testing::npy_of("|b1", {1, 3}, mask)},
+                              {"val_masks", testing::npy_of("|b1", {1, 3}, mask)},
+                              {"test_masks", testing::npy_of("|b1", {1, 3}, mask)}});
+    expect_error([&] { load_npz(path, NpzLayout::automatic, {}); }, {path, "member 'node_labels'", "<f4"});
+  }
+  SECTION("missing member") {
+    const std::string path = dir + "/missing.npz";
+    const std::vector<std::int64_t> labels = {0, 1, 1};
+    const std::vector<std::int64_t> edges = {0, 1, 1, 2};
+    testing::write_npz(path, {{"node_labels", testing::npy_of("<i8", {3}, labels)},
+                              {"edges", testing::npy_of("<i8", {2, 2}, edges)}});
+    expect_error([&] { load_npz(path, NpzLayout::automatic, {}); }, {path, "member 'node_features'", "missing"});
+  }
+  SECTION("edge naming a node out of range") {
+    const std::string path = dir + "/range.npz";
+    const std::vector<std::int64_t> labels = {0, 1, 1};
+    const std::vector<std::int64_t> edges = {0, 1, 1, 9};
+    const std::vector<float> feats(6, 1.0f);
+    const std::vector<std::uint8_t> mask = {1, 0, 0};
+    testing::write_npz(path, {{"node_features", testing::npy_of("<f4", {3, 2}, feats)},
+                              {"node_labels", testing::npy_of("<i8", {3}, labels)},
+                              {"edges", testing::npy_of("<i8", {2, 2}, edges)},
+                              {"train_masks", testing::npy_of("|b1", {1, 3}, mask)},
+                              {"val_masks", testing::npy_of("|b1", {1, 3}, mask)},
+                              {"test_masks", testing::npy_of("|b1", {1, 3}, mask)}});
+    expect_error([&] { load_npz(path, NpzLayout::automatic, {}); }, {path, "member 'edges'", "(1, 9)"});
+  }
+  SECTION("not a zip file") {
+    const std::string path = dir + "/plain.npz";
+    std::ofstream(path) << "hello";
+    expect_error([&] { NpzFile{path}; }, {path, "not a zip archive"});
+  }
+  SECTION("unknown dataset spec") {
+    expect_error([&] { load_dataset("no-such-dataset"); }, {"no-such-dataset", "cora"});
+  }
+  std::filesystem::remove_all(dir);
+}

@@ -1,0 +1,87 @@
+// Trainer and records: the JSON Lines schema of DESIGN.md, summary definitions, atomic output.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/trainer.hpp"
+#include "graph/error.hpp"
+#include "tests/npz_writer.hpp"
+
+using namespace adaqp;
+using namespace adaqp::engine;
+
+TEST_CASE("summary: best validation, test at best validation, median epoch time", "[metrics]") {
+  std::vector<EpochMetrics> e(4);
+  const double val[] = {0.5, 0.7, 0.7, 0.6}, test[] = {0.4, 0.65, 0.9, 0.5}, t[] = {4, 1, 3, 2};
+  for (int i = 0; i < 4; ++i) {
+    e[i].epoch = i + 1;
+    e[i].val_acc = val[i];
+    e[i].test_acc = test[i];
+    e[i].epoch_s = t[i];
+    e[i].loss = 10 - i;
+  }
+  const Summary s = summarize(e, 2, "vanilla", "32");
+  CHECK(s.best_val_acc == 0.7);
+  CHECK(s.test_acc_at_best_val == 0.65);  // first epoch reaching the best validation accuracy
+  CHECK(s.best_epoch == 2);
+  CHECK(s.median_epoch_s == 2.5);
+  CHECK(s.final_loss == 7);
+  CHECK(s.total_train_s == 10);
+  CHECK(accuracy(3, 4) == 0.75);
+  CHECK(accuracy(0, 0) == 0.0);
+}
+
+TEST_CASE("training writes run, epoch and summary records and learns", "[train]") {
+  const auto dir = testing::temp_dir("train");
+  const auto data = graph::load_dataset("sbm:nodes=600,classes=3,degree=8,seed=2,features=16,noise=2");
+  TrainConfig c;
+  c.dataset = data.name;
+  c.model.layers = 2;
+  c.model.hidden = 16;
+  c.epochs = 30;
+  c.threads = 2;
+  c.metrics_path = dir + "/m.jsonl";
+  int callbacks = 0;
+  const auto r = train(data, c, [&](const EpochMetrics&) { ++callbacks; });
+  CHECK(callbacks == 30);
+  CHECK(r.epochs.back().loss < r.epochs.front().loss);
+  CHECK(r.summary.best_val_acc > 0.6);  // 3 classes: chance is 1/3
+  std::ifstream in(c.metrics_path);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 32);
+  CHECK(lines.front()["type"] == "run");
+  for (const char* k : {"settings", "ranks", "git_commit", "build", "host", "dataset"}) CHECK(lines.front().contains(k));
+  CHECK(lines.front()["dataset"]["nodes"] == 600);
+  for (std::size_t i = 1; i <= 30; ++i) {
+    CHECK(lines[i]["type"] == "epoch");
+    for (const char* k : {"epoch", "loss", "train_acc", "val_acc", "test_acc", "epoch_s", "compute_s", "comm_s",
+                          "quant_s", "reduce_s", "bytes_sent", "bytes_meta"})
+      CHECK(lines[i].contains(k));
+    CHECK(lines[i]["epoch"] == i);
+    CHECK(lines[i]["epoch_s"].get<double>() > 0);
+  }
+  CHECK(lines.back()["type"] == "summary");
+  for (const char* k : {"epochs", "ranks", "mode", "bits", "best_val_acc", "test_acc_at_best_val", "median_epoch_s",
+                        "final_loss"})
+    CHECK(lines.back().contains(k));
+  CHECK(lines.back()["final_loss"].get<double>() == r.epochs.back().loss);
+  CHECK_FALSE(std::filesystem::exists(c.metrics_path + ".tmp"));
+
+  SECTION("a run that fails leaves no metrics file") {
+    TrainConfig bad = c;
+    bad.metrics_path = dir + "/bad.jsonl";
+    bad.model.dropout = 1.5;
+    CHECK_THROWS_AS(train(data, bad), Error);
+    CHECK_FALSE(std::filesystem::exists(bad.metrics_path));
+    CHECK_FALSE(std::filesystem::exists(bad.metrics_path + ".tmp"));
+  }
+  SECTION("same seed, same run; thread count does not change the losses") {
+    TrainConfig c1 = c;
+    c1.metrics_path.clear();
+    c1.threads = 1;
+    const auto r1 = train(data, c1);
+    for (int i = 0; i < 30; ++i) CHECK(r1.epochs[i].loss == Approx(r.epochs[i].loss).epsilon(1e-5));
+  }
+  std::filesystem::remove_all(dir);
+}
