@@ -1,6 +1,7 @@
 #include "graph/dataset.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 
@@ -184,16 +185,24 @@ void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::ui
                  "(seed " + std::to_string(seed) + ")";
 }
 
-void row_normalize_features(Dataset& d) {
+void normalize_features(Dataset& d, FeatureNorm norm) {
   const std::int64_t f = d.num_features;
-  if (d.features.empty()) return;
+  if (d.features.empty() || norm == FeatureNorm::none) return;
   for (std::int64_t v = 0; v < d.num_nodes; ++v) {
     float* row = d.features.data() + v * f;
     double s = 0;
-    for (std::int64_t j = 0; j < f; ++j) s += row[j];
+    for (std::int64_t j = 0; j < f; ++j) s += norm == FeatureNorm::sum ? double(row[j]) : double(row[j]) * row[j];
+    if (norm == FeatureNorm::l2) s = std::sqrt(s);
     if (s != 0)
       for (std::int64_t j = 0; j < f; ++j) row[j] = float(row[j] / s);
   }
+}
+
+FeatureNorm parse_feature_norm(const std::string& name) {
+  if (name == "none") return FeatureNorm::none;
+  if (name == "row") return FeatureNorm::sum;
+  if (name == "l2") return FeatureNorm::l2;
+  throw Error("feature_norm '" + name + "': unknown (allowed: none, row, l2)");
 }
 
 Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options) {
@@ -218,7 +227,7 @@ Dataset load_dataset(const std::string& spec, const LoadOptions& options) {
     Dataset d = load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes,
                          options);
     if (entry->split == "per-class-20-30" && entry->layout == "A") per_class_split(d, 20, 30, options.split_seed);
-    if (entry->feature_norm == "row") row_normalize_features(d);
+    normalize_features(d, parse_feature_norm(entry->feature_norm));
     d.name = entry->name;
     return d;
   }

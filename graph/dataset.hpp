@@ -53,7 +53,10 @@ Dataset load_ogb(const std::string& folder, const LoadOptions& options);
 // labelled nodes drawn at random (seeded), the remaining labelled nodes are test.
 void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::uint64_t seed);
 
-// Scales each feature row to sum 1 (rows summing to 0 are left alone), as Planetoid's GCN does.
-void row_normalize_features(Dataset& d);
+// Feature row normalisation: none; sum (each row scaled to sum 1, as Planetoid's GCN does;
+// registry name "row"); l2 (each row scaled to unit Euclidean norm). Zero rows are left alone.
+enum class FeatureNorm { none, sum, l2 };
+FeatureNorm parse_feature_norm(const std::string& name);  // "none" | "row" | "l2"
+void normalize_features(Dataset& d, FeatureNorm norm);
 
 }  // namespace adaqp::graph

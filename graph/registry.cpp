@@ -51,8 +51,8 @@ std::vector<RegistryEntry> load_registry() {
       throw Error(path + ": " + e.name + ": layout '" + e.layout + "' (allowed: A, B)");
     if (e.split != "file-masks" && e.split != "per-class-20-30")
       throw Error(path + ": " + e.name + ": split '" + e.split + "' (allowed: file-masks, per-class-20-30)");
-    if (e.feature_norm != "row" && e.feature_norm != "none")
-      throw Error(path + ": " + e.name + ": feature_norm '" + e.feature_norm + "' (allowed: row, none)");
+    if (e.feature_norm != "row" && e.feature_norm != "none" && e.feature_norm != "l2")
+      throw Error(path + ": " + e.name + ": feature_norm '" + e.feature_norm + "' (allowed: row, l2, none)");
     out.push_back(std::move(e));
   }
   return out;
