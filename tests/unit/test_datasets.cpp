@@ -40,6 +40,19 @@ bool symmetric_without_self_loops(const Csr& g) {
   return true;
 }
 
+// A 3-node layout-A file with the given labels member and edge list.
+void write_layout_a(const std::string& path, const std::vector<std::uint8_t>& labels_npy,
+                    const std::vector<std::int64_t>& edges) {
+  const std::vector<float> feats(6, 1.0f);
+  const std::vector<std::uint8_t> mask = {1, 0, 0};
+  testing::write_npz(path, {{"node_features", testing::npy_of("<f4", {3, 2}, feats)},
+                            {"node_labels", labels_npy},
+                            {"edges", testing::npy_of("<i8", {std::int64_t(edges.size() / 2), 2}, edges)},
+                            {"train_masks", testing::npy_of("|b1", {1, 3}, mask)},
+                            {"val_masks", testing::npy_of("|b1", {1, 3}, mask)},
+                            {"test_masks", testing::npy_of("|b1", {1, 3}, mask)}});
+}
+
 }  // namespace
 
 TEST_CASE("every shipped dataset loads with the published counts", "[datasets]") {
@@ -186,16 +199,7 @@ TEST_CASE("bad files give one clear error naming file and member", "[npz][errors
   }
   SECTION("wrong dtype") {
     const std::string path = dir + "/wrong_dtype.npz";
-    const std::vector<float> labels = {0, 1, 1};
-    const std::vector<std::int64_t> edges = {0, 1, 1, 2};
-    const std::vector<float> feats(6, 1.0f);
-    const std::vector<std::uint8_t> mask = {1, 0, 0};
-    testing::write_npz(path, {{"node_features", testing::npy_of("<f4", {3, 2}, feats)},
-                              {"node_labels", testing::npy_of("<f4", {3}, labels)},
-                              {"edges", testing::npy_of("<i8", {2, 2}, edges)},
-                              {"train_masks", testing::npy_of("|b1", {1, 3}, mask)},
-                              {"val_masks", testing::npy_of("|b1", {1, 3}, mask)},
-                              {"test_masks", testing::npy_of("|b1", {1, 3}, mask)}});
+    write_layout_a(path, testing::npy_of("<f4", {3}, std::vector<float>{0, 1, 1}), {0, 1, 1, 2});
     expect_error([&] { load_npz(path, NpzLayout::automatic, {}); }, {path, "member 'node_labels'", "<f4"});
   }
   SECTION("missing member") {
@@ -208,16 +212,7 @@ TEST_CASE("bad files give one clear error naming file and member", "[npz][errors
   }
   SECTION("edge naming a node out of range") {
     const std::string path = dir + "/range.npz";
-    const std::vector<std::int64_t> labels = {0, 1, 1};
-    const std::vector<std::int64_t> edges = {0, 1, 1, 9};
-    const std::vector<float> feats(6, 1.0f);
-    const std::vector<std::uint8_t> mask = {1, 0, 0};
-    testing::write_npz(path, {{"node_features", testing::npy_of("<f4", {3, 2}, feats)},
-                              {"node_labels", testing::npy_of("<i8", {3}, labels)},
-                              {"edges", testing::npy_of("<i8", {2, 2}, edges)},
-                              {"train_masks", testing::npy_of("|b1", {1, 3}, mask)},
-                              {"val_masks", testing::npy_of("|b1", {1, 3}, mask)},
-                              {"test_masks", testing::npy_of("|b1", {1, 3}, mask)}});
+    write_layout_a(path, testing::npy_of("<i8", {3}, std::vector<std::int64_t>{0, 1, 1}), {0, 1, 1, 9});
     expect_error([&] { load_npz(path, NpzLayout::automatic, {}); }, {path, "member 'edges'", "(1, 9)"});
   }
   SECTION("not a zip file") {
