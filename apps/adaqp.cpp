@@ -1,12 +1,15 @@
-// adaqp: the one command line. Subcommands: datasets, partition, train.
+// adaqp: the one command line. Subcommands: datasets, partition, plan, train.
 // User mistakes print one line "adaqp: error: ..." and exit 2; nothing half-written is left.
+// Under mpirun every rank runs the same command; an error on any rank aborts all of them.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fmt/format.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/comm/communicator.hpp"
 #include "engine/trainer.hpp"
+#include "scheduler/plan.hpp"
 #include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "graph/registry.hpp"
@@ -80,32 +83,89 @@ int cmd_partition(const std::string& dataset, int parts, const std::string& meth
   return 0;
 }
 
-int cmd_train(const engine::TrainConfig& config, const std::string& model, std::uint64_t split_seed, bool quiet) {
-  engine::TrainConfig c = config;
-  c.model.kind = engine::parse_model_kind(model);
+int cmd_train(const engine::TrainConfig& c, std::uint64_t split_seed, bool quiet, engine::Communicator& comm) {
   graph::LoadOptions opt;
   opt.split_seed = split_seed;
   const auto data = graph::load_dataset(c.dataset, opt);
-  if (!quiet)
-    fmt::print("{}: {} nodes, {} directed edges, {} features, {} classes, split {} ({}/{}/{})\n", data.name,
-               data.num_nodes, data.num_directed_edges(), data.num_features, data.num_classes, data.split_rule,
-               data.count(data.train_mask), data.count(data.val_mask), data.count(data.test_mask));
-  const auto result = engine::train(data, c, [&](const engine::EpochMetrics& m) {
+  const bool lead = comm.rank() == 0;
+  if (!quiet && lead)
+    fmt::print("{}: {} nodes, {} directed edges, {} features, {} classes, split {} ({}/{}/{}); {} rank(s), {}\n",
+               data.name, data.num_nodes, data.num_directed_edges(), data.num_features, data.num_classes,
+               data.split_rule, data.count(data.train_mask), data.count(data.val_mask), data.count(data.test_mask),
+               comm.size(), scheduler::to_string(c.strategy));
+  const auto result = engine::train(data, c, comm, [&](const engine::EpochMetrics& m) {
     if (!quiet)
-      fmt::print("epoch {:>4}  loss {:.4f}  train {:.4f}  val {:.4f}  test {:.4f}  epoch {:.2f} ms\n", m.epoch,
-                 m.loss, m.train_acc, m.val_acc, m.test_acc, 1e3 * m.epoch_s);
+      fmt::print("epoch {:>4}  loss {:.4f}  train {:.4f}  val {:.4f}  test {:.4f}  epoch {:.2f} ms"
+                 " (compute {:.2f}, comm {:.2f}, reduce {:.2f})\n",
+                 m.epoch, m.loss, m.train_acc, m.val_acc, m.test_acc, 1e3 * m.epoch_s, 1e3 * m.compute_s,
+                 1e3 * m.comm_s, 1e3 * m.reduce_s);
   });
+  if (!lead) return 0;
   const auto& s = result.summary;
-  fmt::print("{} {} on {}: test accuracy {:.2f}% at best validation {:.2f}% (epoch {}), median epoch {:.2f} ms\n",
-             to_string(c.model.kind), c.model.layers, data.name, 100 * s.test_acc_at_best_val, 100 * s.best_val_acc,
-             s.best_epoch, 1e3 * s.median_epoch_s);
+  fmt::print("{} {} on {}, {} rank(s), {}: test accuracy {:.2f}% at best validation {:.2f}% (epoch {}), "
+             "median epoch {:.2f} ms\n",
+             to_string(c.model.kind), c.model.layers, data.name, comm.size(), s.mode, 100 * s.test_acc_at_best_val,
+             100 * s.best_val_acc, s.best_epoch, 1e3 * s.median_epoch_s);
   if (!c.metrics_path.empty()) fmt::print("records written to {}\n", c.metrics_path);
   return 0;
+}
+
+int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const std::string& dump) {
+  const auto data = graph::load_dataset(c.dataset);
+  if (rank < 0 || rank >= parts)
+    throw Error("--rank " + std::to_string(rank) + ": must be in [0, " + std::to_string(parts) + ")");
+  const auto owner = graph::partition_graph(data.adj, parts, c.partition, c.partition_seed);
+  const auto lps = graph::build_partitions(data.adj, owner, parts);
+  const auto plans = engine::make_plans(data, c, owner, lps);
+  const auto& plan = (eval ? plans.eval : plans.train)[rank];
+  if (dump == "json") {
+    std::cout << scheduler::to_json(plan) << '\n';
+  } else if (dump == "dot") {
+    std::cout << scheduler::to_dot(plan);
+  } else if (dump == "table") {
+    fmt::print("plan of rank {} of {} ({}, {}): {} tasks, {} bytes sent\n", rank, parts,
+               scheduler::to_string(plan.strategy), eval ? "evaluation" : "training step", plan.tasks.size(),
+               plan.bytes_sent());
+    fmt::print("{:>4} {:<7} {:<16} {:>8} {:>6} {:>6} {:>9} {:>10}  {:<28} {}\n", "id", "lane", "kind", "rows", "cols",
+               "inner", "nnz", "bytes", "label", "deps");
+    for (const auto& t : plan.tasks) {
+      std::string deps;
+      for (int d : t.deps) deps += (deps.empty() ? "" : ",") + std::to_string(d);
+      fmt::print("{:>4} {:<7} {:<16} {:>8} {:>6} {:>6} {:>9} {:>10}  {:<28} {}\n", t.id, scheduler::to_string(t.lane),
+                 scheduler::to_string(t.kind), t.rows, t.cols, t.inner, t.nnz, t.bytes, t.label, deps);
+    }
+  } else {
+    throw Error("--dump '" + dump + "': unknown format (allowed: table, json, dot)");
+  }
+  return 0;
+}
+
+// Options shared by train and plan.
+void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& model, std::string& mode,
+                       std::string& partition) {
+  cmd->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
+  cmd->add_option("--model", model, "gcn or sage")->capture_default_str();
+  cmd->add_option("--layers", tc.model.layers, "number of layers")->capture_default_str();
+  cmd->add_option("--hidden", tc.model.hidden, "hidden width")->capture_default_str();
+  cmd->add_option("--dropout", tc.model.dropout, "dropout probability")->capture_default_str();
+  cmd->add_option("--mode", mode, "vanilla (exchange, then aggregate) or overlap (central rows during the exchange)")
+      ->capture_default_str();
+  cmd->add_option("--partition", partition, "metis, metis-vol or random")->capture_default_str();
+  cmd->add_option("--partition-seed", tc.partition_seed, "partitioner seed")->capture_default_str();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun every process joins MPI_COMM_WORLD; a plain start is a single rank.
+  std::unique_ptr<engine::Communicator> comm;
+  try {
+    comm = engine::launched_by_mpirun() ? engine::make_mpi_communicator(&argc, &argv)
+                                        : engine::make_self_communicator();
+  } catch (const adaqp::Error& e) {
+    std::fprintf(stderr, "adaqp: error: %s\n", e.what());
+    return 2;
+  }
   CLI::App app{"adaqp: distributed full-graph GNN training with quantized, overlapped communication"};
   app.require_subcommand(1);
 
@@ -123,23 +183,31 @@ int main(int argc, char** argv) {
   part->add_option("--seed", p_seed, "partitioner seed")->capture_default_str();
   part->add_flag("--json", p_json, "print the statistics as JSON");
 
-  auto* tr = app.add_subcommand("train", "train a GNN (single process)");
   engine::TrainConfig tc;
-  std::string model = "gcn";
+  std::string model = "gcn", mode = "vanilla", partition = "metis";
+
+  auto* pl = app.add_subcommand("plan", "print the epoch plan the scheduler builds for one rank");
+  int pl_parts = 2, pl_rank = 0;
+  bool pl_eval = false;
+  std::string pl_dump = "table";
+  add_model_options(pl, tc, model, mode, partition);
+  pl->add_option("--parts", pl_parts, "number of ranks")->capture_default_str();
+  pl->add_option("--rank", pl_rank, "which rank's plan")->capture_default_str();
+  pl->add_flag("--eval", pl_eval, "the evaluation pass instead of the training step");
+  pl->add_option("--dump", pl_dump, "table, json or dot")->capture_default_str();
+
+  auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
   std::uint64_t split_seed = 0;
   bool quiet = false;
-  tr->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
-  tr->add_option("--model", model, "gcn or sage")->capture_default_str();
-  tr->add_option("--layers", tc.model.layers, "number of layers")->capture_default_str();
-  tr->add_option("--hidden", tc.model.hidden, "hidden width")->capture_default_str();
+  add_model_options(tr, tc, model, mode, partition);
   tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
   tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
   tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
-  tr->add_option("--dropout", tc.model.dropout, "dropout probability")->capture_default_str();
   tr->add_option("--seed", tc.seed, "seed of weights and dropout")->capture_default_str();
   tr->add_option("--split-seed", split_seed, "seed of per-class random splits")->capture_default_str();
-  tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads (0 = all cores)")->capture_default_str();
-  tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file");
+  tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads per rank (0 = cores / ranks on the host)")
+      ->capture_default_str();
+  tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
   tr->add_flag("--quiet", quiet, "no per-epoch lines");
 
   try {
@@ -148,15 +216,19 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    tc.model.kind = engine::parse_model_kind(model);
+    tc.strategy = scheduler::parse_strategy(mode);
+    tc.partition = graph::parse_partition_method(partition);
     if (app.got_subcommand("datasets")) return cmd_datasets();
     if (app.got_subcommand("partition")) return cmd_partition(p_dataset, p_parts, p_method, p_seed, p_json);
-    if (app.got_subcommand("train")) return cmd_train(tc, model, split_seed, quiet);
+    if (app.got_subcommand("plan")) return cmd_plan(tc, pl_parts, pl_rank, pl_eval, pl_dump);
+    if (app.got_subcommand("train")) return cmd_train(tc, split_seed, quiet, *comm);
   } catch (const adaqp::Error& e) {
-    std::fprintf(stderr, "adaqp: error: %s\n", e.what());
-    return 2;
+    const std::string where = comm->size() > 1 ? "rank " + std::to_string(comm->rank()) + ": " : "";
+    comm->abort("adaqp: error: " + where + e.what(), 2);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "adaqp: internal error: %s\n", e.what());
-    return 3;
+    const std::string where = comm->size() > 1 ? "rank " + std::to_string(comm->rank()) + ": " : "";
+    comm->abort("adaqp: internal error: " + where + e.what(), 3);
   }
   return 0;
 }

@@ -29,10 +29,11 @@ Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
   f.indices.reserve(a.nnz() + (gcn ? a.num_rows : 0));
   f.values.reserve(f.indices.capacity());
   for (std::int64_t r = 0; r < a.num_rows; ++r) {
-    const double dv = double(global_degree[part.inner_global[r]]);
+    const std::int64_t self_global = part.inner_global[r];
+    const double dv = double(global_degree[self_global]);
     bool self_done = !gcn;
     for (graph::NodeId c : a.row(r)) {
-      if (!self_done && c > r) {  // keep the row sorted: the self-loop goes before larger columns
+      if (!self_done && part.global_of_col(c) > self_global) {  // self-loop in global-id order
         f.indices.push_back(graph::NodeId(r));
         f.values.push_back(float(1.0 / (dv + 1.0)));
         self_done = true;

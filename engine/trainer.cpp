@@ -3,21 +3,19 @@
 #include <omp.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <ctime>
+#include <numeric>
 
 #include "adaqp/build_info.hpp"
 #include "adaqp/git_commit.hpp"
 #include "engine/cpu/blas.hpp"
+#include "engine/executor.hpp"
 #include "engine/loss.hpp"
+#include "scheduler/build_plan.hpp"
 #include "graph/error.hpp"
 
 namespace adaqp::engine {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 std::string hostname() {
   char buf[256] = {0};
@@ -54,7 +52,9 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"weight_decay", c.adam.weight_decay},
             {"seed", c.seed},
             {"threads", c.threads},
-            {"mode", "vanilla"},
+            {"mode", scheduler::to_string(c.strategy)},
+            {"partition", graph::to_string(c.partition)},
+            {"partition_seed", c.partition_seed},
             {"bits", "32"}}},
           {"ranks", ranks},
           {"git_commit", build::kGitCommit},
@@ -80,27 +80,92 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"test", d.count(d.test_mask)}}}};
 }
 
+namespace {
+
+void check_same_everywhere(const TrainConfig& c, const graph::Dataset& d, Communicator& comm) {
+  if (comm.size() == 1) return;
+  auto settings = run_record(c, d, comm.size());
+  settings.erase("started_utc");
+  settings.erase("host");
+  const std::string text = settings.dump();
+  const std::uint64_t h = std::hash<std::string>{}(text);
+  std::vector<std::uint64_t> all(comm.size());
+  comm.allgather(h, all.data());
+  for (int r = 1; r < comm.size(); ++r)
+    if (all[r] != all[0])
+      throw Error("settings or dataset differ between ranks (rank " + std::to_string(r) +
+                  " differs from rank 0): start every rank with the same command line and files");
+}
+
+}  // namespace
+
+PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
+                   const std::vector<graph::LocalPartition>& parts) {
+  const int ranks = int(parts.size());
+  scheduler::ModelShape shape;
+  shape.sage = config.model.kind == ModelKind::sage;
+  shape.dims.push_back(data.num_features);
+  for (int l = 0; l + 1 < config.model.layers; ++l) shape.dims.push_back(config.model.hidden);
+  shape.dims.push_back(data.num_classes);
+  shape.dropout = config.model.dropout;
+  // Sparse first-layer features when the whole feature matrix is sparse enough (decided on the
+  // whole graph, so every rank agrees) and the first layer is transform-first.
+  std::vector<std::int64_t> part_nnz(ranks, 0);
+  for (std::int64_t v = 0; v < data.num_nodes; ++v)
+    for (std::int64_t j = 0; j < data.num_features; ++j)
+      part_nnz[owner[v]] += data.features[v * data.num_features + j] != 0.0f;
+  const std::int64_t nnz_total = std::accumulate(part_nnz.begin(), part_nnz.end(), std::int64_t(0));
+  PlanSet out;
+  out.sparse_features = shape.layers() >= 1 && shape.transform_first(0) &&
+                        double(nnz_total) <= kSparseFeatureDensity * double(data.features.size());
+  shape.sparse_input = out.sparse_features;
+  for (int r = 0; r < ranks; ++r) {
+    shape.feature_nnz = part_nnz[r];
+    out.train.push_back(scheduler::build_plan(parts[r], shape, config.strategy, true));
+    out.eval.push_back(scheduler::build_plan(parts[r], shape, config.strategy, false));
+  }
+  scheduler::validate(out.train);
+  scheduler::validate(out.eval);
+  return out;
+}
+
 TrainResult train(const graph::Dataset& data, const TrainConfig& config, const EpochCallback& on_epoch) {
+  auto self = make_self_communicator();
+  return train(data, config, *self, on_epoch);
+}
+
+TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,
+                  const EpochCallback& on_epoch) {
   if (config.epochs < 1) throw Error("--epochs " + std::to_string(config.epochs) + ": must be >= 1");
   if (config.threads < 0) throw Error("--threads " + std::to_string(config.threads) + ": must be >= 0");
   if (data.features.empty()) throw Error(data.name + ": dataset was loaded without features");
-  const int threads = config.threads > 0 ? config.threads : omp_get_num_procs();
+  check_same_everywhere(config, data, comm);
+  const int ranks = comm.size(), rank = comm.rank();
+  const int threads = config.threads > 0 ? config.threads : std::max(1, omp_get_num_procs() / comm.local_size());
   omp_set_num_threads(threads);
   cpu::set_blas_threads(threads);
 
-  RecordWriter records(config.metrics_path);
-  records.write(run_record(config, data, 1));
+  RecordWriter records(rank == 0 ? config.metrics_path : "");
+  records.write(run_record(config, data, ranks));
 
-  // One part holding every node (central, no halo): the P = 1 view of the partition code.
-  const auto parts = graph::build_partitions(data.adj, std::vector<std::int32_t>(data.num_nodes, 0), 1);
-  const auto& part = parts[0];
+  // The same deterministic partition on every rank.
+  const auto owner = graph::partition_graph(data.adj, ranks, config.partition, config.partition_seed);
+  const auto parts = graph::build_partitions(data.adj, owner, ranks);
+  const auto& part = parts[rank];
   const Aggregation agg = make_aggregation(config.model.kind, part, global_degrees(data.adj));
 
-  // Rows in the part's local order.
-  const std::int64_t n = part.num_inner(), f = data.num_features;
-  Model<float> model(config.model, f, data.num_classes, config.seed);
-  const auto x = make_features<float>(data.features.data(), f, part.inner_global,
-                                      model.accepts_sparse_input() ? kSparseFeatureDensity : 0.0);
+  Model<float> model(config.model, data.num_features, data.num_classes, config.seed);
+  Adam<float> adam(config.adam, model.params());
+  const PlanSet plans = make_plans(data, config, owner, parts);
+  const auto xs = make_features<float>(data.features.data(), data.num_features, part.inner_global,
+                                       plans.sparse_features ? 1.0 : 0.0);
+  const auto& train_plans = plans.train;
+  const auto& eval_plans = plans.eval;
+  PlanExecutor trainer(train_plans[rank], part, agg, comm);
+  PlanExecutor evaluator(eval_plans[rank], part, agg, comm);
+
+  // Labels and splits of this rank's inner rows.
+  const std::int64_t n = part.num_inner();
   std::vector<std::int32_t> labels(n);
   std::vector<std::uint8_t> train_mask(n), val_mask(n), test_mask(n);
   for (std::int64_t i = 0; i < n; ++i) {
@@ -113,33 +178,41 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, const E
   const std::int64_t n_train = data.count(data.train_mask), n_val = data.count(data.val_mask),
                      n_test = data.count(data.test_mask);
   if (n_train == 0) throw Error(data.name + ": the training split is empty");
+  const LossInputs loss{&labels, &train_mask, double(n_train)};
 
-  Adam<float> adam(config.adam, model.params());
-  Matrix<float> d_logits;
+  const auto params = model.params();
   TrainResult result;
   for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
+    const DropoutKey key{config.seed, epoch};
+    const StepTimes step = trainer.run(params, &adam, xs, &key, &loss);
+    const StepTimes eval = evaluator.run(params, nullptr, xs, nullptr, nullptr);
+    const auto& logits = evaluator.buffer(evaluator.plan().logits_buffer);
+    // Reduce: times are maxima over ranks; loss, bytes and correct counts are sums.
+    double maxima[5] = {step.total_s, step.compute_s, step.comm_s, step.reduce_s, eval.total_s};
+    double sums[1] = {step.loss};
+    std::int64_t counts[4] = {step.bytes_sent, count_correct(logits, labels, train_mask),
+                              count_correct(logits, labels, val_mask), count_correct(logits, labels, test_mask)};
+    comm.allreduce_max(maxima, 5);
+    comm.allreduce_sum(sums, 1);
+    comm.allreduce_sum(counts, 4);
     EpochMetrics m;
     m.epoch = epoch;
-    const auto t0 = std::chrono::steady_clock::now();
-    const DropoutKey key{config.seed, epoch};
-    const auto& logits = model.forward(agg, x, &key, part.inner_global);
-    m.loss = softmax_cross_entropy(logits, labels, train_mask, double(n_train), &d_logits);
-    model.backward(agg, d_logits);
-    adam.step();
-    m.epoch_s = seconds_since(t0);
-    m.compute_s = m.epoch_s;
-
-    const auto t1 = std::chrono::steady_clock::now();
-    const auto& eval = model.forward(agg, x, nullptr, part.inner_global);
-    m.train_acc = accuracy(count_correct(eval, labels, train_mask), n_train);
-    m.val_acc = accuracy(count_correct(eval, labels, val_mask), n_val);
-    m.test_acc = accuracy(count_correct(eval, labels, test_mask), n_test);
-    m.eval_s = seconds_since(t1);
+    m.loss = sums[0];
+    m.epoch_s = maxima[0];
+    m.compute_s = maxima[1];
+    m.comm_s = maxima[2];
+    m.reduce_s = maxima[3];
+    m.eval_s = maxima[4];
+    m.bytes_sent = counts[0];
+    m.bytes_meta = 0;  // full precision: no metadata
+    m.train_acc = accuracy(counts[1], n_train);
+    m.val_acc = accuracy(counts[2], n_val);
+    m.test_acc = accuracy(counts[3], n_test);
     records.write(to_json(m));
     result.epochs.push_back(m);
-    if (on_epoch) on_epoch(m);
+    if (on_epoch && rank == 0) on_epoch(m);
   }
-  result.summary = summarize(result.epochs, 1, "vanilla", "32");
+  result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.strategy), "32");
   records.write(to_json(result.summary));
   records.commit();
   return result;

@@ -1,15 +1,19 @@
-// Full-graph training of one model on one dataset. This trainer runs a single process
-// (P = 1); the distributed plan executor builds on the same model, loss and optimizer.
+// Full-graph training of one model on one dataset, on P = comm.size() ranks (P = 1: one process).
+// Every rank loads the dataset and computes the same deterministic partition; each rank then
+// builds every rank's plan (validated together), runs its own, and the metrics are reduced.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "engine/comm/communicator.hpp"
 #include "engine/metrics.hpp"
 #include "engine/model.hpp"
 #include "engine/optimizer.hpp"
 #include "graph/dataset.hpp"
+#include "graph/partition.hpp"
+#include "scheduler/plan.hpp"
 
 namespace adaqp::engine {
 
@@ -19,7 +23,10 @@ struct TrainConfig {
   AdamConfig adam;
   std::int64_t epochs = 200;
   std::uint64_t seed = 0;  // weights and dropout
-  int threads = 0;         // OpenMP + BLAS threads; 0 = all cores
+  int threads = 0;         // OpenMP + BLAS threads per rank; 0 = cores / ranks on this host
+  scheduler::Strategy strategy = scheduler::Strategy::vanilla;
+  graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
+  std::uint64_t partition_seed = 0;
   std::string metrics_path;  // JSON Lines output, empty = none
 };
 
@@ -38,6 +45,20 @@ using EpochCallback = std::function<void(const EpochMetrics&)>;
 // The `run` record: every setting, build options, host, dataset counts.
 nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data, int ranks);
 
+// Every rank's training and evaluation plans for a partition, validated together; and whether
+// the first layer reads sparse features (decided on the whole feature matrix, so ranks agree).
+struct PlanSet {
+  bool sparse_features = false;
+  std::vector<scheduler::Plan> train, eval;
+};
+PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
+                   const std::vector<graph::LocalPartition>& parts);
+
+// Trains; records and the callback only on rank 0. Throws adaqp::Error when the ranks' settings
+// or datasets differ (checked first, on every rank).
+TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,
+                  const EpochCallback& on_epoch = {});
+// Single process.
 TrainResult train(const graph::Dataset& data, const TrainConfig& config, const EpochCallback& on_epoch = {});
 
 // Global in-degree of every node (the normalisation of GCN / SAGE uses global degrees).

@@ -125,7 +125,10 @@ std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<s
           lp.adj.indices.push_back(NodeId(ni + (it - lp.halo_global.begin())));
         }
       }
-      std::sort(lp.adj.indices.begin() + lp.adj.offsets[i], lp.adj.indices.end());
+      // Row order = increasing global id, as in the global graph, so a part sums a row's
+      // neighbours in the same order as a single process does.
+      std::sort(lp.adj.indices.begin() + lp.adj.offsets[i], lp.adj.indices.end(),
+                [&](NodeId a, NodeId b) { return lp.global_of_col(a) < lp.global_of_col(b); });
       lp.adj.offsets[i + 1] = std::int64_t(lp.adj.indices.size());
     }
   }

@@ -29,7 +29,8 @@ struct LocalPartition {
   std::vector<std::int64_t> halo_begin;     // parts + 1: halo rows owned by q are [halo_begin[q], halo_begin[q+1])
   std::vector<std::vector<NodeId>> send_rows;  // per peer q: local inner ids to send to q
   // rows = inner nodes (local order), cols = inner ids then num_inner + halo index; pattern of the
-  // global adjacency restricted to the part's in-edges (no self-loops).
+  // global adjacency restricted to the part's in-edges (no self-loops). Within a row, columns are
+  // ordered by increasing global id (not local id).
   Csr adj;
 
   std::int64_t num_inner() const { return num_central + num_marginal; }

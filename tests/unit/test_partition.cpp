@@ -32,6 +32,10 @@ TEST_CASE("hand-made partition: inner order, halo, send lists, local adjacency",
   // Local adjacency of part 0, row of global 1: neighbours 0 (local 0), 2 (local 2), 4 (halo 1 -> col 4).
   const auto r = p0.adj.row(1);
   CHECK(std::vector<NodeId>(r.begin(), r.end()) == std::vector<NodeId>{0, 2, 4});
+  // Part 1, row of global 4 (local 2): neighbours 1 (halo 0 -> col 3), 3 (local 1), 5 (local 0), in
+  // global order.
+  const auto r4 = p1.adj.row(2);
+  CHECK(std::vector<NodeId>(r4.begin(), r4.end()) == std::vector<NodeId>{3, 1, 0});
   const auto s = partition_stats(g, parts);
   CHECK(s.edge_cut == 2);
   CHECK(s.comm_volume_rows == 4);

@@ -1,0 +1,49 @@
+// Communicator: what an executor needs from the transport between ranks. Buffers are borrowed
+// (the caller keeps them alive until the request completes); sizes are in bytes; tags separate
+// the exchanges of one plan (layer, direction).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace adaqp::engine {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Number of ranks on this host (for picking threads per rank).
+  virtual int local_size() const = 0;
+
+  // Non-blocking point-to-point. Returns a request handle (>= 0) for wait/test.
+  virtual int isend(const void* data, std::int64_t bytes, int peer, int tag) = 0;
+  virtual int irecv(void* data, std::int64_t bytes, int peer, int tag) = 0;
+  virtual void wait(int request) = 0;
+  // Lets the transport move pending messages forward (called between compute tasks).
+  virtual void progress() = 0;
+  // Completes every outstanding request.
+  virtual void wait_all() = 0;
+
+  // In-place sums / maxima over all ranks.
+  virtual void allreduce_sum(float* data, std::int64_t n) = 0;
+  virtual void allreduce_sum(double* data, std::int64_t n) = 0;
+  virtual void allreduce_sum(std::int64_t* data, std::int64_t n) = 0;
+  virtual void allreduce_max(double* data, std::int64_t n) = 0;
+  // Every rank's 64-bit value, gathered on every rank (out has size() entries).
+  virtual void allgather(std::uint64_t value, std::uint64_t* out) = 0;
+
+  // Ends every rank's process with this message on stderr (fail fast: no rank is left hanging).
+  [[noreturn]] virtual void abort(const std::string& message, int code) = 0;
+};
+
+// The one-rank communicator: collectives are the identity; point-to-point is an internal error.
+std::unique_ptr<Communicator> make_self_communicator();
+
+// MPI_COMM_WORLD (initialises MPI). Throws adaqp::Error if adaqp was built without MPI.
+std::unique_ptr<Communicator> make_mpi_communicator(int* argc, char*** argv);
+
+// True when this process was started by mpirun / mpiexec (Open MPI, MPICH or PMIx environment).
+bool launched_by_mpirun();
+
+}  // namespace adaqp::engine

@@ -1,0 +1,96 @@
+// Communicator over MPI_COMM_WORLD: non-blocking point-to-point for halo exchanges, MPI_Allreduce
+// for gradients and metrics. Errors abort every rank (MPI_ERRORS_ARE_FATAL plus MPI_Abort).
+#include <mpi.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "engine/comm/communicator.hpp"
+#include "graph/error.hpp"
+
+namespace adaqp::engine {
+namespace {
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator(int* argc, char*** argv) {
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised) MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm local;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
+    MPI_Comm_size(local, &local_size_);
+    MPI_Comm_free(&local);
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) {
+      wait_all();
+      MPI_Finalize();
+    }
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_size() const override { return local_size_; }
+
+  int isend(const void* data, std::int64_t bytes, int peer, int tag) override {
+    requests_.push_back(MPI_REQUEST_NULL);
+    MPI_Isend(data, count(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &requests_.back());
+    return int(requests_.size()) - 1;
+  }
+  int irecv(void* data, std::int64_t bytes, int peer, int tag) override {
+    requests_.push_back(MPI_REQUEST_NULL);
+    MPI_Irecv(data, count(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &requests_.back());
+    return int(requests_.size()) - 1;
+  }
+  void wait(int request) override { MPI_Wait(&requests_[request], MPI_STATUS_IGNORE); }
+  void progress() override {
+    if (requests_.empty()) return;
+    int flag = 0;
+    MPI_Testall(int(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE);
+  }
+  void wait_all() override {
+    if (!requests_.empty()) MPI_Waitall(int(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    requests_.clear();
+  }
+  void allreduce_sum(float* data, std::int64_t n) override {
+    MPI_Allreduce(MPI_IN_PLACE, data, count(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  }
+  void allreduce_sum(double* data, std::int64_t n) override {
+    MPI_Allreduce(MPI_IN_PLACE, data, count(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  }
+  void allreduce_sum(std::int64_t* data, std::int64_t n) override {
+    MPI_Allreduce(MPI_IN_PLACE, data, count(n), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  }
+  void allreduce_max(double* data, std::int64_t n) override {
+    MPI_Allreduce(MPI_IN_PLACE, data, count(n), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  }
+  void allgather(std::uint64_t value, std::uint64_t* out) override {
+    MPI_Allgather(&value, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+  }
+  [[noreturn]] void abort(const std::string& message, int code) override {
+    std::fprintf(stderr, "%s\n", message.c_str());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
+
+ private:
+  static int count(std::int64_t n) {
+    if (n > 2147483647) throw Error("MPI message of " + std::to_string(n) + " elements exceeds 2^31 - 1");
+    return int(n);
+  }
+  int rank_ = 0, size_ = 1, local_size_ = 1;
+  std::vector<MPI_Request> requests_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_mpi_communicator(int* argc, char*** argv) {
+  return std::make_unique<MpiCommunicator>(argc, argv);
+}
+
+}  // namespace adaqp::engine

@@ -1,0 +1,249 @@
+#include "engine/executor.hpp"
+
+#include <chrono>
+#include <cstring>
+
+#include "engine/cpu/blas.hpp"
+#include "engine/cpu/kernels.hpp"
+#include "engine/loss.hpp"
+#include "graph/error.hpp"
+
+namespace adaqp::engine {
+
+using scheduler::Operand;
+using scheduler::RowSet;
+using scheduler::Task;
+using scheduler::TaskKind;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+}  // namespace
+
+PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
+                           Communicator& comm)
+    : plan_(plan), part_(part), agg_(agg), comm_(comm) {
+  for (const auto& b : plan.buffers) buffers_.emplace_back(b.rows, b.cols);
+  for (const auto& m : plan.messages) messages_.emplace_back(std::size_t(m.bytes / 4));
+  masks_.resize(plan.buffers.size());
+  mask_needed_.assign(plan.buffers.size(), false);
+  std::int64_t grad_elems = 0;
+  for (const auto& t : plan.tasks)
+    if (t.kind == TaskKind::dropout_backward && t.b.kind == Operand::buffer) mask_needed_[t.b.id] = true;
+  for (const auto& p : plan.params) grad_elems += p.rows * p.cols;
+  flat_grads_.resize(std::size_t(grad_elems));
+  request_.assign(plan.tasks.size(), -1);
+}
+
+float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
+                              std::int64_t* ld) {
+  switch (o.kind) {
+    case Operand::buffer:
+      *ld = buffers_[o.id].cols;
+      return buffers_[o.id].data.data();
+    case Operand::param_value:
+      *ld = params[o.id]->value.cols;
+      return params[o.id]->value.data.data();
+    case Operand::param_grad:
+      *ld = params[o.id]->grad.cols;
+      return params[o.id]->grad.data.data();
+    case Operand::features:
+      if (o.id != 0 || x.is_sparse()) throw std::logic_error("plan reads sparse features as a dense matrix");
+      *ld = x.dense.cols;
+      return const_cast<float*>(x.dense.data.data());
+    default: throw std::logic_error("plan task has an empty operand");
+  }
+}
+
+StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
+                            const DropoutKey* key, const LossInputs* loss) {
+  if (params.size() != plan_.params.size())
+    throw std::logic_error("executor: model has " + std::to_string(params.size()) + " parameters, plan " +
+                           std::to_string(plan_.params.size()));
+  StepTimes times;
+  const auto t0 = Clock::now();
+  for (const Task& t : plan_.tasks) {
+    // Wait for the sends / receives this task depends on.
+    for (int d : t.deps)
+      if (request_[d] >= 0) {
+        const auto w0 = Clock::now();
+        comm_.wait(request_[d]);
+        request_[d] = -1;
+        times.comm_s += since(w0);
+      }
+    const auto c0 = Clock::now();
+    execute(t, params, adam, x, key, loss, times);
+    const double dt = since(c0);
+    if (t.kind == TaskKind::allreduce) times.reduce_s += dt;
+    else if (t.lane == scheduler::Lane::compute) times.compute_s += dt;
+    else times.comm_s += dt;  // posting a send / receive
+    if (t.lane == scheduler::Lane::compute) comm_.progress();
+  }
+  const auto w0 = Clock::now();
+  comm_.wait_all();  // sends nobody waited for
+  times.comm_s += since(w0);
+  std::fill(request_.begin(), request_.end(), -1);
+  times.total_s = since(t0);
+  times.bytes_sent = plan_.bytes_sent();
+  return times;
+}
+
+void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& params, Adam<float>* adam,
+                           const Features<float>& x, const DropoutKey* key, const LossInputs* loss,
+                           StepTimes& times) {
+  std::int64_t lda = 0, ldb = 0, ldc = 0;
+  const std::int64_t n_inner = part_.num_inner();
+  // Rows of a row selection: (pointer to row list or null, first row, count).
+  auto selected = [&](const RowSet& s, const graph::NodeId** list, std::int64_t* first, std::int64_t* count) {
+    *list = nullptr;
+    if (s.kind == RowSet::send_list) {
+      *list = part_.send_rows[s.peer].data();
+      *count = std::int64_t(part_.send_rows[s.peer].size());
+    } else if (s.kind == RowSet::halo) {
+      *first = n_inner + part_.halo_begin[s.peer];
+      *count = part_.halo_begin[s.peer + 1] - part_.halo_begin[s.peer];
+    } else {
+      *first = s.begin;
+      *count = s.end - s.begin;
+    }
+  };
+  switch (t.kind) {
+    case TaskKind::dropout: {
+      const bool drop = key && t.dropout > 0;
+      if (t.c.kind == Operand::features) {  // sparse first-layer input
+        dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, part_.inner_global.data())
+                                 : x.sparse;
+        break;
+      }
+      const float* src = rows_ptr(t.a, params, x, &lda);
+      float* dst = rows_ptr(t.c, params, x, &ldc);
+      auto& mask = masks_[t.c.id];
+      if (drop) {
+        mask.resize(mask_needed_[t.c.id] ? std::size_t(t.rows * t.cols) : 0);
+        dropout_forward(src, dst, mask.empty() ? nullptr : mask.data(), t.rows, t.cols, t.dropout, *key, t.layer,
+                        part_.inner_global.data());
+      } else {
+        mask.clear();
+        std::memcpy(dst, src, std::size_t(t.rows * t.cols) * sizeof(float));
+      }
+      break;
+    }
+    case TaskKind::gemm: {
+      const float* a = rows_ptr(t.a, params, x, &lda);
+      const float* b = rows_ptr(t.b, params, x, &ldb);
+      float* c = rows_ptr(t.c, params, x, &ldc);
+      cpu::gemm(t.trans_a, t.trans_b, t.rows, t.cols, t.inner, 1.0f, a, lda, b, ldb, t.accumulate ? 1.0f : 0.0f, c,
+                ldc);
+      break;
+    }
+    case TaskKind::spmm: {
+      const graph::Csr& m = t.transpose_matrix ? agg_.bwd : agg_.fwd;
+      const float* src = rows_ptr(t.a, params, x, &lda);
+      float* dst = rows_ptr(t.c, params, x, &ldc);
+      cpu::spmm(m, t.row_sel.begin, t.row_sel.end, src, t.cols, dst, t.accumulate);
+      break;
+    }
+    case TaskKind::spmm_features: {
+      const graph::Csr& xs = t.a.id == 1 ? dropped_features_ : x.sparse;
+      const float* w = rows_ptr(t.b, params, x, &ldb);
+      float* dst = rows_ptr(t.c, params, x, &ldc);
+      cpu::spmm(xs, 0, xs.num_rows, w, t.cols, dst, t.accumulate);
+      break;
+    }
+    case TaskKind::spmm_features_t: {
+      const graph::Csr& xs = t.b.id == 1 ? dropped_features_ : x.sparse;
+      const float* g = rows_ptr(t.a, params, x, &lda);
+      float* grad = rows_ptr(t.c, params, x, &ldc);
+      cpu::spmm_transposed(xs, g, t.cols, grad, false);
+      break;
+    }
+    case TaskKind::bias_act: {
+      const float* bias = rows_ptr(t.a, params, x, &lda);
+      float* y = rows_ptr(t.c, params, x, &ldc);
+      cpu::add_bias(y, bias, t.rows, t.cols);
+      if (t.relu) cpu::relu_forward(y, t.rows * t.cols);
+      break;
+    }
+    case TaskKind::act_backward:
+      cpu::relu_backward(rows_ptr(t.a, params, x, &lda), rows_ptr(t.c, params, x, &ldc), t.rows * t.cols);
+      break;
+    case TaskKind::bias_grad:
+      cpu::column_sums(rows_ptr(t.a, params, x, &lda), t.rows, t.cols, rows_ptr(t.c, params, x, &ldc), false);
+      break;
+    case TaskKind::dropout_backward: {
+      const float* g = rows_ptr(t.a, params, x, &lda);
+      float* out = rows_ptr(t.c, params, x, &ldc);
+      const auto& mask = masks_[t.b.id];
+      const std::int64_t n = t.rows * t.cols;
+      if (mask.empty()) {
+        std::memcpy(out, g, std::size_t(n) * sizeof(float));
+      } else {
+        const float scale = float(1.0 / (1.0 - t.dropout));
+        const std::uint8_t* k = mask.data();
+#pragma omp parallel for simd schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) out[i] = k[i] ? g[i] * scale : 0.0f;
+      }
+      break;
+    }
+    case TaskKind::pack: {
+      const float* src = rows_ptr(t.a, params, x, &lda);
+      float* msg = messages_[t.message].data();
+      const graph::NodeId* list;
+      std::int64_t first = 0, count = 0;
+      selected(t.row_sel, &list, &first, &count);
+      for (std::int64_t i = 0; i < count; ++i)
+        std::memcpy(msg + i * t.cols, src + (list ? std::int64_t(list[i]) : first + i) * lda,
+                    std::size_t(t.cols) * sizeof(float));
+      break;
+    }
+    case TaskKind::unpack: {
+      float* dst = rows_ptr(t.c, params, x, &ldc);
+      const float* msg = messages_[t.message].data();
+      const graph::NodeId* list;
+      std::int64_t first = 0, count = 0;
+      selected(t.row_sel, &list, &first, &count);
+      for (std::int64_t i = 0; i < count; ++i) {
+        float* row = dst + (list ? std::int64_t(list[i]) : first + i) * ldc;
+        const float* in = msg + i * t.cols;
+        if (t.accumulate)
+          for (std::int64_t j = 0; j < t.cols; ++j) row[j] += in[j];
+        else
+          std::memcpy(row, in, std::size_t(t.cols) * sizeof(float));
+      }
+      break;
+    }
+    case TaskKind::send:
+      request_[t.id] = comm_.isend(messages_[t.message].data(), t.bytes, t.peer, t.tag);
+      break;
+    case TaskKind::recv:
+      request_[t.id] = comm_.irecv(messages_[t.message].data(), t.bytes, t.peer, t.tag);
+      break;
+    case TaskKind::loss: {
+      if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
+      times.loss = softmax_cross_entropy(buffers_[t.a.id], *loss->labels, *loss->mask, loss->normaliser,
+                                         &buffers_[t.c.id]);
+      break;
+    }
+    case TaskKind::allreduce: {
+      if (comm_.size() == 1) break;
+      std::int64_t o = 0;
+      for (auto* p : params) {
+        std::memcpy(flat_grads_.data() + o, p->grad.data.data(), p->grad.data.size() * sizeof(float));
+        o += std::int64_t(p->grad.data.size());
+      }
+      comm_.allreduce_sum(flat_grads_.data(), o);
+      o = 0;
+      for (auto* p : params) {
+        std::memcpy(p->grad.data.data(), flat_grads_.data() + o, p->grad.data.size() * sizeof(float));
+        o += std::int64_t(p->grad.data.size());
+      }
+      break;
+    }
+    case TaskKind::optimizer:
+      if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");
+      adam->step();
+      break;
+  }
+}
+
+}  // namespace adaqp::engine

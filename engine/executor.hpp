@@ -1,0 +1,66 @@
+// Runs one rank's plan (scheduler/plan.hpp) with the CPU kernels and a Communicator.
+// Buffers and message slots are allocated once, at construction, from the plan's declarations.
+// Tasks are issued in list order on the calling thread; sends and receives are posted when
+// reached, and a task that depends on one waits for it (that wait is the `comm_s` of the step).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/comm/communicator.hpp"
+#include "engine/model.hpp"
+#include "engine/optimizer.hpp"
+#include "scheduler/plan.hpp"
+
+namespace adaqp::engine {
+
+// Inputs of the loss task: this rank's inner rows.
+struct LossInputs {
+  const std::vector<std::int32_t>* labels = nullptr;
+  const std::vector<std::uint8_t>* mask = nullptr;
+  double normaliser = 1;  // training nodes over all ranks
+};
+
+// Times of one run of a plan on this rank (seconds) and what it sent (bytes).
+struct StepTimes {
+  double total_s = 0;    // wall time of the whole plan
+  double compute_s = 0;  // compute tasks
+  double comm_s = 0;     // blocked waiting for sends / receives
+  double reduce_s = 0;   // the gradient all-reduce
+  std::int64_t bytes_sent = 0;
+  double loss = 0;       // this rank's share of the loss (sum over its training rows / normaliser)
+};
+
+class PlanExecutor {
+ public:
+  // All references must outlive the executor.
+  PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
+               Communicator& comm);
+
+  // Runs every task once. params in plan.params order (Model::params()); adam is used by the
+  // optimizer task, key by dropout tasks, loss by the loss task (null where the plan has none).
+  StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
+                const DropoutKey* key, const LossInputs* loss);
+
+  const Matrix<float>& buffer(int id) const { return buffers_[id]; }
+  const scheduler::Plan& plan() const { return plan_; }
+
+ private:
+  float* rows_ptr(const scheduler::Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
+                  std::int64_t* ld);
+  void execute(const scheduler::Task& t, const std::vector<Param<float>*>& params, Adam<float>* adam,
+               const Features<float>& x, const DropoutKey* key, const LossInputs* loss, StepTimes& times);
+
+  const scheduler::Plan& plan_;
+  const graph::LocalPartition& part_;
+  const Aggregation& agg_;
+  Communicator& comm_;
+  std::vector<Matrix<float>> buffers_;
+  std::vector<std::vector<float>> messages_;
+  std::vector<std::vector<std::uint8_t>> masks_;  // per buffer: dropout mask (when a backward needs it)
+  std::vector<bool> mask_needed_;
+  graph::Csr dropped_features_;
+  std::vector<int> request_;  // per task: communicator request of a send / recv, or -1
+  std::vector<float> flat_grads_;
+};
+
+}  // namespace adaqp::engine

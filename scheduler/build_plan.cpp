@@ -1,0 +1,430 @@
+#include "scheduler/build_plan.hpp"
+
+#include <functional>
+
+#include "graph/error.hpp"
+
+namespace adaqp::scheduler {
+namespace {
+
+class Builder {
+ public:
+  Builder(const graph::LocalPartition& part, const ModelShape& m, Strategy s, bool training)
+      : part_(part), m_(m), strategy_(s), n_(part.num_inner()), nl_(part.num_local()) {
+    plan_.rank = part.rank;
+    plan_.ranks = part.parts;
+    plan_.strategy = s;
+    plan_.training = training;
+    // Non-zeros of the aggregation operator and its transpose by row class.
+    const auto& adj = part.adj;
+    for (std::int64_t k = 0; k < adj.nnz(); ++k) (adj.indices[k] < n_ ? nnz_to_inner_ : nnz_to_halo_) += 1;
+    self_loops_ = m.sage ? 0 : 1;
+  }
+
+  Plan build() {
+    if (m_.layers() < 1) throw Error("scheduler: the model has no layer");
+    if (m_.sparse_input && !m_.transform_first(0))
+      throw Error("scheduler: sparse input features need a transform-first first layer");
+    declare_params();
+    std::vector<int> fwd_out(m_.layers());
+    int prev = -1;  // task producing the previous layer's output
+    for (int l = 0; l < m_.layers(); ++l) prev = fwd_out[l] = forward_layer(l, prev);
+    plan_.logits_buffer = out_[m_.layers() - 1];
+    if (plan_.training) backward(prev);
+    return std::move(plan_);
+  }
+
+ private:
+  // ---- declarations ------------------------------------------------------------------------
+  int buffer(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    plan_.buffers.push_back({name, rows, cols});
+    return int(plan_.buffers.size()) - 1;
+  }
+  int message(int peer, std::int64_t bytes, bool outgoing) {
+    plan_.messages.push_back({peer, bytes, outgoing});
+    return int(plan_.messages.size()) - 1;
+  }
+  int add(Task t) {
+    t.id = int(plan_.tasks.size());
+    plan_.tasks.push_back(std::move(t));
+    return plan_.tasks.back().id;
+  }
+  void declare_params() {
+    for (int l = 0; l < m_.layers(); ++l) {
+      const std::string pre = "layer" + std::to_string(l) + ".";
+      plan_.params.push_back({pre + (m_.sage ? "w_neigh" : "weight"), m_.dims[l], m_.dims[l + 1]});
+      if (m_.sage) plan_.params.push_back({pre + "w_self", m_.dims[l], m_.dims[l + 1]});
+      plan_.params.push_back({pre + "bias", 1, m_.dims[l + 1]});
+    }
+  }
+  static Operand buf(int id) { return {Operand::buffer, id}; }
+  static Operand value(int id) { return {Operand::param_value, id}; }
+  static Operand grad(int id) { return {Operand::param_grad, id}; }
+
+  std::int64_t fwd_nnz(std::int64_t b, std::int64_t e) const {
+    return part_.adj.offsets[e] - part_.adj.offsets[b] + self_loops_ * (e - b);
+  }
+  std::int64_t halo_rows(int q) const { return part_.halo_begin[q + 1] - part_.halo_begin[q]; }
+  std::int64_t send_rows(int q) const { return std::int64_t(part_.send_rows[q].size()); }
+  static std::string tag_name(int l, Direction d) {
+    if (l < 0) return "";
+    std::string s = "L";
+    s += std::to_string(l);
+    s += d == Direction::forward ? " fwd " : " bwd ";
+    return s;
+  }
+
+  Task task(TaskKind kind, int l, Direction d, std::vector<int> deps, const std::string& what) const {
+    Task t;
+    t.kind = kind;
+    t.lane = (kind == TaskKind::send || kind == TaskKind::recv || kind == TaskKind::allreduce) ? Lane::comm
+                                                                                                : Lane::compute;
+    t.layer = l;
+    t.dir = d;
+    t.deps = std::move(deps);
+    t.label = tag_name(l, d) + what;
+    return t;
+  }
+
+  // Halo exchange of buffer `data` (cols columns) in direction d, in two steps.
+  //   forward: rows send_rows[q] of `data` go to q; rows halo(q) of `data` come from q.
+  //   backward: rows halo(q) go to q (gradients of q's rows); they are added into rows send_rows[q].
+  // post_exchange posts every receive, then packs (after `ready`) and sends; finish_exchange
+  // unpacks each received message once `after` is done too.
+  struct Pending {
+    int layer;
+    Direction dir;
+    int data;
+    std::int64_t cols;
+    std::vector<int> recv_task, recv_msg;
+  };
+  std::int64_t rows_in(Direction d, int q) const { return d == Direction::forward ? halo_rows(q) : send_rows(q); }
+  std::int64_t rows_out(Direction d, int q) const { return d == Direction::forward ? send_rows(q) : halo_rows(q); }
+
+  Pending post_exchange(int l, Direction d, int data, std::int64_t cols, const std::vector<int>& ready) {
+    const int P = part_.parts, me = part_.rank;
+    const int tag = 2 * l + (d == Direction::backward);
+    Pending pend{l, d, data, cols, std::vector<int>(P, -1), std::vector<int>(P, -1)};
+    for (int q = 0; q < P; ++q) {
+      if (q == me || rows_in(d, q) == 0) continue;
+      const std::int64_t bytes = rows_in(d, q) * cols * 4;
+      pend.recv_msg[q] = message(q, bytes, false);
+      Task t = task(TaskKind::recv, l, d, {}, "recv<-" + std::to_string(q));
+      t.peer = q;
+      t.rows = rows_in(d, q);
+      t.cols = cols;
+      t.bytes = bytes;
+      t.message = pend.recv_msg[q];
+      t.tag = tag;
+      pend.recv_task[q] = add(std::move(t));
+    }
+    for (int q = 0; q < P; ++q) {
+      if (q == me || rows_out(d, q) == 0) continue;
+      const std::int64_t bytes = rows_out(d, q) * cols * 4;
+      const int msg = message(q, bytes, true);
+      Task pk = task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q));
+      pk.a = buf(data);
+      pk.peer = q;
+      pk.rows = rows_out(d, q);
+      pk.cols = cols;
+      pk.bytes = bytes;
+      pk.message = msg;
+      pk.row_sel = d == Direction::forward ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
+      const int pid = add(std::move(pk));
+      Task s = task(TaskKind::send, l, d, {pid}, "send->" + std::to_string(q));
+      s.peer = q;
+      s.rows = rows_out(d, q);
+      s.cols = cols;
+      s.bytes = bytes;
+      s.message = msg;
+      s.tag = tag;
+      add(std::move(s));
+    }
+    return pend;
+  }
+
+  std::vector<int> finish_exchange(const Pending& pend, const std::vector<int>& after) {
+    std::vector<int> unpacks;
+    for (int q = 0; q < part_.parts; ++q) {
+      if (pend.recv_task[q] < 0) continue;
+      std::vector<int> deps = after;
+      deps.push_back(pend.recv_task[q]);
+      Task u = task(TaskKind::unpack, pend.layer, pend.dir, deps, "unpack<-" + std::to_string(q));
+      u.c = buf(pend.data);
+      u.peer = q;
+      u.rows = rows_in(pend.dir, q);
+      u.cols = pend.cols;
+      u.bytes = u.rows * pend.cols * 4;
+      u.message = pend.recv_msg[q];
+      u.accumulate = pend.dir == Direction::backward;
+      u.row_sel = pend.dir == Direction::forward ? RowSet{RowSet::halo, 0, 0, q} : RowSet{RowSet::send_list, 0, 0, q};
+      unpacks.push_back(add(std::move(u)));
+    }
+    return unpacks;
+  }
+
+  int spmm(int l, Direction d, std::vector<int> deps, int src, int dst, std::int64_t cols, std::int64_t b,
+           std::int64_t e, bool transpose, const std::string& what) {
+    Task t = task(TaskKind::spmm, l, d, std::move(deps), what);
+    t.a = buf(src);
+    t.c = buf(dst);
+    t.rows = e - b;
+    t.cols = cols;
+    t.row_sel = {RowSet::range, b, e, -1};
+    t.transpose_matrix = transpose;
+    if (!transpose) {
+      t.nnz = fwd_nnz(b, e);
+    } else {  // rows of the transpose: inner rows [0, n) and halo rows [n, nl)
+      t.nnz = (b < n_ ? nnz_to_inner_ + self_loops_ * n_ : 0) + (e > n_ ? nnz_to_halo_ : 0);
+    }
+    t.bytes = (t.nnz * (8 + cols * 4)) + t.rows * cols * 4;
+    return add(std::move(t));
+  }
+
+  int gemm(int l, Direction d, std::vector<int> deps, Operand a, bool ta, Operand b, bool tb, Operand c,
+           std::int64_t m, std::int64_t n, std::int64_t k, bool accumulate, const std::string& what) {
+    Task t = task(TaskKind::gemm, l, d, std::move(deps), what);
+    t.a = a;
+    t.b = b;
+    t.c = c;
+    t.trans_a = ta;
+    t.trans_b = tb;
+    t.rows = m;
+    t.cols = n;
+    t.inner = k;
+    t.accumulate = accumulate;
+    return add(std::move(t));
+  }
+
+  // ---- forward -----------------------------------------------------------------------------
+  int forward_layer(int l, int prev) {
+    const std::int64_t in = m_.dims[l], out = m_.dims[l + 1];
+    const bool tf = m_.transform_first(l), last = l + 1 == m_.layers();
+    const bool sparse = l == 0 && m_.sparse_input;
+    const auto F = Direction::forward;
+    const int w = m_.param_index(l, 0), w_self = m_.param_index(l, 1), bias = m_.param_index(l, m_.sage ? 2 : 1);
+    const std::string L = "layer" + std::to_string(l) + ".";
+    const int in_buf = buffer(L + "input", tf ? n_ : nl_, in);
+    in_.push_back(in_buf);
+    // Layer input: dropout (training) of the previous output or the features, or the value itself.
+    Operand x = l == 0 ? Operand{Operand::features, 0} : buf(out_[l - 1]);
+    std::vector<int> x_ready = prev >= 0 ? std::vector<int>{prev} : std::vector<int>{};
+    const bool drop = plan_.training && m_.dropout > 0;
+    if (drop || !sparse) {
+      Task t = task(TaskKind::dropout, l, F, x_ready, drop ? "dropout" : "copy");
+      t.a = x;
+      t.c = sparse ? Operand{Operand::features, 1} : buf(in_buf);
+      t.rows = n_;
+      t.cols = in;
+      t.nnz = sparse ? m_.feature_nnz : 0;
+      t.dropout = drop ? m_.dropout : 0.0;
+      x_ready = {add(std::move(t))};
+      x = sparse ? Operand{Operand::features, 1} : buf(in_buf);
+    }
+    if (l == 0) x0_ = x;
+    const double keep = drop ? 1.0 - m_.dropout : 1.0;
+    auto times_weight = [&](int param, Operand dst, bool acc, std::vector<int> deps, const std::string& what) {
+      if (sparse) {
+        Task t = task(TaskKind::spmm_features, l, F, std::move(deps), what);
+        t.a = x;
+        t.b = value(param);
+        t.c = dst;
+        t.rows = n_;
+        t.cols = out;
+        t.inner = in;
+        t.nnz = std::int64_t(double(m_.feature_nnz) * keep);
+        t.accumulate = acc;
+        return add(std::move(t));
+      }
+      return gemm(l, F, std::move(deps), x, false, value(param), false, dst, n_, out, in, acc, what);
+    };
+    const int out_buf = buffer(L + "output", n_, out);
+    out_.push_back(out_buf);
+    std::vector<int> agg_done;
+    if (tf) {
+      const int mid = buffer(L + "transformed", nl_, out);
+      mid_.push_back(mid);
+      const int xw = times_weight(w, buf(mid), false, x_ready, "X*W");
+      agg_done = aggregate(l, {xw}, mid, out_buf, out);
+    } else {
+      const int mid = buffer(L + "aggregated", n_, in);
+      mid_.push_back(mid);
+      const auto spmms = aggregate(l, x_ready, in_buf, mid, in);
+      agg_done = {gemm(l, F, spmms, buf(mid), false, value(w), false, buf(out_buf), n_, out, in, false, "A*X*W")};
+    }
+    if (m_.sage) agg_done = {times_weight(w_self, buf(out_buf), true, agg_done, "+X*W_self")};
+    Task ba = task(TaskKind::bias_act, l, F, agg_done, last ? "+bias" : "+bias, relu");
+    ba.a = value(bias);
+    ba.c = buf(out_buf);
+    ba.rows = n_;
+    ba.cols = out;
+    ba.relu = !last;
+    return add(std::move(ba));
+  }
+
+  // dst rows [0, n) = A src, with src's halo rows exchanged first. Returns the spmm task ids.
+  std::vector<int> aggregate(int l, const std::vector<int>& ready, int src, int dst, std::int64_t cols) {
+    const auto F = Direction::forward;
+    const auto unpacks = finish_exchange(post_exchange(l, F, src, cols, ready), {});
+    std::vector<int> after = ready;
+    after.insert(after.end(), unpacks.begin(), unpacks.end());
+    if (strategy_ == Strategy::vanilla)
+      return {spmm(l, F, after, src, dst, cols, 0, n_, false, "A*[all]")};
+    const int central = spmm(l, F, ready, src, dst, cols, 0, part_.num_central, false, "A*[central]");
+    const int marginal = spmm(l, F, after, src, dst, cols, part_.num_central, n_, false, "A*[marginal]");
+    return {central, marginal};
+  }
+
+  // ---- backward ----------------------------------------------------------------------------
+  // dst (nl rows) = A^T src (n rows); halo rows of dst go back to their owners and are added into
+  // their send_list rows; rows [0, n) of dst get those contributions. Returns the tasks after which
+  // dst rows [0, n) are final. `then_inner` runs after the inner-row spmm and before the unpacks.
+  std::vector<int> aggregate_backward(int l, const std::vector<int>& ready, int src, int dst, std::int64_t cols,
+                                      const std::function<std::vector<int>(int)>& then_inner) {
+    const auto B = Direction::backward;
+    auto finish = [&](const Pending& pend, int inner) {
+      const auto extra = then_inner ? then_inner(inner) : std::vector<int>{inner};
+      auto done = finish_exchange(pend, extra);
+      done.insert(done.end(), extra.begin(), extra.end());
+      return done;
+    };
+    if (strategy_ == Strategy::vanilla) {
+      const int all = spmm(l, B, ready, src, dst, cols, 0, nl_, true, "A^T*[all]");
+      return finish(post_exchange(l, B, dst, cols, {all}), all);
+    }
+    // Halo-row gradients first, sent while the inner rows are aggregated.
+    std::vector<int> halo_ready = ready;
+    if (nl_ > n_) halo_ready = {spmm(l, B, ready, src, dst, cols, n_, nl_, true, "A^T*[halo]")};
+    const Pending pend = post_exchange(l, B, dst, cols, halo_ready);
+    return finish(pend, spmm(l, B, ready, src, dst, cols, 0, n_, true, "A^T*[inner]"));
+  }
+
+  void backward(int loss_after) {
+    const auto B = Direction::backward;
+    const int layers = m_.layers();
+    std::vector<int> grad_tasks;
+    // Gradient of the logits.
+    const int g_logits = buffer("logits.grad", n_, m_.dims[layers]);
+    Task lt = task(TaskKind::loss, layers - 1, B, {loss_after}, "softmax cross-entropy");
+    lt.a = buf(out_[layers - 1]);
+    lt.c = buf(g_logits);
+    lt.rows = n_;
+    lt.cols = m_.dims[layers];
+    int gout = g_logits, gout_ready = add(std::move(lt));
+    for (int l = layers - 1; l >= 0; --l) {
+      const std::int64_t in = m_.dims[l], out = m_.dims[l + 1];
+      const bool tf = m_.transform_first(l), sparse = l == 0 && m_.sparse_input;
+      const std::string L = "layer" + std::to_string(l) + ".";
+      const int w = m_.param_index(l, 0), w_self = m_.param_index(l, 1), bias = m_.param_index(l, m_.sage ? 2 : 1);
+      if (l + 1 < layers) {
+        Task t = task(TaskKind::act_backward, l, B, {gout_ready}, "relu'");
+        t.a = buf(out_[l]);
+        t.c = buf(gout);
+        t.rows = n_;
+        t.cols = out;
+        gout_ready = add(std::move(t));
+      }
+      Task bg = task(TaskKind::bias_grad, l, B, {gout_ready}, "bias grad");
+      bg.a = buf(gout);
+      bg.c = grad(bias);
+      bg.rows = n_;
+      bg.cols = out;
+      grad_tasks.push_back(add(std::move(bg)));
+      const bool need_dx = l > 0;
+      const Operand x = l == 0 ? x0_ : buf(in_[l]);
+      auto input_t_times = [&](int g_buf, int param, std::vector<int> deps, const std::string& what) {
+        if (sparse) {
+          Task t = task(TaskKind::spmm_features_t, l, B, std::move(deps), what);
+          t.a = buf(g_buf);
+          t.b = x;
+          t.c = grad(param);
+          t.rows = in;
+          t.cols = out;
+          t.inner = n_;
+          t.nnz = std::int64_t(double(m_.feature_nnz) * (m_.dropout > 0 ? 1.0 - m_.dropout : 1.0));
+          return add(std::move(t));
+        }
+        return gemm(l, B, std::move(deps), x, true, buf(g_buf), false, grad(param), in, out, n_, false, what);
+      };
+      const int gin = need_dx ? buffer(L + "input.grad", tf ? n_ : nl_, in) : -1;
+      std::vector<int> gin_done;
+      if (tf) {
+        const int gmid = buffer(L + "transformed.grad", nl_, out);
+        const auto final_rows = aggregate_backward(l, {gout_ready}, gout, gmid, out, nullptr);
+        grad_tasks.push_back(input_t_times(gmid, w, final_rows, "dW=X^T*G"));
+        if (need_dx)
+          gin_done = {gemm(l, B, final_rows, buf(gmid), false, value(w), true, buf(gin), n_, in, out, false,
+                           "dX=G*W^T")};
+      } else {
+        grad_tasks.push_back(
+            gemm(l, B, {gout_ready}, buf(mid_[l]), true, buf(gout), false, grad(w), in, out, n_, false, "dW=M^T*G"));
+        if (need_dx) {
+          const int gmid = buffer(L + "aggregated.grad", n_, in);
+          const int gm = gemm(l, B, {gout_ready}, buf(gout), false, value(w), true, buf(gmid), n_, in, out, false,
+                              "dM=G*W^T");
+          std::function<std::vector<int>(int)> self_term;
+          if (m_.sage)
+            self_term = [&, gin, w_self, gout, gout_ready](int inner) {
+              return std::vector<int>{gemm(l, B, {inner, gout_ready}, buf(gout), false, value(w_self), true, buf(gin),
+                                           n_, in, out, true, "+G*W_self^T")};
+            };
+          gin_done = aggregate_backward(l, {gm}, gmid, gin, in, self_term);
+        }
+      }
+      if (m_.sage) {
+        grad_tasks.push_back(input_t_times(gout, w_self, {gout_ready}, "dW_self=X^T*G"));
+        if (need_dx && tf)
+          gin_done = {gemm(l, B, gin_done, buf(gout), false, value(w_self), true, buf(gin), n_, in, out, true,
+                           "+G*W_self^T")};
+      }
+      if (need_dx) {
+        // Gradient of the previous layer's output: through this layer's input dropout.
+        const int prev_gout = buffer("layer" + std::to_string(l - 1) + ".output.grad", n_, in);
+        Task db = task(TaskKind::dropout_backward, l, B, gin_done, "dropout'");
+        db.a = buf(gin);
+        db.b = buf(in_[l]);
+        db.c = buf(prev_gout);
+        db.rows = n_;
+        db.cols = in;
+        db.dropout = m_.dropout;
+        gout = prev_gout;
+        gout_ready = add(std::move(db));
+      }
+    }
+    std::int64_t param_elems = 0;
+    for (const auto& p : plan_.params) param_elems += p.rows * p.cols;
+    Task ar = task(TaskKind::allreduce, -1, B, grad_tasks, "all-reduce gradients");
+    ar.rows = param_elems;
+    ar.bytes = param_elems * 4;
+    const int ar_id = add(std::move(ar));
+    Task opt = task(TaskKind::optimizer, -1, Direction::none, {ar_id}, "optimizer step");
+    opt.rows = param_elems;
+    opt.label = "optimizer step";
+    add(std::move(opt));
+  }
+
+  const graph::LocalPartition& part_;
+  ModelShape m_;
+  Strategy strategy_;
+  std::int64_t n_, nl_;
+  std::int64_t nnz_to_inner_ = 0, nnz_to_halo_ = 0, self_loops_ = 0;
+  Plan plan_;
+  std::vector<int> in_, mid_, out_;
+  Operand x0_;  // what the first layer multiplied: its input buffer, or raw / dropped sparse features
+};
+
+}  // namespace
+
+Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training) {
+  return Builder(part, model, strategy, training).build();
+}
+
+std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
+                              Strategy strategy, bool training) {
+  std::vector<Plan> plans;
+  for (const auto& p : parts) plans.push_back(build_plan(p, model, strategy, training));
+  validate(plans);
+  return plans;
+}
+
+}  // namespace adaqp::scheduler

@@ -1,0 +1,38 @@
+// The scheduler: builds each rank's epoch plan from the model shape, the rank's partition and a
+// strategy. Strategies are ways of building plans, never branches in an executor:
+//   vanilla: every layer exchanges its halo rows, then aggregates all rows;
+//   overlap: central rows (no remote in-neighbour) are aggregated while the marginal exchange is in
+//            flight; marginal rows after it lands. Backward: halo-row gradients are computed and
+//            sent first, inner rows are aggregated while they travel.
+// Per layer the exchange moves min(in, out) columns: transform-first (X W, exchange, aggregate)
+// when out <= in, aggregate-first (exchange X, aggregate, then W) otherwise.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "graph/partition.hpp"
+#include "scheduler/plan.hpp"
+
+namespace adaqp::scheduler {
+
+struct ModelShape {
+  bool sage = false;                // GraphSAGE (self weight, mean aggregation) or GCN (self-loops)
+  std::vector<std::int64_t> dims;   // [features, hidden x (layers - 1), classes]
+  double dropout = 0;               // probability in [0, 1)
+  bool sparse_input = false;        // the first layer multiplies sparse features (transform-first only)
+  std::int64_t feature_nnz = 0;     // non-zeros of the rank's sparse features (sizes only)
+
+  int layers() const { return int(dims.size()) - 1; }
+  bool transform_first(int layer) const { return dims[layer + 1] <= dims[layer]; }
+  // Parameter index of a layer's weights / bias (order: w_neigh, [w_self], bias per layer).
+  int param_index(int layer, int which) const { return layer * (sage ? 3 : 2) + which; }
+};
+
+// One rank's plan. training = false builds the evaluation pass (forward without dropout).
+Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training);
+
+// Every rank's plan, validated together (send/recv matching). Plans are deterministic.
+std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
+                              Strategy strategy, bool training);
+
+}  // namespace adaqp::scheduler

@@ -1,0 +1,199 @@
+#include "scheduler/plan.hpp"
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <sstream>
+
+#include "graph/error.hpp"
+
+namespace adaqp::scheduler {
+
+const char* to_string(TaskKind k) {
+  switch (k) {
+    case TaskKind::dropout: return "dropout";
+    case TaskKind::gemm: return "gemm";
+    case TaskKind::spmm: return "spmm";
+    case TaskKind::spmm_features: return "spmm_features";
+    case TaskKind::spmm_features_t: return "spmm_features_t";
+    case TaskKind::bias_act: return "bias_act";
+    case TaskKind::act_backward: return "act_backward";
+    case TaskKind::bias_grad: return "bias_grad";
+    case TaskKind::dropout_backward: return "dropout_backward";
+    case TaskKind::pack: return "pack";
+    case TaskKind::unpack: return "unpack";
+    case TaskKind::send: return "send";
+    case TaskKind::recv: return "recv";
+    case TaskKind::loss: return "loss";
+    case TaskKind::allreduce: return "allreduce";
+    case TaskKind::optimizer: return "optimizer";
+  }
+  return "?";
+}
+const char* to_string(Lane l) { return l == Lane::compute ? "compute" : "comm"; }
+const char* to_string(Direction d) {
+  return d == Direction::forward ? "forward" : d == Direction::backward ? "backward" : "none";
+}
+const char* to_string(Strategy s) { return s == Strategy::vanilla ? "vanilla" : "overlap"; }
+
+Strategy parse_strategy(const std::string& name) {
+  if (name == "vanilla") return Strategy::vanilla;
+  if (name == "overlap") return Strategy::overlap;
+  throw Error("--mode '" + name + "': unknown strategy (allowed: vanilla, overlap)");
+}
+
+std::int64_t Plan::bytes_sent() const {
+  std::int64_t b = 0;
+  for (const auto& t : tasks)
+    if (t.kind == TaskKind::send) b += t.bytes;
+  return b;
+}
+
+namespace {
+
+std::string describe(const Plan& p, const Task& t) {
+  std::string s = "plan of rank " + std::to_string(p.rank) + ": task " + std::to_string(t.id) + " (" +
+                  to_string(t.kind);
+  if (t.peer >= 0) s += (t.kind == TaskKind::recv ? " from " : " to ") + std::to_string(t.peer);
+  if (t.layer >= 0) s += ", layer " + std::to_string(t.layer) + " " + to_string(t.dir);
+  return s + ")";
+}
+
+void check_operand(const Plan& p, const Task& t, const Operand& o) {
+  const auto n_buf = int(p.buffers.size()), n_par = int(p.params.size());
+  const bool ok = o.kind == Operand::none || o.kind == Operand::features ||
+                  (o.kind == Operand::buffer && o.id >= 0 && o.id < n_buf) ||
+                  ((o.kind == Operand::param_value || o.kind == Operand::param_grad) && o.id >= 0 && o.id < n_par);
+  if (!ok) throw Error(describe(p, t) + ": operand refers to a missing buffer or parameter " + std::to_string(o.id));
+}
+
+}  // namespace
+
+void validate(const Plan& p) {
+  const int n = int(p.tasks.size());
+  std::vector<int> indegree(n, 0);
+  std::vector<std::vector<int>> users(n);
+  for (int i = 0; i < n; ++i) {
+    const Task& t = p.tasks[i];
+    if (t.id != i) throw Error("plan of rank " + std::to_string(p.rank) + ": task at position " + std::to_string(i) +
+                               " has id " + std::to_string(t.id));
+    for (int d : t.deps) {
+      if (d < 0 || d >= n) throw Error(describe(p, t) + ": depends on missing task " + std::to_string(d));
+      if (d == i) throw Error(describe(p, t) + ": depends on itself (cycle)");
+      ++indegree[i];
+      users[d].push_back(i);
+    }
+    check_operand(p, t, t.a);
+    check_operand(p, t, t.b);
+    check_operand(p, t, t.c);
+    const bool comm = t.kind == TaskKind::pack || t.kind == TaskKind::unpack || t.kind == TaskKind::send ||
+                      t.kind == TaskKind::recv;
+    if (comm && (t.message < 0 || t.message >= int(p.messages.size())))
+      throw Error(describe(p, t) + ": refers to missing message slot " + std::to_string(t.message));
+    if ((t.kind == TaskKind::send || t.kind == TaskKind::recv) &&
+        (t.peer < 0 || t.peer >= p.ranks || t.peer == p.rank))
+      throw Error(describe(p, t) + ": invalid peer " + std::to_string(t.peer));
+  }
+  // Kahn's algorithm: every task must be reachable in topological order.
+  std::queue<int> ready;
+  for (int i = 0; i < n; ++i)
+    if (indegree[i] == 0) ready.push(i);
+  int seen = 0;
+  while (!ready.empty()) {
+    const int i = ready.front();
+    ready.pop();
+    ++seen;
+    for (int u : users[i])
+      if (--indegree[u] == 0) ready.push(u);
+  }
+  if (seen != n) {
+    for (int i = 0; i < n; ++i)
+      if (indegree[i] > 0) throw Error(describe(p, p.tasks[i]) + ": is on a dependency cycle");
+  }
+  // The executor issues tasks in list order, so every dependency must come earlier in the list.
+  for (const Task& t : p.tasks)
+    for (int d : t.deps)
+      if (d > t.id) throw Error(describe(p, t) + ": depends on later task " + std::to_string(d) + " (list order)");
+}
+
+void validate(const std::vector<Plan>& plans) {
+  for (const auto& p : plans) validate(p);
+  const int ranks = int(plans.size());
+  for (int r = 0; r < ranks; ++r) {
+    if (plans[r].rank != r || plans[r].ranks != ranks)
+      throw Error("plan of rank " + std::to_string(plans[r].rank) + " is at position " + std::to_string(r) + " of " +
+                  std::to_string(ranks));
+  }
+  for (int r = 0; r < ranks; ++r)
+    for (int q = 0; q < ranks; ++q) {
+      if (r == q) continue;
+      std::vector<const Task*> sends, recvs;
+      for (const auto& t : plans[r].tasks)
+        if (t.kind == TaskKind::send && t.peer == q) sends.push_back(&t);
+      for (const auto& t : plans[q].tasks)
+        if (t.kind == TaskKind::recv && t.peer == r) recvs.push_back(&t);
+      for (std::size_t i = 0; i < std::max(sends.size(), recvs.size()); ++i) {
+        if (i >= recvs.size())
+          throw Error(describe(plans[r], *sends[i]) + ": no matching recv in the plan of rank " + std::to_string(q));
+        if (i >= sends.size())
+          throw Error(describe(plans[q], *recvs[i]) + ": no matching send in the plan of rank " + std::to_string(r));
+        if (sends[i]->tag != recvs[i]->tag || sends[i]->bytes != recvs[i]->bytes)
+          throw Error(describe(plans[r], *sends[i]) + " sends " + std::to_string(sends[i]->bytes) + " bytes (tag " +
+                      std::to_string(sends[i]->tag) + ") but " + describe(plans[q], *recvs[i]) + " expects " +
+                      std::to_string(recvs[i]->bytes) + " bytes (tag " + std::to_string(recvs[i]->tag) + ")");
+      }
+    }
+}
+
+std::string to_json(const Plan& p) {
+  using nlohmann::json;
+  auto operand = [](const Operand& o) -> json {
+    static const char* names[] = {"none", "buffer", "features", "param_value", "param_grad"};
+    if (o.kind == Operand::none) return nullptr;
+    return {{"kind", names[o.kind]}, {"id", o.id}};
+  };
+  json tasks = json::array();
+  for (const auto& t : p.tasks) {
+    static const char* sel[] = {"all", "range", "send_list", "halo"};
+    json j = {{"id", t.id},     {"kind", to_string(t.kind)}, {"lane", to_string(t.lane)}, {"layer", t.layer},
+              {"dir", to_string(t.dir)}, {"deps", t.deps}, {"rows", t.rows},  {"cols", t.cols},
+              {"inner", t.inner}, {"nnz", t.nnz},          {"bytes", t.bytes}, {"peer", t.peer},
+              {"bits", t.bits}, {"label", t.label}};
+    if (t.a.kind != Operand::none) j["a"] = operand(t.a);
+    if (t.b.kind != Operand::none) j["b"] = operand(t.b);
+    if (t.c.kind != Operand::none) j["c"] = operand(t.c);
+    if (t.kind == TaskKind::spmm || t.kind == TaskKind::pack || t.kind == TaskKind::unpack)
+      j["row_sel"] = {{"kind", sel[t.row_sel.kind]}, {"begin", t.row_sel.begin}, {"end", t.row_sel.end},
+                      {"peer", t.row_sel.peer}};
+    if (t.message >= 0) j["message"] = t.message;
+    if (t.kind == TaskKind::send || t.kind == TaskKind::recv) j["tag"] = t.tag;
+    tasks.push_back(std::move(j));
+  }
+  json buffers = json::array(), messages = json::array(), params = json::array();
+  for (const auto& b : p.buffers) buffers.push_back({{"name", b.name}, {"rows", b.rows}, {"cols", b.cols}});
+  for (const auto& m : p.messages) messages.push_back({{"peer", m.peer}, {"bytes", m.bytes}, {"outgoing", m.outgoing}});
+  for (const auto& q : p.params) params.push_back({{"name", q.name}, {"rows", q.rows}, {"cols", q.cols}});
+  const json j = {{"rank", p.rank},         {"ranks", p.ranks},     {"strategy", to_string(p.strategy)},
+                  {"training", p.training}, {"bytes_sent", p.bytes_sent()}, {"buffers", buffers},
+                  {"messages", messages},   {"params", params},     {"tasks", tasks}};
+  return j.dump(2);
+}
+
+std::string to_dot(const Plan& p) {
+  std::ostringstream o;
+  o << "digraph plan_rank" << p.rank << " {\n  rankdir=TB;\n  node [shape=box, fontsize=10];\n";
+  for (Lane lane : {Lane::compute, Lane::comm}) {
+    o << "  subgraph cluster_" << to_string(lane) << " {\n    label=\"" << to_string(lane) << " lane\";\n";
+    for (const auto& t : p.tasks)
+      if (t.lane == lane)
+        o << "    t" << t.id << " [label=\"" << t.id << ": " << t.label << "\"" 
+          << (lane == Lane::comm ? ", style=filled, fillcolor=lightblue" : "") << "];\n";
+    o << "  }\n";
+  }
+  for (const auto& t : p.tasks)
+    for (int d : t.deps) o << "  t" << d << " -> t" << t.id << ";\n";
+  o << "}\n";
+  return o.str();
+}
+
+}  // namespace adaqp::scheduler

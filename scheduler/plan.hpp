@@ -1,0 +1,115 @@
+// The epoch plan: one rank's training step (or evaluation pass) as a DAG of tasks. Built by the
+// scheduler only (scheduler/build_plan.hpp); executed for real by engine/executor and on cost
+// models by the simulator. The plan is data: no MPI, CUDA or clock here.
+//
+// Conventions. Tasks are listed in a valid topological order (deps point to earlier tasks); the
+// list order is the order a single compute lane issues them. A send or recv task only posts the
+// operation; a task that depends on it waits for its completion. Sizes are in elements (rows,
+// cols, nnz) and bytes; `bits` is the width of a payload element (32 = fp32).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace adaqp::scheduler {
+
+enum class TaskKind {
+  dropout,            // c = dropout(a) over rows [0, rows), mask kept for dropout_backward
+  gemm,               // c (+)= op(a) op(b): m = rows, n = cols, k = inner
+  spmm,               // c rows in row_sel (+)= M[rows] a, M = forward aggregation or its transpose
+  spmm_features,      // c (+)= X b with X the sparse (dropped) input features
+  spmm_features_t,    // c (+)= X^T a (parameter gradient of a sparse first layer)
+  bias_act,           // c += bias (param a); then ReLU if relu
+  act_backward,       // c *= [out > 0] with out = buffer a (ReLU derivative)
+  bias_grad,          // grad(param c) = column sums of buffer a
+  dropout_backward,   // c = a * mask(dropout that produced buffer b) * 1/(1-p)
+  pack,               // message slot <- rows row_sel of buffer a
+  unpack,             // rows row_sel of buffer c (+)= message slot
+  send,               // post a send of message slot to peer
+  recv,               // post a receive of message slot from peer
+  loss,               // softmax cross-entropy of logits a over training rows -> gradient c
+  allreduce,          // sum every parameter gradient over ranks
+  optimizer,          // optimizer step on every parameter
+};
+enum class Lane { compute, comm };
+enum class Direction { forward, backward, none };
+enum class Strategy { vanilla, overlap };
+
+const char* to_string(TaskKind k);
+const char* to_string(Lane l);
+const char* to_string(Direction d);
+const char* to_string(Strategy s);
+Strategy parse_strategy(const std::string& name);  // "vanilla" | "overlap"; throws adaqp::Error
+
+// Rows of a buffer a task touches.
+struct RowSet {
+  enum Kind { all, range, send_list, halo } kind = all;
+  std::int64_t begin = 0, end = 0;  // range: [begin, end)
+  int peer = -1;                    // send_list: LocalPartition::send_rows[peer]; halo: rows owned by peer
+};
+
+struct Operand {
+  enum Kind { none, buffer, features, param_value, param_grad } kind = none;
+  int id = -1;  // buffer id or parameter index (features: the input feature matrix)
+};
+
+struct Task {
+  int id = 0;
+  TaskKind kind = TaskKind::gemm;
+  Lane lane = Lane::compute;
+  int layer = -1;
+  Direction dir = Direction::none;
+  std::vector<int> deps;
+  // Sizes (what a cost model needs).
+  std::int64_t rows = 0, cols = 0, inner = 0, nnz = 0, bytes = 0;
+  int peer = -1;
+  int bits = 32;
+  // Operands.
+  Operand a, b, c;
+  bool trans_a = false, trans_b = false, accumulate = false, relu = false;
+  RowSet row_sel;
+  bool transpose_matrix = false;  // spmm: use the aggregation's transpose
+  int message = -1;               // pack / unpack / send / recv: message slot
+  int tag = 0;
+  double dropout = 0;
+  std::string label;
+};
+
+struct BufferSpec {
+  std::string name;
+  std::int64_t rows = 0, cols = 0;
+};
+struct MessageSpec {
+  int peer = -1;
+  std::int64_t bytes = 0;
+  bool outgoing = true;
+};
+struct ParamSpec {
+  std::string name;
+  std::int64_t rows = 0, cols = 0;
+};
+
+struct Plan {
+  int rank = 0, ranks = 1;
+  Strategy strategy = Strategy::vanilla;
+  bool training = true;
+  std::vector<BufferSpec> buffers;
+  std::vector<MessageSpec> messages;
+  std::vector<ParamSpec> params;
+  std::vector<Task> tasks;
+  int logits_buffer = -1;  // n_inner x classes, output of the last layer
+
+  std::int64_t bytes_sent() const;  // sum of send tasks' bytes
+};
+
+// Checks one plan: ids, dependency ranges, acyclicity, message slots, operand ids. Throws
+// adaqp::Error with "plan of rank R: task T (...): ..." on the first problem.
+void validate(const Plan& plan);
+// Checks every plan, then that each rank's sends to a peer match that peer's receives from it,
+// one for one in order, with the same tag and byte count.
+void validate(const std::vector<Plan>& plans);
+
+std::string to_json(const Plan& plan);  // pretty JSON
+std::string to_dot(const Plan& plan);   // Graphviz digraph, one cluster per lane
+
+}  // namespace adaqp::scheduler
