@@ -127,20 +127,27 @@ void validate(const std::vector<Plan>& plans) {
   for (int r = 0; r < ranks; ++r)
     for (int q = 0; q < ranks; ++q) {
       if (r == q) continue;
-      std::vector<const Task*> sends, recvs;
+      // Per tag, the i-th send from r to q must meet the i-th receive of q from r.
+      std::map<int, std::vector<const Task*>> sends, recvs;
       for (const auto& t : plans[r].tasks)
-        if (t.kind == TaskKind::send && t.peer == q) sends.push_back(&t);
+        if (t.kind == TaskKind::send && t.peer == q) sends[t.tag].push_back(&t);
       for (const auto& t : plans[q].tasks)
-        if (t.kind == TaskKind::recv && t.peer == r) recvs.push_back(&t);
-      for (std::size_t i = 0; i < std::max(sends.size(), recvs.size()); ++i) {
-        if (i >= recvs.size())
-          throw Error(describe(plans[r], *sends[i]) + ": no matching recv in the plan of rank " + std::to_string(q));
-        if (i >= sends.size())
-          throw Error(describe(plans[q], *recvs[i]) + ": no matching send in the plan of rank " + std::to_string(r));
-        if (sends[i]->tag != recvs[i]->tag || sends[i]->bytes != recvs[i]->bytes)
-          throw Error(describe(plans[r], *sends[i]) + " sends " + std::to_string(sends[i]->bytes) + " bytes (tag " +
-                      std::to_string(sends[i]->tag) + ") but " + describe(plans[q], *recvs[i]) + " expects " +
-                      std::to_string(recvs[i]->bytes) + " bytes (tag " + std::to_string(recvs[i]->tag) + ")");
+        if (t.kind == TaskKind::recv && t.peer == r) recvs[t.tag].push_back(&t);
+      for (const auto& [tag, s] : sends)
+        for (std::size_t i = 0; i < s.size(); ++i) {
+          const auto it = recvs.find(tag);
+          if (it == recvs.end() || i >= it->second.size())
+            throw Error(describe(plans[r], *s[i]) + ": no matching recv in the plan of rank " + std::to_string(q));
+          const Task& rv = *it->second[i];
+          if (s[i]->bytes != rv.bytes)
+            throw Error(describe(plans[r], *s[i]) + " sends " + std::to_string(s[i]->bytes) + " bytes but " +
+                        describe(plans[q], rv) + " expects " + std::to_string(rv.bytes) + " bytes");
+        }
+      for (const auto& [tag, rv] : recvs) {
+        const auto it = sends.find(tag);
+        const std::size_t have = it == sends.end() ? 0 : it->second.size();
+        if (rv.size() > have)
+          throw Error(describe(plans[q], *rv[have]) + ": no matching send in the plan of rank " + std::to_string(r));
       }
     }
 }

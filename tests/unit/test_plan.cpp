@@ -1,0 +1,219 @@
+// Scheduler: a hand-made partition's plan checked task by task; structural properties of the
+// overlap strategy; bytes per epoch against the partition's communication volume; invalid
+// plans (missing receive, cycle, size mismatch) rejected with a clear message.
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "graph/dataset.hpp"
+#include "graph/error.hpp"
+#include "scheduler/build_plan.hpp"
+
+using namespace adaqp;
+using namespace adaqp::scheduler;
+
+namespace {
+
+// 0-1, 1-2, 2-3, 3-4, 4-5, 1-4 split {0,1,2} | {3,4,5}: rank 0 has central {0}, marginal {1, 2},
+// halo {3, 4}; it sends rows of {1, 2} to rank 1.
+std::vector<graph::LocalPartition> six_nodes() {
+  const std::vector<std::int64_t> src = {0, 1, 2, 3, 4, 1}, dst = {1, 2, 3, 4, 5, 4};
+  return graph::build_partitions(graph::symmetrize(6, src, dst), {0, 0, 0, 1, 1, 1}, 2);
+}
+
+// GCN 4 -> 2 -> 3: layer 0 transform-first (2 <= 4), layer 1 aggregate-first (3 > 2).
+ModelShape small_gcn() {
+  ModelShape m;
+  m.dims = {4, 2, 3};
+  m.dropout = 0.5;
+  return m;
+}
+
+struct Expected {
+  TaskKind kind;
+  const char* label;
+  std::vector<int> deps;
+  std::int64_t rows, cols, nnz, bytes;
+  int peer;
+};
+
+}  // namespace
+
+TEST_CASE("vanilla plan of a hand-made partition, task by task", "[plan]") {
+  const auto plans = build_plans(six_nodes(), small_gcn(), Strategy::vanilla, true);
+  // spmm bytes = nnz * (4 B index + 4 B value + cols * 4 B) + rows * cols * 4 B.
+  // Aggregation of rank 0: 6 in-edges + 3 self-loops = 9 non-zeros; its transpose has 5 rows.
+  const std::vector<Expected> want = {
+      {TaskKind::dropout, "L0 fwd dropout", {}, 3, 4, 0, 0, -1},
+      {TaskKind::gemm, "L0 fwd X*W", {0}, 3, 2, 0, 0, -1},
+      {TaskKind::recv, "L0 fwd recv<-1", {}, 2, 2, 0, 16, 1},
+      {TaskKind::pack, "L0 fwd pack->1", {1}, 2, 2, 0, 16, 1},
+      {TaskKind::send, "L0 fwd send->1", {3}, 2, 2, 0, 16, 1},
+      {TaskKind::unpack, "L0 fwd unpack<-1", {2}, 2, 2, 0, 16, 1},
+      {TaskKind::spmm, "L0 fwd A*[all]", {1, 5}, 3, 2, 9, 168, -1},
+      {TaskKind::bias_act, "L0 fwd +bias, relu", {6}, 3, 2, 0, 0, -1},
+      {TaskKind::dropout, "L1 fwd dropout", {7}, 3, 2, 0, 0, -1},
+      {TaskKind::recv, "L1 fwd recv<-1", {}, 2, 2, 0, 16, 1},
+      {TaskKind::pack, "L1 fwd pack->1", {8}, 2, 2, 0, 16, 1},
+      {TaskKind::send, "L1 fwd send->1", {10}, 2, 2, 0, 16, 1},
+      {TaskKind::unpack, "L1 fwd unpack<-1", {9}, 2, 2, 0, 16, 1},
+      {TaskKind::spmm, "L1 fwd A*[all]", {8, 12}, 3, 2, 9, 168, -1},
+      {TaskKind::gemm, "L1 fwd A*X*W", {13}, 3, 3, 0, 0, -1},
+      {TaskKind::bias_act, "L1 fwd +bias", {14}, 3, 3, 0, 0, -1},
+      {TaskKind::loss, "L1 bwd softmax cross-entropy", {15}, 3, 3, 0, 0, -1},
+      {TaskKind::bias_grad, "L1 bwd bias grad", {16}, 3, 3, 0, 0, -1},
+      {TaskKind::gemm, "L1 bwd dW=M^T*G", {16}, 2, 3, 0, 0, -1},
+      {TaskKind::gemm, "L1 bwd dM=G*W^T", {16}, 3, 2, 0, 0, -1},
+      {TaskKind::spmm, "L1 bwd A^T*[all]", {19}, 5, 2, 9, 184, -1},
+      {TaskKind::recv, "L1 bwd recv<-1", {}, 2, 2, 0, 16, 1},
+      {TaskKind::pack, "L1 bwd pack->1", {20}, 2, 2, 0, 16, 1},
+      {TaskKind::send, "L1 bwd send->1", {22}, 2, 2, 0, 16, 1},
+      {TaskKind::unpack, "L1 bwd unpack<-1", {20, 21}, 2, 2, 0, 16, 1},
+      {TaskKind::dropout_backward, "L1 bwd dropout'", {24, 20}, 3, 2, 0, 0, -1},
+      {TaskKind::act_backward, "L0 bwd relu'", {25}, 3, 2, 0, 0, -1},
+      {TaskKind::bias_grad, "L0 bwd bias grad", {26}, 3, 2, 0, 0, -1},
+      {TaskKind::spmm, "L0 bwd A^T*[all]", {26}, 5, 2, 9, 184, -1},
+      {TaskKind::recv, "L0 bwd recv<-1", {}, 2, 2, 0, 16, 1},
+      {TaskKind::pack, "L0 bwd pack->1", {28}, 2, 2, 0, 16, 1},
+      {TaskKind::send, "L0 bwd send->1", {30}, 2, 2, 0, 16, 1},
+      {TaskKind::unpack, "L0 bwd unpack<-1", {28, 29}, 2, 2, 0, 16, 1},
+      {TaskKind::gemm, "L0 bwd dW=X^T*G", {32, 28}, 4, 2, 0, 0, -1},
+      {TaskKind::allreduce, "all-reduce gradients", {17, 18, 27, 33}, 19, 0, 0, 76, -1},
+      {TaskKind::optimizer, "optimizer step", {34}, 19, 0, 0, 0, -1},
+  };
+  const auto& tasks = plans[0].tasks;
+  REQUIRE(tasks.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    CAPTURE(i, tasks[i].label);
+    CHECK(tasks[i].kind == want[i].kind);
+    CHECK(tasks[i].label == want[i].label);
+    CHECK(tasks[i].deps == want[i].deps);
+    CHECK(tasks[i].rows == want[i].rows);
+    CHECK(tasks[i].cols == want[i].cols);
+    CHECK(tasks[i].nnz == want[i].nnz);
+    CHECK(tasks[i].bytes == want[i].bytes);
+    CHECK(tasks[i].peer == want[i].peer);
+  }
+  // Forward pack gathers the send list; backward pack the halo rows; backward unpack adds.
+  CHECK(tasks[3].row_sel.kind == RowSet::send_list);
+  CHECK(tasks[22].row_sel.kind == RowSet::halo);
+  CHECK(tasks[24].accumulate);
+  CHECK_FALSE(tasks[5].accumulate);
+  CHECK(plans[0].bytes_sent() == 4 * 16);
+}
+
+TEST_CASE("overlap: central rows never wait for the exchange", "[plan]") {
+  for (const auto& plan : build_plans(six_nodes(), small_gcn(), Strategy::overlap, true)) {
+    // waits[t]: t depends, transitively, on a receive of its own layer and direction.
+    std::vector<std::set<int>> recv_closure(plan.tasks.size());
+    for (const auto& t : plan.tasks) {
+      if (t.kind == TaskKind::recv) recv_closure[t.id].insert(t.id);
+      for (int d : t.deps) recv_closure[t.id].insert(recv_closure[d].begin(), recv_closure[d].end());
+    }
+    auto waits = [&](int id) {
+      const auto& t = plan.tasks[id];
+      for (int r : recv_closure[id])
+        if (plan.tasks[r].layer == t.layer && plan.tasks[r].dir == t.dir) return true;
+      return false;
+    };
+    int central = 0, marginal = 0, halo_first = 0;
+    for (const auto& t : plan.tasks) {
+      if (t.label.ends_with("A*[central]")) {
+        ++central;
+        CHECK_FALSE(waits(t.id));
+      }
+      if (t.label.ends_with("A*[marginal]")) {
+        ++marginal;
+        CHECK(waits(t.id));
+      }
+      // Backward: halo gradients are computed and sent before the inner rows are aggregated.
+      if (t.label.ends_with("A^T*[inner]")) {
+        ++halo_first;
+        CHECK(plan.tasks[t.id - 1].kind == TaskKind::send);
+      }
+    }
+    CHECK(central == 2);
+    CHECK(marginal == 2);
+    CHECK(halo_first == 2);
+  }
+}
+
+TEST_CASE("bytes per epoch = communication volume x exchanged columns x 4, forward and backward", "[plan]") {
+  graph::LoadOptions opt;
+  opt.features = false;
+  const auto d = graph::load_dataset("cora", opt);
+  for (int P : {2, 3, 4}) {
+    const auto owner = graph::partition_graph(d.adj, P, graph::PartitionMethod::metis_cut, 0);
+    const auto parts = graph::build_partitions(d.adj, owner, P);
+    const auto volume = graph::partition_stats(d.adj, parts).comm_volume_rows;
+    for (auto strategy : {Strategy::vanilla, Strategy::overlap}) {
+      // GCN 1433 -> 256 -> 256 -> 7: exchanged columns 256, 256, 7 (all transform-first);
+      // SAGE 1433 -> 2048 -> 7: 1433 (aggregate-first), then 7.
+      ModelShape gcn;
+      gcn.dims = {1433, 256, 256, 7};
+      ModelShape sage;
+      sage.sage = true;
+      sage.dims = {1433, 2048, 7};
+      const std::pair<ModelShape, std::int64_t> cases[] = {{gcn, 256 + 256 + 7}, {sage, 1433 + 7}};
+      for (const auto& [shape, columns] : cases) {
+        const auto plans = build_plans(parts, shape, strategy, true);
+        std::int64_t fwd = 0, bwd = 0;
+        for (const auto& p : plans)
+          for (const auto& t : p.tasks)
+            if (t.kind == TaskKind::send) (t.dir == Direction::forward ? fwd : bwd) += t.bytes;
+        CAPTURE(P, to_string(strategy), shape.sage);
+        CHECK(fwd == volume * columns * 4);
+        // SAGE's first layer needs no input gradient, so its backward skips that exchange.
+        CHECK(bwd == volume * (shape.sage ? 7 : columns) * 4);
+        const auto eval = build_plans(parts, shape, strategy, false);
+        std::int64_t eval_bytes = 0;
+        for (const auto& p : eval) eval_bytes += p.bytes_sent();
+        CHECK(eval_bytes == fwd);
+      }
+    }
+  }
+}
+
+TEST_CASE("invalid plans are rejected with a clear message", "[plan]") {
+  auto plans = build_plans(six_nodes(), small_gcn(), Strategy::vanilla, true);
+  SECTION("a missing receive") {
+    auto broken = plans;
+    auto& tasks = broken[1].tasks;
+    for (auto& t : tasks)
+      if (t.kind == TaskKind::recv) {
+        t.kind = TaskKind::bias_grad;  // rank 1 no longer receives this message
+        t.lane = Lane::compute;
+        break;
+      }
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("plan of rank 0") && Catch::Contains("send to 1") &&
+                                            Catch::Contains("no matching recv in the plan of rank 1"));
+  }
+  SECTION("a size mismatch") {
+    auto broken = plans;
+    for (auto& t : broken[0].tasks)
+      if (t.kind == TaskKind::send) {
+        t.bytes += 4;
+        break;
+      }
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("sends 20 bytes") && Catch::Contains("expects 16 bytes"));
+  }
+  SECTION("a cycle") {
+    auto broken = plans[0];
+    broken.tasks[1].deps.push_back(6);  // gemm <- spmm <- gemm
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("plan of rank 0") && Catch::Contains("cycle"));
+  }
+  SECTION("a dependency on a missing task") {
+    auto broken = plans[0];
+    broken.tasks[3].deps.push_back(999);
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("task 3") && Catch::Contains("missing task 999"));
+  }
+}
+
+TEST_CASE("plans are deterministic and dump to JSON and DOT", "[plan]") {
+  const auto a = build_plans(six_nodes(), small_gcn(), Strategy::overlap, true);
+  const auto b = build_plans(six_nodes(), small_gcn(), Strategy::overlap, true);
+  CHECK(to_json(a[1]) == to_json(b[1]));
+  CHECK(to_json(a[1]).find("\"kind\": \"recv\"") != std::string::npos);
+  const auto dot = to_dot(a[1]);
+  CHECK(dot.starts_with("digraph plan_rank1"));
+  CHECK(dot.find("t0 -> t1;") != std::string::npos);
+}
