@@ -150,6 +150,15 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
 
   // The same deterministic partition on every rank.
   const auto owner = graph::partition_graph(data.adj, ranks, config.partition, config.partition_seed);
+  if (ranks > 1) {  // METIS is deterministic, but ranks on different hosts may link different builds
+    std::string text(reinterpret_cast<const char*>(owner.data()), owner.size() * sizeof(owner[0]));
+    std::vector<std::uint64_t> all(ranks);
+    comm.allgather(std::hash<std::string>{}(text), all.data());
+    for (int r = 1; r < ranks; ++r)
+      if (all[r] != all[0])
+        throw Error("rank " + std::to_string(r) + " computed a different partition than rank 0 (different METIS "
+                    "builds on the hosts?)");
+  }
   const auto parts = graph::build_partitions(data.adj, owner, ranks);
   const auto& part = parts[rank];
   const Aggregation agg = make_aggregation(config.model.kind, part, global_degrees(data.adj));

@@ -60,34 +60,32 @@ for P in 2 4; do
     --bytes "$expected"
 done
 
-# An error on rank 0 only (it alone opens the metrics file): every rank must end, fast, with the message.
-t0=$(date +%s)
-timeout 60 "${mpirun[@]}" 2 "$adaqp" train --dataset cora --epochs 5 --quiet --metrics /nonexistent/dir/m.jsonl \
-  >"$tmp/abort.out" 2>&1
-rc=$?
-t1=$(date +%s)
-if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "adaqp: error: rank 0: --metrics '/nonexistent/dir/m.jsonl'" "$tmp/abort.out" &&
-  [ $((t1 - t0)) -lt 30 ]; then
-  pass=$((pass + 1))
-  echo "ok: one rank's error aborts all ranks (rc $rc, $((t1 - t0)) s)"
-else
-  fail=$((fail + 1))
-  echo "FAIL: abort on one rank: rc=$rc after $((t1 - t0)) s"
-  tail -5 "$tmp/abort.out"
-fi
+# expect_abort NAME PATTERN COMMAND...: the launch must end non-zero within 30 s, printing PATTERN.
+expect_abort() {
+  local name=$1 pattern=$2
+  shift 2
+  local t0 t1 rc
+  t0=$(date +%s)
+  timeout 60 "$@" >"$tmp/abort.out" 2>&1
+  rc=$?
+  t1=$(date +%s)
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q -- "$pattern" "$tmp/abort.out" && [ $((t1 - t0)) -lt 30 ]; then
+    pass=$((pass + 1))
+    echo "ok: $name (rc $rc, $((t1 - t0)) s)"
+  else
+    fail=$((fail + 1))
+    echo "FAIL: $name: rc=$rc after $((t1 - t0)) s"
+    tail -5 "$tmp/abort.out"
+  fi
+}
 
+# An error on rank 0 only (it alone opens the metrics file): every rank must end, fast, with the message.
+expect_abort "one rank's error aborts all ranks" "adaqp: error: rank 0: --metrics '/nonexistent/dir/m.jsonl'" \
+  "${mpirun[@]}" 2 "$adaqp" train --dataset cora --epochs 5 --quiet --metrics /nonexistent/dir/m.jsonl
 # Different settings on two ranks (MPMD launch) are rejected at start.
-timeout 60 mpirun --oversubscribe -np 1 "$adaqp" train --dataset cora --epochs 5 --quiet : \
-  -np 1 "$adaqp" train --dataset cora --epochs 6 --quiet >"$tmp/mismatch.out" 2>&1
-rc=$?
-if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "settings or dataset differ between ranks" "$tmp/mismatch.out"; then
-  pass=$((pass + 1))
-  echo "ok: differing settings rejected (rc $rc)"
-else
-  fail=$((fail + 1))
-  echo "FAIL: differing settings: rc=$rc"
-  tail -5 "$tmp/mismatch.out"
-fi
+expect_abort "differing settings rejected" "settings or dataset differ between ranks" \
+  mpirun --oversubscribe -np 1 "$adaqp" train --dataset cora --epochs 5 --quiet : \
+  -np 1 "$adaqp" train --dataset cora --epochs 6 --quiet
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
