@@ -1,0 +1,255 @@
+// Codecs. Compiled with -ffp-contract=off (see CMakeLists.txt) so that the fast and reference
+// implementations round identically: each arithmetic step is one IEEE operation in both.
+#include "engine/codec.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "graph/error.hpp"
+#include "graph/random.hpp"
+#include "scheduler/wire_format.hpp"
+
+namespace adaqp::engine {
+
+std::uint16_t to_half(float x) {
+  const _Float16 h = static_cast<_Float16>(x);
+  std::uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+}
+
+float from_half(std::uint16_t bits) {
+  _Float16 h;
+  std::memcpy(&h, &bits, 2);
+  return static_cast<float>(h);
+}
+
+namespace {
+
+std::uint64_t row_key(const QuantKey& k, std::int64_t global_row) {
+  return hash_key({k.seed, std::uint64_t(k.epoch), std::uint64_t(k.layer), std::uint64_t(k.direction),
+                   std::uint64_t(global_row), 0x9a17ULL});
+}
+
+// u_j in [0, 1): 16 bits of the hash of (row key, j / 4).
+inline float uniform16(std::uint64_t key, std::int64_t j) {
+  const std::uint64_t bits = mix64(key ^ std::uint64_t(j >> 2));
+  return float((bits >> (16 * (j & 3))) & 0xffffu) * (1.0f / 65536.0f);
+}
+
+[[noreturn]] void non_finite(std::int64_t global_row, std::int64_t col, float v) {
+  throw Error("quantization: non-finite value " + std::to_string(v) + " in row of node " +
+              std::to_string(global_row) + ", column " + std::to_string(col) + " (training diverged?)");
+}
+
+void check_bits(int bits) {
+  if (!scheduler::valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed 2, 4, 8, 16, 32");
+}
+
+// Codes of one row from its range, as both implementations compute them.
+struct RowRange {
+  float lo, scale, inv;
+};
+inline RowRange range_of(float lo, float hi, int bits) {
+  const float levels = float((1 << bits) - 1);
+  const float span = hi - lo;
+  return span > 0.0f ? RowRange{lo, span / levels, levels / span} : RowRange{lo, 0.0f, 0.0f};
+}
+
+}  // namespace
+
+namespace reference {
+
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
+                 std::uint8_t* out) {
+  check_bits(bits);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t i = src.index(r);
+    const float* x = src.data + i * src.ld;
+    if (bits == 32) {
+      std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
+      continue;
+    }
+    const std::int64_t gid = src.global_ids ? src.global_ids[i] : i;
+    for (std::int64_t j = 0; j < cols; ++j)
+      if (!std::isfinite(x[j]) || (bits == 16 && std::fabs(x[j]) > 65504.0f)) non_finite(gid, j, x[j]);
+    if (bits == 16) {
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const std::uint16_t h = to_half(x[j]);
+        std::memcpy(out + (r * cols + j) * 2, &h, 2);
+      }
+      continue;
+    }
+    float lo = x[0], hi = x[0];
+    for (std::int64_t j = 1; j < cols; ++j) {
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
+    }
+    const RowRange rr = range_of(lo, hi, bits);
+    std::memcpy(out + r * 8, &rr.lo, 4);
+    std::memcpy(out + r * 8 + 4, &rr.scale, 4);
+    std::uint8_t* payload = out + rows * 8 + r * row_bytes;
+    std::memset(payload, 0, std::size_t(row_bytes));
+    const std::uint64_t k = row_key(key, gid);
+    const std::uint32_t top = (1u << bits) - 1;
+    for (std::int64_t j = 0; j < cols; ++j) {
+      const float t = (x[j] - rr.lo) * rr.inv + uniform16(k, j);
+      std::uint32_t q = std::uint32_t(t);  // t >= 0: truncation is floor
+      if (q > top) q = top;
+      const std::int64_t bit = j * bits;
+      payload[bit / 8] |= std::uint8_t(q << (bit % 8));
+    }
+  }
+}
+
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst) {
+  check_bits(bits);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* y = dst.data + dst.index(r) * dst.ld;
+    for (std::int64_t j = 0; j < cols; ++j) {
+      float v;
+      if (bits == 32) {
+        std::memcpy(&v, in + (r * cols + j) * 4, 4);
+      } else if (bits == 16) {
+        std::uint16_t h;
+        std::memcpy(&h, in + (r * cols + j) * 2, 2);
+        v = from_half(h);
+      } else {
+        float lo, scale;
+        std::memcpy(&lo, in + r * 8, 4);
+        std::memcpy(&scale, in + r * 8 + 4, 4);
+        const std::uint8_t* payload = in + rows * 8 + r * row_bytes;
+        const std::int64_t bit = j * bits;
+        const std::uint32_t q = (payload[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
+        v = lo + float(q) * scale;
+      }
+      y[j] = dst.accumulate ? y[j] + v : v;
+    }
+  }
+}
+
+}  // namespace reference
+
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
+                 std::uint8_t* out) {
+  check_bits(bits);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+  const std::int64_t per_byte = bits < 8 ? 8 / bits : 1;  // codes per payload byte (2, 4, 8 bits)
+  bool bad = false;
+  std::int64_t bad_row = -1;
+#pragma omp parallel
+  {
+    std::vector<std::uint32_t> codes(static_cast<std::size_t>(cols));
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t i = src.index(r);
+      const float* __restrict x = src.data + i * src.ld;
+      if (bits == 32) {
+        std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
+        continue;
+      }
+      // Finite check and range in one vectorisable pass (NaN fails x - x == 0).
+      float lo = x[0], hi = x[0], fin = 0.0f;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : fin)
+      for (std::int64_t j = 0; j < cols; ++j) {
+        lo = std::min(lo, x[j]);
+        hi = std::max(hi, x[j]);
+        fin += x[j] - x[j];
+      }
+      if (!(fin == 0.0f) || !std::isfinite(lo) || !std::isfinite(hi) ||
+          (bits == 16 && (lo < -65504.0f || hi > 65504.0f))) {
+#pragma omp critical
+        {
+          bad = true;
+          bad_row = r;
+        }
+        continue;
+      }
+      if (bits == 16) {
+        auto* h = reinterpret_cast<_Float16*>(out + r * cols * 2);
+#pragma omp simd
+        for (std::int64_t j = 0; j < cols; ++j) h[j] = static_cast<_Float16>(x[j]);
+        continue;
+      }
+      const RowRange rr = range_of(lo, hi, bits);
+      std::memcpy(out + r * 8, &rr.lo, 4);
+      std::memcpy(out + r * 8 + 4, &rr.scale, 4);
+      const std::uint64_t k = row_key(key, src.global_ids ? src.global_ids[i] : i);
+      const std::uint32_t top = (1u << bits) - 1;
+      for (std::int64_t j0 = 0; j0 < cols; j0 += 4) {
+        const std::uint64_t hbits = mix64(k ^ std::uint64_t(j0 >> 2));
+        const std::int64_t m = std::min<std::int64_t>(4, cols - j0);
+        for (std::int64_t t = 0; t < m; ++t) {
+          const float u = float((hbits >> (16 * t)) & 0xffffu) * (1.0f / 65536.0f);
+          const float v = (x[j0 + t] - rr.lo) * rr.inv + u;
+          const std::uint32_t q = std::uint32_t(v);
+          codes[j0 + t] = q > top ? top : q;
+        }
+      }
+      std::uint8_t* payload = out + rows * 8 + r * row_bytes;
+      for (std::int64_t b = 0; b < row_bytes; ++b) {
+        std::uint32_t byte = 0;
+        for (std::int64_t t = 0; t < per_byte; ++t) {
+          const std::int64_t j = b * per_byte + t;
+          if (j < cols) byte |= codes[j] << (t * bits);
+        }
+        payload[b] = std::uint8_t(byte);
+      }
+    }
+  }
+  if (bad) {  // report the first offending value with the reference's message
+    const std::int64_t i = src.index(bad_row);
+    const float* x = src.data + i * src.ld;
+    for (std::int64_t j = 0; j < cols; ++j)
+      if (!std::isfinite(x[j]) || (bits == 16 && std::fabs(x[j]) > 65504.0f))
+        non_finite(src.global_ids ? src.global_ids[i] : i, j, x[j]);
+  }
+}
+
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst) {
+  check_bits(bits);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* __restrict y = dst.data + dst.index(r) * dst.ld;
+    if (bits == 32 || bits == 16) {
+      const float* f = reinterpret_cast<const float*>(in + r * cols * 4);
+      const _Float16* h = reinterpret_cast<const _Float16*>(in + r * cols * 2);
+      if (dst.accumulate) {
+#pragma omp simd
+        for (std::int64_t j = 0; j < cols; ++j) y[j] += bits == 32 ? f[j] : static_cast<float>(h[j]);
+      } else if (bits == 32) {
+        std::memcpy(y, f, std::size_t(cols) * 4);
+      } else {
+#pragma omp simd
+        for (std::int64_t j = 0; j < cols; ++j) y[j] = static_cast<float>(h[j]);
+      }
+      continue;
+    }
+    float lo, scale;
+    std::memcpy(&lo, in + r * 8, 4);
+    std::memcpy(&scale, in + r * 8 + 4, 4);
+    const std::uint8_t* payload = in + rows * 8 + r * row_bytes;
+    const std::uint32_t mask = (1u << bits) - 1;
+    const int shift_per = bits;
+    if (dst.accumulate) {
+#pragma omp simd
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const std::int64_t bit = j * shift_per;
+        y[j] += lo + float((payload[bit >> 3] >> (bit & 7)) & mask) * scale;
+      }
+    } else {
+#pragma omp simd
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const std::int64_t bit = j * shift_per;
+        y[j] = lo + float((payload[bit >> 3] >> (bit & 7)) & mask) * scale;
+      }
+    }
+  }
+}
+
+}  // namespace adaqp::engine

@@ -1,0 +1,61 @@
+// Message codecs: rows of fp32 values <-> the wire format of scheduler/wire_format.hpp.
+//
+// Stochastic quantization of one row x (length F) to b in {2, 4, 8} bits:
+//   lo = min x, hi = max x, scale = (hi - lo) / (2^b - 1)   (fp32; scale = 0 for a constant row)
+//   q_j = min(floor((x_j - lo) / scale + u_j), 2^b - 1),  u_j ~ U[0, 1) with 16 random bits
+//   x^_j = lo + q_j * scale
+// so E[x^_j] = x_j (up to the 2^-16 resolution of u) and Var[x^_j] = scale^2 f_j (1 - f_j) with
+// f_j the fractional part of (x_j - lo) / scale; at most scale^2 / 4.
+// u_j depends only on (seed, epoch, layer, direction, global row id, j): reproducible anywhere.
+// NaN or infinite inputs throw adaqp::Error. fp16 is round-to-nearest-even; fp32 is a copy.
+//
+// Two implementations with bit-identical output: the scalar reference (`reference::`) and the
+// fast one (OpenMP over rows, vectorisable inner loops), tested against each other.
+#pragma once
+#include <cstdint>
+
+namespace adaqp::engine {
+
+// Key of a message's random stream; row ids are global node ids.
+struct QuantKey {
+  std::uint64_t seed = 0;
+  std::int64_t epoch = 0;
+  int layer = 0;
+  int direction = 0;  // 0 forward, 1 backward
+};
+
+// Encodes `rows` rows (row r is src + index(r) * ld, index(r) = list ? list[r] : first + r, global
+// id global_ids[index(r)]) of `cols` values into out (scheduler::message_bytes(rows, cols, bits)).
+struct RowSource {
+  const float* data = nullptr;
+  std::int64_t ld = 0;                // row stride of data
+  const std::int32_t* list = nullptr;  // row indices, or null for [first, first + rows)
+  std::int64_t first = 0;
+  const std::int64_t* global_ids = nullptr;  // by row index; required for 2/4/8 bits
+  std::int64_t index(std::int64_t r) const { return list ? std::int64_t(list[r]) : first + r; }
+};
+// Where decoded rows go: row r to dst + index(r) * ld, overwritten or added.
+struct RowTarget {
+  float* data = nullptr;
+  std::int64_t ld = 0;
+  const std::int32_t* list = nullptr;
+  std::int64_t first = 0;
+  bool accumulate = false;
+  std::int64_t index(std::int64_t r) const { return list ? std::int64_t(list[r]) : first + r; }
+};
+
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
+                 std::uint8_t* out);
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst);
+
+namespace reference {
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
+                 std::uint8_t* out);
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst);
+}  // namespace reference
+
+// fp16 conversions (IEEE binary16, round to nearest even; used by the 16-bit codec).
+std::uint16_t to_half(float x);
+float from_half(std::uint16_t h);
+
+}  // namespace adaqp::engine
