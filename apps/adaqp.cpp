@@ -92,7 +92,7 @@ int cmd_train(const engine::TrainConfig& c, std::uint64_t split_seed, bool quiet
     fmt::print("{}: {} nodes, {} directed edges, {} features, {} classes, split {} ({}/{}/{}); {} rank(s), {}\n",
                data.name, data.num_nodes, data.num_directed_edges(), data.num_features, data.num_classes,
                data.split_rule, data.count(data.train_mask), data.count(data.val_mask), data.count(data.test_mask),
-               comm.size(), scheduler::to_string(c.strategy));
+               comm.size(), scheduler::to_string(c.mode));
   const auto result = engine::train(data, c, comm, [&](const engine::EpochMetrics& m) {
     if (!quiet)
       fmt::print("epoch {:>4}  loss {:.4f}  train {:.4f}  val {:.4f}  test {:.4f}  epoch {:.2f} ms"
@@ -123,9 +123,9 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
   } else if (dump == "dot") {
     std::cout << scheduler::to_dot(plan);
   } else if (dump == "table") {
-    fmt::print("plan of rank {} of {} ({}, {}): {} tasks, {} bytes sent\n", rank, parts,
-               scheduler::to_string(plan.strategy), eval ? "evaluation" : "training step", plan.tasks.size(),
-               plan.bytes_sent());
+    fmt::print("plan of rank {} of {} ({}, {}-bit exchanges, {}): {} tasks, {} bytes sent ({} metadata)\n", rank,
+               parts, scheduler::to_string(plan.strategy), plan.bits, eval ? "evaluation" : "training step",
+               plan.tasks.size(), plan.bytes_sent(), plan.bytes_meta());
     fmt::print("{:>4} {:<7} {:<16} {:>8} {:>6} {:>6} {:>9} {:>10}  {:<28} {}\n", "id", "lane", "kind", "rows", "cols",
                "inner", "nnz", "bytes", "label", "deps");
     for (const auto& t : plan.tasks) {
@@ -142,14 +142,17 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
 
 // Options shared by train and plan.
 void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& model, std::string& mode,
-                       std::string& partition) {
+                       std::string& partition, int& bits) {
   cmd->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
   cmd->add_option("--model", model, "gcn or sage")->capture_default_str();
   cmd->add_option("--layers", tc.model.layers, "number of layers")->capture_default_str();
   cmd->add_option("--hidden", tc.model.hidden, "hidden width")->capture_default_str();
   cmd->add_option("--dropout", tc.model.dropout, "dropout probability")->capture_default_str();
-  cmd->add_option("--mode", mode, "vanilla (exchange, then aggregate) or overlap (central rows during the exchange)")
+  cmd->add_option("--mode", mode,
+                  "vanilla (fp32), quant (quantized), overlap (fp32, central rows during the exchange), "
+                  "adaqp (quantized and overlapped)")
       ->capture_default_str();
+  cmd->add_option("--bits", bits, "exchange width: 32 (vanilla, overlap); 2, 4, 8 (default) or 16 (quant, adaqp)");
   cmd->add_option("--partition", partition, "metis, metis-vol or random")->capture_default_str();
   cmd->add_option("--partition-seed", tc.partition_seed, "partitioner seed")->capture_default_str();
 }
@@ -185,12 +188,13 @@ int main(int argc, char** argv) {
 
   engine::TrainConfig tc;
   std::string model = "gcn", mode = "vanilla", partition = "metis";
+  int bits = 0;  // 0: the mode's default
 
   auto* pl = app.add_subcommand("plan", "print the epoch plan the scheduler builds for one rank");
   int pl_parts = 2, pl_rank = 0;
   bool pl_eval = false;
   std::string pl_dump = "table";
-  add_model_options(pl, tc, model, mode, partition);
+  add_model_options(pl, tc, model, mode, partition, bits);
   pl->add_option("--parts", pl_parts, "number of ranks")->capture_default_str();
   pl->add_option("--rank", pl_rank, "which rank's plan")->capture_default_str();
   pl->add_flag("--eval", pl_eval, "the evaluation pass instead of the training step");
@@ -199,7 +203,7 @@ int main(int argc, char** argv) {
   auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
   std::uint64_t split_seed = 0;
   bool quiet = false;
-  add_model_options(tr, tc, model, mode, partition);
+  add_model_options(tr, tc, model, mode, partition, bits);
   tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
   tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
   tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
@@ -217,7 +221,8 @@ int main(int argc, char** argv) {
   }
   try {
     tc.model.kind = engine::parse_model_kind(model);
-    tc.strategy = scheduler::parse_strategy(mode);
+    tc.mode = scheduler::parse_mode(mode);
+    tc.bits = bits != 0 ? bits : scheduler::quantizes(tc.mode) ? 8 : 32;
     tc.partition = graph::parse_partition_method(partition);
     if (app.got_subcommand("datasets")) return cmd_datasets();
     if (app.got_subcommand("partition")) return cmd_partition(p_dataset, p_parts, p_method, p_seed, p_json);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "engine/codec.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/cpu/kernels.hpp"
 #include "engine/loss.hpp"
@@ -24,7 +25,9 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
                            Communicator& comm)
     : plan_(plan), part_(part), agg_(agg), comm_(comm) {
   for (const auto& b : plan.buffers) buffers_.emplace_back(b.rows, b.cols);
-  for (const auto& m : plan.messages) messages_.emplace_back(std::size_t(m.bytes / 4));
+  for (const auto& m : plan.messages) messages_.emplace_back(std::size_t(m.bytes));
+  local_global_ = part.inner_global;
+  local_global_.insert(local_global_.end(), part.halo_global.begin(), part.halo_global.end());
   masks_.resize(plan.buffers.size());
   mask_needed_.assign(plan.buffers.size(), false);
   std::int64_t grad_elems = 0;
@@ -75,6 +78,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
     execute(t, params, adam, x, key, loss, times);
     const double dt = since(c0);
     if (t.kind == TaskKind::allreduce) times.reduce_s += dt;
+    else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits < 32) times.quant_s += dt;
     else if (t.lane == scheduler::Lane::compute) times.compute_s += dt;
     else times.comm_s += dt;  // posting a send / receive
     if (t.lane == scheduler::Lane::compute) comm_.progress();
@@ -85,6 +89,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
   std::fill(request_.begin(), request_.end(), -1);
   times.total_s = since(t0);
   times.bytes_sent = plan_.bytes_sent();
+  times.bytes_meta = plan_.bytes_meta();
   return times;
 }
 
@@ -187,29 +192,21 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
     }
     case TaskKind::pack: {
       const float* src = rows_ptr(t.a, params, x, &lda);
-      float* msg = messages_[t.message].data();
       const graph::NodeId* list;
       std::int64_t first = 0, count = 0;
       selected(t.row_sel, &list, &first, &count);
-      for (std::int64_t i = 0; i < count; ++i)
-        std::memcpy(msg + i * t.cols, src + (list ? std::int64_t(list[i]) : first + i) * lda,
-                    std::size_t(t.cols) * sizeof(float));
+      QuantKey qk;
+      if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
+      encode_rows({src, lda, list, first, local_global_.data()}, count, t.cols, t.bits, qk,
+                  messages_[t.message].data());
       break;
     }
     case TaskKind::unpack: {
       float* dst = rows_ptr(t.c, params, x, &ldc);
-      const float* msg = messages_[t.message].data();
       const graph::NodeId* list;
       std::int64_t first = 0, count = 0;
       selected(t.row_sel, &list, &first, &count);
-      for (std::int64_t i = 0; i < count; ++i) {
-        float* row = dst + (list ? std::int64_t(list[i]) : first + i) * ldc;
-        const float* in = msg + i * t.cols;
-        if (t.accumulate)
-          for (std::int64_t j = 0; j < t.cols; ++j) row[j] += in[j];
-        else
-          std::memcpy(row, in, std::size_t(t.cols) * sizeof(float));
-      }
+      decode_rows(messages_[t.message].data(), count, t.cols, t.bits, {dst, ldc, list, first, t.accumulate});
       break;
     }
     case TaskKind::send:

@@ -26,7 +26,9 @@ struct StepTimes {
   double compute_s = 0;  // compute tasks
   double comm_s = 0;     // blocked waiting for sends / receives
   double reduce_s = 0;   // the gradient all-reduce
+  double quant_s = 0;    // packing / unpacking quantized (or fp16) messages
   std::int64_t bytes_sent = 0;
+  std::int64_t bytes_meta = 0;
   double loss = 0;       // this rank's share of the loss (sum over its training rows / normaliser)
 };
 
@@ -37,7 +39,8 @@ class PlanExecutor {
                Communicator& comm);
 
   // Runs every task once. params in plan.params order (Model::params()); adam is used by the
-  // optimizer task, key by dropout tasks, loss by the loss task (null where the plan has none).
+  // optimizer task, key by dropout tasks and quantizing packs (seed, epoch), loss by the loss task
+  // (null where the plan has none).
   StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
                 const DropoutKey* key, const LossInputs* loss);
 
@@ -55,7 +58,8 @@ class PlanExecutor {
   const Aggregation& agg_;
   Communicator& comm_;
   std::vector<Matrix<float>> buffers_;
-  std::vector<std::vector<float>> messages_;
+  std::vector<std::vector<std::uint8_t>> messages_;
+  std::vector<std::int64_t> local_global_;  // local row (inner, then halo) -> global node id
   std::vector<std::vector<std::uint8_t>> masks_;  // per buffer: dropout mask (when a backward needs it)
   std::vector<bool> mask_needed_;
   graph::Csr dropped_features_;

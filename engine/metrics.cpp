@@ -36,7 +36,11 @@ Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std:
 }
 
 nlohmann::json to_json(const EpochMetrics& m) {
-  return {{"type", "epoch"},         {"epoch", m.epoch},         {"loss", m.loss},
+  nlohmann::json by_layer = nlohmann::json::array();
+  for (const auto& b : m.bytes_by_layer)
+    by_layer.push_back({{"layer", b.layer}, {"dir", b.dir}, {"payload", b.payload}, {"meta", b.meta}});
+  return {{"bytes_by_layer", by_layer},
+          {"type", "epoch"},         {"epoch", m.epoch},         {"loss", m.loss},
           {"train_acc", m.train_acc}, {"val_acc", m.val_acc},     {"test_acc", m.test_acc},
           {"epoch_s", m.epoch_s},     {"compute_s", m.compute_s}, {"comm_s", m.comm_s},
           {"quant_s", m.quant_s},     {"reduce_s", m.reduce_s},   {"eval_s", m.eval_s},

@@ -12,6 +12,14 @@ namespace adaqp::engine {
 // Fraction of `total` nodes classified correctly; 0 when total == 0.
 double accuracy(std::int64_t correct, std::int64_t total);
 
+// Bytes one exchange (layer, direction) puts on the wire per epoch, all ranks.
+struct ExchangeBytes {
+  int layer = 0;
+  std::string dir;            // "forward" | "backward"
+  std::int64_t payload = 0;   // values (codes)
+  std::int64_t meta = 0;      // per-row min / scale of quantized messages
+};
+
 struct EpochMetrics {
   std::int64_t epoch = 0;  // 1-based
   double loss = 0;         // training loss of this epoch's forward pass (with dropout), mean over train nodes
@@ -24,6 +32,7 @@ struct EpochMetrics {
   double eval_s = 0;       // wall time of the evaluation pass, not part of epoch_s
   std::int64_t bytes_sent = 0;  // bytes sent by all ranks in the training step (payload + metadata)
   std::int64_t bytes_meta = 0;  // metadata part of bytes_sent
+  std::vector<ExchangeBytes> bytes_by_layer;  // bytes_sent split by layer and direction
 };
 
 struct Summary {

@@ -12,6 +12,7 @@
 #include "engine/executor.hpp"
 #include "engine/loss.hpp"
 #include "scheduler/build_plan.hpp"
+#include "scheduler/wire_format.hpp"
 #include "graph/error.hpp"
 
 namespace adaqp::engine {
@@ -52,10 +53,11 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"weight_decay", c.adam.weight_decay},
             {"seed", c.seed},
             {"threads", c.threads},
-            {"mode", scheduler::to_string(c.strategy)},
+            {"mode", scheduler::to_string(c.mode)},
+            {"bits", std::to_string(c.bits)},
             {"partition", graph::to_string(c.partition)},
             {"partition_seed", c.partition_seed},
-            {"bits", "32"}}},
+}},
           {"ranks", ranks},
           {"git_commit", build::kGitCommit},
           {"build",
@@ -101,6 +103,11 @@ void check_same_everywhere(const TrainConfig& c, const graph::Dataset& d, Commun
 
 PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
                    const std::vector<graph::LocalPartition>& parts) {
+  if (!scheduler::valid_bits(config.bits))
+    throw Error("--bits " + std::to_string(config.bits) + ": allowed 2, 4, 8, 16, 32");
+  if (!scheduler::quantizes(config.mode) && config.bits != 32)
+    throw Error("--bits " + std::to_string(config.bits) + ": mode '" + scheduler::to_string(config.mode) +
+                "' exchanges fp32; use --mode quant or adaqp to quantize");
   const int ranks = int(parts.size());
   scheduler::ModelShape shape;
   shape.sage = config.model.kind == ModelKind::sage;
@@ -121,8 +128,9 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
   shape.sparse_input = out.sparse_features;
   for (int r = 0; r < ranks; ++r) {
     shape.feature_nnz = part_nnz[r];
-    out.train.push_back(scheduler::build_plan(parts[r], shape, config.strategy, true));
-    out.eval.push_back(scheduler::build_plan(parts[r], shape, config.strategy, false));
+    const auto strategy = scheduler::strategy_of(config.mode);
+    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits));
+    out.eval.push_back(scheduler::build_plan(parts[r], shape, strategy, false));
   }
   scheduler::validate(out.train);
   scheduler::validate(out.eval);
@@ -189,6 +197,19 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   if (n_train == 0) throw Error(data.name + ": the training split is empty");
   const LossInputs loss{&labels, &train_mask, double(n_train)};
 
+  // Bytes on the wire per layer and direction (all ranks), fixed by the plans.
+  std::vector<ExchangeBytes> bytes_by_layer;
+  for (int l = 0; l < config.model.layers; ++l)
+    for (auto d : {scheduler::Direction::forward, scheduler::Direction::backward}) {
+      ExchangeBytes b{l, scheduler::to_string(d), 0, 0};
+      for (const auto& p : train_plans)
+        for (const auto& t : p.tasks)
+          if (t.kind == scheduler::TaskKind::send && t.layer == l && t.dir == d) {
+            b.payload += t.bytes - t.meta_bytes;
+            b.meta += t.meta_bytes;
+          }
+      if (b.payload + b.meta > 0) bytes_by_layer.push_back(b);
+    }
   const auto params = model.params();
   TrainResult result;
   for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
@@ -197,13 +218,13 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     const StepTimes eval = evaluator.run(params, nullptr, xs, nullptr, nullptr);
     const auto& logits = evaluator.buffer(evaluator.plan().logits_buffer);
     // Reduce: times are maxima over ranks; loss, bytes and correct counts are sums.
-    double maxima[5] = {step.total_s, step.compute_s, step.comm_s, step.reduce_s, eval.total_s};
+    double maxima[6] = {step.total_s, step.compute_s, step.comm_s, step.reduce_s, step.quant_s, eval.total_s};
     double sums[1] = {step.loss};
-    std::int64_t counts[4] = {step.bytes_sent, count_correct(logits, labels, train_mask),
+    std::int64_t counts[5] = {step.bytes_sent, step.bytes_meta, count_correct(logits, labels, train_mask),
                               count_correct(logits, labels, val_mask), count_correct(logits, labels, test_mask)};
-    comm.allreduce_max(maxima, 5);
+    comm.allreduce_max(maxima, 6);
     comm.allreduce_sum(sums, 1);
-    comm.allreduce_sum(counts, 4);
+    comm.allreduce_sum(counts, 5);
     EpochMetrics m;
     m.epoch = epoch;
     m.loss = sums[0];
@@ -211,17 +232,19 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     m.compute_s = maxima[1];
     m.comm_s = maxima[2];
     m.reduce_s = maxima[3];
-    m.eval_s = maxima[4];
+    m.quant_s = maxima[4];
+    m.eval_s = maxima[5];
     m.bytes_sent = counts[0];
-    m.bytes_meta = 0;  // full precision: no metadata
-    m.train_acc = accuracy(counts[1], n_train);
-    m.val_acc = accuracy(counts[2], n_val);
-    m.test_acc = accuracy(counts[3], n_test);
+    m.bytes_meta = counts[1];
+    m.bytes_by_layer = bytes_by_layer;
+    m.train_acc = accuracy(counts[2], n_train);
+    m.val_acc = accuracy(counts[3], n_val);
+    m.test_acc = accuracy(counts[4], n_test);
     records.write(to_json(m));
     result.epochs.push_back(m);
     if (on_epoch && rank == 0) on_epoch(m);
   }
-  result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.strategy), "32");
+  result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.mode), std::to_string(config.bits));
   records.write(to_json(result.summary));
   records.commit();
   return result;

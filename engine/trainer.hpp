@@ -24,7 +24,8 @@ struct TrainConfig {
   std::int64_t epochs = 200;
   std::uint64_t seed = 0;  // weights and dropout
   int threads = 0;         // OpenMP + BLAS threads per rank; 0 = cores / ranks on this host
-  scheduler::Strategy strategy = scheduler::Strategy::vanilla;
+  scheduler::Mode mode = scheduler::Mode::vanilla;  // strategy (overlap or not) and quantization
+  int bits = 32;  // exchange width of the training step: 32 for vanilla / overlap; 2, 4, 8, 16 when quantized
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
   std::uint64_t partition_seed = 0;
   std::string metrics_path;  // JSON Lines output, empty = none

@@ -3,18 +3,21 @@
 #include <functional>
 
 #include "graph/error.hpp"
+#include "scheduler/wire_format.hpp"
 
 namespace adaqp::scheduler {
 namespace {
 
 class Builder {
  public:
-  Builder(const graph::LocalPartition& part, const ModelShape& m, Strategy s, bool training)
-      : part_(part), m_(m), strategy_(s), n_(part.num_inner()), nl_(part.num_local()) {
+  Builder(const graph::LocalPartition& part, const ModelShape& m, Strategy s, bool training, int bits)
+      : part_(part), m_(m), strategy_(s), bits_(training ? bits : 32), n_(part.num_inner()), nl_(part.num_local()) {
+    if (!valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed 2, 4, 8, 16, 32");
     plan_.rank = part.rank;
     plan_.ranks = part.parts;
     plan_.strategy = s;
     plan_.training = training;
+    plan_.bits = bits_;
     // Non-zeros of the aggregation operator and its transpose by row class.
     const auto& adj = part.adj;
     for (std::int64_t k = 0; k < adj.nnz(); ++k) (adj.indices[k] < n_ ? nnz_to_inner_ : nnz_to_halo_) += 1;
@@ -107,20 +110,23 @@ class Builder {
     Pending pend{l, d, data, cols, std::vector<int>(P, -1), std::vector<int>(P, -1)};
     for (int q = 0; q < P; ++q) {
       if (q == me || rows_in(d, q) == 0) continue;
-      const std::int64_t bytes = rows_in(d, q) * cols * 4;
+      const std::int64_t bytes = message_bytes(rows_in(d, q), cols, bits_);
       pend.recv_msg[q] = message(q, bytes, false);
       Task t = task(TaskKind::recv, l, d, {}, "recv<-" + std::to_string(q));
       t.peer = q;
       t.rows = rows_in(d, q);
       t.cols = cols;
       t.bytes = bytes;
+      t.meta_bytes = meta_bytes(rows_in(d, q), bits_);
+      t.bits = bits_;
       t.message = pend.recv_msg[q];
       t.tag = tag;
       pend.recv_task[q] = add(std::move(t));
     }
     for (int q = 0; q < P; ++q) {
       if (q == me || rows_out(d, q) == 0) continue;
-      const std::int64_t bytes = rows_out(d, q) * cols * 4;
+      const std::int64_t bytes = message_bytes(rows_out(d, q), cols, bits_);
+      const std::int64_t meta = meta_bytes(rows_out(d, q), bits_);
       const int msg = message(q, bytes, true);
       Task pk = task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q));
       pk.a = buf(data);
@@ -128,6 +134,8 @@ class Builder {
       pk.rows = rows_out(d, q);
       pk.cols = cols;
       pk.bytes = bytes;
+      pk.meta_bytes = meta;
+      pk.bits = bits_;
       pk.message = msg;
       pk.row_sel = d == Direction::forward ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
       const int pid = add(std::move(pk));
@@ -136,6 +144,8 @@ class Builder {
       s.rows = rows_out(d, q);
       s.cols = cols;
       s.bytes = bytes;
+      s.meta_bytes = meta;
+      s.bits = bits_;
       s.message = msg;
       s.tag = tag;
       add(std::move(s));
@@ -154,7 +164,9 @@ class Builder {
       u.peer = q;
       u.rows = rows_in(pend.dir, q);
       u.cols = pend.cols;
-      u.bytes = u.rows * pend.cols * 4;
+      u.bytes = message_bytes(u.rows, pend.cols, bits_);
+      u.meta_bytes = meta_bytes(u.rows, bits_);
+      u.bits = bits_;
       u.message = pend.recv_msg[q];
       u.accumulate = pend.dir == Direction::backward;
       u.row_sel = pend.dir == Direction::forward ? RowSet{RowSet::halo, 0, 0, q} : RowSet{RowSet::send_list, 0, 0, q};
@@ -406,6 +418,7 @@ class Builder {
   const graph::LocalPartition& part_;
   ModelShape m_;
   Strategy strategy_;
+  int bits_;
   std::int64_t n_, nl_;
   std::int64_t nnz_to_inner_ = 0, nnz_to_halo_ = 0, self_loops_ = 0;
   Plan plan_;
@@ -415,14 +428,15 @@ class Builder {
 
 }  // namespace
 
-Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training) {
-  return Builder(part, model, strategy, training).build();
+Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
+                int bits) {
+  return Builder(part, model, strategy, training, bits).build();
 }
 
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
-                              Strategy strategy, bool training) {
+                              Strategy strategy, bool training, int bits) {
   std::vector<Plan> plans;
-  for (const auto& p : parts) plans.push_back(build_plan(p, model, strategy, training));
+  for (const auto& p : parts) plans.push_back(build_plan(p, model, strategy, training, bits));
   validate(plans);
   return plans;
 }

@@ -28,11 +28,14 @@ struct ModelShape {
   int param_index(int layer, int which) const { return layer * (sage ? 3 : 2) + which; }
 };
 
-// One rank's plan. training = false builds the evaluation pass (forward without dropout).
-Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training);
+// One rank's plan. training = false builds the evaluation pass (forward without dropout, fp32
+// exchanges). bits: width of the training exchanges of embeddings and embedding gradients
+// (32, 16, 8, 4, 2; scheduler/wire_format.hpp); the gradient all-reduce stays fp32.
+Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
+                int bits = 32);
 
 // Every rank's plan, validated together (send/recv matching). Plans are deterministic.
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
-                              Strategy strategy, bool training);
+                              Strategy strategy, bool training, int bits = 32);
 
 }  // namespace adaqp::scheduler

@@ -42,6 +42,30 @@ Strategy parse_strategy(const std::string& name) {
   throw Error("--mode '" + name + "': unknown strategy (allowed: vanilla, overlap)");
 }
 
+Mode parse_mode(const std::string& name) {
+  if (name == "vanilla") return Mode::vanilla;
+  if (name == "quant") return Mode::quant;
+  if (name == "overlap") return Mode::overlap;
+  if (name == "adaqp") return Mode::adaqp;
+  throw Error("--mode '" + name + "': unknown mode (allowed: vanilla, quant, overlap, adaqp)");
+}
+
+const char* to_string(Mode m) {
+  switch (m) {
+    case Mode::vanilla: return "vanilla";
+    case Mode::quant: return "quant";
+    case Mode::overlap: return "overlap";
+    default: return "adaqp";
+  }
+}
+
+std::int64_t Plan::bytes_meta() const {
+  std::int64_t b = 0;
+  for (const auto& t : tasks)
+    if (t.kind == TaskKind::send) b += t.meta_bytes;
+  return b;
+}
+
 std::int64_t Plan::bytes_sent() const {
   std::int64_t b = 0;
   for (const auto& t : tasks)
@@ -181,7 +205,8 @@ std::string to_json(const Plan& p) {
   for (const auto& m : p.messages) messages.push_back({{"peer", m.peer}, {"bytes", m.bytes}, {"outgoing", m.outgoing}});
   for (const auto& q : p.params) params.push_back({{"name", q.name}, {"rows", q.rows}, {"cols", q.cols}});
   const json j = {{"rank", p.rank},         {"ranks", p.ranks},     {"strategy", to_string(p.strategy)},
-                  {"training", p.training}, {"bytes_sent", p.bytes_sent()}, {"buffers", buffers},
+                  {"training", p.training}, {"bits", p.bits},       {"bytes_sent", p.bytes_sent()},
+                  {"bytes_meta", p.bytes_meta()}, {"buffers", buffers},
                   {"messages", messages},   {"params", params},     {"tasks", tasks}};
   return j.dump(2);
 }

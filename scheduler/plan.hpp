@@ -34,12 +34,19 @@ enum class TaskKind {
 enum class Lane { compute, comm };
 enum class Direction { forward, backward, none };
 enum class Strategy { vanilla, overlap };
+// The paper's modes: vanilla (fp32, no overlap), quant (quantized, no overlap), overlap (fp32,
+// overlap), adaqp (quantized and overlapped).
+enum class Mode { vanilla, quant, overlap, adaqp };
 
 const char* to_string(TaskKind k);
 const char* to_string(Lane l);
 const char* to_string(Direction d);
 const char* to_string(Strategy s);
 Strategy parse_strategy(const std::string& name);  // "vanilla" | "overlap"; throws adaqp::Error
+Mode parse_mode(const std::string& name);          // "vanilla" | "quant" | "overlap" | "adaqp"
+const char* to_string(Mode m);
+inline Strategy strategy_of(Mode m) { return m == Mode::overlap || m == Mode::adaqp ? Strategy::overlap : Strategy::vanilla; }
+inline bool quantizes(Mode m) { return m == Mode::quant || m == Mode::adaqp; }
 
 // Rows of a buffer a task touches.
 struct RowSet {
@@ -63,7 +70,8 @@ struct Task {
   // Sizes (what a cost model needs).
   std::int64_t rows = 0, cols = 0, inner = 0, nnz = 0, bytes = 0;
   int peer = -1;
-  int bits = 32;
+  int bits = 32;  // pack / unpack / send / recv: wire width (scheduler/wire_format.hpp)
+  std::int64_t meta_bytes = 0;  // metadata part of bytes (quantized messages)
   // Operands.
   Operand a, b, c;
   bool trans_a = false, trans_b = false, accumulate = false, relu = false;
@@ -93,13 +101,15 @@ struct Plan {
   int rank = 0, ranks = 1;
   Strategy strategy = Strategy::vanilla;
   bool training = true;
+  int bits = 32;  // width of the training exchanges (evaluation plans: 32)
   std::vector<BufferSpec> buffers;
   std::vector<MessageSpec> messages;
   std::vector<ParamSpec> params;
   std::vector<Task> tasks;
   int logits_buffer = -1;  // n_inner x classes, output of the last layer
 
-  std::int64_t bytes_sent() const;  // sum of send tasks' bytes
+  std::int64_t bytes_sent() const;  // sum of send tasks' bytes (payload + metadata)
+  std::int64_t bytes_meta() const;  // metadata part of bytes_sent()
 };
 
 // Checks one plan: ids, dependency ranges, acyclicity, message slots, operand ids. Throws

@@ -40,7 +40,11 @@ expect_error "--dropout" train --dataset cora --dropout 1.5 --epochs 1 --metrics
 expect_error "unknown partition method" partition --dataset cora --parts 2 --method spectral
 expect_error "more parts than nodes" partition --dataset sbm:nodes=10,classes=2,degree=2 --parts 11
 expect_error "unknown key 'size'" train --dataset sbm:size=10 --epochs 1
+expect_error "mode 'vanilla' exchanges fp32" train --dataset cora --bits 8 --epochs 1
+expect_error "--bits 3" train --dataset cora --mode quant --bits 3 --epochs 1
+expect_error "unknown mode" train --dataset cora --mode fast --epochs 1
 expect_ok "cora" datasets
+expect_ok "8-bit exchanges" plan --dataset cora --parts 2 --mode adaqp --bits 8
 expect_ok "edge cut" partition --dataset cora --parts 3
 expect_ok '"comm_volume_rows"' partition --dataset cora --parts 2 --json
 expect_ok "test accuracy" train --dataset cora --epochs 3 --metrics "$tmp/ok.jsonl"

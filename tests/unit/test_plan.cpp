@@ -7,6 +7,7 @@
 #include "graph/dataset.hpp"
 #include "graph/error.hpp"
 #include "scheduler/build_plan.hpp"
+#include "scheduler/wire_format.hpp"
 
 using namespace adaqp;
 using namespace adaqp::scheduler;
@@ -171,6 +172,28 @@ TEST_CASE("bytes per epoch = communication volume x exchanged columns x 4, forwa
       }
     }
   }
+}
+
+TEST_CASE("quantized plans: every message has the wire-format size; evaluation stays fp32", "[plan]") {
+  for (int bits : {2, 4, 8, 16}) {
+    const auto plans = build_plans(six_nodes(), small_gcn(), Strategy::overlap, true, bits);
+    for (const auto& p : plans) {
+      CHECK(p.bits == bits);
+      for (const auto& t : p.tasks)
+        if (t.kind == TaskKind::send || t.kind == TaskKind::recv || t.kind == TaskKind::pack ||
+            t.kind == TaskKind::unpack) {
+          CAPTURE(bits, t.label);
+          CHECK(t.bits == bits);
+          CHECK(t.bytes == message_bytes(t.rows, t.cols, bits));
+          CHECK(t.meta_bytes == meta_bytes(t.rows, bits));
+        }
+      // Rank 0 sends 2 rows of 2 columns in each of 4 exchanges.
+      CHECK(p.bytes_sent() == 4 * message_bytes(2, 2, bits));
+      CHECK(p.bytes_meta() == 4 * meta_bytes(2, bits));
+    }
+    for (const auto& p : build_plans(six_nodes(), small_gcn(), Strategy::overlap, false, bits)) CHECK(p.bits == 32);
+  }
+  CHECK_THROWS_WITH(build_plan(six_nodes()[0], small_gcn(), Strategy::vanilla, true, 3), Catch::Contains("--bits 3"));
 }
 
 TEST_CASE("invalid plans are rejected with a clear message", "[plan]") {
