@@ -1,0 +1,76 @@
+// Adaptive bit-width assignment: the MILP equals brute force on small instances, greedy is never
+// better than the MILP, and the extremes of lambda give the obvious answers.
+#include <catch2/catch.hpp>
+
+#include "graph/random.hpp"
+#include "scheduler/bit_assignment.hpp"
+
+using namespace adaqp;
+using namespace adaqp::scheduler;
+
+namespace {
+AssignmentProblem random_problem(std::uint64_t seed, int channels, int groups, double lambda) {
+  CounterRng rng(seed);
+  AssignmentProblem p;
+  p.lambda = lambda;
+  for (int c = 0; c < channels; ++c)
+    p.channels.push_back({1e-4 * rng.uniform(), 1e-8 * (0.5 + rng.uniform())});  // ~ 1 Gbit/s links
+  for (int g = 0; g < groups; ++g)
+    p.groups.push_back({int(rng.below(std::uint64_t(channels))), 50 + std::int64_t(rng.below(500)),
+                        16 + std::int64_t(rng.below(240)), std::exp(4 * rng.normal())});
+  return p;
+}
+
+Assignment brute_force(const AssignmentProblem& p) {
+  const int G = int(p.groups.size()), W = int(p.widths.size());
+  std::vector<int> digit(G, 0), bits(G);
+  Assignment best;
+  best.objective = 1e300;
+  for (;;) {
+    for (int g = 0; g < G; ++g) bits[g] = p.widths[digit[g]];
+    const auto a = evaluate(p, bits);
+    if (a.objective < best.objective) best = a;
+    int g = 0;
+    while (g < G && ++digit[g] == W) digit[g++] = 0;
+    if (g == G) break;
+  }
+  return best;
+}
+}  // namespace
+
+TEST_CASE("MILP equals brute force on small instances; greedy is never better", "[assignment]") {
+  for (std::uint64_t seed = 1; seed <= 12; ++seed)
+    for (double lambda : {0.1, 0.5, 0.9}) {
+      const auto p = random_problem(seed, 1 + int(seed % 3), 6, lambda);
+      const auto exact = brute_force(p);
+      const auto milp = solve_milp(p, 10.0);
+      const auto greedy = solve_greedy(p);
+      CAPTURE(seed, lambda, milp.method);
+      CHECK(milp.method == "milp-optimal");
+      CHECK(milp.objective == Approx(exact.objective).epsilon(1e-9));
+      CHECK(greedy.objective >= milp.objective - 1e-12);
+    }
+}
+
+TEST_CASE("lambda = 1 keeps every group at 8 bits; lambda = 0 reaches the all-2-bit round time", "[assignment]") {
+  auto p = random_problem(77, 2, 20, 1.0);
+  for (int b : solve_milp(p, 5.0).bits) CHECK(b == 8);
+  p.lambda = 0.0;
+  // Only the slowest channel matters then; groups on the other channel may keep any width.
+  const double fastest = evaluate(p, std::vector<int>(p.groups.size(), 2)).round_s;
+  CHECK(solve_milp(p, 5.0).round_s == Approx(fastest));
+  CHECK(solve_greedy(p).round_s == Approx(fastest));
+}
+
+TEST_CASE("evaluate: variance and round time follow the model", "[assignment]") {
+  AssignmentProblem p;
+  p.lambda = 0.5;
+  p.channels = {{0.001, 1e-6}, {0.0, 2e-6}};
+  p.groups = {{0, 10, 4, 9.0}, {1, 20, 8, 1.0}};
+  const auto a = evaluate(p, {2, 8});
+  // V = 9 * 4 / (4 * 3^2) + 1 * 8 / (4 * 255^2)
+  CHECK(a.variance == Approx(1.0 + 8.0 / (4.0 * 255 * 255)));
+  // channel 0: 0.001 + 1e-6 * 10 * (1 + 8) = 0.00109; channel 1: 2e-6 * 20 * (8 + 8) = 0.00064
+  CHECK(a.round_s == Approx(0.00109));
+  CHECK_THROWS(solve_greedy(AssignmentProblem{p.groups, p.channels, 1.5, {2, 4, 8}}));
+}
