@@ -8,6 +8,7 @@
 #include "engine/cpu/kernels.hpp"
 #include "engine/loss.hpp"
 #include "graph/error.hpp"
+#include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine {
 
@@ -36,7 +37,42 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
   for (const auto& p : plan.params) grad_elems += p.rows * p.cols;
   flat_grads_.resize(std::size_t(grad_elems));
   request_.assign(plan.tasks.size(), -1);
+  // Local rows of every pack / unpack, in message order.
+  task_rows_.resize(plan.tasks.size());
+  const std::int64_t n_inner = part.num_inner();
+  for (const auto& t : plan.tasks) {
+    if (t.kind != TaskKind::pack && t.kind != TaskKind::unpack) continue;
+    std::vector<graph::NodeId> base;
+    const auto& s = t.row_sel;
+    if (s.kind == RowSet::send_list) {
+      base = part.send_rows[s.peer];
+    } else {
+      const std::int64_t first = s.kind == RowSet::halo ? n_inner + part.halo_begin[s.peer] : s.begin;
+      const std::int64_t count = s.kind == RowSet::halo ? part.halo_begin[s.peer + 1] - part.halo_begin[s.peer]
+                                                        : s.end - s.begin;
+      for (std::int64_t i = 0; i < count; ++i) base.push_back(graph::NodeId(first + i));
+    }
+    if (std::int64_t(base.size()) != t.rows)
+      throw std::logic_error("executor: task " + std::to_string(t.id) + " moves " + std::to_string(t.rows) +
+                             " rows, its row set has " + std::to_string(base.size()));
+    auto& rows = task_rows_[t.id];
+    if (t.layout.order.empty()) {
+      rows = std::move(base);
+    } else {
+      for (auto o : t.layout.order) rows.push_back(base[o]);
+    }
+  }
 }
+
+namespace {
+// Groups of a message: (rows, bits) pairs; a uniform message is one group.
+std::vector<std::pair<std::int64_t, int>> groups_of(const Task& t) {
+  std::vector<std::pair<std::int64_t, int>> g;
+  if (t.layout.empty()) return {{t.rows, t.bits}};
+  for (std::size_t k = 0; k < t.layout.group_rows.size(); ++k) g.push_back({t.layout.group_rows[k], t.layout.group_bits[k]});
+  return g;
+}
+}  // namespace
 
 float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
                               std::int64_t* ld) {
@@ -78,7 +114,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
     execute(t, params, adam, x, key, loss, times);
     const double dt = since(c0);
     if (t.kind == TaskKind::allreduce) times.reduce_s += dt;
-    else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits < 32) times.quant_s += dt;
+    else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32) times.quant_s += dt;
     else if (t.lane == scheduler::Lane::compute) times.compute_s += dt;
     else times.comm_s += dt;  // posting a send / receive
     if (t.lane == scheduler::Lane::compute) comm_.progress();
@@ -97,21 +133,6 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
                            const Features<float>& x, const DropoutKey* key, const LossInputs* loss,
                            StepTimes& times) {
   std::int64_t lda = 0, ldb = 0, ldc = 0;
-  const std::int64_t n_inner = part_.num_inner();
-  // Rows of a row selection: (pointer to row list or null, first row, count).
-  auto selected = [&](const RowSet& s, const graph::NodeId** list, std::int64_t* first, std::int64_t* count) {
-    *list = nullptr;
-    if (s.kind == RowSet::send_list) {
-      *list = part_.send_rows[s.peer].data();
-      *count = std::int64_t(part_.send_rows[s.peer].size());
-    } else if (s.kind == RowSet::halo) {
-      *first = n_inner + part_.halo_begin[s.peer];
-      *count = part_.halo_begin[s.peer + 1] - part_.halo_begin[s.peer];
-    } else {
-      *first = s.begin;
-      *count = s.end - s.begin;
-    }
-  };
   switch (t.kind) {
     case TaskKind::dropout: {
       const bool drop = key && t.dropout > 0;
@@ -192,21 +213,28 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
     }
     case TaskKind::pack: {
       const float* src = rows_ptr(t.a, params, x, &lda);
-      const graph::NodeId* list;
-      std::int64_t first = 0, count = 0;
-      selected(t.row_sel, &list, &first, &count);
       QuantKey qk;
       if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
-      encode_rows({src, lda, list, first, local_global_.data()}, count, t.cols, t.bits, qk,
-                  messages_[t.message].data());
+      const auto& rows = task_rows_[t.id];
+      std::uint8_t* out = messages_[t.message].data();
+      std::int64_t at = 0;
+      for (const auto& [count, bits] : groups_of(t)) {
+        encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, bits, qk, out);
+        out += scheduler::message_bytes(count, t.cols, bits);
+        at += count;
+      }
       break;
     }
     case TaskKind::unpack: {
       float* dst = rows_ptr(t.c, params, x, &ldc);
-      const graph::NodeId* list;
-      std::int64_t first = 0, count = 0;
-      selected(t.row_sel, &list, &first, &count);
-      decode_rows(messages_[t.message].data(), count, t.cols, t.bits, {dst, ldc, list, first, t.accumulate});
+      const auto& rows = task_rows_[t.id];
+      const std::uint8_t* in = messages_[t.message].data();
+      std::int64_t at = 0;
+      for (const auto& [count, bits] : groups_of(t)) {
+        decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
+        in += scheduler::message_bytes(count, t.cols, bits);
+        at += count;
+      }
       break;
     }
     case TaskKind::send:

@@ -64,6 +64,7 @@ class PlanExecutor {
   std::vector<bool> mask_needed_;
   graph::Csr dropped_features_;
   std::vector<int> request_;  // per task: communicator request of a send / recv, or -1
+  std::vector<std::vector<graph::NodeId>> task_rows_;  // pack / unpack: local rows in message order
   std::vector<float> flat_grads_;
 };
 

@@ -55,6 +55,17 @@ struct RowSet {
   int peer = -1;                    // send_list: LocalPartition::send_rows[peer]; halo: rows owned by peer
 };
 
+// How a message's rows travel when they do not all use one width (adaptive assignment): the
+// message holds the exchange's rows in `order` (positions into the row set; empty = as listed),
+// cut into consecutive groups of group_rows[k] rows sent at group_bits[k] bits, each group in the
+// wire format of its width, one after the other. Empty: every row at Task::bits, as listed.
+struct MessageLayout {
+  std::vector<std::int32_t> order;
+  std::vector<std::int64_t> group_rows;
+  std::vector<int> group_bits;
+  bool empty() const { return group_rows.empty(); }
+};
+
 struct Operand {
   enum Kind { none, buffer, features, param_value, param_grad } kind = none;
   int id = -1;  // buffer id or parameter index (features: the input feature matrix)
@@ -70,7 +81,8 @@ struct Task {
   // Sizes (what a cost model needs).
   std::int64_t rows = 0, cols = 0, inner = 0, nnz = 0, bytes = 0;
   int peer = -1;
-  int bits = 32;  // pack / unpack / send / recv: wire width (scheduler/wire_format.hpp)
+  int bits = 32;  // pack / unpack / send / recv: wire width (scheduler/wire_format.hpp); 0 = mixed (layout)
+  MessageLayout layout;  // pack / unpack: per-group widths when mixed
   std::int64_t meta_bytes = 0;  // metadata part of bytes (quantized messages)
   // Operands.
   Operand a, b, c;
