@@ -142,7 +142,7 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
 
 // Options shared by train and plan.
 void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& model, std::string& mode,
-                       std::string& partition, int& bits) {
+                       std::string& partition, std::string& bits, std::string& assign) {
   cmd->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
   cmd->add_option("--model", model, "gcn or sage")->capture_default_str();
   cmd->add_option("--layers", tc.model.layers, "number of layers")->capture_default_str();
@@ -152,7 +152,16 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
                   "vanilla (fp32), quant (quantized), overlap (fp32, central rows during the exchange), "
                   "adaqp (quantized and overlapped)")
       ->capture_default_str();
-  cmd->add_option("--bits", bits, "exchange width: 32 (vanilla, overlap); 2, 4, 8 (default) or 16 (quant, adaqp)");
+  cmd->add_option("--bits", bits,
+                  "exchange width: 32 (vanilla, overlap); 2, 4, 8 (default), 16 or adaptive (quant, adaqp)");
+  cmd->add_option("--assign", assign, "with --bits adaptive: adaptive (MILP) or random widths")->capture_default_str();
+  cmd->add_option("--lambda", tc.assign.lambda, "weight of quantization variance against time, in [0, 1]")
+      ->capture_default_str();
+  cmd->add_option("--group-size", tc.assign.group_size, "message rows per width group")->capture_default_str();
+  cmd->add_option("--assign-period", tc.assign_period, "epochs between re-assignments (the first period: 8 bits)")
+      ->capture_default_str();
+  cmd->add_option("--assign-time-limit", tc.assign.time_limit_s, "MILP time limit per exchange round (s)")
+      ->capture_default_str();
   cmd->add_option("--partition", partition, "metis, metis-vol or random")->capture_default_str();
   cmd->add_option("--partition-seed", tc.partition_seed, "partitioner seed")->capture_default_str();
 }
@@ -188,13 +197,13 @@ int main(int argc, char** argv) {
 
   engine::TrainConfig tc;
   std::string model = "gcn", mode = "vanilla", partition = "metis";
-  int bits = 0;  // 0: the mode's default
+  std::string bits, assign = "adaptive";  // bits empty: the mode's default
 
   auto* pl = app.add_subcommand("plan", "print the epoch plan the scheduler builds for one rank");
   int pl_parts = 2, pl_rank = 0;
   bool pl_eval = false;
   std::string pl_dump = "table";
-  add_model_options(pl, tc, model, mode, partition, bits);
+  add_model_options(pl, tc, model, mode, partition, bits, assign);
   pl->add_option("--parts", pl_parts, "number of ranks")->capture_default_str();
   pl->add_option("--rank", pl_rank, "which rank's plan")->capture_default_str();
   pl->add_flag("--eval", pl_eval, "the evaluation pass instead of the training step");
@@ -203,7 +212,7 @@ int main(int argc, char** argv) {
   auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
   std::uint64_t split_seed = 0;
   bool quiet = false;
-  add_model_options(tr, tc, model, mode, partition, bits);
+  add_model_options(tr, tc, model, mode, partition, bits, assign);
   tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
   tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
   tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
@@ -222,7 +231,23 @@ int main(int argc, char** argv) {
   try {
     tc.model.kind = engine::parse_model_kind(model);
     tc.mode = scheduler::parse_mode(mode);
-    tc.bits = bits != 0 ? bits : scheduler::quantizes(tc.mode) ? 8 : 32;
+    tc.assign.scheme = scheduler::parse_assign_scheme(assign);
+    tc.assign.seed = tc.seed;
+    tc.adaptive = bits == "adaptive";
+    if (tc.adaptive && !scheduler::quantizes(tc.mode))
+      throw Error("--bits adaptive: mode '" + mode + "' exchanges fp32; use --mode quant or adaqp");
+    if (tc.adaptive || bits.empty()) {
+      tc.bits = scheduler::quantizes(tc.mode) ? 8 : 32;
+    } else {
+      try {
+        std::size_t used = 0;
+        tc.bits = std::stoi(bits, &used);
+        if (used != bits.size()) throw std::invalid_argument(bits);
+      } catch (const std::exception&) {
+        throw Error("--bits '" + bits + "': allowed 2, 4, 8, 16, 32, adaptive");
+      }
+    }
+    if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
     tc.partition = graph::parse_partition_method(partition);
     if (app.got_subcommand("datasets")) return cmd_datasets();
     if (app.got_subcommand("partition")) return cmd_partition(p_dataset, p_parts, p_method, p_seed, p_json);

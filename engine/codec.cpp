@@ -135,7 +135,7 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
 }  // namespace reference
 
 void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
-                 std::uint8_t* out) {
+                 std::uint8_t* out, float* row_ranges) {
   check_bits(bits);
   const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
   const std::int64_t per_byte = bits < 8 ? 8 / bits : 1;  // codes per payload byte (2, 4, 8 bits)
@@ -148,7 +148,7 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t i = src.index(r);
       const float* __restrict x = src.data + i * src.ld;
-      if (bits == 32) {
+      if (bits == 32 && !row_ranges) {
         std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
         continue;
       }
@@ -159,6 +159,11 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
         lo = std::min(lo, x[j]);
         hi = std::max(hi, x[j]);
         fin += x[j] - x[j];
+      }
+      if (row_ranges) row_ranges[r] = hi - lo;
+      if (bits == 32) {
+        std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
+        continue;
       }
       if (!(fin == 0.0f) || !std::isfinite(lo) || !std::isfinite(hi) ||
           (bits == 16 && (lo < -65504.0f || hi > 65504.0f))) {

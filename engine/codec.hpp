@@ -44,8 +44,9 @@ struct RowTarget {
   std::int64_t index(std::int64_t r) const { return list ? std::int64_t(list[r]) : first + r; }
 };
 
+// row_ranges (optional, `rows` floats): each encoded row's max - min, for the bit assigner.
 void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
-                 std::uint8_t* out);
+                 std::uint8_t* out, float* row_ranges = nullptr);
 void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst);
 
 namespace reference {

@@ -100,6 +100,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
     throw std::logic_error("executor: model has " + std::to_string(params.size()) + " parameters, plan " +
                            std::to_string(plan_.params.size()));
   StepTimes times;
+  quant_stats_ = {};
   const auto t0 = Clock::now();
   for (const Task& t : plan_.tasks) {
     // Wait for the sends / receives this task depends on.
@@ -217,9 +218,25 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
       const auto& rows = task_rows_[t.id];
       std::uint8_t* out = messages_[t.message].data();
+      if (collect_) ranges_.resize(plan_.tasks.size()), ranges_[t.id].assign(std::size_t(t.rows), 0.0f);
       std::int64_t at = 0;
       for (const auto& [count, bits] : groups_of(t)) {
-        encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, bits, qk, out);
+        float* ranges = collect_ ? ranges_[t.id].data() + at : nullptr;
+        encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, bits, qk, out, ranges);
+        if (collect_ && scheduler::quantized(bits)) {  // measured error against the model's bound
+          scratch_.assign(std::size_t(count * t.cols), 0.0f);
+          decode_rows(out, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, 0, false});
+          const double levels = double((1 << bits) - 1);
+          for (std::int64_t r = 0; r < count; ++r) {
+            const float* x = src + std::int64_t(rows[at + r]) * lda;
+            for (std::int64_t j = 0; j < t.cols; ++j) {
+              const double e = double(scratch_[r * t.cols + j]) - double(x[j]);
+              quant_stats_.error_sq += e * e;
+            }
+            quant_stats_.bound_sq += double(t.cols) * double(ranges[r]) * ranges[r] / (4 * levels * levels);
+          }
+          quant_stats_.elements += count * t.cols;
+        }
         out += scheduler::message_bytes(count, t.cols, bits);
         at += count;
       }

@@ -32,6 +32,14 @@ struct StepTimes {
   double loss = 0;       // this rank's share of the loss (sum over its training rows / normaliser)
 };
 
+// Quantization error of one run's packs (collected on request): measured squared error of the
+// decoded values against the originals, and the model's bound sum of cols * range^2 / (4 (2^b-1)^2).
+struct QuantStats {
+  double error_sq = 0;    // sum over quantized elements of (x^ - x)^2
+  double bound_sq = 0;    // the worst-case model of the same sum
+  std::int64_t elements = 0;
+};
+
 class PlanExecutor {
  public:
   // All references must outlive the executor.
@@ -45,6 +53,12 @@ class PlanExecutor {
                 const DropoutKey* key, const LossInputs* loss);
 
   const Matrix<float>& buffer(int id) const { return buffers_[id]; }
+
+  // When on, packs record each message row's range (max - min), in message order, and the
+  // quantization error of the run (costs one extra decode per quantized message).
+  void collect_stats(bool on) { collect_ = on; }
+  const std::vector<float>& row_ranges(int task_id) const { return ranges_[task_id]; }
+  const QuantStats& quant_stats() const { return quant_stats_; }
   const scheduler::Plan& plan() const { return plan_; }
 
  private:
@@ -65,6 +79,10 @@ class PlanExecutor {
   graph::Csr dropped_features_;
   std::vector<int> request_;  // per task: communicator request of a send / recv, or -1
   std::vector<std::vector<graph::NodeId>> task_rows_;  // pack / unpack: local rows in message order
+  bool collect_ = false;
+  std::vector<std::vector<float>> ranges_;  // per pack task
+  QuantStats quant_stats_;
+  std::vector<float> scratch_;
   std::vector<float> flat_grads_;
 };
 

@@ -39,12 +39,26 @@ nlohmann::json to_json(const EpochMetrics& m) {
   nlohmann::json by_layer = nlohmann::json::array();
   for (const auto& b : m.bytes_by_layer)
     by_layer.push_back({{"layer", b.layer}, {"dir", b.dir}, {"payload", b.payload}, {"meta", b.meta}});
-  return {{"bytes_by_layer", by_layer},
+  nlohmann::json j = {{"bytes_by_layer", by_layer},
           {"type", "epoch"},         {"epoch", m.epoch},         {"loss", m.loss},
           {"train_acc", m.train_acc}, {"val_acc", m.val_acc},     {"test_acc", m.test_acc},
           {"epoch_s", m.epoch_s},     {"compute_s", m.compute_s}, {"comm_s", m.comm_s},
           {"quant_s", m.quant_s},     {"reduce_s", m.reduce_s},   {"eval_s", m.eval_s},
           {"bytes_sent", m.bytes_sent}, {"bytes_meta", m.bytes_meta}};
+  if (m.assignment.present) {
+    const auto& a = m.assignment;
+    nlohmann::json hist = nlohmann::json::object();
+    for (const auto& [bits, rows] : a.rows_at_bits) hist[std::to_string(bits)] = rows;
+    j["assignment"] = {{"solve_s", a.solve_s},
+                       {"methods", a.methods},
+                       {"objective", a.objective},
+                       {"predicted_variance", a.predicted_variance},
+                       {"rows_at_bits", hist},
+                       {"quant_error_sq", a.quant_error_sq},
+                       {"quant_bound_sq", a.quant_bound_sq},
+                       {"quant_elements", a.quant_elements}};
+  }
+  return j;
 }
 
 nlohmann::json to_json(const Summary& s) {

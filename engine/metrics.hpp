@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,6 +21,19 @@ struct ExchangeBytes {
   std::int64_t meta = 0;      // per-row min / scale of quantized messages
 };
 
+// A bit-width re-assignment made after an epoch (adaptive widths).
+struct AssignmentRecord {
+  bool present = false;
+  double solve_s = 0;                        // solver wall time, all rounds
+  std::vector<std::string> methods;          // per round: milp-optimal, milp, greedy-fallback, random
+  double objective = 0;                      // normalised objective, summed over rounds
+  double predicted_variance = 0;             // model's weighted variance of the new widths
+  std::map<int, std::int64_t> rows_at_bits;  // histogram of the new widths over message rows
+  double quant_error_sq = 0;                 // measured sum of squared quantization errors of the epoch
+  double quant_bound_sq = 0;                 // the model's bound of the same sum
+  std::int64_t quant_elements = 0;           // elements behind those two sums
+};
+
 struct EpochMetrics {
   std::int64_t epoch = 0;  // 1-based
   double loss = 0;         // training loss of this epoch's forward pass (with dropout), mean over train nodes
@@ -33,6 +47,7 @@ struct EpochMetrics {
   std::int64_t bytes_sent = 0;  // bytes sent by all ranks in the training step (payload + metadata)
   std::int64_t bytes_meta = 0;  // metadata part of bytes_sent
   std::vector<ExchangeBytes> bytes_by_layer;  // bytes_sent split by layer and direction
+  AssignmentRecord assignment;                // present after a re-assignment
 };
 
 struct Summary {

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <map>
+#include <memory>
 #include <numeric>
 
 #include "adaqp/build_info.hpp"
@@ -54,7 +56,12 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"seed", c.seed},
             {"threads", c.threads},
             {"mode", scheduler::to_string(c.mode)},
-            {"bits", std::to_string(c.bits)},
+            {"bits", c.adaptive ? "adaptive" : std::to_string(c.bits)},
+            {"assign", scheduler::to_string(c.assign.scheme)},
+            {"lambda", c.assign.lambda},
+            {"group_size", c.assign.group_size},
+            {"assign_period", c.assign_period},
+            {"assign_time_limit_s", c.assign.time_limit_s},
             {"partition", graph::to_string(c.partition)},
             {"partition_seed", c.partition_seed},
 }},
@@ -101,8 +108,134 @@ void check_same_everywhere(const TrainConfig& c, const graph::Dataset& d, Commun
 
 }  // namespace
 
+namespace {
+
+std::vector<ExchangeBytes> exchange_bytes(const std::vector<scheduler::Plan>& plans, int layers) {
+  std::vector<ExchangeBytes> out;
+  for (int l = 0; l < layers; ++l)
+    for (auto d : {scheduler::Direction::forward, scheduler::Direction::backward}) {
+      ExchangeBytes b{l, scheduler::to_string(d), 0, 0};
+      for (const auto& p : plans)
+        for (const auto& t : p.tasks)
+          if (t.kind == scheduler::TaskKind::send && t.layer == l && t.dir == d) {
+            b.payload += t.bytes - t.meta_bytes;
+            b.meta += t.meta_bytes;
+          }
+      if (b.payload + b.meta > 0) out.push_back(b);
+    }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm) {
+  // Every ordered pair in turn: ping-pong of a few sizes, best of 3; round trip = 2 alpha + beta m.
+  const int P = comm.size(), me = comm.rank();
+  const std::int64_t sizes[] = {4096, 65536, 524288};
+  std::vector<double> mine(2 * std::size_t(P), 0.0);  // (alpha, beta) per receiver
+  for (int s = 0; s < P; ++s)
+    for (int r = 0; r < P; ++r) {
+      if (s == r || (me != s && me != r)) continue;
+      std::vector<double> x, y;
+      for (std::int64_t m : sizes) {
+        double best = 1e300;
+        for (int rep = 0; rep < 3; ++rep) {
+          const double t = comm.ping_pong(me == s ? r : s, m, me == s);
+          best = std::min(best, t);
+        }
+        x.push_back(double(m));
+        y.push_back(best);
+      }
+      if (me != s) continue;
+      // Least squares t = a + b m.
+      const double n = double(x.size());
+      const double mx = std::accumulate(x.begin(), x.end(), 0.0) / n, my = std::accumulate(y.begin(), y.end(), 0.0) / n;
+      double sxy = 0, sxx = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        sxy += (x[i] - mx) * (y[i] - my);
+        sxx += (x[i] - mx) * (x[i] - mx);
+      }
+      const double beta = std::max(sxy / sxx, 1e-12);
+      mine[2 * std::size_t(r)] = std::max((my - beta * mx) / 2, 0.0);
+      mine[2 * std::size_t(r) + 1] = beta;
+    }
+  const auto all = comm.allgather(mine);
+  std::vector<std::vector<scheduler::ChannelCost>> costs(P, std::vector<scheduler::ChannelCost>(P));
+  for (int s = 0; s < P; ++s)
+    for (int r = 0; r < P; ++r) costs[s][r] = {all[s][2 * std::size_t(r)], all[s][2 * std::size_t(r) + 1]};
+  return costs;
+}
+
+scheduler::BitAssignment reassign_bits(const PlanExecutor& trainer, const graph::LocalPartition& part,
+                                       const Aggregation& agg, const std::vector<std::vector<scheduler::ChannelCost>>& costs,
+                                       const TrainConfig& config, Communicator& comm, AssignmentRecord* record) {
+  // This rank's statistics, self-described: [layer, dir, sender, receiver, kind, cols, count, values...]
+  // with kind 0 = range^2 (as sender), 1 = weight (as receiver), rows in base order.
+  std::vector<double> mine;
+  const std::int64_t n = part.num_inner();
+  for (const auto& t : trainer.plan().tasks) {
+    if (t.kind == scheduler::TaskKind::pack) {
+      const auto& ranges = trainer.row_ranges(t.id);
+      std::vector<double> base(std::size_t(t.rows), 0.0);
+      for (std::int64_t i = 0; i < t.rows; ++i) {
+        const std::int64_t b = t.layout.order.empty() ? i : t.layout.order[std::size_t(i)];
+        base[std::size_t(b)] = double(ranges[std::size_t(i)]) * ranges[std::size_t(i)];
+      }
+      mine.insert(mine.end(), {double(t.layer), double(int(t.dir)), double(part.rank), double(t.peer), 0.0,
+                               double(t.cols), double(t.rows)});
+      mine.insert(mine.end(), base.begin(), base.end());
+    } else if (t.kind == scheduler::TaskKind::unpack) {
+      mine.insert(mine.end(), {double(t.layer), double(int(t.dir)), double(t.peer), double(part.rank), 1.0,
+                               double(t.cols), double(t.rows)});
+      for (std::int64_t i = 0; i < t.rows; ++i) {
+        double w = 1.0;  // backward: the gradient row is added once into the owner's row
+        if (t.dir == scheduler::Direction::forward) {  // sum of this halo row's aggregation coefficients
+          const std::int64_t row = n + part.halo_begin[t.peer] + i;
+          w = 0;
+          for (std::int64_t k = agg.bwd.offsets[row]; k < agg.bwd.offsets[row + 1]; ++k) w += agg.bwd.values[k];
+        }
+        mine.push_back(w);
+      }
+    }
+  }
+  const auto all = comm.allgather(mine);
+  std::vector<std::int32_t> wire;
+  if (comm.rank() == 0) {
+    std::map<scheduler::ChannelKey, std::pair<std::vector<double>, std::vector<double>>> parts_of;
+    std::map<scheduler::ChannelKey, std::int64_t> cols;
+    for (const auto& v : all)
+      for (std::size_t i = 0; i < v.size();) {
+        const scheduler::ChannelKey k{int(v[i]), scheduler::Direction(int(v[i + 1])), int(v[i + 2]), int(v[i + 3])};
+        const int kind = int(v[i + 4]);
+        cols[k] = std::int64_t(v[i + 5]);
+        const auto count = std::size_t(v[i + 6]);
+        auto& dst = kind == 0 ? parts_of[k].first : parts_of[k].second;
+        dst.assign(v.begin() + std::ptrdiff_t(i + 7), v.begin() + std::ptrdiff_t(i + 7 + count));
+        i += 7 + count;
+      }
+    std::vector<scheduler::ChannelStats> stats;
+    for (const auto& [k, pw] : parts_of) {
+      if (pw.first.size() != pw.second.size())
+        throw std::logic_error("bit assignment: sender and receiver disagree on a channel's rows");
+      scheduler::ChannelStats c{k, cols[k], {}};
+      for (std::size_t i = 0; i < pw.first.size(); ++i) c.weighted_range2.push_back(pw.first[i] * pw.second[i]);
+      stats.push_back(std::move(c));
+    }
+    scheduler::AssignReport report;
+    const auto assignment = scheduler::assign_bits(stats, costs, config.assign, &report);
+    wire = scheduler::serialize(assignment);
+    record->solve_s = report.solve_s;
+    record->methods = report.methods;
+    record->objective = report.objective;
+    record->predicted_variance = report.predicted_variance;
+    record->rows_at_bits = report.rows_at_bits;
+  }
+  comm.broadcast(wire, 0);
+  return scheduler::deserialize(wire);
+}
+
 PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
-                   const std::vector<graph::LocalPartition>& parts) {
+                   const std::vector<graph::LocalPartition>& parts, const scheduler::BitAssignment* assignment) {
   if (!scheduler::valid_bits(config.bits))
     throw Error("--bits " + std::to_string(config.bits) + ": allowed 2, 4, 8, 16, 32");
   if (!scheduler::quantizes(config.mode) && config.bits != 32)
@@ -129,7 +262,7 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
   for (int r = 0; r < ranks; ++r) {
     shape.feature_nnz = part_nnz[r];
     const auto strategy = scheduler::strategy_of(config.mode);
-    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits));
+    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment));
     out.eval.push_back(scheduler::build_plan(parts[r], shape, strategy, false));
   }
   scheduler::validate(out.train);
@@ -173,13 +306,16 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
 
   Model<float> model(config.model, data.num_features, data.num_classes, config.seed);
   Adam<float> adam(config.adam, model.params());
-  const PlanSet plans = make_plans(data, config, owner, parts);
+  auto plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts));
   const auto xs = make_features<float>(data.features.data(), data.num_features, part.inner_global,
-                                       plans.sparse_features ? 1.0 : 0.0);
-  const auto& train_plans = plans.train;
-  const auto& eval_plans = plans.eval;
-  PlanExecutor trainer(train_plans[rank], part, agg, comm);
-  PlanExecutor evaluator(eval_plans[rank], part, agg, comm);
+                                       plans->sparse_features ? 1.0 : 0.0);
+  auto trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm);
+  auto evaluator = std::make_unique<PlanExecutor>(plans->eval[rank], part, agg, comm);
+  // Adaptive widths: probe every link once, then re-assign every assign_period epochs from the
+  // statistics of the period's last training step.
+  const bool adaptive = config.adaptive && ranks > 1;
+  std::vector<std::vector<scheduler::ChannelCost>> link_costs;
+  if (adaptive) link_costs = probe_links(comm);
 
   // Labels and splits of this rank's inner rows.
   const std::int64_t n = part.num_inner();
@@ -198,25 +334,16 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   const LossInputs loss{&labels, &train_mask, double(n_train)};
 
   // Bytes on the wire per layer and direction (all ranks), fixed by the plans.
-  std::vector<ExchangeBytes> bytes_by_layer;
-  for (int l = 0; l < config.model.layers; ++l)
-    for (auto d : {scheduler::Direction::forward, scheduler::Direction::backward}) {
-      ExchangeBytes b{l, scheduler::to_string(d), 0, 0};
-      for (const auto& p : train_plans)
-        for (const auto& t : p.tasks)
-          if (t.kind == scheduler::TaskKind::send && t.layer == l && t.dir == d) {
-            b.payload += t.bytes - t.meta_bytes;
-            b.meta += t.meta_bytes;
-          }
-      if (b.payload + b.meta > 0) bytes_by_layer.push_back(b);
-    }
+  auto bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
   const auto params = model.params();
   TrainResult result;
   for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
     const DropoutKey key{config.seed, epoch};
-    const StepTimes step = trainer.run(params, &adam, xs, &key, &loss);
-    const StepTimes eval = evaluator.run(params, nullptr, xs, nullptr, nullptr);
-    const auto& logits = evaluator.buffer(evaluator.plan().logits_buffer);
+    const bool reassign = adaptive && epoch % config.assign_period == 0 && epoch < config.epochs;
+    trainer->collect_stats(reassign);
+    const StepTimes step = trainer->run(params, &adam, xs, &key, &loss);
+    const StepTimes eval = evaluator->run(params, nullptr, xs, nullptr, nullptr);
+    const auto& logits = evaluator->buffer(evaluator->plan().logits_buffer);
     // Reduce: times are maxima over ranks; loss, bytes and correct counts are sums.
     double maxima[6] = {step.total_s, step.compute_s, step.comm_s, step.reduce_s, step.quant_s, eval.total_s};
     double sums[1] = {step.loss};
@@ -240,11 +367,32 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     m.train_acc = accuracy(counts[2], n_train);
     m.val_acc = accuracy(counts[3], n_val);
     m.test_acc = accuracy(counts[4], n_test);
+    if (reassign) {  // new layouts from this step's statistics, used from the next epoch on
+      AssignmentRecord a;
+      a.present = true;
+      const QuantStats& q = trainer->quant_stats();
+      double qs[2] = {q.error_sq, q.bound_sq};
+      std::int64_t qe[1] = {q.elements};
+      comm.allreduce_sum(qs, 2);
+      comm.allreduce_sum(qe, 1);
+      a.quant_error_sq = qs[0];
+      a.quant_bound_sq = qs[1];
+      a.quant_elements = qe[0];
+      const auto assignment = reassign_bits(*trainer, part, agg, link_costs, config, comm, &a);
+      trainer.reset();
+      evaluator.reset();
+      plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts, &assignment));
+      trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm);
+      evaluator = std::make_unique<PlanExecutor>(plans->eval[rank], part, agg, comm);
+      bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
+      m.assignment = a;
+    }
     records.write(to_json(m));
     result.epochs.push_back(m);
     if (on_epoch && rank == 0) on_epoch(m);
   }
-  result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.mode), std::to_string(config.bits));
+  result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.mode),
+                             config.adaptive ? "adaptive" : std::to_string(config.bits));
   records.write(to_json(result.summary));
   records.commit();
   return result;

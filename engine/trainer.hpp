@@ -13,6 +13,7 @@
 #include "engine/optimizer.hpp"
 #include "graph/dataset.hpp"
 #include "graph/partition.hpp"
+#include "scheduler/adaptive.hpp"
 #include "scheduler/plan.hpp"
 
 namespace adaqp::engine {
@@ -26,6 +27,9 @@ struct TrainConfig {
   int threads = 0;         // OpenMP + BLAS threads per rank; 0 = cores / ranks on this host
   scheduler::Mode mode = scheduler::Mode::vanilla;  // strategy (overlap or not) and quantization
   int bits = 32;  // exchange width of the training step: 32 for vanilla / overlap; 2, 4, 8, 16 when quantized
+  bool adaptive = false;  // --bits adaptive: widths from scheduler::assign_bits; `bits` is the first period's
+  scheduler::AssignConfig assign;
+  std::int64_t assign_period = 50;  // epochs between re-assignments
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
   std::uint64_t partition_seed = 0;
   std::string metrics_path;  // JSON Lines output, empty = none
@@ -53,7 +57,19 @@ struct PlanSet {
   std::vector<scheduler::Plan> train, eval;
 };
 PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
-                   const std::vector<graph::LocalPartition>& parts);
+                   const std::vector<graph::LocalPartition>& parts,
+                   const scheduler::BitAssignment* assignment = nullptr);
+
+// Alpha-beta cost of every ordered pair of ranks, measured by ping-pong ([sender][receiver]).
+std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm);
+
+class PlanExecutor;
+// Gathers the statistics of `trainer`'s last run (collected with collect_stats), solves the
+// assignment on rank 0 and broadcasts it; fills the record's solver fields on rank 0.
+scheduler::BitAssignment reassign_bits(const PlanExecutor& trainer, const graph::LocalPartition& part,
+                                       const Aggregation& agg,
+                                       const std::vector<std::vector<scheduler::ChannelCost>>& costs,
+                                       const TrainConfig& config, Communicator& comm, AssignmentRecord* record);
 
 // Trains; records and the callback only on rank 0. Throws adaqp::Error when the ranks' settings
 // or datasets differ (checked first, on every rank).

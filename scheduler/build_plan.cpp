@@ -10,8 +10,10 @@ namespace {
 
 class Builder {
  public:
-  Builder(const graph::LocalPartition& part, const ModelShape& m, Strategy s, bool training, int bits)
-      : part_(part), m_(m), strategy_(s), bits_(training ? bits : 32), n_(part.num_inner()), nl_(part.num_local()) {
+  Builder(const graph::LocalPartition& part, const ModelShape& m, Strategy s, bool training, int bits,
+          const BitAssignment* assignment)
+      : part_(part), m_(m), strategy_(s), bits_(training ? bits : 32), assignment_(training ? assignment : nullptr),
+        n_(part.num_inner()), nl_(part.num_local()) {
     if (!valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed 2, 4, 8, 16, 32");
     plan_.rank = part.rank;
     plan_.ranks = part.parts;
@@ -104,29 +106,57 @@ class Builder {
   std::int64_t rows_in(Direction d, int q) const { return d == Direction::forward ? halo_rows(q) : send_rows(q); }
   std::int64_t rows_out(Direction d, int q) const { return d == Direction::forward ? send_rows(q) : halo_rows(q); }
 
+  // Width, bytes and metadata bytes of one channel's message, and its layout when assigned.
+  struct Wire {
+    int bits;
+    std::int64_t bytes, meta;
+    const MessageLayout* layout;
+  };
+  Wire wire(int l, Direction d, int sender, int receiver, std::int64_t rows, std::int64_t cols) const {
+    if (assignment_) {
+      const auto it = assignment_->find(ChannelKey{l, d, sender, receiver});
+      if (it != assignment_->end()) {
+        const MessageLayout& lay = it->second;
+        std::int64_t bytes = 0, meta = 0, total = 0;
+        for (std::size_t g = 0; g < lay.group_rows.size(); ++g) {
+          bytes += message_bytes(lay.group_rows[g], cols, lay.group_bits[g]);
+          meta += meta_bytes(lay.group_rows[g], lay.group_bits[g]);
+          total += lay.group_rows[g];
+        }
+        if (total != rows || (!lay.order.empty() && std::int64_t(lay.order.size()) != rows))
+          throw std::logic_error("bit assignment of layer " + std::to_string(l) + " " + to_string(d) + " " +
+                                 std::to_string(sender) + "->" + std::to_string(receiver) + " covers " +
+                                 std::to_string(total) + " of " + std::to_string(rows) + " rows");
+        return {0, bytes, meta, &lay};
+      }
+    }
+    return {bits_, message_bytes(rows, cols, bits_), meta_bytes(rows, bits_), nullptr};
+  }
+
   Pending post_exchange(int l, Direction d, int data, std::int64_t cols, const std::vector<int>& ready) {
     const int P = part_.parts, me = part_.rank;
     const int tag = 2 * l + (d == Direction::backward);
     Pending pend{l, d, data, cols, std::vector<int>(P, -1), std::vector<int>(P, -1)};
     for (int q = 0; q < P; ++q) {
       if (q == me || rows_in(d, q) == 0) continue;
-      const std::int64_t bytes = message_bytes(rows_in(d, q), cols, bits_);
+      const Wire w = wire(l, d, q, me, rows_in(d, q), cols);
+      const std::int64_t bytes = w.bytes;
       pend.recv_msg[q] = message(q, bytes, false);
       Task t = task(TaskKind::recv, l, d, {}, "recv<-" + std::to_string(q));
       t.peer = q;
       t.rows = rows_in(d, q);
       t.cols = cols;
       t.bytes = bytes;
-      t.meta_bytes = meta_bytes(rows_in(d, q), bits_);
-      t.bits = bits_;
+      t.meta_bytes = w.meta;
+      t.bits = w.bits;
       t.message = pend.recv_msg[q];
       t.tag = tag;
       pend.recv_task[q] = add(std::move(t));
     }
     for (int q = 0; q < P; ++q) {
       if (q == me || rows_out(d, q) == 0) continue;
-      const std::int64_t bytes = message_bytes(rows_out(d, q), cols, bits_);
-      const std::int64_t meta = meta_bytes(rows_out(d, q), bits_);
+      const Wire w = wire(l, d, me, q, rows_out(d, q), cols);
+      const std::int64_t bytes = w.bytes, meta = w.meta;
       const int msg = message(q, bytes, true);
       Task pk = task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q));
       pk.a = buf(data);
@@ -135,7 +165,8 @@ class Builder {
       pk.cols = cols;
       pk.bytes = bytes;
       pk.meta_bytes = meta;
-      pk.bits = bits_;
+      pk.bits = w.bits;
+      if (w.layout) pk.layout = *w.layout;
       pk.message = msg;
       pk.row_sel = d == Direction::forward ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
       const int pid = add(std::move(pk));
@@ -145,7 +176,7 @@ class Builder {
       s.cols = cols;
       s.bytes = bytes;
       s.meta_bytes = meta;
-      s.bits = bits_;
+      s.bits = w.bits;
       s.message = msg;
       s.tag = tag;
       add(std::move(s));
@@ -164,9 +195,11 @@ class Builder {
       u.peer = q;
       u.rows = rows_in(pend.dir, q);
       u.cols = pend.cols;
-      u.bytes = message_bytes(u.rows, pend.cols, bits_);
-      u.meta_bytes = meta_bytes(u.rows, bits_);
-      u.bits = bits_;
+      const Wire w = wire(pend.layer, pend.dir, q, part_.rank, u.rows, pend.cols);
+      u.bytes = w.bytes;
+      u.meta_bytes = w.meta;
+      u.bits = w.bits;
+      if (w.layout) u.layout = *w.layout;
       u.message = pend.recv_msg[q];
       u.accumulate = pend.dir == Direction::backward;
       u.row_sel = pend.dir == Direction::forward ? RowSet{RowSet::halo, 0, 0, q} : RowSet{RowSet::send_list, 0, 0, q};
@@ -419,6 +452,7 @@ class Builder {
   ModelShape m_;
   Strategy strategy_;
   int bits_;
+  const BitAssignment* assignment_;
   std::int64_t n_, nl_;
   std::int64_t nnz_to_inner_ = 0, nnz_to_halo_ = 0, self_loops_ = 0;
   Plan plan_;
@@ -429,14 +463,14 @@ class Builder {
 }  // namespace
 
 Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits) {
-  return Builder(part, model, strategy, training, bits).build();
+                int bits, const BitAssignment* assignment) {
+  return Builder(part, model, strategy, training, bits, assignment).build();
 }
 
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
-                              Strategy strategy, bool training, int bits) {
+                              Strategy strategy, bool training, int bits, const BitAssignment* assignment) {
   std::vector<Plan> plans;
-  for (const auto& p : parts) plans.push_back(build_plan(p, model, strategy, training, bits));
+  for (const auto& p : parts) plans.push_back(build_plan(p, model, strategy, training, bits, assignment));
   validate(plans);
   return plans;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "graph/partition.hpp"
+#include "scheduler/adaptive.hpp"
 #include "scheduler/plan.hpp"
 
 namespace adaqp::scheduler {
@@ -30,12 +31,14 @@ struct ModelShape {
 
 // One rank's plan. training = false builds the evaluation pass (forward without dropout, fp32
 // exchanges). bits: width of the training exchanges of embeddings and embedding gradients
-// (32, 16, 8, 4, 2; scheduler/wire_format.hpp); the gradient all-reduce stays fp32.
+// (32, 16, 8, 4, 2; scheduler/wire_format.hpp); the gradient all-reduce stays fp32. A channel
+// that has a layout in `assignment` uses it instead (mixed widths; training plans only).
 Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits = 32);
+                int bits = 32, const BitAssignment* assignment = nullptr);
 
 // Every rank's plan, validated together (send/recv matching). Plans are deterministic.
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
-                              Strategy strategy, bool training, int bits = 32);
+                              Strategy strategy, bool training, int bits = 32,
+                              const BitAssignment* assignment = nullptr);
 
 }  // namespace adaqp::scheduler

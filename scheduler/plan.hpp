@@ -64,6 +64,7 @@ struct MessageLayout {
   std::vector<std::int64_t> group_rows;
   std::vector<int> group_bits;
   bool empty() const { return group_rows.empty(); }
+  bool operator==(const MessageLayout&) const = default;
 };
 
 struct Operand {

@@ -23,6 +23,9 @@ class SelfCommunicator final : public Communicator {
   void allreduce_sum(std::int64_t*, std::int64_t) override {}
   void allreduce_max(double*, std::int64_t) override {}
   void allgather(std::uint64_t value, std::uint64_t* out) override { out[0] = value; }
+  std::vector<std::vector<double>> allgather(const std::vector<double>& mine) override { return {mine}; }
+  void broadcast(std::vector<std::int32_t>&, int) override {}
+  double ping_pong(int peer, std::int64_t, bool) override { return no_peer(peer); }
   [[noreturn]] void abort(const std::string& message, int code) override {
     std::fprintf(stderr, "%s\n", message.c_str());
     std::exit(code);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace adaqp::engine {
 
@@ -32,6 +33,13 @@ class Communicator {
   virtual void allreduce_max(double* data, std::int64_t n) = 0;
   // Every rank's 64-bit value, gathered on every rank (out has size() entries).
   virtual void allgather(std::uint64_t value, std::uint64_t* out) = 0;
+  // Every rank's vector (any length), gathered on every rank, indexed by rank.
+  virtual std::vector<std::vector<double>> allgather(const std::vector<double>& mine) = 0;
+  // Root's vector (any length) replaces everyone's.
+  virtual void broadcast(std::vector<std::int32_t>& data, int root) = 0;
+  // Blocking ping-pong for link probes: `lead` sends `bytes` to peer and waits for a 1-byte reply,
+  // returning the round-trip seconds; the peer (lead = false) receives and replies, returning 0.
+  virtual double ping_pong(int peer, std::int64_t bytes, bool lead) = 0;
 
   // Ends every rank's process with this message on stderr (fail fast: no rank is left hanging).
   [[noreturn]] virtual void abort(const std::string& message, int code) = 0;

@@ -71,6 +71,40 @@ class MpiCommunicator final : public Communicator {
   void allgather(std::uint64_t value, std::uint64_t* out) override {
     MPI_Allgather(&value, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, MPI_COMM_WORLD);
   }
+  std::vector<std::vector<double>> allgather(const std::vector<double>& mine) override {
+    std::vector<int> counts(size_), displs(size_, 0);
+    const int n = count(std::int64_t(mine.size()));
+    MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    std::int64_t total = 0;
+    for (int r = 0; r < size_; ++r) {
+      displs[r] = count(total);
+      total += counts[r];
+    }
+    std::vector<double> flat(static_cast<std::size_t>(total));
+    MPI_Allgatherv(mine.data(), n, MPI_DOUBLE, flat.data(), counts.data(), displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+    std::vector<std::vector<double>> out(size_);
+    for (int r = 0; r < size_; ++r) out[r].assign(flat.begin() + displs[r], flat.begin() + displs[r] + counts[r]);
+    return out;
+  }
+  void broadcast(std::vector<std::int32_t>& data, int root) override {
+    std::int64_t n = std::int64_t(data.size());
+    MPI_Bcast(&n, 1, MPI_INT64_T, root, MPI_COMM_WORLD);
+    data.resize(std::size_t(n));
+    MPI_Bcast(data.data(), count(n), MPI_INT32_T, root, MPI_COMM_WORLD);
+  }
+  double ping_pong(int peer, std::int64_t bytes, bool lead) override {
+    probe_.resize(std::size_t(std::max<std::int64_t>(bytes, 1)));
+    const int tag = 1 << 20;
+    if (!lead) {
+      MPI_Recv(probe_.data(), count(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(probe_.data(), 1, MPI_BYTE, peer, tag, MPI_COMM_WORLD);
+      return 0;
+    }
+    const double t0 = MPI_Wtime();
+    MPI_Send(probe_.data(), count(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD);
+    MPI_Recv(probe_.data(), 1, MPI_BYTE, peer, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    return MPI_Wtime() - t0;
+  }
   [[noreturn]] void abort(const std::string& message, int code) override {
     std::fprintf(stderr, "%s\n", message.c_str());
     std::fflush(stderr);
@@ -85,6 +119,7 @@ class MpiCommunicator final : public Communicator {
   }
   int rank_ = 0, size_ = 1, local_size_ = 1;
   std::vector<MPI_Request> requests_;
+  std::vector<char> probe_;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #  2. bytes: bytes_sent per epoch = communication volume x (sum of exchanged columns) x 4 x 2 (fwd + bwd),
 #     and at 8 / 4 / 2 bits the wire-format formula (scheduler/wire_format.hpp), metadata included;
 #  3. 8-bit AdaQP on Cora: loss within 1% of fp32 at every one of 200 epochs, test accuracy within 1 point;
+#     adaptive widths: lambda = 1 equals uniform 8 bits; lambda = 0.5 and random widths cut bytes;
 #  4. failure: an error on one rank ends all ranks with its message (no hang);
 #     different settings on different ranks are rejected.
 set -u
@@ -103,6 +104,35 @@ expect_abort() {
     tail -5 "$tmp/abort.out"
   fi
 }
+
+# Adaptive widths (re-assigned every 5 epochs). lambda = 1 weighs only variance: every group stays
+# at 8 bits, so the run equals uniform 8 bits (same per-row random streams) with the same bytes.
+NP=3 check "cora P=3 uniform 8-bit run" run "$tmp/cora.3.u8.jsonl" ${args[cora]} --mode adaqp --bits 8
+NP=3 check "cora P=3 adaptive lambda=1 run" run "$tmp/cora.3.a1.jsonl" ${args[cora]} --mode adaqp --bits adaptive \
+  --lambda 1 --assign-period 5
+bytes8=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1])][1]["bytes_sent"])' "$tmp/cora.3.u8.jsonl")
+check "adaptive lambda=1 equals uniform 8 bits" python3 "$here/compare_records.py" "$tmp/cora.3.u8.jsonl" \
+  "$tmp/cora.3.a1.jsonl" --bytes "$bytes8"
+# lambda = 0.5 and random widths: sender and receiver agree on every layout (the run completes,
+# plans validate), and after the first re-assignment fewer bytes travel than at 8 bits.
+for scheme in adaptive random; do
+  NP=3 check "cora P=3 $scheme widths run" run "$tmp/cora.3.$scheme.jsonl" ${args[cora]} --mode adaqp \
+    --bits adaptive --assign "$scheme" --lambda 0.5 --assign-period 5
+  check "cora P=3 $scheme widths: assignments recorded, fewer bytes" python3 - "$tmp/cora.3.$scheme.jsonl" "$bytes8" <<'PY'
+import json, sys
+epochs = [r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "epoch"]
+bytes8 = int(sys.argv[2])
+assigned = [e for e in epochs if "assignment" in e]
+assert [e["epoch"] for e in assigned] == [5, 10, 15], [e["epoch"] for e in assigned]
+assert all(e["bytes_sent"] == bytes8 for e in epochs[:5]), "first period must be 8 bits"
+assert all(e["bytes_sent"] < bytes8 for e in epochs[5:]), [e["bytes_sent"] for e in epochs[5:]]
+a = assigned[0]["assignment"]
+assert sum(a["rows_at_bits"].values()) > 0 and a["quant_elements"] > 0
+assert 0 < a["quant_error_sq"] <= a["quant_bound_sq"], a
+print(f"ok: {sys.argv[1]}: bytes {bytes8} -> {epochs[-1]['bytes_sent']}, widths {a['rows_at_bits']}, "
+      f"methods {a['methods']}, measured/bound error {a['quant_error_sq'] / a['quant_bound_sq']:.2f}")
+PY
+done
 
 # An error on rank 0 only (it alone opens the metrics file): every rank must end, fast, with the message.
 expect_abort "one rank's error aborts all ranks" "adaqp: error: rank 0: --metrics '/nonexistent/dir/m.jsonl'" \

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "graph/random.hpp"
+#include "scheduler/adaptive.hpp"
 #include "scheduler/bit_assignment.hpp"
 
 using namespace adaqp;
@@ -73,4 +74,30 @@ TEST_CASE("evaluate: variance and round time follow the model", "[assignment]") 
   // channel 0: 0.001 + 1e-6 * 10 * (1 + 8) = 0.00109; channel 1: 2e-6 * 20 * (8 + 8) = 0.00064
   CHECK(a.round_s == Approx(0.00109));
   CHECK_THROWS(solve_greedy(AssignmentProblem{p.groups, p.channels, 1.5, {2, 4, 8}}));
+}
+
+TEST_CASE("channel layouts: sorted by weighted variance, grouped, round-trip through serialisation", "[assignment]") {
+  std::vector<ChannelStats> channels;
+  channels.push_back({{0, Direction::forward, 0, 1}, 16, {1, 9, 4, 0, 25, 16, 2}});
+  channels.push_back({{0, Direction::forward, 1, 0}, 16, {3, 3}});
+  channels.push_back({{1, Direction::backward, 0, 1}, 4, {5, 1, 7}});
+  const std::vector<std::vector<ChannelCost>> costs = {{{0, 0}, {1e-5, 1e-8}}, {{1e-5, 1e-8}, {0, 0}}};
+  AssignConfig config;
+  config.group_size = 3;
+  AssignReport report;
+  const auto a = assign_bits(channels, costs, config, &report);
+  REQUIRE(a.size() == 3);
+  const auto& l = a.at(channels[0].key);
+  CHECK(l.order == std::vector<std::int32_t>{4, 5, 1, 2, 6, 0, 3});  // decreasing weighted variance
+  CHECK(l.group_rows == std::vector<std::int64_t>{3, 3, 1});
+  CHECK(report.methods.size() == 2);  // two rounds: (0, forward) and (1, backward)
+  std::int64_t rows = 0;
+  for (const auto& [bits, n] : report.rows_at_bits) rows += n;
+  CHECK(rows == 12);
+  CHECK(deserialize(serialize(a)) == a);
+  config.scheme = AssignScheme::random;
+  const auto r = assign_bits(channels, costs, config, &report);
+  for (const auto& [key, layout] : r)
+    for (int b : layout.group_bits) CHECK((b == 2 || b == 4 || b == 8));
+  CHECK(report.methods.front() == "random");
 }

@@ -1,0 +1,113 @@
+#include "scheduler/adaptive.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "graph/error.hpp"
+#include "graph/random.hpp"
+
+namespace adaqp::scheduler {
+
+AssignScheme parse_assign_scheme(const std::string& name) {
+  if (name == "adaptive") return AssignScheme::adaptive;
+  if (name == "random") return AssignScheme::random;
+  throw Error("--assign '" + name + "': unknown scheme (allowed: adaptive, random; uniform widths: --bits 2|4|8)");
+}
+
+const char* to_string(AssignScheme s) { return s == AssignScheme::adaptive ? "adaptive" : "random"; }
+
+BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::vector<std::vector<ChannelCost>>& costs,
+                          const AssignConfig& config, AssignReport* report) {
+  if (config.group_size < 1) throw Error("--group-size " + std::to_string(config.group_size) + ": must be >= 1");
+  BitAssignment out;
+  AssignReport rep;
+  // Rounds: channels grouped by (layer, direction).
+  std::map<std::pair<int, int>, std::vector<const ChannelStats*>> rounds;
+  for (const auto& c : channels)
+    if (!c.weighted_range2.empty()) rounds[{c.key.layer, int(c.key.dir)}].push_back(&c);
+  CounterRng rng(hash_key({config.seed, 0xb175ULL}));
+  for (const auto& [round, members] : rounds) {
+    AssignmentProblem p;
+    p.lambda = config.lambda;
+    std::vector<std::vector<std::int32_t>> orders;
+    std::vector<std::pair<int, std::int64_t>> group_of;  // per group: (member, rows)
+    for (std::size_t m = 0; m < members.size(); ++m) {
+      const auto& c = *members[m];
+      p.channels.push_back(costs[c.key.sender][c.key.receiver]);
+      std::vector<std::int32_t> order(c.weighted_range2.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::int32_t a, std::int32_t b) { return c.weighted_range2[a] > c.weighted_range2[b]; });
+      for (std::size_t at = 0; at < order.size(); at += std::size_t(config.group_size)) {
+        const std::size_t end = std::min(order.size(), at + std::size_t(config.group_size));
+        double s = 0;
+        for (std::size_t i = at; i < end; ++i) s += c.weighted_range2[order[i]];
+        p.groups.push_back({int(m), std::int64_t(end - at), c.cols, s});
+        group_of.push_back({int(m), std::int64_t(end - at)});
+      }
+      orders.push_back(std::move(order));
+    }
+    Assignment a;
+    if (config.scheme == AssignScheme::adaptive) {
+      a = solve_milp(p, config.time_limit_s);
+    } else {
+      std::vector<int> bits(p.groups.size());
+      for (auto& b : bits) b = p.widths[rng.below(p.widths.size())];
+      a = evaluate(p, bits);
+      a.method = "random";
+    }
+    rep.solve_s += a.solve_s;
+    rep.methods.push_back(a.method);
+    rep.objective += a.objective;
+    rep.predicted_variance += a.variance;
+    for (std::size_t m = 0; m < members.size(); ++m) {
+      MessageLayout layout;
+      layout.order = orders[m];
+      for (std::size_t g = 0; g < p.groups.size(); ++g)
+        if (group_of[g].first == int(m)) {
+          layout.group_rows.push_back(group_of[g].second);
+          layout.group_bits.push_back(a.bits[g]);
+          rep.rows_at_bits[a.bits[g]] += group_of[g].second;
+        }
+      out[members[m]->key] = std::move(layout);
+    }
+  }
+  if (report) *report = rep;
+  return out;
+}
+
+std::vector<std::int32_t> serialize(const BitAssignment& a) {
+  std::vector<std::int32_t> d = {std::int32_t(a.size())};
+  for (const auto& [k, l] : a) {
+    d.insert(d.end(), {k.layer, std::int32_t(k.dir), k.sender, k.receiver, std::int32_t(l.order.size()),
+                       std::int32_t(l.group_rows.size())});
+    d.insert(d.end(), l.order.begin(), l.order.end());
+    for (std::size_t g = 0; g < l.group_rows.size(); ++g) {
+      d.push_back(std::int32_t(l.group_rows[g]));
+      d.push_back(l.group_bits[g]);
+    }
+  }
+  return d;
+}
+
+BitAssignment deserialize(const std::vector<std::int32_t>& d) {
+  BitAssignment a;
+  std::size_t i = 0;
+  const std::int32_t n = d.at(i++);
+  for (std::int32_t c = 0; c < n; ++c) {
+    ChannelKey k{d.at(i), Direction(d.at(i + 1)), d.at(i + 2), d.at(i + 3)};
+    const std::int32_t rows = d.at(i + 4), groups = d.at(i + 5);
+    i += 6;
+    MessageLayout l;
+    l.order.assign(d.begin() + std::ptrdiff_t(i), d.begin() + std::ptrdiff_t(i + std::size_t(rows)));
+    i += std::size_t(rows);
+    for (std::int32_t g = 0; g < groups; ++g, i += 2) {
+      l.group_rows.push_back(d.at(i));
+      l.group_bits.push_back(d.at(i + 1));
+    }
+    a[k] = std::move(l);
+  }
+  return a;
+}
+
+}  // namespace adaqp::scheduler

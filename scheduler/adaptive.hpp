@@ -1,0 +1,72 @@
+// From per-row statistics of every exchange channel to message layouts (adaptive bit widths).
+//
+// A channel is one message of one exchange round: (layer, direction, sender, receiver). Its rows
+// are in "base order" (forward: the sender's send list for the receiver; backward: the sender's
+// halo rows owned by the receiver). For every row the assigner needs weight x range^2, where the
+// range (max - min of the row, measured by the sender when it last packed it) sets the
+// quantization step and the weight says how much the row counts at the receiver (forward: the sum
+// of the receiver's aggregation coefficients on that halo row; backward: 1, the gradient is added
+// once into the owner's row).
+// Per round (layer, direction): each channel's rows are sorted by weighted variance (largest first)
+// and cut into groups of group_size rows; every group gets a width from the MILP / greedy of
+// scheduler/bit_assignment.hpp (scheme adaptive) or at random (scheme random).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "scheduler/bit_assignment.hpp"
+#include "scheduler/plan.hpp"
+
+namespace adaqp::scheduler {
+
+struct ChannelKey {
+  int layer = 0;
+  Direction dir = Direction::forward;
+  int sender = 0, receiver = 0;
+  auto tie() const { return std::tuple(layer, int(dir), sender, receiver); }
+  bool operator<(const ChannelKey& o) const { return tie() < o.tie(); }
+  bool operator==(const ChannelKey& o) const { return tie() == o.tie(); }
+};
+
+struct ChannelStats {
+  ChannelKey key;
+  std::int64_t cols = 0;
+  std::vector<double> weighted_range2;  // per row, base order
+};
+
+enum class AssignScheme { adaptive, random };
+AssignScheme parse_assign_scheme(const std::string& name);  // "adaptive" | "random"
+const char* to_string(AssignScheme s);
+
+struct AssignConfig {
+  AssignScheme scheme = AssignScheme::adaptive;
+  double lambda = 0.5;
+  std::int64_t group_size = 100;
+  double time_limit_s = 5.0;  // per round
+  std::uint64_t seed = 0;     // random scheme
+};
+
+// Layouts of every channel, the input of build_plan.
+using BitAssignment = std::map<ChannelKey, MessageLayout>;
+
+struct AssignReport {
+  double solve_s = 0;           // all rounds
+  std::vector<std::string> methods;  // per round: "milp-optimal", "milp", "greedy-fallback", "random"
+  double objective = 0;         // sum over rounds
+  double predicted_variance = 0;  // sum over rounds of the model's weighted variance
+  std::map<int, std::int64_t> rows_at_bits;  // histogram: width -> message rows
+};
+
+// costs[sender][receiver]: the channel's alpha-beta model.
+BitAssignment assign_bits(const std::vector<ChannelStats>& channels,
+                          const std::vector<std::vector<ChannelCost>>& costs, const AssignConfig& config,
+                          AssignReport* report);
+
+// Flattens / restores an assignment (for broadcasting it from the rank that solved it).
+std::vector<std::int32_t> serialize(const BitAssignment& a);
+BitAssignment deserialize(const std::vector<std::int32_t>& data);
+
+}  // namespace adaqp::scheduler
