@@ -162,6 +162,9 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
       ->capture_default_str();
   cmd->add_option("--assign-time-limit", tc.assign.time_limit_s, "MILP time limit per exchange round (s)")
       ->capture_default_str();
+  cmd->add_option("--link-model", tc.link_model,
+                  "channel costs for the assigner: probe (measure every link) or ALPHA_US:GBPS for all links")
+      ->capture_default_str();
   cmd->add_option("--partition", partition, "metis, metis-vol or random")->capture_default_str();
   cmd->add_option("--partition-seed", tc.partition_seed, "partitioner seed")->capture_default_str();
 }

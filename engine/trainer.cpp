@@ -62,6 +62,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"group_size", c.assign.group_size},
             {"assign_period", c.assign_period},
             {"assign_time_limit_s", c.assign.time_limit_s},
+            {"link_model", c.link_model},
             {"partition", graph::to_string(c.partition)},
             {"partition_seed", c.partition_seed},
 }},
@@ -164,6 +165,23 @@ std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm)
   for (int s = 0; s < P; ++s)
     for (int r = 0; r < P; ++r) costs[s][r] = {all[s][2 * std::size_t(r)], all[s][2 * std::size_t(r) + 1]};
   return costs;
+}
+
+std::vector<std::vector<scheduler::ChannelCost>> link_costs(const std::string& model, Communicator& comm) {
+  if (model == "probe") return probe_links(comm);
+  const auto colon = model.find(':');
+  double alpha_us = -1, gbps = -1;
+  try {
+    if (colon != std::string::npos) {
+      alpha_us = std::stod(model.substr(0, colon));
+      gbps = std::stod(model.substr(colon + 1));
+    }
+  } catch (const std::exception&) {
+  }
+  if (!(alpha_us >= 0) || !(gbps > 0))
+    throw Error("--link-model '" + model + "': expected 'probe' or ALPHA_US:GBPS (e.g. 50:0.25)");
+  const scheduler::ChannelCost c{alpha_us * 1e-6, 8.0 / (gbps * 1e9)};
+  return std::vector<std::vector<scheduler::ChannelCost>>(comm.size(), std::vector<scheduler::ChannelCost>(comm.size(), c));
 }
 
 scheduler::BitAssignment reassign_bits(const PlanExecutor& trainer, const graph::LocalPartition& part,
@@ -314,8 +332,9 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   // Adaptive widths: probe every link once, then re-assign every assign_period epochs from the
   // statistics of the period's last training step.
   const bool adaptive = config.adaptive && ranks > 1;
-  std::vector<std::vector<scheduler::ChannelCost>> link_costs;
-  if (adaptive) link_costs = probe_links(comm);
+  std::vector<std::vector<scheduler::ChannelCost>> costs;
+  if (adaptive) costs = link_costs(config.link_model, comm);
+  else if (config.adaptive && config.link_model != "probe") link_costs(config.link_model, comm);  // validate
 
   // Labels and splits of this rank's inner rows.
   const std::int64_t n = part.num_inner();
@@ -378,7 +397,7 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
       a.quant_error_sq = qs[0];
       a.quant_bound_sq = qs[1];
       a.quant_elements = qe[0];
-      const auto assignment = reassign_bits(*trainer, part, agg, link_costs, config, comm, &a);
+      const auto assignment = reassign_bits(*trainer, part, agg, costs, config, comm, &a);
       trainer.reset();
       evaluator.reset();
       plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts, &assignment));

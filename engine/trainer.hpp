@@ -30,6 +30,7 @@ struct TrainConfig {
   bool adaptive = false;  // --bits adaptive: widths from scheduler::assign_bits; `bits` is the first period's
   scheduler::AssignConfig assign;
   std::int64_t assign_period = 50;  // epochs between re-assignments
+  std::string link_model = "probe";  // channel costs: "probe" (measured) or "ALPHA_US:GBPS" for every link
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
   std::uint64_t partition_seed = 0;
   std::string metrics_path;  // JSON Lines output, empty = none
@@ -62,6 +63,9 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
 
 // Alpha-beta cost of every ordered pair of ranks, measured by ping-pong ([sender][receiver]).
 std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm);
+// The same from --link-model: "probe" measures; "ALPHA_US:GBPS" gives every link latency ALPHA_US
+// microseconds and bandwidth GBPS gigabits per second. Throws adaqp::Error on a malformed value.
+std::vector<std::vector<scheduler::ChannelCost>> link_costs(const std::string& model, Communicator& comm);
 
 class PlanExecutor;
 // Gathers the statistics of `trainer`'s last run (collected with collect_stats), solves the

@@ -133,6 +133,21 @@ class Builder {
     return {bits_, message_bytes(rows, cols, bits_), meta_bytes(rows, bits_), nullptr};
   }
 
+  // A pack / unpack / send / recv task of one message: the fields they all share.
+  Task message_task(TaskKind kind, int l, Direction d, std::vector<int> deps, const std::string& what, int peer,
+                    std::int64_t rows, std::int64_t cols, const Wire& w, int msg) const {
+    Task t = task(kind, l, d, std::move(deps), what);
+    t.peer = peer;
+    t.rows = rows;
+    t.cols = cols;
+    t.bytes = w.bytes;
+    t.meta_bytes = w.meta;
+    t.bits = w.bits;
+    if (w.layout && (kind == TaskKind::pack || kind == TaskKind::unpack)) t.layout = *w.layout;
+    t.message = msg;
+    return t;
+  }
+
   Pending post_exchange(int l, Direction d, int data, std::int64_t cols, const std::vector<int>& ready) {
     const int P = part_.parts, me = part_.rank;
     const int tag = 2 * l + (d == Direction::backward);
@@ -140,44 +155,21 @@ class Builder {
     for (int q = 0; q < P; ++q) {
       if (q == me || rows_in(d, q) == 0) continue;
       const Wire w = wire(l, d, q, me, rows_in(d, q), cols);
-      const std::int64_t bytes = w.bytes;
-      pend.recv_msg[q] = message(q, bytes, false);
-      Task t = task(TaskKind::recv, l, d, {}, "recv<-" + std::to_string(q));
-      t.peer = q;
-      t.rows = rows_in(d, q);
-      t.cols = cols;
-      t.bytes = bytes;
-      t.meta_bytes = w.meta;
-      t.bits = w.bits;
-      t.message = pend.recv_msg[q];
+      pend.recv_msg[q] = message(q, w.bytes, false);
+      Task t = message_task(TaskKind::recv, l, d, {}, "recv<-" + std::to_string(q), q, rows_in(d, q), cols, w,
+                            pend.recv_msg[q]);
       t.tag = tag;
       pend.recv_task[q] = add(std::move(t));
     }
     for (int q = 0; q < P; ++q) {
       if (q == me || rows_out(d, q) == 0) continue;
       const Wire w = wire(l, d, me, q, rows_out(d, q), cols);
-      const std::int64_t bytes = w.bytes, meta = w.meta;
-      const int msg = message(q, bytes, true);
-      Task pk = task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q));
+      const int msg = message(q, w.bytes, true);
+      Task pk = message_task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
       pk.a = buf(data);
-      pk.peer = q;
-      pk.rows = rows_out(d, q);
-      pk.cols = cols;
-      pk.bytes = bytes;
-      pk.meta_bytes = meta;
-      pk.bits = w.bits;
-      if (w.layout) pk.layout = *w.layout;
-      pk.message = msg;
       pk.row_sel = d == Direction::forward ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
       const int pid = add(std::move(pk));
-      Task s = task(TaskKind::send, l, d, {pid}, "send->" + std::to_string(q));
-      s.peer = q;
-      s.rows = rows_out(d, q);
-      s.cols = cols;
-      s.bytes = bytes;
-      s.meta_bytes = meta;
-      s.bits = w.bits;
-      s.message = msg;
+      Task s = message_task(TaskKind::send, l, d, {pid}, "send->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
       s.tag = tag;
       add(std::move(s));
     }
@@ -190,17 +182,10 @@ class Builder {
       if (pend.recv_task[q] < 0) continue;
       std::vector<int> deps = after;
       deps.push_back(pend.recv_task[q]);
-      Task u = task(TaskKind::unpack, pend.layer, pend.dir, deps, "unpack<-" + std::to_string(q));
+      const Wire w = wire(pend.layer, pend.dir, q, part_.rank, rows_in(pend.dir, q), pend.cols);
+      Task u = message_task(TaskKind::unpack, pend.layer, pend.dir, deps, "unpack<-" + std::to_string(q), q,
+                            rows_in(pend.dir, q), pend.cols, w, pend.recv_msg[q]);
       u.c = buf(pend.data);
-      u.peer = q;
-      u.rows = rows_in(pend.dir, q);
-      u.cols = pend.cols;
-      const Wire w = wire(pend.layer, pend.dir, q, part_.rank, u.rows, pend.cols);
-      u.bytes = w.bytes;
-      u.meta_bytes = w.meta;
-      u.bits = w.bits;
-      if (w.layout) u.layout = *w.layout;
-      u.message = pend.recv_msg[q];
       u.accumulate = pend.dir == Direction::backward;
       u.row_sel = pend.dir == Direction::forward ? RowSet{RowSet::halo, 0, 0, q} : RowSet{RowSet::send_list, 0, 0, q};
       unpacks.push_back(add(std::move(u)));

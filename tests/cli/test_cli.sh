@@ -43,6 +43,7 @@ expect_error "unknown key 'size'" train --dataset sbm:size=10 --epochs 1
 expect_error "mode 'vanilla' exchanges fp32" train --dataset cora --bits 8 --epochs 1
 expect_error "--bits 3" train --dataset cora --mode quant --bits 3 --epochs 1
 expect_error "unknown mode" train --dataset cora --mode fast --epochs 1
+expect_error "--link-model 'fast'" train --dataset cora --mode adaqp --bits adaptive --link-model fast --epochs 1
 expect_ok "cora" datasets
 expect_ok "8-bit exchanges" plan --dataset cora --parts 2 --mode adaqp --bits 8
 expect_ok "edge cut" partition --dataset cora --parts 3
