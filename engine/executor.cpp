@@ -94,6 +94,12 @@ float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>
   }
 }
 
+bool PlanExecutor::in_flight() const {
+  for (int r : request_)
+    if (r >= 0) return true;
+  return false;
+}
+
 StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
                             const DropoutKey* key, const LossInputs* loss) {
   if (params.size() != plan_.params.size())
@@ -159,15 +165,28 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       const float* a = rows_ptr(t.a, params, x, &lda);
       const float* b = rows_ptr(t.b, params, x, &ldb);
       float* c = rows_ptr(t.c, params, x, &ldc);
-      cpu::gemm(t.trans_a, t.trans_b, t.rows, t.cols, t.inner, 1.0f, a, lda, b, ldb, t.accumulate ? 1.0f : 0.0f, c,
-                ldc);
+      // Row chunks of C while messages are in flight (only when A is not transposed: rows of C
+      // are then rows of A).
+      const std::int64_t chunk = in_flight() && !t.trans_a ? kProgressRows : t.rows;
+      for (std::int64_t r = 0; r < t.rows; r += std::max<std::int64_t>(chunk, 1)) {
+        const std::int64_t m = std::min(chunk, t.rows - r);
+        cpu::gemm(t.trans_a, t.trans_b, m, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : r * lda), lda, b, ldb,
+                  t.accumulate ? 1.0f : 0.0f, c + r * ldc, ldc);
+        comm_.progress();
+      }
       break;
     }
     case TaskKind::spmm: {
       const graph::Csr& m = t.transpose_matrix ? agg_.bwd : agg_.fwd;
       const float* src = rows_ptr(t.a, params, x, &lda);
       float* dst = rows_ptr(t.c, params, x, &ldc);
-      cpu::spmm(m, t.row_sel.begin, t.row_sel.end, src, t.cols, dst, t.accumulate);
+      // With messages in flight, work in row chunks and let the transport progress between them
+      // (TCP moves data only inside MPI calls).
+      const std::int64_t chunk = in_flight() ? kProgressRows : t.row_sel.end - t.row_sel.begin;
+      for (std::int64_t b = t.row_sel.begin; b < t.row_sel.end; b += std::max<std::int64_t>(chunk, 1)) {
+        cpu::spmm(m, b, std::min(t.row_sel.end, b + chunk), src, t.cols, dst, t.accumulate);
+        comm_.progress();
+      }
       break;
     }
     case TaskKind::spmm_features: {

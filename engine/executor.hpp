@@ -62,6 +62,9 @@ class PlanExecutor {
   const scheduler::Plan& plan() const { return plan_; }
 
  private:
+  // Rows per chunk of an SpMM / GEMM while messages are in flight (progress calls in between).
+  static constexpr std::int64_t kProgressRows = 2048;
+  bool in_flight() const;  // some posted send / receive not yet waited for
   float* rows_ptr(const scheduler::Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
                   std::int64_t* ld);
   void execute(const scheduler::Task& t, const std::vector<Param<float>*>& params, Adam<float>* adam,

@@ -86,6 +86,32 @@ for P in 2 4; do
   done
 done
 
+# Over an emulated 1 Gbit link (TCP on a shaped loopback in a private network namespace): the same
+# numbers as the single process. Skipped, with the reason, where no namespace can be made.
+link="$here/../../benchmarks/link_emulation.sh"
+for mode in vanilla adaqp; do
+  bits=32
+  [ "$mode" = adaqp ] && bits=8
+  bash "$link" 1gbit 2 "$adaqp" train ${args[cora]} --epochs 20 --quiet --threads 1 --mode "$mode" --bits $bits \
+    --metrics "$tmp/cora.link.$mode.jsonl" >"$tmp/link.out" 2>&1
+  rc=$?
+  if [ "$rc" -eq 77 ]; then
+    echo "skipped: link emulation: $(tail -1 "$tmp/link.out")"
+    break
+  elif [ "$rc" -ne 0 ]; then
+    fail=$((fail + 1))
+    echo "FAIL: $mode over an emulated 1gbit link (rc $rc)"
+    tail -5 "$tmp/link.out"
+  elif [ "$mode" = vanilla ]; then
+    check "vanilla over an emulated 1gbit link equals the single process" python3 "$here/compare_records.py" \
+      "$tmp/cora.ref.jsonl" "$tmp/cora.link.vanilla.jsonl"
+  else  # same random streams as the shared-memory 8-bit run: the transport changes nothing
+    NP=2 check "cora P=2 adaqp 8-bit (shared memory)" run "$tmp/cora.shm8.jsonl" ${args[cora]} --mode adaqp --bits 8
+    check "adaqp 8-bit over TCP equals shared memory" python3 "$here/compare_records.py" "$tmp/cora.shm8.jsonl" \
+      "$tmp/cora.link.adaqp.jsonl"
+  fi
+done
+
 # expect_abort NAME PATTERN COMMAND...: the launch must end non-zero within 30 s, printing PATTERN.
 expect_abort() {
   local name=$1 pattern=$2
