@@ -167,11 +167,13 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       float* c = rows_ptr(t.c, params, x, &ldc);
       // Row chunks of C while messages are in flight (only when A is not transposed: rows of C
       // are then rows of A).
+      // A row range (not transposed A) offsets A's and C's rows.
+      const std::int64_t first = t.row_sel.kind == RowSet::range && !t.trans_a ? t.row_sel.begin : 0;
       const std::int64_t chunk = in_flight() && !t.trans_a ? kProgressRows : t.rows;
       for (std::int64_t r = 0; r < t.rows; r += std::max<std::int64_t>(chunk, 1)) {
         const std::int64_t m = std::min(chunk, t.rows - r);
-        cpu::gemm(t.trans_a, t.trans_b, m, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : r * lda), lda, b, ldb,
-                  t.accumulate ? 1.0f : 0.0f, c + r * ldc, ldc);
+        cpu::gemm(t.trans_a, t.trans_b, m, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : (first + r) * lda), lda, b, ldb,
+                  t.accumulate ? 1.0f : 0.0f, c + (first + r) * ldc, ldc);
         comm_.progress();
       }
       break;
@@ -193,7 +195,8 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       const graph::Csr& xs = t.a.id == 1 ? dropped_features_ : x.sparse;
       const float* w = rows_ptr(t.b, params, x, &ldb);
       float* dst = rows_ptr(t.c, params, x, &ldc);
-      cpu::spmm(xs, 0, xs.num_rows, w, t.cols, dst, t.accumulate);
+      const bool ranged = t.row_sel.kind == RowSet::range;
+      cpu::spmm(xs, ranged ? t.row_sel.begin : 0, ranged ? t.row_sel.end : xs.num_rows, w, t.cols, dst, t.accumulate);
       break;
     }
     case TaskKind::spmm_features_t: {

@@ -253,20 +253,25 @@ class Builder {
     }
     if (l == 0) x0_ = x;
     const double keep = drop ? 1.0 - m_.dropout : 1.0;
-    auto times_weight = [&](int param, Operand dst, bool acc, std::vector<int> deps, const std::string& what) {
+    // dst rows [b, e) (+)= X rows [b, e) times a weight (dense GEMM or sparse-feature product).
+    auto times_weight = [&](int param, Operand dst, bool acc, std::vector<int> deps, const std::string& what,
+                            std::int64_t b, std::int64_t e) {
       if (sparse) {
         Task t = task(TaskKind::spmm_features, l, F, std::move(deps), what);
         t.a = x;
         t.b = value(param);
         t.c = dst;
-        t.rows = n_;
+        t.rows = e - b;
         t.cols = out;
         t.inner = in;
-        t.nnz = std::int64_t(double(m_.feature_nnz) * keep);
+        t.nnz = n_ > 0 ? std::int64_t(double(m_.feature_nnz) * keep * double(e - b) / double(n_)) : 0;
         t.accumulate = acc;
+        t.row_sel = {RowSet::range, b, e, -1};
         return add(std::move(t));
       }
-      return gemm(l, F, std::move(deps), x, false, value(param), false, dst, n_, out, in, acc, what);
+      const int id = gemm(l, F, std::move(deps), x, false, value(param), false, dst, e - b, out, in, acc, what);
+      plan_.tasks[id].row_sel = {RowSet::range, b, e, -1};
+      return id;
     };
     const int out_buf = buffer(L + "output", n_, out);
     out_.push_back(out_buf);
@@ -274,15 +279,28 @@ class Builder {
     if (tf) {
       const int mid = buffer(L + "transformed", nl_, out);
       mid_.push_back(mid);
-      const int xw = times_weight(w, buf(mid), false, x_ready, "X*W");
-      agg_done = aggregate(l, {xw}, mid, out_buf, out);
+      if (strategy_ == Strategy::overlap) {
+        // Rows peers need are marginal: transform them first, post the exchange, then transform
+        // and aggregate the central rows while the messages travel.
+        const std::int64_t nc = part_.num_central;
+        const int xw_m = times_weight(w, buf(mid), false, x_ready, "X*W[marginal]", nc, n_);
+        const Pending pend = post_exchange(l, F, mid, out, {xw_m});
+        const int xw_c = times_weight(w, buf(mid), false, x_ready, "X*W[central]", 0, nc);
+        const int central = spmm(l, F, {xw_c, xw_m}, mid, out_buf, out, 0, nc, false, "A*[central]");
+        std::vector<int> after = {xw_c, xw_m};
+        for (int u : finish_exchange(pend, {})) after.push_back(u);
+        agg_done = {central, spmm(l, F, after, mid, out_buf, out, nc, n_, false, "A*[marginal]")};
+      } else {
+        const int xw = times_weight(w, buf(mid), false, x_ready, "X*W", 0, n_);
+        agg_done = aggregate(l, {xw}, mid, out_buf, out);
+      }
     } else {
       const int mid = buffer(L + "aggregated", n_, in);
       mid_.push_back(mid);
       const auto spmms = aggregate(l, x_ready, in_buf, mid, in);
       agg_done = {gemm(l, F, spmms, buf(mid), false, value(w), false, buf(out_buf), n_, out, in, false, "A*X*W")};
     }
-    if (m_.sage) agg_done = {times_weight(w_self, buf(out_buf), true, agg_done, "+X*W_self")};
+    if (m_.sage) agg_done = {times_weight(w_self, buf(out_buf), true, agg_done, "+X*W_self", 0, n_)};
     Task ba = task(TaskKind::bias_act, l, F, agg_done, last ? "+bias" : "+bias, relu");
     ba.a = value(bias);
     ba.c = buf(out_buf);

@@ -131,14 +131,20 @@ expect_abort() {
   fi
 }
 
-# Adaptive widths (re-assigned every 5 epochs). lambda = 1 weighs only variance: every group stays
-# at 8 bits, so the run equals uniform 8 bits (same per-row random streams) with the same bytes.
+# Adaptive widths (re-assigned every 5 epochs). lambda = 1 weighs only variance: every group with a
+# non-zero range stays at 8 bits (rows of zero range, e.g. dead ReLUs, have zero variance at any
+# width and decode exactly), so the run equals uniform 8 bits (same per-row random streams).
 NP=3 check "cora P=3 uniform 8-bit run" run "$tmp/cora.3.u8.jsonl" ${args[cora]} --mode adaqp --bits 8
 NP=3 check "cora P=3 adaptive lambda=1 run" run "$tmp/cora.3.a1.jsonl" ${args[cora]} --mode adaqp --bits adaptive \
   --lambda 1 --assign-period 5 --link-model probe
 bytes8=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1])][1]["bytes_sent"])' "$tmp/cora.3.u8.jsonl")
 check "adaptive lambda=1 equals uniform 8 bits" python3 "$here/compare_records.py" "$tmp/cora.3.u8.jsonl" \
-  "$tmp/cora.3.a1.jsonl" --bytes "$bytes8"
+  "$tmp/cora.3.a1.jsonl"
+check "adaptive lambda=1 sends at most the 8-bit bytes" python3 -c '
+import json, sys
+e = [r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "epoch"]
+assert all(r["bytes_sent"] <= int(sys.argv[2]) for r in e), [r["bytes_sent"] for r in e]
+print("ok: lambda=1 bytes", sorted({r["bytes_sent"] for r in e}))' "$tmp/cora.3.a1.jsonl" "$bytes8"
 # lambda = 0.5 and random widths: sender and receiver agree on every layout (the run completes,
 # plans validate), and after the first re-assignment fewer bytes travel than at 8 bits. The link
 # model is given (50 us, 0.25 Gbit/s, the regime where AdaQP pays off), so the answer does not
