@@ -12,6 +12,12 @@ fi
 rate=$1
 np=$2
 shift 2
+for tool in unshare ip tc mpirun; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "link emulation unavailable: '$tool' not found (Debian packages util-linux, iproute2, openmpi-bin)" >&2
+    exit 77
+  fi
+done
 if [ "${ADAQP_IN_LINK_NS:-}" != 1 ]; then
   if ! unshare -n true 2>/dev/null; then
     echo "link emulation unavailable: cannot create a network namespace (needs root or CAP_NET_ADMIN)" >&2
@@ -19,7 +25,10 @@ if [ "${ADAQP_IN_LINK_NS:-}" != 1 ]; then
   fi
   exec unshare -n env ADAQP_IN_LINK_NS=1 bash "$0" "$rate" "$np" "$@"
 fi
-ip link set lo up
+if ! ip link set lo up 2>/dev/null; then
+  echo "link emulation unavailable: cannot bring up lo in the namespace" >&2
+  exit 77
+fi
 if [ "$rate" != none ]; then
   if ! tc qdisc add dev lo root tbf rate "$rate" burst 256kb latency 100ms 2>/dev/null; then
     echo "link emulation unavailable: tc cannot shape lo (rate '$rate')" >&2
