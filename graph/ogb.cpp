@@ -149,6 +149,7 @@ Dataset load_ogb(const std::string& folder, const LoadOptions& options) {
   std::int64_t rows = 0;
   std::vector<float> row;
   for_each_line(feat_path, [&](std::string_view s, std::int64_t line) {
+    if (!options.features && rows > 0) return;  // only F is needed: parse the first row alone
     row.clear();
     split_fields(s, feat_path, line, row);
     if (rows == 0) d.num_features = std::int64_t(row.size());
@@ -157,7 +158,6 @@ Dataset load_ogb(const std::string& folder, const LoadOptions& options) {
                   " features, found " + std::to_string(row.size()));
     if (options.features) d.features.insert(d.features.end(), row.begin(), row.end());
     ++rows;
-    if (!options.features && rows > 0) return;
   });
   if (rows != d.num_nodes && options.features)
     throw Error(feat_path + ": expected " + std::to_string(d.num_nodes) + " rows, found " + std::to_string(rows));
