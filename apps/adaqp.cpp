@@ -94,11 +94,12 @@ int cmd_train(const engine::TrainConfig& c, std::uint64_t split_seed, bool quiet
                data.split_rule, data.count(data.train_mask), data.count(data.val_mask), data.count(data.test_mask),
                comm.size(), scheduler::to_string(c.mode));
   const auto result = engine::train(data, c, comm, [&](const engine::EpochMetrics& m) {
-    if (!quiet)
-      fmt::print("epoch {:>4}  loss {:.4f}  train {:.4f}  val {:.4f}  test {:.4f}  epoch {:.2f} ms"
-                 " (compute {:.2f}, comm {:.2f}, reduce {:.2f})\n",
-                 m.epoch, m.loss, m.train_acc, m.val_acc, m.test_acc, 1e3 * m.epoch_s, 1e3 * m.compute_s,
-                 1e3 * m.comm_s, 1e3 * m.reduce_s);
+    if (quiet) return;
+    const std::string acc = m.evaluated ? fmt::format("train {:.4f}  val {:.4f}  test {:.4f}", m.train_acc,
+                                                      m.val_acc, m.test_acc)
+                                        : std::string("(not evaluated)");
+    fmt::print("epoch {:>4}  loss {:.4f}  {}  epoch {:.2f} ms (compute {:.2f}, comm {:.2f}, reduce {:.2f})\n",
+               m.epoch, m.loss, acc, 1e3 * m.epoch_s, 1e3 * m.compute_s, 1e3 * m.comm_s, 1e3 * m.reduce_s);
   });
   if (!lead) return 0;
   const auto& s = result.summary;
@@ -217,6 +218,8 @@ int main(int argc, char** argv) {
   bool quiet = false;
   add_model_options(tr, tc, model, mode, partition, bits, assign);
   tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
+  tr->add_option("--eval-every", tc.eval_every, "evaluate after every K-th epoch and after the last one")
+      ->capture_default_str();
   tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
   tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
   tr->add_option("--seed", tc.seed, "seed of weights and dropout")->capture_default_str();
@@ -250,6 +253,7 @@ int main(int argc, char** argv) {
         throw Error("--bits '" + bits + "': allowed 2, 4, 8, 16, 32, adaptive");
       }
     }
+    if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
     if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
     tc.partition = graph::parse_partition_method(partition);
     if (app.got_subcommand("datasets")) return cmd_datasets();

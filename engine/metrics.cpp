@@ -20,7 +20,7 @@ Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std:
   std::vector<double> times;
   s.best_val_acc = -1;
   for (const auto& e : epochs) {
-    if (e.val_acc > s.best_val_acc) {
+    if (e.evaluated && e.val_acc > s.best_val_acc) {
       s.best_val_acc = e.val_acc;
       s.test_acc_at_best_val = e.test_acc;
       s.best_epoch = e.epoch;
@@ -45,6 +45,8 @@ nlohmann::json to_json(const EpochMetrics& m) {
           {"epoch_s", m.epoch_s},     {"compute_s", m.compute_s}, {"comm_s", m.comm_s},
           {"quant_s", m.quant_s},     {"reduce_s", m.reduce_s},   {"eval_s", m.eval_s},
           {"bytes_sent", m.bytes_sent}, {"bytes_meta", m.bytes_meta}};
+  if (!m.evaluated)
+    for (const char* key : {"train_acc", "val_acc", "test_acc", "eval_s"}) j[key] = nullptr;
   if (m.assignment.present) {
     const auto& a = m.assignment;
     nlohmann::json hist = nlohmann::json::object();

@@ -37,6 +37,7 @@ struct AssignmentRecord {
 struct EpochMetrics {
   std::int64_t epoch = 0;  // 1-based
   double loss = 0;         // training loss of this epoch's forward pass (with dropout), mean over train nodes
+  bool evaluated = true;   // false on epochs skipped by --eval-every: accuracies and eval_s are absent
   double train_acc = 0, val_acc = 0, test_acc = 0;  // after this epoch's step, evaluation mode (no dropout)
   double epoch_s = 0;      // wall time of the training step (forward, loss, backward, optimizer), max over ranks
   double compute_s = 0;    // part of epoch_s spent in compute tasks (max over ranks)
@@ -55,7 +56,7 @@ struct Summary {
   int ranks = 1;
   std::string mode;
   std::string bits;
-  double best_val_acc = 0;          // max val_acc over epochs
+  double best_val_acc = 0;          // max val_acc over evaluated epochs
   double test_acc_at_best_val = 0;  // test_acc of the first epoch reaching best_val_acc
   std::int64_t best_epoch = 0;
   double median_epoch_s = 0;        // median of epoch_s over all epochs

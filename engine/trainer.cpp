@@ -361,18 +361,25 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     const bool reassign = adaptive && epoch % config.assign_period == 0 && epoch < config.epochs;
     trainer->collect_stats(reassign);
     const StepTimes step = trainer->run(params, &adam, xs, &key, &loss);
-    const StepTimes eval = evaluator->run(params, nullptr, xs, nullptr, nullptr);
+    const bool evaluate = epoch % config.eval_every == 0 || epoch == config.epochs;
+    StepTimes eval;
+    if (evaluate) eval = evaluator->run(params, nullptr, xs, nullptr, nullptr);
     const auto& logits = evaluator->buffer(evaluator->plan().logits_buffer);
     // Reduce: times are maxima over ranks; loss, bytes and correct counts are sums.
     double maxima[6] = {step.total_s, step.compute_s, step.comm_s, step.reduce_s, step.quant_s, eval.total_s};
     double sums[1] = {step.loss};
-    std::int64_t counts[5] = {step.bytes_sent, step.bytes_meta, count_correct(logits, labels, train_mask),
-                              count_correct(logits, labels, val_mask), count_correct(logits, labels, test_mask)};
+    std::int64_t counts[5] = {step.bytes_sent, step.bytes_meta, 0, 0, 0};
+    if (evaluate) {
+      counts[2] = count_correct(logits, labels, train_mask);
+      counts[3] = count_correct(logits, labels, val_mask);
+      counts[4] = count_correct(logits, labels, test_mask);
+    }
     comm.allreduce_max(maxima, 6);
     comm.allreduce_sum(sums, 1);
     comm.allreduce_sum(counts, 5);
     EpochMetrics m;
     m.epoch = epoch;
+    m.evaluated = evaluate;
     m.loss = sums[0];
     m.epoch_s = maxima[0];
     m.compute_s = maxima[1];

@@ -23,6 +23,7 @@ struct TrainConfig {
   ModelConfig model;
   AdamConfig adam;
   std::int64_t epochs = 200;
+  std::int64_t eval_every = 1;  // evaluate after epochs divisible by this, and after the last one
   std::uint64_t seed = 0;  // weights and dropout
   int threads = 0;         // OpenMP + BLAS threads per rank; 0 = cores / ranks on this host
   scheduler::Mode mode = scheduler::Mode::vanilla;  // strategy (overlap or not) and quantization

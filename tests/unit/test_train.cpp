@@ -27,6 +27,13 @@ TEST_CASE("summary: best validation, test at best validation, median epoch time"
   CHECK(s.median_epoch_s == 2.5);
   CHECK(s.final_loss == 7);
   CHECK(s.total_train_s == 10);
+  e[2].evaluated = false;  // skipped by --eval-every: its accuracies do not count
+  const Summary skipped = summarize(e, 2, "vanilla", "32");
+  CHECK(skipped.best_epoch == 2);
+  e[1].evaluated = false;
+  CHECK(summarize(e, 2, "vanilla", "32").best_epoch == 4);
+  CHECK(to_json(e[1])["val_acc"].is_null());
+  CHECK(to_json(e[3])["val_acc"] == 0.6);
   CHECK(accuracy(3, 4) == 0.75);
   CHECK(accuracy(0, 0) == 0.0);
 }
@@ -68,6 +75,18 @@ TEST_CASE("training writes run, epoch and summary records and learns", "[train]"
   CHECK(lines.back()["final_loss"].get<double>() == r.epochs.back().loss);
   CHECK_FALSE(std::filesystem::exists(c.metrics_path + ".tmp"));
 
+  SECTION("--eval-every: evaluation after every K-th and the last epoch; losses unchanged") {
+    TrainConfig k = c;
+    k.eval_every = 7;
+    k.metrics_path.clear();
+    const auto rk = train(data, k);
+    for (std::size_t i = 0; i < 30; ++i) {
+      CHECK(rk.epochs[i].loss == r.epochs[i].loss);
+      const bool expect = (i + 1) % 7 == 0 || i + 1 == 30;
+      CHECK(rk.epochs[i].evaluated == expect);
+      if (expect) CHECK(rk.epochs[i].val_acc == r.epochs[i].val_acc);
+    }
+  }
   SECTION("a run that fails leaves no metrics file") {
     TrainConfig bad = c;
     bad.metrics_path = dir + "/bad.jsonl";
