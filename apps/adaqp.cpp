@@ -1,4 +1,4 @@
-// adaqp: the one command line. Subcommands: datasets, partition, plan, train.
+// adaqp: the one command line. Subcommands: datasets, partition, plan, train, simulate, calibrate.
 // User mistakes print one line "adaqp: error: ..." and exit 2; nothing half-written is left.
 // Under mpirun every rank runs the same command; an error on any rank aborts all of them.
 #include <CLI/CLI.hpp>
@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "apps/commands.hpp"
 #include "engine/comm/communicator.hpp"
 #include "engine/trainer.hpp"
 #include "scheduler/plan.hpp"
@@ -228,6 +229,30 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
   tr->add_flag("--quiet", quiet, "no per-epoch lines");
+  tr->add_option("--trace", tc.trace_path,
+                 "write rank 0's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");
+
+  auto* sim = app.add_subcommand("simulate", "predict the epoch time of a training configuration on cost models");
+  apps::SimulateOptions so;
+  add_model_options(sim, tc, model, mode, partition, bits, assign);
+  sim->add_option("--parts", so.parts, "number of ranks")->capture_default_str();
+  sim->add_option("--profile", so.profile, "calibration profile (adaqp calibrate; profiles/)")->required();
+  sim->add_option("--topology", so.topology, "flat, shared or nodes=NxG (default: flat; shared with --link RATE)");
+  sim->add_option("--link", so.link, "none (the profile's links) or the emulated loopback rate: 100mbit, 1gbit, ...")
+      ->capture_default_str();
+  sim->add_option("--metrics", so.metrics, "write run and summary records (predicted_epoch_s, ...) to this file");
+  sim->add_option("--compare", so.compare, "records of a measured adaqp train run: print predicted next to measured");
+  sim->add_option("--trace", so.trace, "write rank 0's per-task predicted seconds (JSON Lines, as train --trace)");
+
+  auto* cal = app.add_subcommand("calibrate", "measure this machine and write a calibration profile");
+  apps::CalibrateOptions co;
+  cal->add_option("--out", co.out, "profile to write (updated in place when it exists)")->required();
+  cal->add_option("--threads", co.threads, "compute threads per rank to calibrate for")->capture_default_str();
+  cal->add_flag("--quick", co.quick, "a smaller benchmark grid (seconds instead of a minute)");
+  cal->add_flag("--links-only", co.links_only, "only probe the link between ranks 0 and 1 (under mpirun)");
+  cal->add_option("--link-class", co.link_class, "name of the probed link class (inter, lo, lo-1gbit, ...)")
+      ->capture_default_str();
+  cal->add_option("--machine", co.machine, "machine name recorded in the profile (default: host name)");
 
   try {
     app.parse(argc, argv);
@@ -260,6 +285,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("partition")) return cmd_partition(p_dataset, p_parts, p_method, p_seed, p_json);
     if (app.got_subcommand("plan")) return cmd_plan(tc, pl_parts, pl_rank, pl_eval, pl_dump);
     if (app.got_subcommand("train")) return cmd_train(tc, split_seed, quiet, *comm);
+    if (app.got_subcommand("simulate")) return apps::cmd_simulate(tc, so);
+    if (app.got_subcommand("calibrate")) return apps::cmd_calibrate(co, *comm);
   } catch (const adaqp::Error& e) {
     const std::string where = comm->size() > 1 ? "rank " + std::to_string(comm->rank()) + ": " : "";
     comm->abort("adaqp: error: " + where + e.what(), 2);

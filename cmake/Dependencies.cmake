@@ -57,6 +57,7 @@ adaqp_find_package(CLI11 libcli11-dev)
 adaqp_find_package(Boost libboost-graph-dev 1.74 COMPONENTS graph)
 adaqp_find_package(Catch2 catch2)
 adaqp_find_package(benchmark libbenchmark-dev)
+adaqp_find_package(Eigen3 libeigen3-dev 3.3 NO_MODULE)
 
 set(ADAQP_HAVE_MPI OFF)
 if(ADAQP_MPI)

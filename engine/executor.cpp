@@ -120,6 +120,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
     const auto c0 = Clock::now();
     execute(t, params, adam, x, key, loss, times);
     const double dt = since(c0);
+    if (trace_) (*trace_)[std::size_t(t.id)] += dt;
     if (t.kind == TaskKind::allreduce) times.reduce_s += dt;
     else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32) times.quant_s += dt;
     else if (t.lane == scheduler::Lane::compute) times.compute_s += dt;
@@ -227,10 +228,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       if (mask.empty()) {
         std::memcpy(out, g, std::size_t(n) * sizeof(float));
       } else {
-        const float scale = float(1.0 / (1.0 - t.dropout));
-        const std::uint8_t* k = mask.data();
-#pragma omp parallel for simd schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) out[i] = k[i] ? g[i] * scale : 0.0f;
+        cpu::dropout_backward(g, mask.data(), float(1.0 / (1.0 - t.dropout)), n, out);
       }
       break;
     }

@@ -58,6 +58,9 @@ class PlanExecutor {
   // quantization error of the run (costs one extra decode per quantized message).
   void collect_stats(bool on) { collect_ = on; }
   const std::vector<float>& row_ranges(int task_id) const { return ranges_[task_id]; }
+  // When given (plan.tasks.size() entries), each run adds every task's execution seconds (waits
+  // for its dependencies excluded) to its entry; null stops tracing.
+  void trace(std::vector<double>* task_seconds) { trace_ = task_seconds; }
   const QuantStats& quant_stats() const { return quant_stats_; }
   const scheduler::Plan& plan() const { return plan_; }
 
@@ -83,6 +86,7 @@ class PlanExecutor {
   std::vector<int> request_;  // per task: communicator request of a send / recv, or -1
   std::vector<std::vector<graph::NodeId>> task_rows_;  // pack / unpack: local rows in message order
   bool collect_ = false;
+  std::vector<double>* trace_ = nullptr;
   std::vector<std::vector<float>> ranges_;  // per pack task
   QuantStats quant_stats_;
   std::vector<float> scratch_;

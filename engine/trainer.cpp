@@ -18,7 +18,6 @@
 #include "graph/error.hpp"
 
 namespace adaqp::engine {
-namespace {
 
 std::string hostname() {
   char buf[256] = {0};
@@ -32,8 +31,6 @@ std::string utc_now() {
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
 }
-
-}  // namespace
 
 std::vector<std::int64_t> global_degrees(const graph::Csr& adj) {
   std::vector<std::int64_t> d(adj.num_rows);
@@ -356,11 +353,21 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   auto bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
   const auto params = model.params();
   TrainResult result;
+  // --trace: every task's seconds, summed from the second epoch on (the first warms caches).
+  std::vector<double> trace;
+  std::int64_t traced_epochs = 0;
+  auto start_trace = [&] {
+    trace.assign(plans->train[rank].tasks.size(), 0.0);
+    traced_epochs = 0;
+    trainer->trace(config.trace_path.empty() ? nullptr : &trace);
+  };
   for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
     const DropoutKey key{config.seed, epoch};
     const bool reassign = adaptive && epoch % config.assign_period == 0 && epoch < config.epochs;
     trainer->collect_stats(reassign);
+    if (epoch == 2) start_trace();
     const StepTimes step = trainer->run(params, &adam, xs, &key, &loss);
+    if (epoch >= 2) ++traced_epochs;
     const bool evaluate = epoch % config.eval_every == 0 || epoch == config.epochs;
     StepTimes eval;
     if (evaluate) eval = evaluator->run(params, nullptr, xs, nullptr, nullptr);
@@ -412,10 +419,31 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
       evaluator = std::make_unique<PlanExecutor>(plans->eval[rank], part, agg, comm);
       bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
       m.assignment = a;
+      if (epoch >= 2) start_trace();  // the new plan's tasks
     }
     records.write(to_json(m));
     result.epochs.push_back(m);
     if (on_epoch && rank == 0) on_epoch(m);
+  }
+  if (!config.trace_path.empty() && rank == 0) {
+    RecordWriter tw(config.trace_path);
+    const auto& plan = plans->train[rank];
+    for (const auto& t : plan.tasks)
+      tw.write({{"type", "task"},
+                {"rank", rank},
+                {"id", t.id},
+                {"kind", scheduler::to_string(t.kind)},
+                {"label", t.label},
+                {"layer", t.layer},
+                {"dir", scheduler::to_string(t.dir)},
+                {"rows", t.rows},
+                {"cols", t.cols},
+                {"inner", t.inner},
+                {"nnz", t.nnz},
+                {"bits", t.bits},
+                {"epochs", traced_epochs},
+                {"mean_s", traced_epochs > 0 ? trace[std::size_t(t.id)] / double(traced_epochs) : 0.0}});
+    tw.commit();
   }
   result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.mode),
                              config.adaptive ? "adaptive" : std::to_string(config.bits));

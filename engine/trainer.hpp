@@ -35,6 +35,7 @@ struct TrainConfig {
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
   std::uint64_t partition_seed = 0;
   std::string metrics_path;  // JSON Lines output, empty = none
+  std::string trace_path;    // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
 };
 
 // Input features at most this dense are kept as CSR (sparse first-layer products); measured on
@@ -48,6 +49,9 @@ struct TrainResult {
 
 // Called after every epoch (for progress lines).
 using EpochCallback = std::function<void(const EpochMetrics&)>;
+
+std::string hostname();
+std::string utc_now();  // ISO 8601, seconds, UTC ("2026-11-24T20:00:00Z")
 
 // The `run` record: every setting, build options, host, dataset counts.
 nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data, int ranks);

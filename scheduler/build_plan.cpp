@@ -202,6 +202,7 @@ class Builder {
     t.cols = cols;
     t.row_sel = {RowSet::range, b, e, -1};
     t.transpose_matrix = transpose;
+    t.inner = transpose ? n_ : nl_;  // rows of the dense operand (columns of the sparse matrix)
     if (!transpose) {
       t.nnz = fwd_nnz(b, e);
     } else {  // rows of the transpose: inner rows [0, n) and halo rows [n, nl)

@@ -16,7 +16,8 @@ namespace adaqp::scheduler {
 enum class TaskKind {
   dropout,            // c = dropout(a) over rows [0, rows), mask kept for dropout_backward
   gemm,               // c (+)= op(a) op(b): m = rows, n = cols, k = inner
-  spmm,               // c rows in row_sel (+)= M[rows] a, M = forward aggregation or its transpose
+  spmm,               // c rows in row_sel (+)= M[rows] a, M = forward aggregation or its transpose;
+                      // inner = rows of a (columns of M)
   spmm_features,      // c (+)= X b with X the sparse (dropped) input features
   spmm_features_t,    // c (+)= X^T a (parameter gradient of a sparse first layer)
   bias_act,           // c += bias (param a); then ReLU if relu

@@ -6,7 +6,7 @@ packages=(
   libopenmpi-dev openmpi-bin libmetis-dev coinor-libcbc-dev
   libopenblas-dev libopenblas-openmp-dev
   libboost-graph-dev libfmt-dev catch2 libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev
-  libcli11-dev zlib1g-dev python3-matplotlib python3-numpy
+  libcli11-dev zlib1g-dev libeigen3-dev python3-matplotlib python3-numpy
   iproute2  # tc and ip, for link emulation (benchmarks/link_emulation.sh)
 )
 missing=()

@@ -177,6 +177,12 @@ void axpy(std::int64_t n, T alpha, const T* z, T* y) {
   for (std::int64_t i = 0; i < n; ++i) y[i] += alpha * z[i];
 }
 
+template <class T>
+void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_t n, T* out) {
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) out[i] = keep[i] ? g[i] * scale : T(0);
+}
+
 #define ADAQP_INSTANTIATE(T)                                                                                  \
   template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);    \
   template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool);                  \
@@ -184,7 +190,8 @@ void axpy(std::int64_t n, T alpha, const T* z, T* y) {
   template void relu_backward<T>(const T*, T*, std::int64_t);                                                 \
   template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                        \
   template void column_sums<T>(const T*, std::int64_t, std::int64_t, T*, bool);                               \
-  template void axpy<T>(std::int64_t, T, const T*, T*);
+  template void axpy<T>(std::int64_t, T, const T*, T*);                                                      \
+  template void dropout_backward<T>(const T*, const std::uint8_t*, T, std::int64_t, T*);
 ADAQP_INSTANTIATE(float)
 ADAQP_INSTANTIATE(double)
 #undef ADAQP_INSTANTIATE

@@ -33,6 +33,10 @@ void add_bias(T* x, const T* bias, std::int64_t rows, std::int64_t cols);
 template <class T>
 void column_sums(const T* g, std::int64_t rows, std::int64_t cols, T* out, bool accumulate);
 
+// Backward of dropout: out[i] = keep[i] ? g[i] * scale : 0 over n elements (out may alias g).
+template <class T>
+void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_t n, T* out);
+
 // y = x + alpha * z over n elements (y may alias x).
 template <class T>
 void axpy(std::int64_t n, T alpha, const T* z, T* y);

@@ -1,0 +1,142 @@
+// adaqp calibrate: measures this machine and writes (or updates) a calibration profile.
+// Compute: the microbenchmarks of benchmarks/microbench.hpp, fitted per cost class (rank 0).
+// Links (under mpirun, 2 or more ranks): ping-pong between ranks 0 and 1 at several sizes, fitted
+// alpha-beta, stored as link class --link-class; the cost of posting a send / receive.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <vector>
+
+#include "apps/commands.hpp"
+#include "benchmarks/microbench.hpp"
+#include "graph/error.hpp"
+#include "simulator/cost_model.hpp"
+#include "simulator/profile.hpp"
+
+#include "adaqp/git_commit.hpp"
+
+namespace adaqp::apps {
+
+namespace {
+
+void print_line(const std::string& line) { fmt::print("  {}\n", line); }
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Ranks 0 and 1: (bytes, one-way seconds + the 1-byte reply) samples, best of `reps` each.
+simulator::LinkClass probe_link(engine::Communicator& comm, double* post_s) {
+  const int me = comm.rank();
+  const std::vector<std::int64_t> sizes = {1024, 16384, 131072, 524288, 2097152, 4194304};
+  std::vector<std::pair<double, double>> samples;
+  for (auto m : sizes) {
+    double best = 1e300;
+    for (int rep = 0; rep < 7; ++rep) {
+      const double t = me <= 1 ? comm.ping_pong(1 - me, m, me == 0) : 0;
+      best = std::min(best, t);
+    }
+    samples.push_back({double(m), best});
+  }
+  // Round trip = 2 alpha + beta m (the reply is one byte): fit, then halve the intercept.
+  simulator::LinkClass l = simulator::fit_link(samples);
+  l.alpha_s /= 2;
+  // Posting cost: 64 receives and 64 sends of 64 bytes each way, timed while posting only.
+  const int n = 64;
+  std::vector<char> out(std::size_t(64 * n)), in(std::size_t(64 * n));
+  double posted = 0;
+  if (me <= 1) {
+    const int peer = 1 - me;
+    const double t0 = now_s();
+    for (int i = 0; i < n; ++i) comm.irecv(in.data() + 64 * i, 64, peer, 7000 + i);
+    for (int i = 0; i < n; ++i) comm.isend(out.data() + 64 * i, 64, peer, 7000 + i);
+    posted = now_s() - t0;
+    comm.wait_all();
+  }
+  *post_s = posted / (2 * n);
+  return l;
+}
+
+// Every rank: the gradient all-reduce (float sums) at several sizes, best of 5, fitted alpha-beta
+// in bytes per rank.
+simulator::LinkClass probe_allreduce(engine::Communicator& comm) {
+  std::vector<std::pair<double, double>> samples;
+  for (std::int64_t n : {16384, 65536, 262144, 1048576}) {
+    std::vector<float> data(static_cast<std::size_t>(n), 1.0f);
+    double best = 1e300;
+    for (int rep = 0; rep < 5; ++rep) {
+      double sync = 0;
+      comm.allreduce_max(&sync, 1);
+      const double t0 = now_s();
+      comm.allreduce_sum(data.data(), n);
+      double t = now_s() - t0;
+      comm.allreduce_max(&t, 1);
+      best = std::min(best, t);
+    }
+    samples.push_back({4.0 * double(n), best});
+  }
+  return simulator::fit_link(samples);
+}
+
+}  // namespace
+
+int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
+  const bool lead = comm.rank() == 0;
+  if (o.out.empty()) throw Error("calibrate: --out PROFILE is required");
+  if (o.threads < 1) throw Error("--threads " + std::to_string(o.threads) + ": must be >= 1");
+  if (o.links_only && comm.size() < 2)
+    throw Error("calibrate --links-only probes links between ranks: run it under mpirun -np 2");
+  simulator::Profile p;
+  if (std::filesystem::exists(o.out)) p = simulator::load_profile(o.out);  // update in place
+  p.machine = !o.machine.empty() ? o.machine : (p.machine.empty() ? engine::hostname() : p.machine);
+  p.backend = "cpu";
+  p.date = engine::utc_now().substr(0, 10);
+  p.source = std::string("adaqp calibrate, commit ") + build::kGitCommit + ", host " + engine::hostname();
+  if (!o.links_only) {
+    if (!p.compute.empty() && p.threads != o.threads && lead)
+      fmt::print("calibrate: replacing compute fits made for {} thread(s) with {} thread(s)\n", p.threads, o.threads);
+    p.threads = o.threads;
+    p.cores_per_host = omp_get_num_procs();
+    if (lead) {
+      fmt::print("calibrate: compute microbenchmarks, {} thread(s){}\n", o.threads, o.quick ? ", quick grid" : "");
+      bench::register_microbenchmarks({o.threads, o.quick, o.quick ? 0.02 : 0.05});
+      const auto samples = bench::run_microbenchmarks(&print_line);
+      fmt::print("{:<18} {:>8} {:>8}  coefficients (s per unit of each feature)\n", "cost class", "samples", "R^2");
+      for (const auto& [cls, s] : samples) {
+        p.compute[cls] = simulator::fit_linear(s);
+        std::string coef;
+        const auto& names = simulator::cost_class(cls).features;
+        for (std::size_t i = 0; i < names.size(); ++i)
+          coef += fmt::format("{}{}={:.3g}", i ? ", " : "", names[i], p.compute[cls].coef_s[i]);
+        fmt::print("{:<18} {:>8} {:>8.4f}  {}\n", cls, s.size(), p.compute[cls].r2, coef);
+      }
+    }
+  }
+  if (comm.size() >= 2) {
+    double sync = 0;
+    comm.allreduce_max(&sync, 1);  // the other ranks wait here while rank 0 benchmarks
+    double post_s = 0;
+    const auto link = probe_link(comm, &post_s);
+    const auto reduce = probe_allreduce(comm);
+    if (lead) {
+      p.links[o.link_class] = link;
+      if (comm.size() == 2) p.links[o.link_class + "-allreduce"] = reduce;
+      // Posting cost as the engine pays it without emulation (the `inter` class).
+      if (o.link_class == "inter") p.post_s = post_s;
+      fmt::print("link class '{}': alpha {:.2f} us, {:.3f} GB/s (R^2 {:.4f}); posting {:.2f} us\n", o.link_class,
+                 1e6 * link.alpha_s, 1e-9 / link.beta_s_per_byte, link.r2, 1e6 * post_s);
+      fmt::print("all-reduce on {} ranks: {:.2f} us + {:.3f} ns per byte (R^2 {:.4f})\n", comm.size(),
+                 1e6 * reduce.alpha_s, 1e9 * reduce.beta_s_per_byte, reduce.r2);
+    }
+  }
+  if (lead) {
+    simulator::save_profile(p, o.out);
+    fmt::print("profile written to {}\n", o.out);
+  }
+  return 0;
+}
+
+}  // namespace adaqp::apps

@@ -1,0 +1,33 @@
+// Subcommands of the adaqp binary that live in their own files (apps/adaqp.cpp parses the
+// command line and dispatches). Each returns the process exit code; user mistakes throw
+// adaqp::Error.
+#pragma once
+#include <string>
+
+#include "engine/comm/communicator.hpp"
+#include "engine/trainer.hpp"
+
+namespace adaqp::apps {
+
+struct SimulateOptions {
+  int parts = 2;
+  std::string profile;      // calibration profile (YAML)
+  std::string topology;     // flat | shared | nodes=NxG; empty: the link's default
+  std::string link = "none";  // none | RATE (emulated loopback link)
+  std::string metrics;      // write run + summary records here
+  std::string compare;      // a measured run's records: print predicted next to measured
+  std::string trace;        // rank 0's per-task predicted seconds (JSON Lines, as train --trace)
+};
+int cmd_simulate(const engine::TrainConfig& config, const SimulateOptions& options);
+
+struct CalibrateOptions {
+  std::string out;                 // profile to write (merged into when it exists)
+  int threads = 1;                 // compute threads per rank to calibrate for
+  bool quick = false;              // smaller benchmark grid
+  bool links_only = false;         // only the link probes (under mpirun)
+  std::string link_class = "inter";  // name of the probed link class
+  std::string machine;             // profile's machine name; default: the host name
+};
+int cmd_calibrate(const CalibrateOptions& options, engine::Communicator& comm);
+
+}  // namespace adaqp::apps

@@ -1,0 +1,138 @@
+// adaqp simulate: the training step's plans (built exactly as `adaqp train` builds them) run on
+// the simulator's cost models; prints the predicted epoch time and its parts.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <vector>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.hpp"
+#include "engine/metrics.hpp"
+#include "graph/error.hpp"
+#include "graph/partition.hpp"
+#include "graph/registry.hpp"
+#include "simulator/simulator.hpp"
+
+namespace adaqp::apps {
+
+namespace {
+
+// Medians of a measured run's epoch records (docs/metrics.md) and its settings.
+struct Measured {
+  nlohmann::json run;
+  std::map<std::string, double> median;
+};
+
+Measured read_measured(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open the measured records (--compare)");
+  Measured m;
+  std::map<std::string, std::vector<double>> values;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    nlohmann::json r;
+    try {
+      r = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      throw Error(path + ": line " + std::to_string(n) + " is not JSON");
+    }
+    if (r.value("type", "") == "run") m.run = r;
+    if (r.value("type", "") != "epoch") continue;
+    for (const char* k : {"epoch_s", "compute_s", "comm_s", "quant_s", "reduce_s", "eval_s", "bytes_sent"})
+      if (r.contains(k) && r[k].is_number()) values[k].push_back(r[k].get<double>());
+  }
+  if (m.run.is_null() || values["epoch_s"].empty())
+    throw Error(path + ": no run record or no epoch records (--compare takes a metrics file of adaqp train)");
+  for (auto& [k, v] : values) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    m.median[k] = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  }
+  return m;
+}
+
+}  // namespace
+
+int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
+  if (c.adaptive)
+    throw Error("simulate --bits adaptive: adaptive widths depend on run-time statistics; simulate a uniform "
+                "width (2, 4, 8, 16)");
+  if (o.profile.empty()) throw Error("simulate: --profile PROFILE is required (profiles/ ships some)");
+  const auto profile = simulator::load_profile(o.profile);
+  const auto net = simulator::make_network(profile, o.parts, o.topology, o.link);
+  const auto data = graph::load_dataset(c.dataset);
+  const auto owner = graph::partition_graph(data.adj, o.parts, c.partition, c.partition_seed);
+  const auto parts = graph::build_partitions(data.adj, owner, o.parts);
+  const auto plans = engine::make_plans(data, c, owner, parts);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto train = simulator::simulate(plans.train, profile, net, !o.trace.empty());
+  const auto eval = simulator::simulate(plans.eval, profile, net);
+  const double sim_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string bits = std::to_string(c.bits);
+  const auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), bits, sim_s);
+
+  fmt::print("{} {} x {} on {}, {} ranks, {} {}-bit; profile {} ({} thread(s)/rank), link {}, topology {}\n",
+             to_string(c.model.kind), c.model.layers, c.model.hidden, data.name, o.parts,
+             scheduler::to_string(c.mode), bits, profile.machine, profile.threads, o.link, net.topology.spec(o.parts));
+  std::optional<Measured> measured;
+  if (!o.compare.empty()) {
+    measured = read_measured(o.compare);
+    const auto& s = measured->run["settings"];
+    auto check = [&](const char* key, const std::string& mine) {
+      const std::string theirs = s.contains(key) ? (s[key].is_string() ? s[key].get<std::string>() : s[key].dump()) : "";
+      if (theirs != mine)
+        throw Error(o.compare + ": measured run has " + key + " '" + theirs + "', simulated '" + mine + "'");
+    };
+    check("mode", scheduler::to_string(c.mode));
+    check("bits", bits);
+    check("dataset", c.dataset);
+    if (measured->run.value("ranks", 0) != o.parts)
+      throw Error(o.compare + ": measured run has " + std::to_string(measured->run.value("ranks", 0)) +
+                  " ranks, simulated " + std::to_string(o.parts));
+  }
+  const std::pair<const char*, double> rows[] = {
+      {"epoch_s", train.epoch_s}, {"compute_s", train.compute_s}, {"comm_s", train.comm_s},
+      {"quant_s", train.quant_s}, {"reduce_s", train.reduce_s},   {"eval_s", eval.epoch_s}};
+  if (measured) fmt::print("{:<10} {:>14} {:>14} {:>9}\n", "", "predicted ms", "measured ms", "error");
+  else fmt::print("{:<10} {:>14}\n", "", "predicted ms");
+  for (const auto& [name, value] : rows) {
+    if (!measured) {
+      fmt::print("{:<10} {:>14.3f}\n", name, 1e3 * value);
+      continue;
+    }
+    const auto it = measured->median.find(name);
+    const double m = it == measured->median.end() ? 0 : it->second;
+    const std::string err = m > 0 ? fmt::format("{:+.1f}%", 100 * (value - m) / m) : "-";
+    fmt::print("{:<10} {:>14.3f} {:>14.3f} {:>9}\n", name, 1e3 * value, 1e3 * m, err);
+  }
+  fmt::print("bytes sent per epoch {} ({} metadata); {} events simulated in {:.3f} s\n", train.bytes_sent,
+             train.bytes_meta, train.events + eval.events, sim_s);
+  if (!o.trace.empty()) {
+    engine::RecordWriter tw(o.trace);
+    for (const auto& t : plans.train[0].tasks) {
+      const auto& span = train.timeline[0][std::size_t(t.id)];
+      tw.write({{"type", "task"}, {"rank", 0}, {"id", t.id}, {"kind", scheduler::to_string(t.kind)},
+                {"label", t.label}, {"layer", t.layer}, {"dir", scheduler::to_string(t.dir)}, {"rows", t.rows},
+                {"cols", t.cols}, {"inner", t.inner}, {"nnz", t.nnz}, {"bits", t.bits},
+                {"predicted_s", span.end_s - span.start_s}});
+    }
+    tw.commit();
+  }
+  if (!o.metrics.empty()) {
+    engine::RecordWriter w(o.metrics);
+    auto run = engine::run_record(c, data, o.parts);
+    run["simulated"] = {{"profile", o.profile}, {"machine", profile.machine}, {"link", o.link},
+                        {"topology", net.topology.spec(o.parts)}, {"profile_threads", profile.threads}};
+    w.write(run);
+    w.write(summary);
+    w.commit();
+    fmt::print("records written to {}\n", o.metrics);
+  }
+  return 0;
+}
+
+}  // namespace adaqp::apps

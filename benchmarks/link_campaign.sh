@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The link-bound campaign of the AdaQP issue: P = 2 ranks (1 thread each), GCN 3 x 256, every
+# (dataset, link rate, mode/bits row, seed) run through benchmarks/link_emulation.sh. One JSON
+# Lines record file per run: OUT/DATASET/RATE/MODE-BITS-sSEED.jsonl. Finished runs are skipped,
+# so a killed campaign resumes where it stopped. benchmarks/campaign_table.py prints the table.
+# usage: benchmarks/link_campaign.sh OUT [BUILD_DIR]
+# environment (space-separated lists): DATASETS, RATES, ROWS (MODE:BITS), SEEDS, EPOCHS, EVAL_EVERY,
+#   EXTRA (more train flags)
+set -euo pipefail
+out=${1:?usage: $0 OUT [BUILD_DIR]}
+build=${2:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+datasets=${DATASETS:-amazon-computers coauthor-physics}
+rates=${RATES:-100mbit 250mbit 1gbit 10gbit none}
+rows=${ROWS:-vanilla:32 overlap:32 quant:8 quant:4 quant:2 quant:adaptive adaqp:8 adaqp:4 adaqp:2 adaqp:adaptive}
+seeds=${SEEDS:-0}
+epochs=${EPOCHS:-200}
+eval_every=${EVAL_EVERY:-20}
+adaqp=$(cd "$build" && pwd)/adaqp
+total=0
+for d in $datasets; do for r in $rates; do for row in $rows; do for s in $seeds; do total=$((total + 1)); done; done; done; done
+i=0
+start=$(date +%s)
+for d in $datasets; do
+  for r in $rates; do
+    mkdir -p "$out/$d/$r"
+    for row in $rows; do
+      mode=${row%%:*}
+      bits=${row##*:}
+      for s in $seeds; do
+        i=$((i + 1))
+        file="$out/$d/$r/$mode-$bits-s$s.jsonl"
+        if [ -s "$file" ]; then continue; fi
+        echo "[$i/$total] $(date +%H:%M:%S) $d $r $mode $bits seed $s (elapsed $(( $(date +%s) - start )) s)"
+        # shellcheck disable=SC2086
+        bash "$here/link_emulation.sh" "$r" 2 "$adaqp" train --dataset "$d" --model gcn --layers 3 --hidden 256 \
+          --epochs "$epochs" --eval-every "$eval_every" --threads 1 --mode "$mode" --bits "$bits" --seed "$s" \
+          ${EXTRA:-} --metrics "$file" --quiet >"${file%.jsonl}.out" 2>&1 ||
+          { echo "run failed: see ${file%.jsonl}.out" >&2; tail -3 "${file%.jsonl}.out" >&2; }
+      done
+    done
+  done
+done
+echo "campaign done in $(( $(date +%s) - start )) s: $out"

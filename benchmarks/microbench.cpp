@@ -1,0 +1,435 @@
+#include "benchmarks/microbench.hpp"
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "engine/codec.hpp"
+#include "engine/cpu/blas.hpp"
+#include "engine/cpu/kernels.hpp"
+#include "engine/loss.hpp"
+#include "engine/model.hpp"
+#include "engine/optimizer.hpp"
+#include "engine/trainer.hpp"
+#include "graph/dataset.hpp"
+#include "graph/partition.hpp"
+#include "graph/error.hpp"
+#include "scheduler/wire_format.hpp"
+#include "simulator/cost_model.hpp"
+
+namespace adaqp::bench {
+
+namespace {
+
+using engine::Matrix;
+using Grid = std::vector<std::int64_t>;
+
+// rows x cols CSR with about per_row distinct random columns per row, values 1 / degree.
+graph::Csr random_csr(std::int64_t rows, std::int64_t cols, std::int64_t per_row, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::int64_t> col(0, cols - 1);
+  graph::Csr a;
+  a.num_rows = rows;
+  a.num_cols = cols;
+  a.offsets.assign(std::size_t(rows + 1), 0);
+  std::vector<graph::NodeId> row;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    row.clear();
+    for (std::int64_t k = 0; k < per_row; ++k) row.push_back(graph::NodeId(col(rng)));
+    std::sort(row.begin(), row.end());
+    row.erase(std::unique(row.begin(), row.end()), row.end());
+    for (auto c : row) {
+      a.indices.push_back(c);
+      a.values.push_back(1.0f / float(row.size()));
+    }
+    a.offsets[std::size_t(r + 1)] = std::int64_t(a.indices.size());
+  }
+  return a;
+}
+
+std::vector<float> random_values(std::int64_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// The features of the call, computed by the simulator's own definition from the task the call is.
+void set_features(benchmark::State& st, const scheduler::Task& t) {
+  const auto [cls, f] = simulator::task_features(t);
+  for (std::size_t i = 0; i < f.size(); ++i) st.counters["f" + std::to_string(i)] = f[i];
+}
+
+scheduler::Task task_of(scheduler::TaskKind kind, std::int64_t rows, std::int64_t cols, std::int64_t inner = 0,
+                        std::int64_t nnz = 0) {
+  scheduler::Task t;
+  t.kind = kind;
+  t.rows = rows;
+  t.cols = cols;
+  t.inner = inner;
+  t.nnz = nnz;
+  return t;
+}
+
+// Registers one benchmark "calib/CLASS/LABEL"; fn(state) times one call per iteration and sets
+// the features.
+template <class F>
+void add(const MicrobenchOptions& o, const std::string& cls, const std::string& label, F fn) {
+  if (!simulator::find_cost_class(cls)) throw std::logic_error("microbench: no cost class " + cls);
+  const int threads = o.threads;
+  benchmark::RegisterBenchmark(("calib/" + cls + "/" + label).c_str(),
+                               [threads, fn](benchmark::State& st) {
+                                 omp_set_num_threads(threads);
+                                 engine::cpu::set_blas_threads(threads);
+                                 fn(st);
+                               })
+      ->UseRealTime()
+      ->MinTime(o.min_time_s)
+      ->Unit(benchmark::kMicrosecond);
+}
+
+std::string dims(std::initializer_list<std::int64_t> v) {
+  std::string s;
+  for (auto x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
+  return s;
+}
+
+void register_sparse(const MicrobenchOptions& o) {
+  const Grid rows = o.quick ? Grid{2048, 8192} : Grid{2048, 16384, 65536};
+  const Grid degree = o.quick ? Grid{4, 32} : Grid{4, 16, 48};
+  const Grid cols = o.quick ? Grid{16, 128} : Grid{16, 64, 256};
+  for (auto n : rows)
+    for (auto d : degree)
+      for (auto c : cols)
+        add(o, "spmm", dims({n, d, c}), [n, d, c](benchmark::State& st) {
+          const auto a = random_csr(n, n, d, 1);
+          const auto b = random_values(n * c, 2);
+          std::vector<float> out(std::size_t(n * c));
+          for (auto _ : st) {
+            engine::cpu::spmm(a, 0, n, b.data(), c, out.data(), false);
+            benchmark::ClobberMemory();
+          }
+          set_features(st, task_of(scheduler::TaskKind::spmm, n, c, n, a.nnz()));
+        });
+  // Sparse input features (rows x in, per_row nonzeros) times / transposed against a weight.
+  const Grid xrows = o.quick ? Grid{4096} : Grid{4096, 16384};
+  const Grid in = o.quick ? Grid{1000} : Grid{1000, 8000};
+  const Grid per_row = o.quick ? Grid{16, 64} : Grid{16, 128};
+  const Grid out = o.quick ? Grid{16, 128} : Grid{16, 256};
+  for (auto n : xrows)
+    for (auto f : in)
+      for (auto k : per_row)
+        for (auto c : out) {
+          const std::string label = dims({n, f, k, c});
+          add(o, "spmm_features", label, [n, f, k, c](benchmark::State& st) {
+            const auto x = random_csr(n, f, k, 3);
+            const auto w = random_values(f * c, 4);
+            std::vector<float> y(std::size_t(n * c));
+            for (auto _ : st) {
+              engine::cpu::spmm(x, 0, n, w.data(), c, y.data(), false);
+              benchmark::ClobberMemory();
+            }
+            set_features(st, task_of(scheduler::TaskKind::spmm_features, n, c, f, x.nnz()));
+          });
+          add(o, "spmm_features_t", label, [n, f, k, c](benchmark::State& st) {
+            const auto x = random_csr(n, f, k, 3);
+            const auto g = random_values(n * c, 5);
+            std::vector<float> grad(std::size_t(f * c));
+            for (auto _ : st) {
+              engine::cpu::spmm_transposed(x, g.data(), c, grad.data(), false);
+              benchmark::ClobberMemory();
+            }
+            set_features(st, task_of(scheduler::TaskKind::spmm_features_t, f, c, n, x.nnz()));
+          });
+          add(o, "dropout_sparse", label, [n, f, k](benchmark::State& st) {
+            const auto x = random_csr(n, f, k, 3);
+            std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
+            std::iota(ids.begin(), ids.end(), 0);
+            std::int64_t epoch = 0;
+            for (auto _ : st) {
+              auto d = engine::dropout_sparse(x, 0.5, {1, ++epoch}, 0, ids.data());
+              benchmark::DoNotOptimize(d.indices.data());
+            }
+            auto t = task_of(scheduler::TaskKind::dropout, n, f, 0, x.nnz());
+            t.c = {scheduler::Operand::features, 1};
+            t.dropout = 0.5;
+            set_features(st, t);
+          });
+        }
+}
+
+// SpMM on real graphs' GCN operators, as training runs them: rank 0's local matrix of a METIS
+// partition (forward: inner rows x local rows; backward: its transpose). Only datasets the
+// simulator's accuracy table does not use (Amazon Computers, Coauthor Physics are held out).
+void register_real_graphs(const MicrobenchOptions& o) {
+  const std::vector<std::string> names =
+      o.quick ? std::vector<std::string>{"cora", "citeseer"}
+              : std::vector<std::string>{"cora", "citeseer", "amazon-photo", "coauthor-cs", "tolokers"};
+  const Grid parts = o.quick ? Grid{1, 2} : Grid{1, 2, 4};
+  const Grid cols = o.quick ? Grid{16, 128} : Grid{16, 64, 256};
+  for (const auto& name : names)
+    for (auto P : parts)
+      for (int transpose : {0, 1})
+        for (auto c : cols)
+          add(o, "spmm", name + "/" + dims({P, transpose, c}), [name, P, transpose, c](benchmark::State& st) {
+            static std::map<std::pair<std::string, std::int64_t>, engine::Aggregation> cache;
+            auto it = cache.find({name, P});
+            if (it == cache.end()) {
+              graph::LoadOptions lo;
+              lo.features = false;
+              const auto d = graph::load_dataset(name, lo);
+              const auto owner = graph::partition_graph(d.adj, int(P), graph::PartitionMethod::metis_cut, 0);
+              const auto part = graph::build_partitions(d.adj, owner, int(P))[0];
+              it = cache.emplace(std::pair{name, P},
+                                 engine::make_aggregation(engine::ModelKind::gcn, part, engine::global_degrees(d.adj)))
+                       .first;
+            }
+            const graph::Csr& a = transpose ? it->second.bwd : it->second.fwd;
+            const auto b = random_values(a.num_cols * c, 20);
+            std::vector<float> out(std::size_t(a.num_rows * c));
+            for (auto _ : st) {
+              engine::cpu::spmm(a, 0, a.num_rows, b.data(), c, out.data(), false);
+              benchmark::ClobberMemory();
+            }
+            set_features(st, task_of(scheduler::TaskKind::spmm, a.num_rows, c, a.num_cols, a.nnz()));
+          });
+}
+
+void register_gemm(const MicrobenchOptions& o) {
+  // (trans_a, trans_b) patterns of the training step: X W (nn), X^T G (tn), G W^T (nt).
+  const Grid big = o.quick ? Grid{2048, 8192} : Grid{2048, 16384};
+  const Grid mid = o.quick ? Grid{64, 512} : Grid{64, 256, 1024};
+  const Grid small = o.quick ? Grid{16, 128} : Grid{16, 64, 256};
+  struct Shape {
+    const char* cls;
+    bool ta, tb;
+  };
+  for (const Shape s : {Shape{"gemm_nn", false, false}, Shape{"gemm_tn", true, false}, Shape{"gemm_nt", false, true}})
+    for (auto rows : big)
+      for (auto f : mid)
+        for (auto c : small) {
+          // nn: m = rows, k = f, n = c;  tn: m = f, k = rows, n = c;  nt: m = rows, k = c, n = f.
+          const std::int64_t m = s.ta ? f : rows, k = s.ta ? rows : (s.tb ? c : f), n = s.tb ? f : c;
+          add(o, s.cls, dims({m, n, k}), [s, m, n, k](benchmark::State& st) {
+            const auto a = random_values(m * k, 6);
+            const auto b = random_values(k * n, 7);
+            std::vector<float> out(std::size_t(m * n));
+            const std::int64_t lda = s.ta ? m : k, ldb = s.tb ? k : n;
+            for (auto _ : st) {
+              engine::cpu::gemm(s.ta, s.tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, out.data(), n);
+              benchmark::ClobberMemory();
+            }
+            auto t = task_of(scheduler::TaskKind::gemm, m, n, k);
+            t.trans_a = s.ta;
+            t.trans_b = s.tb;
+            set_features(st, t);
+          });
+        }
+}
+
+void register_elementwise(const MicrobenchOptions& o) {
+  const Grid rows = o.quick ? Grid{4096} : Grid{4096, 32768};
+  const Grid cols = o.quick ? Grid{64, 512} : Grid{16, 256, 1024};
+  for (auto n : rows)
+    for (auto c : cols) {
+      const std::string label = dims({n, c});
+      add(o, "dropout", label, [n, c](benchmark::State& st) {
+        const auto x = random_values(n * c, 8);
+        std::vector<float> y(x.size());
+        std::vector<std::uint8_t> keep(x.size());
+        std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
+        std::iota(ids.begin(), ids.end(), 0);
+        std::int64_t epoch = 0;
+        for (auto _ : st) {
+          engine::dropout_forward(x.data(), y.data(), keep.data(), n, c, 0.5, {1, ++epoch}, 0, ids.data());
+          benchmark::ClobberMemory();
+        }
+        auto t = task_of(scheduler::TaskKind::dropout, n, c);
+        t.dropout = 0.5;
+        set_features(st, t);
+      });
+      add(o, "copy", label, [n, c](benchmark::State& st) {
+        const auto x = random_values(n * c, 8);
+        std::vector<float> y(x.size());
+        for (auto _ : st) {
+          std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
+          benchmark::ClobberMemory();
+        }
+        set_features(st, task_of(scheduler::TaskKind::dropout, n, c));
+      });
+      add(o, "bias_act", label, [n, c](benchmark::State& st) {
+        auto x = random_values(n * c, 9);
+        const auto bias = random_values(c, 10);
+        for (auto _ : st) {
+          engine::cpu::add_bias(x.data(), bias.data(), n, c);
+          engine::cpu::relu_forward(x.data(), n * c);
+          benchmark::ClobberMemory();
+        }
+        set_features(st, task_of(scheduler::TaskKind::bias_act, n, c));
+      });
+      add(o, "act_backward", label, [n, c](benchmark::State& st) {
+        const auto y = random_values(n * c, 11);
+        auto g = random_values(n * c, 12);
+        for (auto _ : st) {
+          engine::cpu::relu_backward(y.data(), g.data(), n * c);
+          benchmark::ClobberMemory();
+        }
+        set_features(st, task_of(scheduler::TaskKind::act_backward, n, c));
+      });
+      add(o, "bias_grad", label, [n, c](benchmark::State& st) {
+        const auto g = random_values(n * c, 13);
+        std::vector<float> out(static_cast<std::size_t>(c));
+        for (auto _ : st) {
+          engine::cpu::column_sums(g.data(), n, c, out.data(), false);
+          benchmark::ClobberMemory();
+        }
+        set_features(st, task_of(scheduler::TaskKind::bias_grad, n, c));
+      });
+      add(o, "dropout_backward", label, [n, c](benchmark::State& st) {
+        const auto g = random_values(n * c, 14);
+        std::vector<std::uint8_t> keep(g.size());
+        for (std::size_t i = 0; i < keep.size(); ++i) keep[i] = std::uint8_t(i % 3 != 0);
+        std::vector<float> out(g.size());
+        for (auto _ : st) {
+          engine::cpu::dropout_backward(g.data(), keep.data(), 2.0f, n * c, out.data());
+          benchmark::ClobberMemory();
+        }
+        set_features(st, task_of(scheduler::TaskKind::dropout_backward, n, c));
+      });
+    }
+  // Loss: rows x classes logits, 5% of rows labelled for training.
+  for (auto n : rows)
+    for (std::int64_t c : {8, 40}) {
+      add(o, "loss", dims({n, c}), [n, c](benchmark::State& st) {
+        Matrix<float> logits(n, c), grad;
+        logits.data = random_values(n * c, 15);
+        std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
+        std::vector<std::uint8_t> mask(static_cast<std::size_t>(n));
+        for (std::int64_t r = 0; r < n; ++r) labels[std::size_t(r)] = std::int32_t(r % c), mask[std::size_t(r)] = r % 20 == 0;
+        grad.resize(n, c);
+        for (auto _ : st) {
+          benchmark::DoNotOptimize(engine::softmax_cross_entropy(logits, labels, mask, double(n) / 20, &grad));
+          benchmark::ClobberMemory();
+        }
+        set_features(st, task_of(scheduler::TaskKind::loss, n, c));
+      });
+    }
+  // Adam over one parameter of n elements.
+  for (std::int64_t n : o.quick ? Grid{1 << 14, 1 << 20} : Grid{1 << 14, 1 << 17, 1 << 20, 1 << 22}) {
+    add(o, "optimizer", std::to_string(n), [n](benchmark::State& st) {
+      engine::Param<float> p;
+      p.value.resize(n, 1);
+      p.grad.resize(n, 1);
+      p.value.data = random_values(n, 16);
+      p.grad.data = random_values(n, 17);
+      engine::Adam<float> adam({}, {&p});
+      for (auto _ : st) {
+        adam.step();
+        benchmark::ClobberMemory();
+      }
+      set_features(st, task_of(scheduler::TaskKind::optimizer, n, 1));
+    });
+  }
+}
+
+void register_codecs(const MicrobenchOptions& o) {
+  const Grid rows = o.quick ? Grid{1024, 8192} : Grid{1024, 8192, 32768};
+  const Grid cols = o.quick ? Grid{16, 256} : Grid{16, 64, 256};
+  for (int bits : {32, 16, 8, 4, 2})
+    for (auto n : rows)
+      for (auto c : cols) {
+        const std::string label = dims({n, c});
+        // Message rows are scattered over a buffer of 2n rows (send lists, halo rows).
+        auto setup = [n](std::vector<std::int32_t>& list, std::vector<std::int64_t>& ids) {
+          list.resize(static_cast<std::size_t>(n));
+          for (std::int64_t r = 0; r < n; ++r) list[std::size_t(r)] = std::int32_t((r * 7919) % (2 * n));
+          ids.resize(std::size_t(2 * n));
+          std::iota(ids.begin(), ids.end(), 0);
+        };
+        add(o, "pack" + std::to_string(bits), label, [n, c, bits, setup](benchmark::State& st) {
+          std::vector<std::int32_t> list;
+          std::vector<std::int64_t> ids;
+          setup(list, ids);
+          const auto x = random_values(2 * n * c, 18);
+          std::vector<std::uint8_t> out(std::size_t(scheduler::message_bytes(n, c, bits)));
+          std::int64_t epoch = 0;
+          for (auto _ : st) {
+            engine::encode_rows({x.data(), c, list.data(), 0, ids.data()}, n, c, bits, {1, ++epoch, 0, 0}, out.data());
+            benchmark::ClobberMemory();
+          }
+          auto t = task_of(scheduler::TaskKind::pack, n, c);
+          t.bits = bits;
+          set_features(st, t);
+        });
+        add(o, "unpack" + std::to_string(bits), label, [n, c, bits, setup](benchmark::State& st) {
+          std::vector<std::int32_t> list;
+          std::vector<std::int64_t> ids;
+          setup(list, ids);
+          const auto x = random_values(2 * n * c, 19);
+          std::vector<std::uint8_t> msg(std::size_t(scheduler::message_bytes(n, c, bits)));
+          engine::encode_rows({x.data(), c, list.data(), 0, ids.data()}, n, c, bits, {1, 1, 0, 0}, msg.data());
+          std::vector<float> y(std::size_t(2 * n * c));
+          for (auto _ : st) {
+            engine::decode_rows(msg.data(), n, c, bits, {y.data(), c, list.data(), 0, false});
+            benchmark::ClobberMemory();
+          }
+          auto t = task_of(scheduler::TaskKind::unpack, n, c);
+          t.bits = bits;
+          set_features(st, t);
+        });
+      }
+}
+
+class Collector : public benchmark::BenchmarkReporter {
+ public:
+  explicit Collector(void (*progress)(const std::string&)) : progress_(progress) {}
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      const std::string name = r.benchmark_name();
+      if (r.error_occurred) throw Error("calibration benchmark " + name + " failed: " + r.error_message);
+      if (r.run_type != Run::RT_Iteration || name.rfind("calib/", 0) != 0 || r.iterations == 0) continue;
+      const auto slash = name.find('/', 6);
+      const std::string cls = name.substr(6, slash - 6);
+      simulator::Sample s;
+      s.seconds = r.real_accumulated_time / double(r.iterations);
+      for (int i = 0;; ++i) {
+        const auto it = r.counters.find("f" + std::to_string(i));
+        if (it == r.counters.end()) break;
+        s.features.push_back(it->second.value);
+      }
+      samples[cls].push_back(s);
+      if (progress_) progress_(fmt::format("{:<48} {:>12.1f} us", name, 1e6 * s.seconds));
+    }
+  }
+  std::map<std::string, std::vector<simulator::Sample>> samples;
+
+ private:
+  void (*progress_)(const std::string&);
+};
+
+}  // namespace
+
+void register_microbenchmarks(const MicrobenchOptions& options) {
+  if (options.threads < 1) throw Error("calibration threads " + std::to_string(options.threads) + ": must be >= 1");
+  register_sparse(options);
+  register_real_graphs(options);
+  register_gemm(options);
+  register_elementwise(options);
+  register_codecs(options);
+}
+
+std::map<std::string, std::vector<simulator::Sample>> run_microbenchmarks(void (*progress)(const std::string&)) {
+  Collector collector(progress);
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  return std::move(collector.samples);
+}
+
+}  // namespace adaqp::bench

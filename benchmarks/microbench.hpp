@@ -1,0 +1,29 @@
+// Calibration microbenchmarks: every compute cost class of simulator/cost_model.hpp timed on the
+// engine's own CPU kernels over a grid of sizes, registered with Google Benchmark. Each benchmark
+// is named "calib/CLASS/..." and reports the class's features as user counters f0, f1, ... (one
+// call per iteration), so a run of them is a set of fit samples (simulator::Sample).
+// Used by `build/bench_calibration` (for people) and by `adaqp calibrate` (for profiles).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "simulator/profile.hpp"
+
+namespace adaqp::bench {
+
+struct MicrobenchOptions {
+  int threads = 1;         // OpenMP and BLAS threads while timing
+  bool quick = false;      // a smaller grid (tests, CI)
+  double min_time_s = 0.05;  // Google Benchmark minimum time per benchmark
+};
+
+// Registers the benchmarks with Google Benchmark (call once per process).
+void register_microbenchmarks(const MicrobenchOptions& options);
+
+// Runs the registered calibration benchmarks and returns the samples per cost class (seconds
+// per call). `progress` (may be null) receives one line per finished benchmark.
+std::map<std::string, std::vector<simulator::Sample>> run_microbenchmarks(
+    void (*progress)(const std::string& line) = nullptr);
+
+}  // namespace adaqp::bench

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Predicted vs measured epoch time: runs `adaqp simulate` for every measured run of one or more
+results folders laid out as benchmarks/link_campaign.sh writes them (DIR/DATASET/LINK/*.jsonl)
+and prints one Markdown table with the relative error of the predicted epoch time, plus the
+median and maximum absolute error. LINK folders: `shm` (plain mpirun: simulate --link none),
+`none` (TCP over loopback without limit: --link lo), or a rate such as `1gbit` (--link 1gbit).
+Runs with adaptive widths are skipped (the simulator predicts uniform widths).
+
+usage: simulator_accuracy.py --adaqp build/adaqp --profile PROFILE [--links shm,1gbit,...] DIR...
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+
+def measured(path):
+    with open(path) as f:
+        recs = [json.loads(line) for line in f]
+    run = next(r for r in recs if r["type"] == "run")
+    epochs = [r for r in recs if r["type"] == "epoch"]
+    return run, {k: statistics.median(e[k] for e in epochs) for k in ("epoch_s", "compute_s", "comm_s", "quant_s")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--adaqp", required=True)
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--links", default="", help="only these LINK folders (comma-separated)")
+    ap.add_argument("dirs", nargs="+")
+    a = ap.parse_args()
+    keep = set(a.links.split(",")) if a.links else None
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for root in a.dirs:
+            for dataset in sorted(os.listdir(root)):
+                if not os.path.isdir(os.path.join(root, dataset)):
+                    continue
+                for link in sorted(os.listdir(os.path.join(root, dataset))):
+                    if keep is not None and link not in keep:
+                        continue
+                    folder = os.path.join(root, dataset, link)
+                    for name in sorted(os.listdir(folder)):
+                        if not name.endswith(".jsonl"):
+                            continue
+                        run, m = measured(os.path.join(folder, name))
+                        s = run["settings"]
+                        if s["bits"] == "adaptive":
+                            continue
+                        sim_link = {"shm": "none", "none": "lo"}.get(link, link)
+                        out = os.path.join(tmp, "p.jsonl")
+                        cmd = [a.adaqp, "simulate", "--dataset", s["dataset"], "--model", s["model"],
+                               "--layers", str(s["layers"]), "--hidden", str(s["hidden"]),
+                               "--dropout", str(s["dropout"]), "--mode", s["mode"], "--bits", str(s["bits"]),
+                               "--partition", s["partition"], "--partition-seed", str(s["partition_seed"]),
+                               "--parts", str(run["ranks"]), "--profile", a.profile, "--link", sim_link,
+                               "--metrics", out]
+                        r = subprocess.run(cmd, capture_output=True, text=True)
+                        if r.returncode != 0:
+                            sys.exit(f"simulate failed for {folder}/{name}: {r.stderr.strip()}")
+                        with open(out) as f:
+                            summary = [json.loads(line) for line in f][-1]
+                        pred = summary["predicted_epoch_s"]
+                        rows.append((s["dataset"], run["ranks"], link, s["mode"], s["bits"], m["epoch_s"], pred,
+                                     100 * (pred - m["epoch_s"]) / m["epoch_s"]))
+    if not rows:
+        sys.exit("no measured runs found")
+    print("| dataset | P | link | mode | bits | measured ms | predicted ms | error |")
+    print("|---|---|---|---|---|---|---|---|")
+    for d, p, link, mode, bits, meas, pred, err in rows:
+        print(f"| {d} | {p} | {link} | {mode} | {bits} | {1e3 * meas:.1f} | {1e3 * pred:.1f} | {err:+.1f}% |")
+    errs = [abs(r[-1]) for r in rows]
+    print(f"\n{len(rows)} configurations: median |error| {statistics.median(errs):.1f}%, max {max(errs):.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+#include "simulator/network.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "graph/error.hpp"
+
+namespace adaqp::simulator {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+}
+
+std::string Topology::spec(int ranks) const {
+  switch (kind) {
+    case flat:
+      return "flat";
+    case shared:
+      return "shared";
+    case nodes:
+      return "nodes=" + std::to_string((ranks + ranks_per_node - 1) / ranks_per_node) + "x" +
+             std::to_string(ranks_per_node);
+  }
+  return "?";
+}
+
+Topology parse_topology(const std::string& spec, int ranks) {
+  Topology t;
+  if (spec == "flat") return t;
+  if (spec == "shared") {
+    t.kind = Topology::shared;
+    return t;
+  }
+  if (spec.rfind("nodes=", 0) == 0) {
+    const std::string v = spec.substr(6);
+    const auto x = v.find('x');
+    int n = 0, g = 0;
+    try {
+      std::size_t u1 = 0, u2 = 0;
+      if (x == std::string::npos) throw std::invalid_argument(v);
+      n = std::stoi(v.substr(0, x), &u1);
+      g = std::stoi(v.substr(x + 1), &u2);
+      if (u1 != x || u2 != v.size() - x - 1) throw std::invalid_argument(v);
+    } catch (const std::exception&) {
+      throw Error("--topology '" + spec + "': expected nodes=NxG (N nodes of G ranks)");
+    }
+    if (n < 1 || g < 1 || n * g != ranks)
+      throw Error("--topology '" + spec + "': " + std::to_string(n) + " x " + std::to_string(g) + " ranks, but " +
+                  std::to_string(ranks) + " ranks are simulated");
+    t.kind = Topology::nodes;
+    t.ranks_per_node = g;
+    return t;
+  }
+  throw Error("--topology '" + spec + "': allowed flat, shared, nodes=NxG");
+}
+
+double parse_rate_bps(const std::string& rate) {
+  std::size_t used = 0;
+  double v = -1;
+  try {
+    v = std::stod(rate, &used);
+  } catch (const std::exception&) {
+  }
+  const std::string unit = used < rate.size() ? rate.substr(used) : "";
+  double scale = 0;
+  if (unit == "kbit") scale = 1e3;
+  else if (unit == "mbit") scale = 1e6;
+  else if (unit == "gbit") scale = 1e9;
+  if (!(v > 0) || scale == 0)
+    throw Error("--link '" + rate + "': expected none, lo or a rate such as 100mbit, 1gbit, 10gbit");
+  return v * scale;
+}
+
+Network make_network(const Profile& profile, int ranks, const std::string& topology, const std::string& link) {
+  if (ranks < 1) throw Error("--parts " + std::to_string(ranks) + ": must be >= 1");
+  Network net;
+  net.ranks = ranks;
+  auto find = [&](const std::string& name) -> const LinkClass* {
+    const auto it = profile.links.find(name);
+    return it == profile.links.end() ? nullptr : &it->second;
+  };
+  auto measured_allreduce = [&](const std::string& cls) {
+    if (const LinkClass* a = find(cls + "-allreduce")) {
+      net.allreduce_measured = true;
+      net.allreduce = *a;
+    }
+  };
+  if (link == "none") {
+    net.topology = parse_topology(topology.empty() ? "flat" : topology, ranks);
+    if (net.topology.kind != Topology::nodes) measured_allreduce("inter");
+    const LinkClass* inter = find("inter");
+    if (!inter && ranks > 1)
+      throw Error("profile '" + profile.machine + "' has no link class 'inter' (run adaqp calibrate under mpirun)");
+    if (inter) net.inter = *inter;
+    const LinkClass* intra = find("intra");
+    net.intra = intra ? *intra : net.inter;
+    return net;
+  }
+  if (link == "lo") {  // TCP over loopback without a rate limit: each direction on its own
+    if (!topology.empty() && topology != "flat")
+      throw Error("--link lo is TCP over this host's loopback: --topology must be flat or omitted");
+    const LinkClass* lo = find("lo");
+    if (!lo && ranks > 1)
+      throw Error("profile '" + profile.machine + "' has no link class 'lo' (calibrate under benchmarks/link_emulation.sh none)");
+    if (lo) net.inter = *lo;
+    net.intra = net.inter;
+    measured_allreduce("lo");
+    return net;
+  }
+  const double bps = parse_rate_bps(link);
+  if (!topology.empty() && topology != "shared")
+    throw Error("--link " + link + " emulates one shared loopback link: --topology must be shared or omitted");
+  net.topology.kind = Topology::shared;
+  if (const LinkClass* measured = find("lo-" + link)) {
+    net.inter = *measured;
+    measured_allreduce("lo-" + link);
+  } else {
+    const LinkClass* lo = find("lo");
+    if (!lo && ranks > 1)
+      throw Error("profile '" + profile.machine + "' has no link class 'lo' or 'lo-" + link +
+                  "' (calibrate under benchmarks/link_emulation.sh)");
+    net.inter.alpha_s = lo ? lo->alpha_s : 0;
+    net.inter.beta_s_per_byte = 8.0 / bps;
+    net.inter.source = "rate " + link;
+  }
+  net.intra = net.inter;
+  return net;
+}
+
+double allreduce_seconds(const Network& net, double bytes) {
+  const int P = net.ranks;
+  if (P <= 1) return 0;
+  if (net.allreduce_measured)
+    return (P - 1) * net.allreduce.alpha_s + net.allreduce.beta_s_per_byte * bytes * 2.0 * (P - 1) / P;
+  const bool cross = net.topology.kind != Topology::nodes || net.topology.ranks_per_node < P;
+  const LinkClass& l = cross ? net.inter : net.intra;
+  const double steps = 2.0 * (P - 1), chunk = bytes / P;
+  // Shared medium: the P chunks of a step cross it one after the other. Nodes: a node's G ranks
+  // share its NIC in the ring's cross-node steps.
+  double per_step = chunk * l.beta_s_per_byte;
+  if (net.topology.kind == Topology::shared) per_step *= P;
+  return steps * (l.alpha_s + per_step);
+}
+
+FlowNetwork::FlowNetwork(const Network& net) : net_(net) {
+  const int P = net.ranks;
+  const double inter = net.inter.beta_s_per_byte > 0 ? 1.0 / net.inter.beta_s_per_byte : kInf;
+  const double intra = net.intra.beta_s_per_byte > 0 ? 1.0 / net.intra.beta_s_per_byte : kInf;
+  switch (net.topology.kind) {
+    case Topology::flat:
+      capacity_.assign(2 * std::size_t(P), inter);
+      break;
+    case Topology::shared:
+      capacity_.assign(1, inter);
+      break;
+    case Topology::nodes: {
+      const int N = (P + net.topology.ranks_per_node - 1) / net.topology.ranks_per_node;
+      capacity_.assign(2 * std::size_t(P), intra);
+      capacity_.resize(2 * std::size_t(P) + 2 * std::size_t(N), inter);
+      break;
+    }
+  }
+  count_.assign(capacity_.size(), 0);
+}
+
+int FlowNetwork::start(int src, int dst, double bytes, double now) {
+  // The caller advances to `now` first and handles what completed by then.
+  if (now != now_) throw std::logic_error("FlowNetwork::start: advance to the start time first");
+  Flow f;
+  const int P = net_.ranks;
+  bool cross = true;
+  switch (net_.topology.kind) {
+    case Topology::flat:
+      f.path = {src, P + dst};
+      break;
+    case Topology::shared:
+      f.path = {0};
+      break;
+    case Topology::nodes: {
+      const int g = net_.topology.ranks_per_node, N = (P + g - 1) / g;
+      cross = src / g != dst / g;
+      if (cross) f.path = {2 * P + src / g, 2 * P + N + dst / g};
+      else f.path = {src, P + dst};
+      break;
+    }
+  }
+  f.ready_s = now_ + (cross ? net_.inter.alpha_s : net_.intra.alpha_s);
+  f.remaining = std::max(0.0, bytes);
+  flows_.push_back(std::move(f));
+  const int id = int(flows_.size()) - 1;
+  live_.push_back(id);
+  ++active_;
+  return id;
+}
+
+double FlowNetwork::next_completion() const {
+  double t = kInf;
+  for (int id : live_) {
+    const Flow& f = flows_[id];
+    if (!f.moving) t = std::min(t, std::max(now_, f.ready_s));  // starts moving (or completes, if empty)
+    else if (f.remaining <= 0 || std::isinf(f.rate)) t = std::min(t, now_);
+    else if (f.rate > 0) t = std::min(t, now_ + f.remaining / f.rate);
+  }
+  return t;
+}
+
+void FlowNetwork::reshare() {
+  ++reshares_;
+  std::fill(count_.begin(), count_.end(), 0);
+  for (int id : live_)
+    if (flows_[id].moving)
+      for (int r : flows_[id].path) ++count_[std::size_t(r)];
+  for (int id : live_) {
+    Flow& f = flows_[id];
+    if (!f.moving) continue;
+    double rate = kInf;
+    for (int r : f.path) rate = std::min(rate, capacity_[std::size_t(r)] / count_[std::size_t(r)]);
+    f.rate = rate;
+  }
+}
+
+std::vector<int> FlowNetwork::advance(double t) {
+  std::vector<int> done;
+  if (t < now_) t = now_;
+  // Move bytes up to t, stopping at every event in between: a transfer that starts moving or
+  // completes changes the shares.
+  for (;;) {
+    const double to = std::min(t, next_completion());
+    const double dt = to - now_;
+    for (int id : live_) {
+      Flow& f = flows_[id];
+      if (!f.moving) continue;
+      if (std::isinf(f.rate)) f.remaining = 0;
+      else f.remaining -= f.rate * dt;
+      if (f.remaining <= 1e-9 * std::max(1.0, f.rate)) f.remaining = 0;  // rounding at the event time
+    }
+    now_ = to;
+    bool changed = false;
+    std::size_t keep = 0;
+    for (std::size_t i = 0; i < live_.size(); ++i) {
+      Flow& f = flows_[live_[i]];
+      if (!f.moving && f.ready_s <= now_) f.moving = changed = true;
+      if (f.moving && f.remaining <= 0) {
+        f.done = changed = true;
+        done.push_back(live_[i]);
+        --active_;
+      } else {
+        live_[keep++] = live_[i];
+      }
+    }
+    live_.resize(keep);
+    if (changed) reshare();
+    else if (now_ >= t) break;
+  }
+  return done;
+}
+
+}  // namespace adaqp::simulator

@@ -1,0 +1,99 @@
+// Network model of the simulator: a topology of rate-limited resources, alpha-beta link classes,
+// and transfers that share the resources they cross with max-min fairness.
+//
+// Why fair sharing: every transport adaqp runs on (TCP under tc, shared memory, NCCL/IB) splits a
+// busy link among the active streams rather than serving one at a time; max-min fairness is the
+// steady state of TCP-like congestion control and of round-robin DMA engines. A transfer first
+// waits its class's latency alpha_s, then moves its bytes at its fair share of every resource on
+// its path (a resource of capacity 1 / beta_s_per_byte bytes per second); shares are recomputed
+// whenever a transfer starts or ends.
+//
+// Topologies (`--topology`):
+//   flat        every rank has its own full-duplex port (tx and rx resources) on link class `inter`
+//   shared      one medium carries every transfer in both directions (the emulated loopback link
+//               of DESIGN.md: one token bucket on lo); class `inter`
+//   nodes=NxG   N nodes of G ranks (rank r on node r / G): same-node transfers use per-rank ports
+//               of class `intra`, cross-node transfers the nodes' NIC (tx and rx) of class `inter`
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "simulator/profile.hpp"
+
+namespace adaqp::simulator {
+
+struct Topology {
+  enum Kind { flat, shared, nodes } kind = flat;
+  int ranks_per_node = 1;  // nodes only
+  std::string spec(int ranks) const;  // as parse_topology reads it
+};
+// "flat" | "shared" | "nodes=NxG" (N * G must equal ranks); throws adaqp::Error naming the value.
+Topology parse_topology(const std::string& spec, int ranks);
+
+struct Network {
+  Topology topology;
+  int ranks = 1;
+  LinkClass intra, inter;  // intra: same-node (nodes topology only)
+  // The all-reduce as measured on 2 ranks (profile class "CLASS-allreduce": seconds = alpha +
+  // beta * bytes per rank); absent: the ring model on `inter`.
+  bool allreduce_measured = false;
+  LinkClass allreduce;
+};
+
+// "100mbit", "250mbit", "1gbit", "10gbit", "500kbit" (tc's units) -> bits per second; throws
+// adaqp::Error naming the value.
+double parse_rate_bps(const std::string& rate);
+
+// The network of a simulation:
+//   link "none": the profile's own links on `topology` (default flat): class "inter" (and
+//     "intra" for nodes=NxG; "inter" when the profile has no "intra").
+//   link "lo": TCP over this host's loopback without a rate limit (link_emulation.sh none): flat,
+//     class "lo".
+//   link RATE (e.g. "1gbit"): the emulated loopback link of DESIGN.md (benchmarks/
+//     link_emulation.sh): one shared medium; the profile's class "lo-RATE" when it was calibrated
+//     under that emulation, else alpha of class "lo" (TCP over loopback) and beta = 8 / RATE.
+// Throws adaqp::Error naming the missing class or the bad value.
+Network make_network(const Profile& profile, int ranks, const std::string& topology, const std::string& link);
+
+// All-reduce of `bytes` per rank over every rank (ring: 2 (P - 1) steps of bytes / P), seconds
+// after the last rank arrives. 0 for one rank. On the shared medium every step's P chunks share it.
+// With a measured 2-rank fit (alpha, beta): 2 (P - 1) steps of alpha / 2 each, plus
+// beta * bytes * 2 (P - 1) / P (equal to the fit at P = 2).
+double allreduce_seconds(const Network& net, double bytes);
+
+// Transfers in flight under fair sharing. Times in seconds, sizes in bytes.
+class FlowNetwork {
+ public:
+  explicit FlowNetwork(const Network& net);
+  // A transfer from rank src to rank dst starting at time `now`, which must be the time of the
+  // last advance(); returns its id. It starts moving bytes after its class's alpha.
+  int start(int src, int dst, double bytes, double now);
+  // Time at which the next transfer completes if nothing else starts (infinity when idle).
+  double next_completion() const;
+  // Advances to time t (<= next_completion()), returning the ids that completed at t.
+  std::vector<int> advance(double t);
+  bool idle() const { return active_ == 0; }
+  std::int64_t reshares() const { return reshares_; }
+
+ private:
+  struct Flow {
+    double ready_s = 0;      // when its bytes start to move (post + alpha)
+    double remaining = 0;    // bytes
+    double rate = 0;         // bytes / s while active
+    std::vector<int> path;   // resource ids
+    bool moving = false;     // past its latency: shares the resources
+    bool done = false;
+  };
+  void reshare();
+  Network net_;
+  std::vector<double> capacity_;  // bytes / s per resource
+  std::vector<int> count_;        // moving transfers per resource (reshare's scratch)
+  std::vector<Flow> flows_;
+  std::vector<int> live_;         // ids of flows not done
+  int active_ = 0;
+  double now_ = 0;
+  std::int64_t reshares_ = 0;
+};
+
+}  // namespace adaqp::simulator

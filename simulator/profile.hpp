@@ -1,0 +1,66 @@
+// Calibration profiles: the fitted cost models of one machine type (or of a cluster described by
+// public figures), stored as versioned YAML (`adaqp calibrate --out PROFILE`; `profiles/`).
+//
+// Compute: per cost class (simulator/cost_model.hpp) a linear model
+//   seconds = sum_i coef_s[i] * feature_i(task)
+// fitted by least squares with non-negative coefficients over microbenchmark samples; `r2` is the
+// coefficient of determination of the fit on its samples.
+// Network: per link class an alpha-beta model, seconds = alpha_s + bytes * beta_s_per_byte, where
+// 1 / beta is the bandwidth one transfer gets alone on the link.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace adaqp::simulator {
+
+inline constexpr int kProfileVersion = 1;
+
+struct LinearFit {
+  std::vector<double> coef_s;  // seconds per unit of each feature, in cost_model's feature order
+  double r2 = 0;               // coefficient of determination on the samples
+  std::int64_t samples = 0;
+};
+
+struct LinkClass {
+  double alpha_s = 0;          // latency of one message (s)
+  double beta_s_per_byte = 0;  // inverse bandwidth (s per byte)
+  double r2 = 0;               // of the probe fit (1 for classes given by public figures)
+  std::string source;          // "probe" or where the figures come from
+};
+
+struct Profile {
+  int version = kProfileVersion;
+  std::string machine;   // e.g. "debian12-2core" or "2 servers x 4 A100, 100 Gbit/s"
+  std::string backend;   // "cpu" | "cuda"
+  std::string date;      // ISO date of the calibration
+  std::string source;    // how it was made: "adaqp calibrate …" or the public figures used
+  int threads = 1;       // compute threads per rank the compute fits hold for
+  int cores_per_host = 0;  // cores that ranks on one host share (0: each rank has its own device)
+  std::map<std::string, LinearFit> compute;  // by cost class
+  std::map<std::string, LinkClass> links;    // by link class
+  double post_s = 0;     // cost of posting one send or receive (s)
+};
+
+// Reads / writes a profile. Errors (missing file, unknown key, wrong version, a cost class whose
+// coefficient count differs from cost_model's features) throw adaqp::Error naming file and key.
+Profile load_profile(const std::string& path);
+void save_profile(const Profile& profile, const std::string& path);  // atomic: PATH.tmp + rename
+std::string to_yaml(const Profile& profile);
+
+// One sample of a cost class: its features and the measured seconds.
+struct Sample {
+  std::vector<double> features;
+  double seconds = 0;
+};
+// Non-negative least squares over the samples (all with the same feature count), minimising the
+// sum of squared relative errors (each sample weighted by 1 / seconds^2, so small and large
+// kernels count alike). Features whose coefficient would be negative are dropped (coefficient 0)
+// and the rest refitted. Throws adaqp::Error when there are fewer samples than features.
+LinearFit fit_linear(const std::vector<Sample>& samples);
+
+// Alpha-beta fit of (bytes, seconds) samples (ordinary least squares on seconds).
+LinkClass fit_link(const std::vector<std::pair<double, double>>& bytes_seconds);
+
+}  // namespace adaqp::simulator

@@ -1,0 +1,330 @@
+#include "simulator/simulator.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <limits>
+#include <map>
+#include <queue>
+#include <tuple>
+
+#include "graph/error.hpp"
+#include "simulator/cost_model.hpp"
+
+namespace adaqp::simulator {
+
+using scheduler::Task;
+using scheduler::TaskKind;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+struct Op {  // a posted send or receive
+  bool posted = false, complete = false;
+  double post_s = 0, complete_s = 0;
+};
+
+struct RankState {
+  std::size_t pc = 0;
+  double now = 0;
+  int blocked_on = -1;  // task id of the op waited for; -2: the all-reduce
+  double wait_start = 0;
+  bool finished = false;
+  RankPrediction times;
+  std::vector<Op> ops;  // by task id
+};
+
+using Key = std::tuple<int, int, int>;  // sender, receiver, tag
+
+// Compute tasks running on shared hosts: ranks r / ranks_per_host share `cores` cores; each rank
+// wants `threads` of them while it computes. With k ranks computing on a host, each runs at
+// min(1, cores / (k * threads)) of its full speed (processor sharing). cores <= 0: unlimited.
+class Cpus {
+ public:
+  Cpus(int ranks, int ranks_per_host, double cores, int threads)
+      : per_host_(std::max(1, ranks_per_host)), cores_(cores), threads_(std::max(1, threads)),
+        jobs_(std::size_t(ranks)), busy_(std::size_t((ranks + per_host_ - 1) / per_host_), 0) {}
+  struct Job {
+    bool active = false;
+    int task = -1;
+    double start_s = 0, remaining_s = 0;  // work left at full speed
+  };
+  // Caller has advanced to `now`.
+  void start(int rank, int task, double work_s, double now) {
+    jobs_[std::size_t(rank)] = {true, task, now, work_s};
+    ++busy_[std::size_t(rank / per_host_)];
+  }
+  double rate(int rank) const {
+    if (cores_ <= 0) return 1.0;
+    const int k = busy_[std::size_t(rank / per_host_)];
+    return std::min(1.0, cores_ / (double(k) * threads_));
+  }
+  double next_completion() const {
+    double t = kInf;
+    for (std::size_t r = 0; r < jobs_.size(); ++r)
+      if (jobs_[r].active) t = std::min(t, now_ + jobs_[r].remaining_s / rate(int(r)));
+    return t;
+  }
+  // Advances to t; returns the ranks whose job completed (with its task and start time).
+  std::vector<std::tuple<int, int, double>> advance(double t) {
+    std::vector<std::tuple<int, int, double>> done;
+    if (t <= now_) return done;
+    for (;;) {
+      const double to = std::min(t, next_completion());
+      for (std::size_t r = 0; r < jobs_.size(); ++r) {
+        Job& j = jobs_[r];
+        if (!j.active) continue;
+        j.remaining_s -= rate(int(r)) * (to - now_);
+        if (j.remaining_s <= 1e-15) j.remaining_s = 0;
+      }
+      now_ = to;
+      bool any = false;
+      for (std::size_t r = 0; r < jobs_.size(); ++r) {
+        Job& j = jobs_[r];
+        if (j.active && j.remaining_s <= 0) {
+          j.active = false;
+          --busy_[r / std::size_t(per_host_)];
+          done.emplace_back(int(r), j.task, j.start_s);
+          any = true;
+        }
+      }
+      if (!any && now_ >= t) break;
+      if (now_ >= t && any) continue;  // more may end at t with the new shares
+    }
+    return done;
+  }
+
+ private:
+  int per_host_;
+  double cores_;
+  int threads_;
+  std::vector<Job> jobs_;
+  std::vector<int> busy_;  // computing ranks per host
+  double now_ = 0;
+};
+
+class Sim {
+ public:
+  Sim(const std::vector<scheduler::Plan>& plans, const Profile& profile, const Network& net, bool timeline)
+      : plans_(plans), profile_(profile), net_(net), flows_(net),
+        cpus_(int(plans.size()),
+              net.topology.kind == Topology::nodes ? net.topology.ranks_per_node : int(plans.size()),
+              profile.cores_per_host, profile.threads),
+        ranks_(plans.size()), arrival_(plans.size(), 0) {
+    for (std::size_t r = 0; r < plans.size(); ++r) {
+      ranks_[r].ops.resize(plans[r].tasks.size());
+      ready_.push({0.0, int(r)});
+    }
+    if (timeline) {
+      out_.timeline.resize(plans.size());
+      for (std::size_t r = 0; r < plans.size(); ++r) out_.timeline[r].resize(plans[r].tasks.size());
+    }
+  }
+
+  Prediction run() {
+    while (true) {
+      const double t_rank = ready_.empty() ? kInf : ready_.top().first;
+      const double t_net = flows_.next_completion();
+      const double t_cpu = cpus_.next_completion();
+      if (t_rank == kInf && t_net == kInf && t_cpu == kInf) break;
+      ++out_.events;
+      if (t_net <= t_rank && t_net <= t_cpu) {
+        for (int id : flows_.advance(t_net)) complete_transfer(id, t_net);
+      } else if (t_cpu <= t_rank) {
+        advance_cpus(t_cpu);
+      } else {
+        const auto [t, r] = ready_.top();
+        ready_.pop();
+        step(r, t);
+      }
+    }
+    for (std::size_t r = 0; r < ranks_.size(); ++r)
+      if (!ranks_[r].finished) {
+        const auto& rs = ranks_[r];
+        const int task = rs.blocked_on >= 0 ? rs.blocked_on : int(rs.pc);
+        throw Error("simulator: rank " + std::to_string(r) + " never finishes: blocked at task " +
+                    std::to_string(task) + (rs.blocked_on == -2 ? " (all-reduce)" : ""));
+      }
+    for (std::size_t r = 0; r < ranks_.size(); ++r) {
+      const auto& t = ranks_[r].times;
+      out_.ranks.push_back(t);
+      out_.epoch_s = std::max(out_.epoch_s, t.total_s);
+      out_.compute_s = std::max(out_.compute_s, t.compute_s);
+      out_.comm_s = std::max(out_.comm_s, t.comm_s);
+      out_.quant_s = std::max(out_.quant_s, t.quant_s);
+      out_.reduce_s = std::max(out_.reduce_s, t.reduce_s);
+      out_.bytes_sent += plans_[r].bytes_sent();
+      out_.bytes_meta += plans_[r].bytes_meta();
+    }
+    return std::move(out_);
+  }
+
+ private:
+  void block(int r, int on, double t) {
+    ranks_[r].blocked_on = on;
+    ranks_[r].wait_start = t;
+  }
+  void unblock(int r, double t, bool comm) {
+    auto& rs = ranks_[r];
+    if (comm) rs.times.comm_s += t - rs.wait_start;
+    rs.blocked_on = -1;
+    ready_.push({t, r});
+  }
+
+  void advance_cpus(double t) {
+    for (const auto& [r, task, start] : cpus_.advance(t)) finish_compute(r, task, start, t);
+  }
+  void finish_compute(int r, int task_id, double start, double end) {
+    auto& rs = ranks_[std::size_t(r)];
+    const Task& task = plans_[std::size_t(r)].tasks[std::size_t(task_id)];
+    const bool quant = (task.kind == TaskKind::pack || task.kind == TaskKind::unpack) && task.bits != 32;
+    (quant ? rs.times.quant_s : rs.times.compute_s) += end - start;
+    record(r, task_id, start, end);
+    ++rs.pc;
+    ready_.push({end, r});
+  }
+
+  void complete_transfer(int flow, double t) {
+    const auto [s, s_task, q, q_task] = transfer_[flow];
+    for (auto [r, task] : {std::pair{s, s_task}, std::pair{q, q_task}}) {
+      Op& op = ranks_[r].ops[task];
+      op.complete = true;
+      op.complete_s = t;
+      if (ranks_[r].blocked_on == task) unblock(r, t, true);
+    }
+  }
+
+  // Pairs the heads of a (sender, receiver, tag) channel and starts their transfer at t.
+  void match(const Key& key, double t) {
+    for (int id : flows_.advance(t)) complete_transfer(id, t);  // what finished within rounding of t
+    auto& sends = sends_[key];
+    auto& recvs = recvs_[key];
+    while (!sends.empty() && !recvs.empty()) {
+      const int s_task = sends.front(), q_task = recvs.front();
+      sends.pop_front();
+      recvs.pop_front();
+      const int s = std::get<0>(key), q = std::get<1>(key);
+      const double bytes = double(plans_[s].tasks[s_task].bytes);
+      const int id = flows_.start(s, q, bytes, t);
+      if (int(transfer_.size()) <= id) transfer_.resize(std::size_t(id) + 1);
+      transfer_[std::size_t(id)] = {s, s_task, q, q_task};
+    }
+  }
+
+  void step(int r, double t) {
+    auto& rs = ranks_[r];
+    const auto& tasks = plans_[r].tasks;
+    rs.now = t;
+    if (rs.pc == tasks.size()) {  // wait for the rank's unfinished sends
+      for (std::size_t i = 0; i < tasks.size(); ++i)
+        if (tasks[i].kind == TaskKind::send && !rs.ops[i].complete) return block(r, int(i), t);
+      rs.finished = true;
+      rs.times.total_s = t;
+      return;
+    }
+    const Task& task = tasks[rs.pc];
+    for (int d : task.deps)
+      if (rs.ops[std::size_t(d)].posted && !rs.ops[std::size_t(d)].complete) return block(r, d, t);
+    double end = t;
+    switch (task.kind) {
+      case TaskKind::send:
+      case TaskKind::recv: {
+        // Posted at t (the transfer may start now); the rank is busy posting until t + post_s.
+        end = t + profile_.post_s;
+        rs.times.comm_s += profile_.post_s;
+        Op& op = rs.ops[std::size_t(task.id)];
+        op.posted = true;
+        op.post_s = t;
+        const bool send = task.kind == TaskKind::send;
+        const Key key = send ? Key{r, task.peer, task.tag} : Key{task.peer, r, task.tag};
+        (send ? sends_ : recvs_)[key].push_back(task.id);
+        record(r, task.id, t, end);
+        ++rs.pc;
+        match(key, t);
+        ready_.push({end, r});
+        return;
+      }
+      case TaskKind::allreduce: {
+        if (plans_.size() == 1) break;
+        arrival_[std::size_t(r)] = t;
+        block(r, -2, t);
+        if (++arrived_ < int(plans_.size())) return;
+        arrived_ = 0;
+        double last = 0;
+        for (double a : arrival_) last = std::max(last, a);
+        const double done = last + allreduce_seconds(net_, 4.0 * double(task.rows));
+        for (std::size_t q = 0; q < plans_.size(); ++q) {
+          auto& qs = ranks_[q];
+          qs.times.reduce_s += done - arrival_[q];
+          record(int(q), plans_[q].tasks[qs.pc].id, arrival_[q], done);
+          ++qs.pc;
+          unblock(int(q), done, false);
+        }
+        return;
+      }
+      default: {
+        const double work = compute_seconds(task, profile_);
+        advance_cpus(t);
+        if (work <= 0) return finish_compute(r, task.id, t, t);
+        cpus_.start(r, task.id, work, t);  // the rank is busy until its job completes
+        return;
+      }
+    }
+    record(r, task.id, t, end);
+    ++rs.pc;
+    ready_.push({end, r});
+  }
+
+  void record(int r, int task, double start, double end) {
+    if (!out_.timeline.empty()) out_.timeline[std::size_t(r)][std::size_t(task)] = {start, end};
+  }
+
+  const std::vector<scheduler::Plan>& plans_;
+  const Profile& profile_;
+  const Network& net_;
+  FlowNetwork flows_;
+  Cpus cpus_;
+  std::vector<RankState> ranks_;
+  using Event = std::pair<double, int>;
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> ready_;
+  std::map<Key, std::deque<int>> sends_, recvs_;
+  std::vector<std::tuple<int, int, int, int>> transfer_;  // flow -> sender, its task, receiver, its task
+  std::vector<double> arrival_;
+  int arrived_ = 0;
+  Prediction out_;
+};
+
+}  // namespace
+
+Prediction simulate(const std::vector<scheduler::Plan>& plans, const Profile& profile, const Network& net,
+                    bool timeline) {
+  if (plans.empty()) throw Error("simulator: no plans");
+  if (int(plans.size()) != net.ranks)
+    throw Error("simulator: " + std::to_string(plans.size()) + " plans for a network of " + std::to_string(net.ranks) +
+                " ranks");
+  for (std::size_t r = 0; r < plans.size(); ++r)
+    if (plans[r].rank != int(r)) throw Error("simulator: plan at index " + std::to_string(r) + " is rank " +
+                                             std::to_string(plans[r].rank));
+  return Sim(plans, profile, net, timeline).run();
+}
+
+nlohmann::json summary_record(const Prediction& train, const Prediction& eval, int ranks, const std::string& mode,
+                              const std::string& bits, double simulate_s) {
+  return {{"type", "summary"},
+          {"epochs", 0},
+          {"ranks", ranks},
+          {"mode", mode},
+          {"bits", bits},
+          {"predicted_epoch_s", train.epoch_s},
+          {"predicted_compute_s", train.compute_s},
+          {"predicted_comm_s", train.comm_s},
+          {"predicted_quant_s", train.quant_s},
+          {"predicted_reduce_s", train.reduce_s},
+          {"predicted_eval_s", eval.epoch_s},
+          {"bytes_sent", train.bytes_sent},
+          {"bytes_meta", train.bytes_meta},
+          {"simulator_events", train.events + eval.events},
+          {"simulate_s", simulate_s}};
+}
+
+}  // namespace adaqp::simulator

@@ -1,0 +1,301 @@
+// Simulator: golden timings computed by hand on hand-made plans (exchange, overlap, contention,
+// all-reduce), consistency on the scheduler's real plans, profiles and fits.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/trainer.hpp"
+#include "graph/error.hpp"
+#include "graph/partition.hpp"
+#include "simulator/cost_model.hpp"
+#include "simulator/simulator.hpp"
+#include "tests/npz_writer.hpp"
+
+using namespace adaqp;
+using namespace adaqp::simulator;
+using scheduler::Plan;
+using scheduler::Task;
+using scheduler::TaskKind;
+using Catch::Detail::Approx;
+
+namespace {
+
+// A profile in which a bias_act task with rows = r (cols = 1) lasts r * 1 ms: 1 ms per element
+// whatever its working set.
+Profile golden_profile(double alpha_s, double beta_s_per_byte) {
+  Profile p;
+  p.machine = "golden";
+  p.backend = "cpu";
+  p.compute["bias_act"] = {{0.0, 1e-3, 1e-3, 1e-3}, 1, 0};
+  p.links["inter"] = {alpha_s, beta_s_per_byte, 1, "test"};
+  p.post_s = 0;
+  return p;
+}
+
+struct PlanBuilder {
+  Plan plan;
+  PlanBuilder(int rank, int ranks) {
+    plan.rank = rank;
+    plan.ranks = ranks;
+  }
+  int add(TaskKind kind, std::vector<int> deps, std::int64_t rows = 0, int peer = -1, std::int64_t bytes = 0,
+          int tag = 0) {
+    Task t;
+    t.id = int(plan.tasks.size());
+    t.kind = kind;
+    t.deps = std::move(deps);
+    t.rows = rows;
+    t.cols = 1;
+    t.peer = peer;
+    t.bytes = bytes;
+    t.tag = tag;
+    if (kind == TaskKind::send || kind == TaskKind::recv) t.lane = scheduler::Lane::comm;
+    plan.tasks.push_back(t);
+    return t.id;
+  }
+  int compute(double ms, std::vector<int> deps = {}) { return add(TaskKind::bias_act, std::move(deps), std::int64_t(ms)); }
+};
+
+Network net_of(const Profile& p, int ranks, const std::string& topology) {
+  return make_network(p, ranks, topology, "none");
+}
+
+}  // namespace
+
+TEST_CASE("simulator: a two-rank exchange takes alpha + bytes * beta", "[simulator]") {
+  // alpha 1 ms, 1 MB/s: 1000 bytes arrive 2 ms after both sides posted.
+  const auto p = golden_profile(1e-3, 1e-6);
+  PlanBuilder r0(0, 2), r1(1, 2);
+  r0.add(TaskKind::send, {}, 0, 1, 1000, 5);
+  const int recv = r1.add(TaskKind::recv, {}, 0, 0, 1000, 5);
+  r1.compute(3, {recv});  // 3 ms once the data is there
+  const auto pred = simulate({r0.plan, r1.plan}, p, net_of(p, 2, "flat"), true);
+  CHECK(pred.ranks[1].total_s == Approx(5e-3));
+  CHECK(pred.ranks[1].comm_s == Approx(2e-3));
+  CHECK(pred.ranks[1].compute_s == Approx(3e-3));
+  CHECK(pred.ranks[0].total_s == Approx(2e-3));  // waits for its send at the end
+  CHECK(pred.epoch_s == Approx(5e-3));
+  CHECK(pred.timeline[1][1].start_s == Approx(2e-3));
+  CHECK(pred.bytes_sent == 1000);  // Plan::bytes_sent: the send tasks' bytes
+
+  SECTION("rendezvous: a late receive delays the transfer") {
+    PlanBuilder late(1, 2);
+    late.compute(4);
+    const int rv = late.add(TaskKind::recv, {}, 0, 0, 1000, 5);
+    late.compute(1, {rv});
+    const auto q = simulate({r0.plan, late.plan}, p, net_of(p, 2, "flat"));
+    CHECK(q.ranks[1].total_s == Approx(4e-3 + 2e-3 + 1e-3));
+    CHECK(q.ranks[0].total_s == Approx(6e-3));
+  }
+}
+
+TEST_CASE("simulator: overlap hides communication exactly when compute covers it", "[simulator]") {
+  const auto p = golden_profile(0, 1e-6);  // 5000 bytes: 5 ms on the wire
+  for (double independent_ms : {2.0, 5.0, 8.0}) {
+    PlanBuilder r0(0, 2), r1(1, 2);
+    r0.add(TaskKind::send, {}, 0, 1, 5000, 1);
+    const int recv = r1.add(TaskKind::recv, {}, 0, 0, 5000, 1);
+    r1.compute(independent_ms);  // central rows: need nothing remote
+    r1.compute(1, {recv});       // marginal rows: need the message
+    const auto pred = simulate({r0.plan, r1.plan}, p, net_of(p, 2, "flat"));
+    const double hidden = std::min(independent_ms, 5.0);
+    CHECK(pred.ranks[1].comm_s == Approx((5.0 - hidden) * 1e-3).margin(1e-12));
+    CHECK(pred.ranks[1].total_s == Approx((std::max(independent_ms, 5.0) + 1) * 1e-3));
+  }
+}
+
+TEST_CASE("simulator: links are shared fairly", "[simulator]") {
+  const auto p = golden_profile(0, 1e-6);  // 1 MB/s
+  PlanBuilder r0(0, 2), r1(1, 2);
+  const int s0 = r0.add(TaskKind::send, {}, 0, 1, 1000, 1);
+  const int v0 = r0.add(TaskKind::recv, {}, 0, 1, 1000, 1);
+  r0.compute(0, {s0, v0});
+  const int s1 = r1.add(TaskKind::send, {}, 0, 0, 1000, 1);
+  const int v1 = r1.add(TaskKind::recv, {}, 0, 0, 1000, 1);
+  r1.compute(0, {s1, v1});
+  // Full duplex ports: both directions at full speed; one shared medium: half speed each.
+  CHECK(simulate({r0.plan, r1.plan}, p, net_of(p, 2, "flat")).epoch_s == Approx(1e-3));
+  CHECK(simulate({r0.plan, r1.plan}, p, net_of(p, 2, "shared")).epoch_s == Approx(2e-3));
+
+  SECTION("two senders into one receiver share its port; a late one gets the rest") {
+    // Ranks 0 and 1 send 1000 bytes to rank 2; rank 1 starts 0.5 ms later. Rank 0 alone moves
+    // 500 bytes by 0.5 ms, then both move at 500 B/s... in MB/s: 0.5 MB/s each; rank 0's last
+    // 500 bytes take 1 ms (done at 1.5 ms), rank 1 has then moved 500 and finishes alone at 2 ms.
+    const auto q = golden_profile(0, 1e-6);
+    PlanBuilder a(0, 3), c(2, 3);
+    a.add(TaskKind::send, {}, 0, 2, 1000, 1);
+    const int ra = c.add(TaskKind::recv, {}, 0, 0, 1000, 1);
+    const int rb = c.add(TaskKind::recv, {}, 0, 1, 1000, 1);
+    const int after_a = c.compute(0, {ra});
+    c.compute(0, {rb, after_a});
+    // bias_act costs rows * 1 ms: rows is integral, so express 0.5 ms through a 0.5 ms profile.
+    auto half = q;
+    half.compute["bias_act"] = {{0.0, 0.5e-3, 0.5e-3, 0.5e-3}, 1, 0};
+    PlanBuilder b2(1, 3);
+    b2.compute(1);  // 1 row * 0.5 ms
+    b2.add(TaskKind::send, {}, 0, 2, 1000, 1);
+    const auto pred = simulate({a.plan, b2.plan, c.plan}, half, net_of(half, 3, "flat"), true);
+    CHECK(pred.timeline[2][2].start_s == Approx(1.5e-3));  // after rank 0's message
+    CHECK(pred.ranks[2].total_s == Approx(2e-3));
+    CHECK(pred.ranks[0].total_s == Approx(1.5e-3));
+  }
+}
+
+TEST_CASE("simulator: the all-reduce starts when the last rank arrives", "[simulator]") {
+  const auto p = golden_profile(1e-4, 1e-6);
+  PlanBuilder r0(0, 2), r1(1, 2);
+  r0.compute(3);
+  r0.add(TaskKind::allreduce, {}, 500);  // 500 floats = 2000 bytes per rank
+  r1.add(TaskKind::allreduce, {}, 500);
+  const auto pred = simulate({r0.plan, r1.plan}, p, net_of(p, 2, "flat"));
+  // Ring over 2 ranks: 2 steps of alpha + (2000 / 2) bytes * beta = 2 * (0.1 + 1) ms.
+  const double ring = 2 * (1e-4 + 1000 * 1e-6);
+  CHECK(allreduce_seconds(net_of(p, 2, "flat"), 2000) == Approx(ring));
+  CHECK(pred.ranks[0].total_s == Approx(3e-3 + ring));
+  CHECK(pred.ranks[1].reduce_s == Approx(3e-3 + ring));  // waiting for rank 0 counts, as in the engine
+  CHECK(pred.ranks[0].reduce_s == Approx(ring));
+}
+
+TEST_CASE("simulator: the scheduler's plans", "[simulator]") {
+  const auto data = graph::load_dataset("sbm:nodes=400,classes=4,degree=8,seed=3,features=16");
+  engine::TrainConfig c;
+  c.model.layers = 2;
+  c.model.hidden = 32;
+  const auto owner = graph::partition_graph(data.adj, 2, graph::PartitionMethod::metis_cut, 0);
+  const auto parts = graph::build_partitions(data.adj, owner, 2);
+  Profile p;
+  p.machine = "nominal";
+  p.backend = "cpu";
+  for (const auto& k : cost_classes()) {
+    LinearFit f;
+    f.coef_s.assign(k.features.size(), 1e-9);
+    f.coef_s[0] = 1e-6;
+    p.compute[k.name] = f;
+  }
+  p.links["inter"] = {5e-5, 1e-7, 1, "test"};  // 10 MB/s: communication-bound
+  p.post_s = 1e-6;
+  const auto net = make_network(p, 2, "flat", "none");
+  auto predict = [&](scheduler::Mode mode, int bits) {
+    c.mode = mode;
+    c.bits = bits;
+    const auto plans = engine::make_plans(data, c, owner, parts);
+    const auto pred = simulate(plans.train, p, net);
+    CHECK(pred.bytes_sent == plans.train[0].bytes_sent() + plans.train[1].bytes_sent());
+    for (const auto& r : pred.ranks) {
+      CHECK(r.total_s >= r.compute_s + r.quant_s - 1e-12);
+      CHECK(r.total_s == Approx(r.compute_s + r.comm_s + r.quant_s + r.reduce_s).epsilon(1e-9));
+    }
+    return pred;
+  };
+  const auto vanilla = predict(scheduler::Mode::vanilla, 32);
+  const auto overlap = predict(scheduler::Mode::overlap, 32);
+  const auto quant = predict(scheduler::Mode::quant, 4);
+  CHECK(overlap.epoch_s < vanilla.epoch_s);
+  CHECK(quant.epoch_s < vanilla.epoch_s);
+  CHECK(quant.quant_s > 0);
+  CHECK(vanilla.quant_s == 0);
+
+  SECTION("one rank: the sum of its compute costs") {
+    const auto one = graph::build_partitions(data.adj, std::vector<std::int32_t>(std::size_t(data.num_nodes), 0), 1);
+    c.mode = scheduler::Mode::vanilla;
+    c.bits = 32;
+    const auto plans = engine::make_plans(data, c, std::vector<std::int32_t>(std::size_t(data.num_nodes), 0), one);
+    double sum = 0;
+    for (const auto& t : plans.train[0].tasks) sum += compute_seconds(t, p);
+    const auto pred = simulate(plans.train, p, make_network(p, 1, "flat", "none"));
+    CHECK(pred.epoch_s == Approx(sum));
+    CHECK(pred.comm_s == 0);
+  }
+}
+
+TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
+  const auto dir = testing::temp_dir("profile");
+  Profile p;
+  p.machine = "test machine";
+  p.backend = "cpu";
+  p.date = "2026-11-24";
+  p.source = "unit test";
+  p.threads = 2;
+  p.post_s = 1.5e-6;
+  p.compute["spmm"] = {{1e-6, 2e-10, 3e-10, 4e-10, 5e-10}, 0.99, 27};
+  p.links["inter"] = {2e-6, 1e-10, 0.999, "probe"};
+  save_profile(p, dir + "/p.yaml");
+  const auto q = load_profile(dir + "/p.yaml");
+  CHECK(q.machine == p.machine);
+  CHECK(q.threads == 2);
+  CHECK(q.post_s == Approx(1.5e-6));
+  REQUIRE(q.compute.count("spmm"));
+  CHECK(q.compute.at("spmm").coef_s[1] == Approx(2e-10));
+  CHECK(q.links.at("inter").beta_s_per_byte == Approx(1e-10));
+
+  auto write = [&](const std::string& text) {
+    std::ofstream(dir + "/bad.yaml") << text;
+    return dir + "/bad.yaml";
+  };
+  const std::string good = to_yaml(p);
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string t = good;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    return t.replace(at, from.size(), to);
+  };
+  CHECK_THROWS_WITH(load_profile(write(replaced("version: 1", "version: 9"))), Catch::Contains("version 9"));
+  CHECK_THROWS_WITH(load_profile(write(replaced("threads: 2", "threads: 2\nspeed: 3"))),
+                    Catch::Contains("unknown key 'speed'"));
+  CHECK_THROWS_WITH(load_profile(write(replaced("  spmm:", "  spmv:"))), Catch::Contains("compute.spmv"));
+  CHECK_THROWS_WITH(load_profile(write(replaced("threads: 2", "threads: many"))), Catch::Contains("threads"));
+  CHECK_THROWS_WITH(load_profile(dir + "/missing.yaml"), Catch::Contains("missing.yaml"));
+
+  SECTION("fits recover exact linear costs; negative terms are dropped") {
+    std::vector<Sample> s;
+    for (double x : {1e3, 1e4, 1e5, 1e6})
+      for (double y : {10.0, 100.0, 1000.0}) s.push_back({{1, x, y}, 2e-6 + 3e-9 * x + 5e-8 * y});
+    const auto f = fit_linear(s);
+    CHECK(f.coef_s[0] == Approx(2e-6));
+    CHECK(f.coef_s[1] == Approx(3e-9));
+    CHECK(f.coef_s[2] == Approx(5e-8));
+    CHECK(f.r2 == Approx(1.0));
+    std::vector<Sample> neg;
+    for (double x : {1e3, 1e4, 1e5}) neg.push_back({{1, x}, 1e-9 * x});  // no intercept at all
+    neg.back().seconds *= 0.9;  // makes the unconstrained intercept positive or negative: either way >= 0
+    for (double c : fit_linear(neg).coef_s) CHECK(c >= 0);
+    const auto l = fit_link({{1000, 1e-5 + 1000e-9}, {1e6, 1e-5 + 1e-3}});
+    CHECK(l.alpha_s == Approx(1e-5));
+    CHECK(l.beta_s_per_byte == Approx(1e-9));
+  }
+  SECTION("networks: topology and link values are checked") {
+    CHECK_THROWS_WITH(make_network(p, 4, "nodes=3x2", "none"), Catch::Contains("nodes=3x2"));
+    CHECK_THROWS_WITH(make_network(p, 4, "ring", "none"), Catch::Contains("allowed flat, shared"));
+    CHECK_THROWS_WITH(make_network(p, 2, "", "fast"), Catch::Contains("--link 'fast'"));
+    CHECK_THROWS_WITH(make_network(p, 2, "flat", "1gbit"), Catch::Contains("shared"));
+    CHECK_THROWS_WITH(make_network(p, 2, "", "1gbit"), Catch::Contains("'lo'"));
+    auto with_lo = p;
+    with_lo.links["lo"] = {3e-5, 1e-10, 1, "probe"};
+    const auto emulated = make_network(with_lo, 2, "", "1gbit");
+    CHECK(emulated.topology.kind == Topology::shared);
+    CHECK(emulated.inter.beta_s_per_byte == Approx(8e-9));
+    CHECK(emulated.inter.alpha_s == Approx(3e-5));
+    with_lo.links["lo-1gbit"] = {4e-5, 9e-9, 1, "probe"};
+    CHECK(make_network(with_lo, 2, "shared", "1gbit").inter.beta_s_per_byte == Approx(9e-9));
+    CHECK(parse_rate_bps("250mbit") == Approx(2.5e8));
+  }
+}
+
+TEST_CASE("simulator: ranks on one host share its cores", "[simulator]") {
+  auto p = golden_profile(0, 1e-6);
+  PlanBuilder r0(0, 2), r1(1, 2);
+  r0.compute(2);
+  r1.compute(1);
+  p.cores_per_host = 2;  // enough for both: no slowdown
+  auto pred = simulate({r0.plan, r1.plan}, p, make_network(p, 2, "flat", "none"));
+  CHECK(pred.ranks[0].total_s == Approx(2e-3));
+  CHECK(pred.ranks[1].total_s == Approx(1e-3));
+  p.cores_per_host = 1;  // both at half speed until rank 1 is done at 2 ms, then rank 0 alone
+  pred = simulate({r0.plan, r1.plan}, p, make_network(p, 2, "flat", "none"));
+  CHECK(pred.ranks[1].total_s == Approx(2e-3));
+  CHECK(pred.ranks[0].total_s == Approx(3e-3));
+  CHECK(pred.ranks[0].compute_s == Approx(3e-3));  // wall time of the task, as the engine measures it
+  // Separate hosts (nodes=2x1) do not share.
+  pred = simulate({r0.plan, r1.plan}, p, make_network(p, 2, "nodes=2x1", "none"));
+  CHECK(pred.ranks[0].total_s == Approx(2e-3));
+}
