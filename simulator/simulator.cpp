@@ -38,12 +38,20 @@ using Key = std::tuple<int, int, int>;  // sender, receiver, tag
 
 // Compute tasks running on shared hosts: ranks r / ranks_per_host share `cores` cores; each rank
 // wants `threads` of them while it computes. With k ranks computing on a host, each runs at
-// min(1, cores / (k * threads)) of its full speed (processor sharing). cores <= 0: unlimited.
+// min(1, cores / (k * threads)) of its full speed (processor sharing). On an oversubscribed host
+// (ranks_per_host * threads > cores) waiting ranks keep polling their transport and count as
+// competing too, so k is every rank of the host that has not finished its step (Open MPI's
+// progress loop spins, yielding only to other runnable ranks). cores <= 0: unlimited.
 class Cpus {
  public:
   Cpus(int ranks, int ranks_per_host, double cores, int threads)
       : per_host_(std::max(1, ranks_per_host)), cores_(cores), threads_(std::max(1, threads)),
-        jobs_(std::size_t(ranks)), busy_(std::size_t((ranks + per_host_ - 1) / per_host_), 0) {}
+        jobs_(std::size_t(ranks)), busy_(std::size_t((ranks + per_host_ - 1) / per_host_), 0),
+        alive_(busy_.size(), 0) {
+    oversubscribed_ = cores_ > 0 && double(std::min(per_host_, ranks)) * threads_ > cores_;
+    for (int r = 0; r < ranks; ++r) ++alive_[std::size_t(r / per_host_)];
+  }
+  void finish(int rank) { --alive_[std::size_t(rank / per_host_)]; }  // its step is over
   struct Job {
     bool active = false;
     int task = -1;
@@ -56,7 +64,8 @@ class Cpus {
   }
   double rate(int rank) const {
     if (cores_ <= 0) return 1.0;
-    const int k = busy_[std::size_t(rank / per_host_)];
+    const std::size_t h = std::size_t(rank / per_host_);
+    const int k = oversubscribed_ ? std::max(alive_[h], busy_[h]) : busy_[h];
     return std::min(1.0, cores_ / (double(k) * threads_));
   }
   double next_completion() const {
@@ -99,7 +108,9 @@ class Cpus {
   double cores_;
   int threads_;
   std::vector<Job> jobs_;
-  std::vector<int> busy_;  // computing ranks per host
+  std::vector<int> busy_;   // computing ranks per host
+  std::vector<int> alive_;  // ranks per host still in their step
+  bool oversubscribed_ = false;
   double now_ = 0;
 };
 
@@ -218,6 +229,8 @@ class Sim {
     if (rs.pc == tasks.size()) {  // wait for the rank's unfinished sends
       for (std::size_t i = 0; i < tasks.size(); ++i)
         if (tasks[i].kind == TaskKind::send && !rs.ops[i].complete) return block(r, int(i), t);
+      advance_cpus(t);
+      cpus_.finish(r);  // shares change from now on
       rs.finished = true;
       rs.times.total_s = t;
       return;

@@ -295,6 +295,15 @@ TEST_CASE("simulator: ranks on one host share its cores", "[simulator]") {
   CHECK(pred.ranks[1].total_s == Approx(2e-3));
   CHECK(pred.ranks[0].total_s == Approx(3e-3));
   CHECK(pred.ranks[0].compute_s == Approx(3e-3));  // wall time of the task, as the engine measures it
+  // Oversubscribed: a rank waiting on a message keeps polling and takes its share of the core.
+  PlanBuilder w0(0, 2), w1(1, 2);
+  const int c0 = w0.compute(2);
+  w0.add(TaskKind::send, {c0}, 0, 1, 1000, 3);
+  const int rv = w1.add(TaskKind::recv, {}, 0, 0, 1000, 3);
+  w1.compute(0, {rv});
+  pred = simulate({w0.plan, w1.plan}, p, make_network(p, 2, "flat", "none"));
+  CHECK(pred.ranks[0].compute_s == Approx(4e-3));
+  CHECK(pred.ranks[1].total_s == Approx(5e-3));  // + 1000 bytes at 1 MB/s
   // Separate hosts (nodes=2x1) do not share.
   pred = simulate({r0.plan, r1.plan}, p, make_network(p, 2, "nodes=2x1", "none"));
   CHECK(pred.ranks[0].total_s == Approx(2e-3));
