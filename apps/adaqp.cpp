@@ -144,8 +144,9 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
 
 // Options shared by train and plan.
 void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& model, std::string& mode,
-                       std::string& partition, std::string& bits, std::string& assign) {
-  cmd->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
+                       std::string& partition, std::string& bits, std::string& assign, bool need_dataset = true) {
+  auto* dataset = cmd->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec");
+  if (need_dataset) dataset->required();
   cmd->add_option("--model", model, "gcn or sage")->capture_default_str();
   cmd->add_option("--layers", tc.model.layers, "number of layers")->capture_default_str();
   cmd->add_option("--hidden", tc.model.hidden, "hidden width")->capture_default_str();
@@ -234,7 +235,7 @@ int main(int argc, char** argv) {
 
   auto* sim = app.add_subcommand("simulate", "predict the epoch time of a training configuration on cost models");
   apps::SimulateOptions so;
-  add_model_options(sim, tc, model, mode, partition, bits, assign);
+  add_model_options(sim, tc, model, mode, partition, bits, assign, false);
   sim->add_option("--parts", so.parts, "number of ranks")->capture_default_str();
   sim->add_option("--profile", so.profile, "calibration profile (adaqp calibrate; profiles/)")->required();
   sim->add_option("--topology", so.topology, "flat, shared or nodes=NxG (default: flat; shared with --link RATE)");
@@ -242,6 +243,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   sim->add_option("--metrics", so.metrics, "write run and summary records (predicted_epoch_s, ...) to this file");
   sim->add_option("--compare", so.compare, "records of a measured adaqp train run: print predicted next to measured");
+  sim->add_option("--shape", so.shape,
+                  "instead of --dataset: a statistical partition model nodes=N,edges=E[,halo=,marginal=,remote=,peers=]");
+  sim->add_option("--features", so.features, "with --shape: input feature width")->capture_default_str();
+  sim->add_option("--classes", so.classes, "with --shape: number of classes")->capture_default_str();
   sim->add_option("--trace", so.trace, "write rank 0's per-task predicted seconds (JSON Lines, as train --trace)");
 
   auto* cal = app.add_subcommand("calibrate", "measure this machine and write a calibration profile");

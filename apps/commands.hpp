@@ -2,6 +2,7 @@
 // command line and dispatches). Each returns the process exit code; user mistakes throw
 // adaqp::Error.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "engine/comm/communicator.hpp"
@@ -17,6 +18,8 @@ struct SimulateOptions {
   std::string metrics;      // write run + summary records here
   std::string compare;      // a measured run's records: print predicted next to measured
   std::string trace;        // rank 0's per-task predicted seconds (JSON Lines, as train --trace)
+  std::string shape;        // graph::parse_shape_model spec instead of a dataset
+  std::int64_t features = 100, classes = 47;  // with shape: input width and classes (dense features)
 };
 int cmd_simulate(const engine::TrainConfig& config, const SimulateOptions& options);
 

@@ -15,6 +15,8 @@
 #include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "graph/registry.hpp"
+#include "scheduler/build_plan.hpp"
+#include "scheduler/wire_format.hpp"
 #include "simulator/simulator.hpp"
 
 namespace adaqp::apps {
@@ -55,6 +57,68 @@ Measured read_measured(const std::string& path) {
   return m;
 }
 
+// --shape: plans of a graph known only by a statistical model of its partitions.
+int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const simulator::Profile& profile,
+                   const simulator::Network& net) {
+  if (!c.dataset.empty()) throw Error("simulate: give --dataset or --shape, not both");
+  if (o.features < 1 || o.classes < 1) throw Error("simulate --shape: --features and --classes must be >= 1");
+  const auto model = graph::parse_shape_model(o.shape);
+  const auto shapes = graph::model_shapes(model, o.parts);
+  scheduler::ModelShape ms;
+  ms.sage = c.model.kind == engine::ModelKind::sage;
+  ms.dims.push_back(o.features);
+  for (int l = 0; l + 1 < c.model.layers; ++l) ms.dims.push_back(c.model.hidden);
+  ms.dims.push_back(o.classes);
+  ms.dropout = c.model.dropout;
+  if (!scheduler::valid_bits(c.bits)) throw Error("--bits " + std::to_string(c.bits) + ": allowed 2, 4, 8, 16, 32");
+  if (!scheduler::quantizes(c.mode) && c.bits != 32)
+    throw Error("--bits " + std::to_string(c.bits) + ": mode '" + scheduler::to_string(c.mode) +
+                "' exchanges fp32; use --mode quant or adaqp to quantize");
+  const auto t_build = std::chrono::steady_clock::now();
+  std::vector<scheduler::Plan> train_plans, eval_plans;
+  for (const auto& s : shapes) {
+    train_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.bits));
+    eval_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), false));
+  }
+  scheduler::validate(train_plans);
+  scheduler::validate(eval_plans);
+  const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto train = simulator::simulate(train_plans, profile, net);
+  const auto eval = simulator::simulate(eval_plans, profile, net);
+  const double sim_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::size_t tasks = 0;
+  for (const auto& p : train_plans) tasks += p.tasks.size();
+  fmt::print("{} {} x {} on shape {} ({} features, {} classes), {} ranks, {} {}-bit; profile {}, link {}, topology {}\n",
+             to_string(c.model.kind), c.model.layers, c.model.hidden, o.shape, o.features, o.classes, o.parts,
+             scheduler::to_string(c.mode), c.bits, profile.machine, o.link, net.topology.spec(o.parts));
+  for (const auto& [name, value] : {std::pair{"epoch_s", train.epoch_s}, std::pair{"compute_s", train.compute_s},
+                                    std::pair{"comm_s", train.comm_s}, std::pair{"quant_s", train.quant_s},
+                                    std::pair{"reduce_s", train.reduce_s}, std::pair{"eval_s", eval.epoch_s}})
+    fmt::print("{:<10} {:>14.3f} ms\n", name, 1e3 * value);
+  fmt::print("bytes sent per epoch {}; {} tasks; plans built in {:.3f} s; {} events simulated in {:.3f} s "
+             "({:.3g} events/s)\n",
+             train.bytes_sent, tasks, build_s, train.events + eval.events, sim_s,
+             double(train.events + eval.events) / std::max(sim_s, 1e-9));
+  if (!o.metrics.empty()) {
+    engine::RecordWriter w(o.metrics);
+    w.write({{"type", "run"},
+             {"started_utc", engine::utc_now()},
+             {"ranks", o.parts},
+             {"settings",
+              {{"shape", o.shape}, {"features", o.features}, {"classes", o.classes},
+               {"model", to_string(c.model.kind)}, {"layers", c.model.layers}, {"hidden", c.model.hidden},
+               {"mode", scheduler::to_string(c.mode)}, {"bits", std::to_string(c.bits)}}},
+             {"simulated", {{"profile", o.profile}, {"machine", profile.machine}, {"link", o.link},
+                            {"topology", net.topology.spec(o.parts)}}}});
+    w.write(simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), std::to_string(c.bits),
+                                      sim_s));
+    w.commit();
+    fmt::print("records written to {}\n", o.metrics);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
@@ -64,6 +128,8 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   if (o.profile.empty()) throw Error("simulate: --profile PROFILE is required (profiles/ ships some)");
   const auto profile = simulator::load_profile(o.profile);
   const auto net = simulator::make_network(profile, o.parts, o.topology, o.link);
+  if (!o.shape.empty()) return simulate_shape(c, o, profile, net);
+  if (c.dataset.empty()) throw Error("simulate: give --dataset or --shape");
   const auto data = graph::load_dataset(c.dataset);
   const auto owner = graph::partition_graph(data.adj, o.parts, c.partition, c.partition_seed);
   const auto parts = graph::build_partitions(data.adj, owner, o.parts);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "graph/error.hpp"
 #include "graph/random.hpp"
@@ -160,6 +162,99 @@ PartitionStats partition_stats(const Csr& adj, const std::vector<LocalPartition>
   s.node_imbalance = s.num_nodes ? double(max_inner) * s.parts / double(s.num_nodes) : 0;
   s.edge_imbalance = sum_edges ? double(max_edges) * s.parts / double(sum_edges) : 0;
   return s;
+}
+
+}  // namespace adaqp::graph
+
+namespace adaqp::graph {
+
+std::int64_t PartitionShape::num_halo() const {
+  std::int64_t h = 0;
+  for (auto r : halo_rows) h += r;
+  return h;
+}
+
+PartitionShape shape_of(const LocalPartition& part) {
+  PartitionShape s;
+  s.rank = part.rank;
+  s.parts = part.parts;
+  s.num_central = part.num_central;
+  s.num_marginal = part.num_marginal;
+  for (int q = 0; q < part.parts; ++q) {
+    s.halo_rows.push_back(part.halo_begin[std::size_t(q) + 1] - part.halo_begin[std::size_t(q)]);
+    s.send_rows.push_back(std::int64_t(part.send_rows[std::size_t(q)].size()));
+  }
+  const std::int64_t n = part.num_inner();
+  s.nnz_central = part.adj.offsets[std::size_t(part.num_central)];
+  s.nnz_marginal = part.adj.offsets[std::size_t(n)] - s.nnz_central;
+  for (std::int64_t k = 0; k < part.adj.nnz(); ++k) s.nnz_to_halo += part.adj.indices[std::size_t(k)] >= n;
+  return s;
+}
+
+ShapeModel parse_shape_model(const std::string& spec) {
+  ShapeModel m;
+  std::size_t at = 0;
+  bool have_nodes = false, have_edges = false;
+  while (at < spec.size()) {
+    const auto comma = spec.find(',', at);
+    const std::string item = spec.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    at = comma == std::string::npos ? spec.size() : comma + 1;
+    const auto eq = item.find('=');
+    const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    double v = 0;
+    try {
+      std::size_t used = 0;
+      v = std::stod(value, &used);
+      if (used != value.size()) throw std::invalid_argument(value);
+    } catch (const std::exception&) {
+      throw Error("partition shape '" + spec + "': key '" + key + "' needs a number");
+    }
+    if (key == "nodes") m.nodes = std::int64_t(v), have_nodes = true;
+    else if (key == "edges") m.directed_edges = std::int64_t(v), have_edges = true;
+    else if (key == "halo") m.halo = v;
+    else if (key == "marginal") m.marginal = v;
+    else if (key == "remote") m.remote = v;
+    else if (key == "peers") m.peers = int(v);
+    else
+      throw Error("partition shape '" + spec + "': unknown key '" + key +
+                  "' (allowed: nodes, edges, halo, marginal, remote, peers)");
+  }
+  if (!have_nodes || !have_edges || m.nodes < 1 || m.directed_edges < 0)
+    throw Error("partition shape '" + spec + "': needs nodes >= 1 and edges >= 0");
+  if (m.halo < 0 || m.marginal < 0 || m.marginal > 1 || m.remote < 0 || m.remote > m.marginal || m.peers < 0)
+    throw Error("partition shape '" + spec + "': need halo >= 0, 0 <= remote <= marginal <= 1, peers >= 0");
+  return m;
+}
+
+std::vector<PartitionShape> model_shapes(const ShapeModel& m, int parts) {
+  if (parts < 1) throw Error("partition shape: parts " + std::to_string(parts) + ": must be >= 1");
+  const int peers = parts == 1 ? 0 : (m.peers == 0 ? parts - 1 : std::min(m.peers, parts - 1));
+  std::vector<PartitionShape> out(static_cast<std::size_t>(parts));
+  for (int r = 0; r < parts; ++r) {
+    auto& s = out[std::size_t(r)];
+    s.rank = r;
+    s.parts = parts;
+    const std::int64_t n = m.nodes / parts + (r < m.nodes % parts ? 1 : 0);
+    s.num_marginal = parts == 1 ? 0 : std::int64_t(double(n) * m.marginal);
+    s.num_central = n - s.num_marginal;
+    const std::int64_t edges = m.directed_edges / parts;
+    s.nnz_marginal = parts == 1 ? 0 : std::int64_t(double(edges) * m.marginal);
+    s.nnz_central = edges - s.nnz_marginal;
+    s.nnz_to_halo = parts == 1 ? 0 : std::int64_t(double(edges) * m.remote);
+    s.halo_rows.assign(std::size_t(parts), 0);
+    s.send_rows.assign(std::size_t(parts), 0);
+  }
+  // Part r receives from r+1..r+peers; the share is computed from the receiver's size, so the
+  // sender's send_rows mirror it exactly.
+  for (int r = 0; r < parts; ++r) {
+    const std::int64_t share = peers ? std::int64_t(double(out[std::size_t(r)].num_inner()) * m.halo / peers) : 0;
+    for (int k = 1; k <= peers; ++k) {
+      const int q = (r + k) % parts;
+      out[std::size_t(r)].halo_rows[std::size_t(q)] = share;
+      out[std::size_t(q)].send_rows[std::size_t(r)] = share;
+    }
+  }
+  return out;
 }
 
 }  // namespace adaqp::graph

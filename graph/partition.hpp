@@ -43,6 +43,36 @@ struct LocalPartition {
 
 std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<std::int32_t>& owner, int parts);
 
+// Sizes of one rank's partition: all the scheduler needs to build its plan (no ids).
+struct PartitionShape {
+  int rank = 0, parts = 1;
+  std::int64_t num_central = 0, num_marginal = 0;
+  std::vector<std::int64_t> halo_rows;  // [q]: rows this rank receives from q per exchange (0 for itself)
+  std::vector<std::int64_t> send_rows;  // [q]: rows this rank sends to q per exchange
+  std::int64_t nnz_central = 0, nnz_marginal = 0;  // local adjacency non-zeros (no self-loops) by row class
+  std::int64_t nnz_to_halo = 0;                    // of those, non-zeros in halo columns
+
+  std::int64_t num_inner() const { return num_central + num_marginal; }
+  std::int64_t num_halo() const;
+  std::int64_t num_local() const { return num_inner() + num_halo(); }
+};
+PartitionShape shape_of(const LocalPartition& part);
+
+// A statistical model of METIS-like partitions, for graphs too large to hold or partition here.
+// Every part gets nodes / parts inner nodes (the remainder to the first parts) and
+// directed_edges / parts local in-edges; a fraction `marginal` of its inner nodes is marginal and
+// holds that fraction of its edges; a fraction `remote` of its edges comes from halo nodes; it
+// receives halo = `halo` x inner rows per exchange, in equal shares from `peers` parts (the next
+// ones, cyclically; 0 = all others), and sends as many to the previous ones (so sends and receives
+// match). Spec: "nodes=N,edges=E[,halo=0.3,marginal=0.3,remote=0.1,peers=0]", E directed.
+struct ShapeModel {
+  std::int64_t nodes = 0, directed_edges = 0;
+  double halo = 0.3, marginal = 0.3, remote = 0.1;
+  int peers = 0;
+};
+ShapeModel parse_shape_model(const std::string& spec);  // throws adaqp::Error naming the key
+std::vector<PartitionShape> model_shapes(const ShapeModel& model, int parts);
+
 struct PartitionStats {
   int parts = 0;
   std::int64_t num_nodes = 0, num_directed_edges = 0;

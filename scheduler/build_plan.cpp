@@ -1,5 +1,7 @@
 #include "scheduler/build_plan.hpp"
 
+#include <stdexcept>
+
 #include <functional>
 
 #include "graph/error.hpp"
@@ -10,7 +12,7 @@ namespace {
 
 class Builder {
  public:
-  Builder(const graph::LocalPartition& part, const ModelShape& m, Strategy s, bool training, int bits,
+  Builder(const graph::PartitionShape& part, const ModelShape& m, Strategy s, bool training, int bits,
           const BitAssignment* assignment)
       : part_(part), m_(m), strategy_(s), bits_(training ? bits : 32), assignment_(training ? assignment : nullptr),
         n_(part.num_inner()), nl_(part.num_local()) {
@@ -20,9 +22,9 @@ class Builder {
     plan_.strategy = s;
     plan_.training = training;
     plan_.bits = bits_;
-    // Non-zeros of the aggregation operator and its transpose by row class.
-    const auto& adj = part.adj;
-    for (std::int64_t k = 0; k < adj.nnz(); ++k) (adj.indices[k] < n_ ? nnz_to_inner_ : nnz_to_halo_) += 1;
+    // Non-zeros of the aggregation operator and its transpose by column class.
+    nnz_to_halo_ = part.nnz_to_halo;
+    nnz_to_inner_ = part.nnz_central + part.nnz_marginal - part.nnz_to_halo;
     self_loops_ = m.sage ? 0 : 1;
   }
 
@@ -66,11 +68,18 @@ class Builder {
   static Operand value(int id) { return {Operand::param_value, id}; }
   static Operand grad(int id) { return {Operand::param_grad, id}; }
 
+  // Non-zeros of forward operator rows [b, e): all inner rows, the central or the marginal ones.
   std::int64_t fwd_nnz(std::int64_t b, std::int64_t e) const {
-    return part_.adj.offsets[e] - part_.adj.offsets[b] + self_loops_ * (e - b);
+    const std::int64_t nc = part_.num_central;
+    std::int64_t nnz = 0;
+    if (b == 0 && e == n_) nnz = part_.nnz_central + part_.nnz_marginal;
+    else if (b == 0 && e == nc) nnz = part_.nnz_central;
+    else if (b == nc && e == n_) nnz = part_.nnz_marginal;
+    else throw std::logic_error("scheduler: SpMM over rows that are not a row class");
+    return nnz + self_loops_ * (e - b);
   }
-  std::int64_t halo_rows(int q) const { return part_.halo_begin[q + 1] - part_.halo_begin[q]; }
-  std::int64_t send_rows(int q) const { return std::int64_t(part_.send_rows[q].size()); }
+  std::int64_t halo_rows(int q) const { return part_.halo_rows[std::size_t(q)]; }
+  std::int64_t send_rows(int q) const { return part_.send_rows[std::size_t(q)]; }
   static std::string tag_name(int l, Direction d) {
     if (l < 0) return "";
     std::string s = "L";
@@ -452,7 +461,7 @@ class Builder {
     add(std::move(opt));
   }
 
-  const graph::LocalPartition& part_;
+  const graph::PartitionShape& part_;
   ModelShape m_;
   Strategy strategy_;
   int bits_;
@@ -466,9 +475,14 @@ class Builder {
 
 }  // namespace
 
-Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
+Plan build_plan(const graph::PartitionShape& part, const ModelShape& model, Strategy strategy, bool training,
                 int bits, const BitAssignment* assignment) {
   return Builder(part, model, strategy, training, bits, assignment).build();
+}
+
+Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
+                int bits, const BitAssignment* assignment) {
+  return build_plan(graph::shape_of(part), model, strategy, training, bits, assignment);
 }
 
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,

@@ -35,6 +35,10 @@ struct ModelShape {
 // that has a layout in `assignment` uses it instead (mixed widths; training plans only).
 Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
                 int bits = 32, const BitAssignment* assignment = nullptr);
+// The same from the partition's sizes alone (what the plan depends on): the simulator builds
+// plans of graphs too large to hold from a statistical model of their partitions.
+Plan build_plan(const graph::PartitionShape& part, const ModelShape& model, Strategy strategy, bool training,
+                int bits = 32, const BitAssignment* assignment = nullptr);
 
 // Every rank's plan, validated together (send/recv matching). Plans are deterministic.
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,

@@ -7,6 +7,7 @@
 #include "engine/trainer.hpp"
 #include "graph/error.hpp"
 #include "graph/partition.hpp"
+#include "scheduler/build_plan.hpp"
 #include "simulator/cost_model.hpp"
 #include "simulator/simulator.hpp"
 #include "tests/npz_writer.hpp"
@@ -307,4 +308,38 @@ TEST_CASE("simulator: ranks on one host share its cores", "[simulator]") {
   // Separate hosts (nodes=2x1) do not share.
   pred = simulate({r0.plan, r1.plan}, p, make_network(p, 2, "nodes=2x1", "none"));
   CHECK(pred.ranks[0].total_s == Approx(2e-3));
+}
+
+TEST_CASE("partition shapes: exact for real partitions, consistent for the statistical model", "[simulator]") {
+  const auto data = graph::load_dataset("sbm:nodes=300,classes=3,degree=6,seed=5,features=8");
+  const auto owner = graph::partition_graph(data.adj, 3, graph::PartitionMethod::metis_cut, 0);
+  const auto parts = graph::build_partitions(data.adj, owner, 3);
+  for (const auto& part : parts) {
+    const auto s = graph::shape_of(part);
+    CHECK(s.num_inner() == part.num_inner());
+    CHECK(s.num_local() == part.num_local());
+    CHECK(s.nnz_central + s.nnz_marginal == part.adj.nnz());
+    std::int64_t to_halo = 0;
+    for (auto c : part.adj.indices) to_halo += c >= part.num_inner();
+    CHECK(s.nnz_to_halo == to_halo);
+    CHECK(s.nnz_to_halo <= s.nnz_marginal);  // only marginal rows have remote in-neighbours
+  }
+  const auto m = graph::parse_shape_model("nodes=1000003,edges=20000000,halo=0.5,marginal=0.4,remote=0.1,peers=5");
+  const auto shapes = graph::model_shapes(m, 16);
+  std::int64_t nodes = 0;
+  for (const auto& s : shapes) {
+    nodes += s.num_inner();
+    int peers = 0;
+    for (auto h : s.halo_rows) peers += h > 0;
+    CHECK(peers == 5);
+  }
+  CHECK(nodes == 1000003);
+  scheduler::ModelShape ms;
+  ms.dims = {100, 256, 47};
+  std::vector<scheduler::Plan> plans;
+  for (const auto& s : shapes) plans.push_back(scheduler::build_plan(s, ms, scheduler::Strategy::overlap, true, 4));
+  CHECK_NOTHROW(scheduler::validate(plans));  // every send meets its receive
+  CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10,edges=5,colour=3"), Catch::Contains("unknown key 'colour'"));
+  CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10"), Catch::Contains("needs nodes"));
+  CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10,edges=5,remote=0.5,marginal=0.2"), Catch::Contains("remote"));
 }
