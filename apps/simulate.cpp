@@ -27,6 +27,7 @@ namespace {
 struct Measured {
   nlohmann::json run;
   std::map<std::string, double> median;
+  nlohmann::json quant_by_layer;  // of the last epoch that has it
 };
 
 Measured read_measured(const std::string& path) {
@@ -44,6 +45,7 @@ Measured read_measured(const std::string& path) {
     }
     if (r.value("type", "") == "run") m.run = r;
     if (r.value("type", "") != "epoch") continue;
+    if (r.contains("quant_by_layer")) m.quant_by_layer = r["quant_by_layer"];
     for (const char* k : {"epoch_s", "compute_s", "comm_s", "quant_s", "reduce_s", "eval_s", "bytes_sent"})
       if (r.contains(k) && r[k].is_number()) values[k].push_back(r[k].get<double>());
   }
@@ -177,6 +179,18 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   }
   fmt::print("bytes sent per epoch {} ({} metadata); {} events simulated in {:.3f} s\n", train.bytes_sent,
              train.bytes_meta, train.events + eval.events, sim_s);
+  if (measured && measured->quant_by_layer.is_array() && !measured->quant_by_layer.empty()) {
+    // The variance model (C - 2) range^2 / (6 (2^b - 1)^2) per row, applied to the run's own row ranges,
+    // next to the measured squared error (per element).
+    fmt::print("quantization variance per element (model from the run's row ranges vs measured):\n");
+    fmt::print("{:>5} {:<9} {:>12} {:>13} {:>13} {:>8}\n", "layer", "dir", "elements", "model", "measured", "error");
+    for (const auto& q : measured->quant_by_layer) {
+      const double n = q.value("elements", 0.0), model = q.value("model_sq", 0.0) / std::max(n, 1.0),
+                   meas = q.value("error_sq", 0.0) / std::max(n, 1.0);
+      fmt::print("{:>5} {:<9} {:>12.0f} {:>13.4e} {:>13.4e} {:>+7.1f}%\n", q.value("layer", -1),
+                 q.value("dir", std::string()), n, model, meas, meas > 0 ? 100 * (model - meas) / meas : 0.0);
+    }
+  }
   if (!o.trace.empty()) {
     engine::RecordWriter tw(o.trace);
     for (const auto& t : plans.train[0].tasks) {

@@ -120,7 +120,7 @@ void register_sparse(const MicrobenchOptions& o) {
         });
   // Sparse input features (rows x in, per_row nonzeros) times / transposed against a weight.
   const Grid xrows = o.quick ? Grid{4096} : Grid{4096, 16384};
-  const Grid in = o.quick ? Grid{1000} : Grid{1000, 8000};
+  const Grid in = o.quick ? Grid{1000, 4000} : Grid{1000, 8000};
   const Grid per_row = o.quick ? Grid{16, 64} : Grid{16, 128};
   const Grid out = o.quick ? Grid{16, 128} : Grid{16, 256};
   for (auto n : xrows)
@@ -235,8 +235,8 @@ void register_gemm(const MicrobenchOptions& o) {
 }
 
 void register_elementwise(const MicrobenchOptions& o) {
-  const Grid rows = o.quick ? Grid{4096} : Grid{4096, 32768};
-  const Grid cols = o.quick ? Grid{64, 512} : Grid{16, 256, 1024};
+  const Grid rows = o.quick ? Grid{1024, 4096} : Grid{4096, 32768};
+  const Grid cols = o.quick ? Grid{16, 64, 512} : Grid{16, 256, 1024};
   for (auto n : rows)
     for (auto c : cols) {
       const std::string label = dims({n, c});

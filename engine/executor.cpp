@@ -107,6 +107,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
                            std::to_string(plan_.params.size()));
   StepTimes times;
   quant_stats_ = {};
+  quant_by_layer_.clear();
   const auto t0 = Clock::now();
   for (const Task& t : plan_.tasks) {
     // Wait for the sends / receives this task depends on.
@@ -247,15 +248,22 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
           scratch_.assign(std::size_t(count * t.cols), 0.0f);
           decode_rows(out, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, 0, false});
           const double levels = double((1 << bits) - 1);
+          QuantStats q;
           for (std::int64_t r = 0; r < count; ++r) {
             const float* x = src + std::int64_t(rows[at + r]) * lda;
             for (std::int64_t j = 0; j < t.cols; ++j) {
               const double e = double(scratch_[r * t.cols + j]) - double(x[j]);
-              quant_stats_.error_sq += e * e;
+              q.error_sq += e * e;
             }
-            quant_stats_.bound_sq += double(t.cols) * double(ranges[r]) * ranges[r] / (4 * levels * levels);
+            const double range_sq = double(ranges[r]) * ranges[r];
+            q.bound_sq += double(t.cols) * range_sq / (4 * levels * levels);
+            // A row's minimum and maximum are encoded exactly; the other elements' rounding
+            // fractions are taken as uniform: E[f (1 - f)] = 1/6.
+            q.model_sq += double(std::max<std::int64_t>(t.cols - 2, 0)) * range_sq / (6 * levels * levels);
           }
-          quant_stats_.elements += count * t.cols;
+          q.elements = count * t.cols;
+          quant_stats_.add(q);
+          quant_by_layer_[{t.layer, t.dir == scheduler::Direction::backward ? 1 : 0}].add(q);
         }
         out += scheduler::message_bytes(count, t.cols, bits);
         at += count;

@@ -4,6 +4,7 @@
 // reached, and a task that depends on one waits for it (that wait is the `comm_s` of the step).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "engine/comm/communicator.hpp"
@@ -37,7 +38,14 @@ struct StepTimes {
 struct QuantStats {
   double error_sq = 0;    // sum over quantized elements of (x^ - x)^2
   double bound_sq = 0;    // the worst-case model of the same sum
+  double model_sq = 0;    // the variance model of the same sum: (C - 2) range^2 / (6 (2^b-1)^2) per row
   std::int64_t elements = 0;
+  void add(const QuantStats& o) {
+    error_sq += o.error_sq;
+    bound_sq += o.bound_sq;
+    model_sq += o.model_sq;
+    elements += o.elements;
+  }
 };
 
 class PlanExecutor {
@@ -62,6 +70,8 @@ class PlanExecutor {
   // for its dependencies excluded) to its entry; null stops tracing.
   void trace(std::vector<double>* task_seconds) { trace_ = task_seconds; }
   const QuantStats& quant_stats() const { return quant_stats_; }
+  // The same per (layer, direction: 0 forward, 1 backward) of the packs.
+  const std::map<std::pair<int, int>, QuantStats>& quant_stats_by_layer() const { return quant_by_layer_; }
   const scheduler::Plan& plan() const { return plan_; }
 
  private:
@@ -89,6 +99,7 @@ class PlanExecutor {
   std::vector<double>* trace_ = nullptr;
   std::vector<std::vector<float>> ranges_;  // per pack task
   QuantStats quant_stats_;
+  std::map<std::pair<int, int>, QuantStats> quant_by_layer_;
   std::vector<float> scratch_;
   std::vector<float> flat_grads_;
 };

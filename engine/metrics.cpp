@@ -45,6 +45,13 @@ nlohmann::json to_json(const EpochMetrics& m) {
           {"epoch_s", m.epoch_s},     {"compute_s", m.compute_s}, {"comm_s", m.comm_s},
           {"quant_s", m.quant_s},     {"reduce_s", m.reduce_s},   {"eval_s", m.eval_s},
           {"bytes_sent", m.bytes_sent}, {"bytes_meta", m.bytes_meta}};
+  if (!m.quant_by_layer.empty()) {
+    nlohmann::json q = nlohmann::json::array();
+    for (const auto& r : m.quant_by_layer)
+      q.push_back({{"layer", r.layer}, {"dir", r.dir}, {"error_sq", r.error_sq}, {"model_sq", r.model_sq},
+                   {"bound_sq", r.bound_sq}, {"elements", r.elements}});
+    j["quant_by_layer"] = q;
+  }
   if (!m.evaluated)
     for (const char* key : {"train_acc", "val_acc", "test_acc", "eval_s"}) j[key] = nullptr;
   if (m.assignment.present) {

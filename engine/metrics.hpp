@@ -34,6 +34,16 @@ struct AssignmentRecord {
   std::int64_t quant_elements = 0;           // elements behind those two sums
 };
 
+// Quantization error of one (layer, direction) in an epoch whose statistics were collected.
+struct QuantLayerRecord {
+  int layer = 0;
+  std::string dir;           // "forward" | "backward"
+  double error_sq = 0;       // measured sum of (x^ - x)^2 over the exchange's quantized elements, all ranks
+  double model_sq = 0;       // the variance model's prediction of that sum: (C - 2) range^2 / (6 (2^b - 1)^2) per row
+  double bound_sq = 0;       // its worst case: C range^2 / (4 (2^b - 1)^2) per row
+  std::int64_t elements = 0;
+};
+
 struct EpochMetrics {
   std::int64_t epoch = 0;  // 1-based
   double loss = 0;         // training loss of this epoch's forward pass (with dropout), mean over train nodes
@@ -49,6 +59,7 @@ struct EpochMetrics {
   std::int64_t bytes_meta = 0;  // metadata part of bytes_sent
   std::vector<ExchangeBytes> bytes_by_layer;  // bytes_sent split by layer and direction
   AssignmentRecord assignment;                // present after a re-assignment
+  std::vector<QuantLayerRecord> quant_by_layer;  // on epochs with collected statistics (quantized runs)
 };
 
 struct Summary {

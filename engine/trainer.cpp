@@ -364,7 +364,11 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
     const DropoutKey key{config.seed, epoch};
     const bool reassign = adaptive && epoch % config.assign_period == 0 && epoch < config.epochs;
-    trainer->collect_stats(reassign);
+    // Statistics (row ranges, quantization error) on re-assignment epochs and on the last epoch
+    // of a quantized run.
+    const bool quantized_run = ranks > 1 && scheduler::quantizes(config.mode) && (config.adaptive || config.bits < 16);
+    const bool stats = reassign || (quantized_run && epoch == config.epochs);
+    trainer->collect_stats(stats);
     if (epoch == 2) start_trace();
     const StepTimes step = trainer->run(params, &adam, xs, &key, &loss);
     if (epoch >= 2) ++traced_epochs;
@@ -400,6 +404,22 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     m.train_acc = accuracy(counts[2], n_train);
     m.val_acc = accuracy(counts[3], n_val);
     m.test_acc = accuracy(counts[4], n_test);
+    if (stats) {
+      const int L = config.model.layers;
+      std::vector<double> flat(std::size_t(L) * 2 * 4, 0.0);
+      for (const auto& [key, q] : trainer->quant_stats_by_layer()) {
+        if (key.first < 0 || key.first >= L) continue;
+        double* f = flat.data() + (std::size_t(key.first) * 2 + std::size_t(key.second)) * 4;
+        f[0] += q.error_sq, f[1] += q.model_sq, f[2] += q.bound_sq, f[3] += double(q.elements);
+      }
+      comm.allreduce_sum(flat.data(), std::int64_t(flat.size()));
+      for (int l = 0; l < L; ++l)
+        for (int d = 0; d < 2; ++d) {
+          const double* f = flat.data() + (std::size_t(l) * 2 + std::size_t(d)) * 4;
+          if (f[3] > 0)
+            m.quant_by_layer.push_back({l, d ? "backward" : "forward", f[0], f[1], f[2], std::int64_t(f[3])});
+        }
+    }
     if (reassign) {  // new layouts from this step's statistics, used from the next epoch on
       AssignmentRecord a;
       a.present = true;

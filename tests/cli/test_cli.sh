@@ -51,5 +51,22 @@ expect_ok '"comm_volume_rows"' partition --dataset cora --parts 2 --json
 expect_ok "test accuracy" train --dataset cora --epochs 3 --metrics "$tmp/ok.jsonl"
 [ "$(wc -l <"$tmp/ok.jsonl")" -eq 5 ] && pass=$((pass + 1)) || { echo "FAIL: expected 5 records"; fail=$((fail + 1)); }
 
+# Simulator and calibration: a quick calibration makes a usable profile; bad values are named.
+expect_ok "profile written" calibrate --quick --out "$tmp/p.yaml"
+expect_ok "predicted ms" simulate --dataset cora --parts 1 --profile "$tmp/p.yaml" --mode adaqp --bits 4 \
+  --metrics "$tmp/sim.jsonl"
+grep -q '"predicted_epoch_s"' "$tmp/sim.jsonl" && pass=$((pass + 1)) || { echo "FAIL: no predicted_epoch_s"; fail=$((fail + 1)); }
+expect_ok "events simulated" simulate --shape nodes=100000,edges=2000000 --parts 8 --profile profiles/v100-2x4-25gbit.yaml \
+  --topology nodes=2x4
+expect_error "no-such.yaml" simulate --dataset cora --profile "$tmp/no-such.yaml"
+expect_error "--topology 'ring'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --topology ring
+expect_error "--link 'fast'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --link fast
+expect_error "no link class 'inter'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml"
+expect_error "adaptive widths depend" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp --bits adaptive
+expect_error "unknown key 'colour'" simulate --shape nodes=10,edges=20,colour=1 --parts 2 --profile profiles/v100-2x4-25gbit.yaml
+expect_error "--links-only" calibrate --out "$tmp/q.yaml" --links-only
+printf 'version: 1\nmachine: m\nbackend: cpu\ndate: d\nsource: s\nthreads: 1\npost_s: 0\nspeed: 3\n' >"$tmp/bad.yaml"
+expect_error "unknown key 'speed'" simulate --dataset cora --profile "$tmp/bad.yaml"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
