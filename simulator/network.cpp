@@ -11,6 +11,7 @@ namespace adaqp::simulator {
 
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kEmulationBurstBytes = 256 * 1024;  // benchmarks/link_emulation.sh: tbf burst 256kb
 }
 
 std::string Topology::spec(int ranks) const {
@@ -113,18 +114,15 @@ Network make_network(const Profile& profile, int ranks, const std::string& topol
   if (!topology.empty() && topology != "shared")
     throw Error("--link " + link + " emulates one shared loopback link: --topology must be shared or omitted");
   net.topology.kind = Topology::shared;
-  if (const LinkClass* measured = find("lo-" + link)) {
-    net.inter = *measured;
-    measured_allreduce("lo-" + link);
-  } else {
-    const LinkClass* lo = find("lo");
-    if (!lo && ranks > 1)
-      throw Error("profile '" + profile.machine + "' has no link class 'lo' or 'lo-" + link +
-                  "' (calibrate under benchmarks/link_emulation.sh)");
-    net.inter.alpha_s = lo ? lo->alpha_s : 0;
-    net.inter.beta_s_per_byte = 8.0 / bps;
-    net.inter.source = "rate " + link;
-  }
+  const LinkClass* lo = find("lo");
+  if (!lo && ranks > 1)
+    throw Error("profile '" + profile.machine + "' has no link class 'lo' (calibrate under benchmarks/link_emulation.sh none)");
+  net.inter.alpha_s = lo ? lo->alpha_s : 0;
+  net.inter.beta_s_per_byte = 8.0 / bps;
+  net.inter.source = "tbf rate " + link;
+  net.bucket_bytes = kEmulationBurstBytes;
+  net.peak_bytes_per_s = lo && lo->beta_s_per_byte > 0 ? 1.0 / lo->beta_s_per_byte : 1e12;
+  measured_allreduce("lo-" + link);
   net.intra = net.inter;
   return net;
 }
@@ -163,6 +161,14 @@ FlowNetwork::FlowNetwork(const Network& net) : net_(net) {
     }
   }
   count_.assign(capacity_.size(), 0);
+  if (net.topology.kind == Topology::shared && net.bucket_bytes > 0) tokens_ = net.bucket_bytes;  // full at start
+}
+
+double FlowNetwork::medium_throughput() const {
+  double r = 0;
+  for (int id : live_)
+    if (flows_[std::size_t(id)].moving && !std::isinf(flows_[std::size_t(id)].rate)) r += flows_[std::size_t(id)].rate;
+  return r;
 }
 
 int FlowNetwork::start(int src, int dst, double bytes, double now) {
@@ -197,6 +203,11 @@ int FlowNetwork::start(int src, int dst, double bytes, double now) {
 
 double FlowNetwork::next_completion() const {
   double t = kInf;
+  // The bucket runs dry (the medium falls back to its rate).
+  if (fast_ && tokens_ > 0) {
+    const double drain = medium_throughput() - 1.0 / net_.inter.beta_s_per_byte;
+    if (drain > 0) t = std::min(t, now_ + tokens_ / drain);
+  }
   for (int id : live_) {
     const Flow& f = flows_[id];
     if (!f.moving) t = std::min(t, std::max(now_, f.ready_s));  // starts moving (or completes, if empty)
@@ -208,6 +219,8 @@ double FlowNetwork::next_completion() const {
 
 void FlowNetwork::reshare() {
   ++reshares_;
+  if (net_.bucket_bytes > 0 && net_.topology.kind == Topology::shared)
+    capacity_[0] = fast_ ? net_.peak_bytes_per_s : 1.0 / net_.inter.beta_s_per_byte;
   std::fill(count_.begin(), count_.end(), 0);
   for (int id : live_)
     if (flows_[id].moving)
@@ -229,6 +242,12 @@ std::vector<int> FlowNetwork::advance(double t) {
   for (;;) {
     const double to = std::min(t, next_completion());
     const double dt = to - now_;
+    if (net_.bucket_bytes > 0 && net_.topology.kind == Topology::shared) {
+      // Credit: spent above the rate while sending fast, earned below it (idle medium).
+      const double rate = 1.0 / net_.inter.beta_s_per_byte, used = medium_throughput();
+      tokens_ = std::clamp(tokens_ + (rate - used) * dt, 0.0, net_.bucket_bytes);
+      if (tokens_ <= 1e-6) tokens_ = 0;
+    }
     for (int id : live_) {
       Flow& f = flows_[id];
       if (!f.moving) continue;
@@ -251,6 +270,10 @@ std::vector<int> FlowNetwork::advance(double t) {
       }
     }
     live_.resize(keep);
+    if (net_.bucket_bytes > 0 && net_.topology.kind == Topology::shared && (tokens_ > 0) != fast_) {
+      fast_ = tokens_ > 0;
+      changed = true;
+    }
     if (changed) reshare();
     else if (now_ >= t) break;
   }

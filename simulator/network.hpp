@@ -39,6 +39,10 @@ struct Network {
   // beta * bytes per rank); absent: the ring model on `inter`.
   bool allreduce_measured = false;
   LinkClass allreduce;
+  // Token bucket of the shared medium (tc tbf): up to bucket_bytes of credit accumulate at the
+  // medium's rate while it is idle, and are spent at peak_bytes_per_s before the rate applies
+  // again. 0: no bucket.
+  double bucket_bytes = 0, peak_bytes_per_s = 0;
 };
 
 // "100mbit", "250mbit", "1gbit", "10gbit", "500kbit" (tc's units) -> bits per second; throws
@@ -51,8 +55,9 @@ double parse_rate_bps(const std::string& rate);
 //   link "lo": TCP over this host's loopback without a rate limit (link_emulation.sh none): flat,
 //     class "lo".
 //   link RATE (e.g. "1gbit"): the emulated loopback link of DESIGN.md (benchmarks/
-//     link_emulation.sh): one shared medium; the profile's class "lo-RATE" when it was calibrated
-//     under that emulation, else alpha of class "lo" (TCP over loopback) and beta = 8 / RATE.
+//     link_emulation.sh: tc tbf rate RATE, burst 256 KiB): one shared medium at exactly RATE with
+//     a 256 KiB token bucket spent at the speed of class "lo" (TCP over loopback), latency of
+//     "lo"; the all-reduce from "lo-RATE-allreduce" when calibrated under that emulation.
 // Throws adaqp::Error naming the missing class or the bad value.
 Network make_network(const Profile& profile, int ranks, const std::string& topology, const std::string& link);
 
@@ -86,7 +91,10 @@ class FlowNetwork {
     bool done = false;
   };
   void reshare();
+  double medium_throughput() const;  // bytes / s over resource 0 (shared topology)
   Network net_;
+  double tokens_ = 0;  // token bucket credit (bytes), shared topology with a bucket
+  bool fast_ = false;  // spending credit: resource 0 at the peak rate
   std::vector<double> capacity_;  // bytes / s per resource
   std::vector<int> count_;        // moving transfers per resource (reshare's scratch)
   std::vector<Flow> flows_;

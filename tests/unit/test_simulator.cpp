@@ -276,8 +276,10 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
     CHECK(emulated.topology.kind == Topology::shared);
     CHECK(emulated.inter.beta_s_per_byte == Approx(8e-9));
     CHECK(emulated.inter.alpha_s == Approx(3e-5));
-    with_lo.links["lo-1gbit"] = {4e-5, 9e-9, 1, "probe"};
-    CHECK(make_network(with_lo, 2, "shared", "1gbit").inter.beta_s_per_byte == Approx(9e-9));
+    CHECK(emulated.bucket_bytes == 256 * 1024);  // link_emulation.sh's tbf burst
+    CHECK(emulated.peak_bytes_per_s == Approx(1e10));
+    with_lo.links["lo-1gbit-allreduce"] = {4e-5, 9e-9, 1, "probe"};
+    CHECK(make_network(with_lo, 2, "shared", "1gbit").allreduce_measured);
     CHECK(parse_rate_bps("250mbit") == Approx(2.5e8));
   }
 }
@@ -342,4 +344,25 @@ TEST_CASE("partition shapes: exact for real partitions, consistent for the stati
   CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10,edges=5,colour=3"), Catch::Contains("unknown key 'colour'"));
   CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10"), Catch::Contains("needs nodes"));
   CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10,edges=5,remote=0.5,marginal=0.2"), Catch::Contains("remote"));
+}
+
+TEST_CASE("simulator: the emulated link's token bucket", "[simulator]") {
+  // 1 MB/s medium with a 1000-byte bucket spent at 1 GB/s: 3000 bytes take 1 us for the first
+  // 1000 and 2 ms for the rest; after 0.5 ms idle, 500 bytes of credit make a 1000-byte message
+  // take 0.5 ms.
+  auto p = golden_profile(0, 1e-6);
+  p.compute["bias_act"] = {{0.0, 0.5e-3, 0.5e-3, 0.5e-3}, 1, 0};
+  Network net = make_network(p, 2, "shared", "none");
+  net.bucket_bytes = 1000;
+  net.peak_bytes_per_s = 1e9;
+  PlanBuilder r0(0, 2), r1(1, 2);
+  const int s1 = r0.add(TaskKind::send, {}, 0, 1, 3000, 1);
+  const int c = r0.compute(1, {s1});  // 0.5 ms after the first message is through
+  r0.add(TaskKind::send, {c}, 0, 1, 1000, 2);
+  const int v1 = r1.add(TaskKind::recv, {}, 0, 0, 3000, 1);
+  const int v2 = r1.add(TaskKind::recv, {}, 0, 0, 1000, 2);
+  r1.compute(0, {v1, v2});
+  const auto pred = simulate({r0.plan, r1.plan}, p, net, true);
+  CHECK(pred.timeline[1][2].start_s == Approx(2e-3 + 1e-6 + 0.5e-3 + 0.5e-3).epsilon(1e-3));
+  CHECK(pred.timeline[0][1].start_s == Approx(2e-3 + 1e-6).epsilon(1e-3));
 }
