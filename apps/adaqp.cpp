@@ -1,4 +1,4 @@
-// adaqp: the one command line. Subcommands: datasets, partition, plan, train, simulate, calibrate.
+// adaqp: the one command line. Subcommands: datasets, partition, plan, train, simulate, calibrate, sweep.
 // User mistakes print one line "adaqp: error: ..." and exit 2; nothing half-written is left.
 // Under mpirun every rank runs the same command; an error on any rank aborts all of them.
 #include <CLI/CLI.hpp>
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.hpp"
+#include "experiments/sweep.hpp"
 #include "engine/comm/communicator.hpp"
 #include "engine/trainer.hpp"
 #include "scheduler/plan.hpp"
@@ -259,6 +260,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cal->add_option("--machine", co.machine, "machine name recorded in the profile (default: host name)");
 
+  auto* sw = app.add_subcommand("sweep", "run every point of an experiment manifest (experiments/)");
+  experiments::SweepOptions swo;
+  sw->add_option("manifest", swo.manifest, "YAML manifest")->required();
+  sw->add_option("--out", swo.out, "results folder (default: results/<manifest name>)");
+  sw->add_flag("--resume", swo.resume, "continue a sweep whose folder already holds finished runs");
+  sw->add_flag("--dry-run", swo.dry_run, "print the points and their commands, run nothing");
+  sw->add_option("--jobs", swo.jobs, "simulator runs at a time (engine runs always run alone)")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -292,6 +301,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("train")) return cmd_train(tc, split_seed, quiet, *comm);
     if (app.got_subcommand("simulate")) return apps::cmd_simulate(tc, so);
     if (app.got_subcommand("calibrate")) return apps::cmd_calibrate(co, *comm);
+    if (app.got_subcommand("sweep")) return experiments::run_sweep(swo) == 0 ? 0 : 1;
   } catch (const adaqp::Error& e) {
     const std::string where = comm->size() > 1 ? "rank " + std::to_string(comm->rank()) + ": " : "";
     comm->abort("adaqp: error: " + where + e.what(), 2);

@@ -1,0 +1,301 @@
+#include "experiments/sweep.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+#include <vector>
+
+#include "adaqp/build_info.hpp"
+#include "adaqp/git_commit.hpp"
+#include "engine/trainer.hpp"
+#include "experiments/manifest.hpp"
+#include "graph/error.hpp"
+
+namespace adaqp::experiments {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string self_path() {
+  std::error_code ec;
+  const auto p = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("sweep: cannot find the adaqp binary (/proc/self/exe)");
+  return p.string();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+void write_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw Error(path + ": cannot write");
+    f << text;
+    if (!f) throw Error(path + ": write failed");
+  }
+  fs::rename(tmp, path);
+}
+
+// The model / training flags shared by train and simulate.
+std::vector<std::string> model_flags(const Point& p) {
+  const auto& v = p.values;
+  std::vector<std::string> f = {"--dataset", v.at("dataset"), "--model", v.at("model"),
+                                "--layers", v.at("layers"), "--hidden", v.at("hidden"),
+                                "--dropout", v.at("dropout"), "--mode", v.at("mode"),
+                                "--bits", v.at("bits"), "--partition", v.at("partition")};
+  if (v.at("bits") == "adaptive")
+    for (const char* k : {"lambda", "group_size", "assign_period"}) {
+      std::string flag = std::string("--") + k;
+      for (auto& c : flag)
+        if (c == '_') c = '-';
+      f.push_back(flag);
+      f.push_back(v.at(k));
+    }
+  return f;
+}
+
+std::string engine_command(const Point& p, const std::string& adaqp, const std::string& records) {
+  const auto& v = p.values;
+  const std::string parts = v.at("parts");
+  std::string cmd;
+  if (v.at("link") != "none")
+    cmd = "bash " + quote(std::string(build::kSourceDir) + "/benchmarks/link_emulation.sh") + " " + v.at("link") + " " +
+          parts + " ";
+  else if (parts != "1")
+    cmd = "mpirun -np " + parts + " --oversubscribe ";
+  cmd += quote(adaqp) + " train";
+  for (const auto& f : model_flags(p)) cmd += " " + quote(f);
+  for (const char* k : {"lr", "weight_decay", "seed", "epochs", "eval_every", "threads"}) {
+    std::string flag = std::string("--") + k;
+    for (auto& c : flag)
+      if (c == '_') c = '-';
+    cmd += " " + flag + " " + quote(v.at(k));
+  }
+  return cmd + " --metrics " + quote(records);
+}
+
+std::string simulator_command(const Point& p, const std::string& adaqp, const std::string& records) {
+  const auto& v = p.values;
+  std::string cmd = quote(adaqp) + " simulate";
+  for (const auto& f : model_flags(p)) cmd += " " + quote(f);
+  return cmd + " --parts " + v.at("parts") + " --profile " + quote(v.at("profile")) + " --link " + v.at("link") +
+         " --metrics " + quote(records);
+}
+
+struct Run {
+  const Point* point;
+  std::string executor;  // engine | simulator
+  std::string records, log, command;
+};
+
+// Runs a shell command, its output to `log` and (when echo_prefix is given) echoed line by line.
+int run_command(const std::string& command, const std::string& log, const std::string* echo_prefix) {
+  std::ofstream out(log);
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) throw Error("sweep: cannot start: " + command);
+  char buf[4096];
+  while (std::fgets(buf, sizeof(buf), pipe)) {
+    out << buf;
+    out.flush();
+    if (echo_prefix) fmt::print("{}{}", *echo_prefix, buf);
+  }
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+}  // namespace
+
+int write_results_csv(const std::string& out) {
+  const fs::path runs = fs::path(out) / "runs";
+  std::vector<std::string> keys;
+  for (const auto& [k, d] : axis_defaults())
+    if (k != "executor") keys.push_back(k);  // the row's own executor column says which ran
+  const std::vector<std::string> fields = {"ranks", "median_epoch_s", "test_acc_at_best_val",
+                                           "best_val_acc", "best_epoch", "final_loss", "total_train_s",
+                                           "predicted_epoch_s", "predicted_compute_s", "predicted_comm_s",
+                                           "predicted_quant_s", "predicted_reduce_s", "predicted_eval_s",
+                                           "bytes_sent", "bytes_meta"};
+  std::ostringstream csv;
+  csv << "id,executor";
+  for (const auto& k : keys) csv << "," << k;
+  for (const auto& f : fields) csv << "," << f;
+  csv << "\n";
+  int rows = 0;
+  std::vector<fs::path> files;
+  if (fs::exists(runs))
+    for (const auto& e : fs::directory_iterator(runs))
+      if (e.path().extension() == ".jsonl") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& path : files) {
+    std::ifstream in(path);
+    nlohmann::json run, summary, last_epoch;
+    for (std::string line; std::getline(in, line);) {
+      const auto r = nlohmann::json::parse(line, nullptr, false);
+      if (r.is_discarded()) continue;
+      const auto type = r.value("type", "");
+      if (type == "run") run = r;
+      else if (type == "summary") summary = r;
+      else if (type == "epoch") last_epoch = r;
+    }
+    if (summary.is_null() || !run.contains("sweep_point")) continue;
+    const std::string stem = path.stem().string();  // ID.EXECUTOR
+    const auto dot = stem.rfind('.');
+    csv << stem.substr(0, dot) << "," << stem.substr(dot + 1);
+    const auto& values = run["sweep_point"];
+    for (const auto& k : keys) csv << "," << values.value(k, "");
+    for (const auto& f : fields) {
+      csv << ",";
+      const nlohmann::json* src = summary.contains(f) ? &summary : (last_epoch.contains(f) ? &last_epoch : nullptr);
+      if (src && !(*src)[f].is_null()) csv << (*src)[f].dump();
+    }
+    csv << "\n";
+    ++rows;
+  }
+  write_atomic((fs::path(out) / "results.csv").string(), csv.str());
+  return rows;
+}
+
+int run_sweep(const SweepOptions& o) {
+  const Manifest m = load_manifest(o.manifest);
+  const auto points = expand(m);
+  if (o.jobs < 1) throw Error("--jobs " + std::to_string(o.jobs) + ": must be >= 1");
+  const std::string out = o.out.empty() ? "results/" + m.name : o.out;
+  const std::string adaqp = self_path();
+  std::vector<Run> runs;
+  for (const auto& p : points) {
+    const std::string ex = p.values.at("executor");
+    for (const std::string e : {"engine", "simulator"}) {
+      if (ex != e && ex != "both") continue;
+      Run r{&p, e, out + "/runs/" + p.id + "." + e + ".jsonl", out + "/logs/" + p.id + "." + e + ".log", ""};
+      if (e == "simulator" && p.values.at("bits") == "adaptive") continue;  // widths come from a run
+      r.command = e == "engine" ? engine_command(p, adaqp, r.records + ".part") :
+                                  simulator_command(p, adaqp, r.records + ".part");
+      runs.push_back(r);
+    }
+  }
+  if (o.dry_run) {
+    fmt::print("{}: {} points, {} runs (manifest hash {})\n", m.path, points.size(), runs.size(), m.hash);
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      fmt::print("[{}/{}] {} {}\n  {}\n", i + 1, runs.size(), runs[i].point->id, runs[i].executor, runs[i].command);
+    return 0;
+  }
+  // OUT: new, or the same manifest resumed.
+  const std::string prov_path = out + "/sweep.json";
+  if (fs::exists(prov_path)) {
+    std::ifstream f(prov_path);
+    const auto prov = nlohmann::json::parse(f, nullptr, false);
+    const std::string hash = prov.is_object() ? prov.value("manifest_hash", "") : "";
+    if (hash != m.hash)
+      throw Error(out + ": holds the results of another manifest (hash " + hash + ", this one " + m.hash +
+                  "): choose another --out");
+    if (!o.resume) throw Error(out + ": already holds this sweep: pass --resume to continue it");
+  }
+  fs::create_directories(out + "/runs");
+  fs::create_directories(out + "/logs");
+  nlohmann::json prov = {{"manifest", m.path},
+                         {"manifest_name", m.name},
+                         {"manifest_hash", m.hash},
+                         {"git_commit", build::kGitCommit},
+                         {"build",
+                          {{"version", build::kVersion},
+                           {"type", build::kBuildType},
+                           {"compiler", build::kCompiler},
+                           {"mpi", build::kMpi},
+                           {"cuda", build::kCuda}}},
+                         {"host", engine::hostname()},
+                         {"started_utc", engine::utc_now()},
+                         {"points", points.size()},
+                         {"runs", runs.size()}};
+  write_atomic(prov_path, prov.dump(2) + "\n");
+
+  if (geteuid() == 0) {  // Open MPI refuses root unless told it is intended
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  }
+  int failed = 0, done = 0, skipped = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto finish = [&](const Run& r, int rc) {
+    const std::string part = r.records + ".part";
+    if (rc == 0 && fs::exists(part)) {
+      // Tag the records with the point's values (the CSV's columns), then publish atomically.
+      std::ifstream in(part);
+      std::ostringstream text;
+      bool first = true;
+      for (std::string line; std::getline(in, line);) {
+        if (first) {
+          auto run = nlohmann::json::parse(line);
+          run["sweep_point"] = r.point->values;
+          run["sweep_id"] = r.point->id;
+          run["sweep_manifest_hash"] = m.hash;
+          line = run.dump();
+          first = false;
+        }
+        text << line << "\n";
+      }
+      in.close();
+      write_atomic(r.records, text.str());
+      fs::remove(part);
+    } else {
+      ++failed;
+      fs::remove(part);
+      fmt::print("  failed (exit {}): see {}\n", rc, r.log);
+      if (rc == 77) throw Error("link emulation unavailable for " + r.point->id + " (see " + r.log + ")");
+    }
+    ++done;
+    write_results_csv(out);
+  };
+  const std::size_t n = runs.size();
+  std::vector<const Run*> sim_batch;
+  auto flush_sims = [&]() {
+    for (std::size_t i = 0; i < sim_batch.size(); i += std::size_t(o.jobs)) {
+      std::vector<std::future<int>> fut;
+      for (std::size_t j = i; j < std::min(sim_batch.size(), i + std::size_t(o.jobs)); ++j)
+        fut.push_back(std::async(std::launch::async,
+                                 [r = sim_batch[j]] { return run_command(r->command, r->log, nullptr); }));
+      for (std::size_t j = 0; j < fut.size(); ++j) finish(*sim_batch[i + j], fut[j].get());
+    }
+    sim_batch.clear();
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    const Run& r = runs[i];
+    if (fs::exists(r.records)) {
+      ++skipped;
+      continue;
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::size_t started = done;
+    const double eta = started > 0 ? elapsed / double(started) * double(n - skipped - started) : 0;
+    fmt::print("[{}/{}] {} {} (elapsed {:.0f} s{})\n", i + 1, n, r.point->id, r.executor, elapsed,
+               started > 0 ? fmt::format(", ETA {:.0f} s", eta) : "");
+    std::fflush(stdout);
+    if (r.executor == "simulator" && o.jobs > 1) {
+      sim_batch.push_back(&r);
+      continue;
+    }
+    flush_sims();
+    const std::string prefix = fmt::format("  [{}/{}] ", i + 1, n);
+    finish(r, run_command(r.command, r.log, &prefix));
+  }
+  flush_sims();
+  const int rows = write_results_csv(out);
+  fmt::print("sweep {}: {} runs finished now, {} already finished, {} failed; {} rows in {}/results.csv\n", m.name,
+             done - failed, skipped, failed, rows, out);
+  return failed;
+}
+
+}  // namespace adaqp::experiments

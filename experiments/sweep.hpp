@@ -1,0 +1,33 @@
+// The sweep runner: runs every point of a manifest (experiments/manifest.hpp) with the engine
+// (mpirun, and benchmarks/link_emulation.sh for an emulated link) and / or the simulator
+// (adaqp simulate), each as its own process of this adaqp binary.
+//
+// Results folder OUT:
+//   sweep.json         provenance: manifest path, name and hash, git commit, build, host, start time
+//   runs/ID.engine.jsonl, runs/ID.simulator.jsonl   each run's records (written atomically by the run)
+//   logs/ID.EXECUTOR.log                              each run's output
+//   results.csv        one row per finished run: executor, every axis value, summary fields
+//                      (rewritten atomically after every run)
+// A point whose records exist is finished: --resume skips it, so a killed sweep continues where
+// it stopped and ends with every point exactly once.
+#pragma once
+#include <string>
+
+namespace adaqp::experiments {
+
+struct SweepOptions {
+  std::string manifest;
+  std::string out;       // default: results/<manifest name>
+  bool resume = false;   // continue a sweep in OUT (required when OUT already has finished runs)
+  bool dry_run = false;  // print the points and their commands, run nothing
+  int jobs = 1;          // simulator runs at a time (engine runs always run alone: they are timed)
+};
+
+// Returns the number of failed runs (0 = all finished). Throws adaqp::Error for a bad manifest,
+// an OUT that belongs to another manifest, or a link emulation that cannot be set up.
+int run_sweep(const SweepOptions& options);
+
+// Rebuilds OUT/results.csv from OUT/runs (atomically). Returns the number of rows.
+int write_results_csv(const std::string& out);
+
+}  // namespace adaqp::experiments

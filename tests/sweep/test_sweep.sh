@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Sweeps: a tiny manifest runs end to end (engine and simulator), a sweep killed mid-way resumes
+# and ends with every point exactly once, and a second manifest cannot reuse the folder.
+set -u
+adaqp=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() {  # check MESSAGE CONDITION...
+  local msg=$1
+  shift
+  if "$@"; then :; else echo "FAIL: $msg"; fail=$((fail + 1)); fi
+}
+cat >"$tmp/tiny.yaml" <<'YAML'
+name: tiny
+executor: both
+dataset: cora
+mode: [vanilla, adaqp]
+bits: [32, 4]
+exclude:
+  - {mode: adaqp, bits: 32}
+seed: [0, 1, 2]
+epochs: 4
+threads: 1
+YAML
+# 6 points (vanilla-32 and adaqp-4, 3 seeds), engine + simulator each: 12 runs.
+"$adaqp" sweep "$tmp/tiny.yaml" --dry-run >"$tmp/dry" 2>&1
+check "dry run lists 12 runs" grep -q "6 points, 12 runs" "$tmp/dry"
+check "dry run writes nothing" test ! -e results/tiny -a ! -e "$tmp/out"
+
+# Kill the sweep once its third run is published, then resume.
+"$adaqp" sweep "$tmp/tiny.yaml" --out "$tmp/out" >"$tmp/first" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  n=$(ls "$tmp/out/runs" 2>/dev/null | grep -c '\.jsonl$')
+  [ "$n" -ge 3 ] && break
+  sleep 0.1
+done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+pkill -9 -f "$tmp/out/runs" 2>/dev/null
+before=$(ls "$tmp/out/runs" | grep -c '\.jsonl$')
+check "killed mid-way ($before of 12 finished)" test "$before" -ge 3 -a "$before" -lt 12
+"$adaqp" sweep "$tmp/tiny.yaml" --out "$tmp/out" >"$tmp/again" 2>&1
+check "resuming needs --resume" grep -q "pass --resume" "$tmp/again"
+"$adaqp" sweep "$tmp/tiny.yaml" --out "$tmp/out" --resume --jobs 2 >"$tmp/resume" 2>&1
+check "resume exits 0" test $? -eq 0
+check "resume skipped the finished runs" grep -q "$before already finished" "$tmp/resume"
+after=$(ls "$tmp/out/runs" | grep -c '\.jsonl$')
+check "every run exactly once ($after files)" test "$after" -eq 12
+rows=$(($(wc -l <"$tmp/out/results.csv") - 1))
+check "results.csv has 12 rows ($rows)" test "$rows" -eq 12
+ids=$(tail -n +2 "$tmp/out/results.csv" | cut -d, -f1,2 | sort | uniq -d | wc -l)
+check "no duplicate rows" test "$ids" -eq 0
+check "no partial files left" test -z "$(ls "$tmp/out/runs" | grep -v '\.jsonl$')"
+check "engine rows carry accuracy" grep -q ",engine,.*,0\.[0-9]" "$tmp/out/results.csv"
+check "simulator rows carry predictions" grep -q "simulator" "$tmp/out/results.csv"
+check "provenance" grep -q '"manifest_hash"' "$tmp/out/sweep.json"
+check "per-epoch progress lines" grep -q "epoch    4" "$tmp/resume" "$tmp/first"
+
+# Another manifest cannot write into this folder.
+sed 's/epochs: 4/epochs: 5/' "$tmp/tiny.yaml" >"$tmp/other.yaml"
+"$adaqp" sweep "$tmp/other.yaml" --out "$tmp/out" --resume >"$tmp/other" 2>&1
+check "another manifest is refused" grep -q "another manifest" "$tmp/other"
+
+[ "$fail" -eq 0 ] && echo "sweep tests passed"
+[ "$fail" -eq 0 ]

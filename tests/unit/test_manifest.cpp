@@ -1,0 +1,82 @@
+// Experiment manifests: validation errors name file, key and allowed values; expansion is the
+// cartesian product minus exclusions, with defaults, in a stable order.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <set>
+
+#include "experiments/manifest.hpp"
+#include "graph/error.hpp"
+#include "tests/npz_writer.hpp"
+
+using namespace adaqp;
+using namespace adaqp::experiments;
+
+namespace {
+std::string write(const std::string& dir, const std::string& text) {
+  const std::string path = dir + "/m.yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+}  // namespace
+
+TEST_CASE("manifests expand to the product of their axes", "[manifest]") {
+  const auto dir = testing::temp_dir("manifest");
+  const auto m = load_manifest(write(dir,
+                                     "name: t\n"
+                                     "dataset: [cora, citeseer]\n"
+                                     "mode: [vanilla, adaqp]\n"
+                                     "bits: [32, 4, 2]\n"
+                                     "seed: [0, 1]\n"
+                                     "exclude:\n"
+                                     "  - {mode: adaqp, bits: 32}\n"
+                                     "  - {dataset: citeseer, bits: [2]}\n"));
+  const auto points = expand(m);
+  // vanilla: only 32 bits (fp32 mode) -> 2 datasets x 2 seeds = 4; adaqp: bits 4, 2 minus 32
+  // excluded -> cora 2 x 2 seeds = 4, citeseer only 4 -> 2.
+  CHECK(points.size() == 10);
+  std::set<std::string> ids;
+  for (const auto& p : points) {
+    ids.insert(p.id);
+    CHECK(p.values.at("epochs") == "200");  // default
+    CHECK(p.values.at("parts") == "1");
+    if (p.values.at("mode") == "vanilla") CHECK(p.values.at("bits") == "32");
+    CHECK_FALSE((p.values.at("dataset") == "citeseer" && p.values.at("bits") == "2"));
+  }
+  CHECK(ids.size() == points.size());
+  CHECK(expand(m)[3].id == points[3].id);  // stable order
+  CHECK(m.hash.size() == 16);
+
+  SECTION("bits default to the mode's") {
+    const auto d = expand(load_manifest(write(dir, "name: d\ndataset: cora\nmode: [overlap, quant]\n")));
+    REQUIRE(d.size() == 2);
+    CHECK(d[0].values.at("bits") == "32");
+    CHECK(d[1].values.at("bits") == "8");
+  }
+}
+
+TEST_CASE("bad manifests give one clear line", "[manifest]") {
+  const auto dir = testing::temp_dir("manifest_bad");
+  auto error_of = [&](const std::string& text) {
+    try {
+      load_manifest(write(dir, text));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(error_of("name: t\ndataset: cora\ncolour: red\n"), Catch::Contains("unknown key 'colour'") &&
+                                                                   Catch::Contains("allowed: name"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nparts: two\n"),
+             Catch::Contains("key 'parts': value 'two'") && Catch::Contains("an integer >= 1"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nmode: []\n"), Catch::Contains("key 'mode': empty list"));
+  CHECK_THAT(error_of("name: t\ndataset: [cora, no-such-graph]\n"),
+             Catch::Contains("value 'no-such-graph'") && Catch::Contains("registered dataset"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nmode: fast\n"), Catch::Contains("allowed: vanilla, quant"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nlink: fast\n"), Catch::Contains("100mbit"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nmodel: {kind: gcn}\n"), Catch::Contains("key 'model'"));
+  CHECK_THAT(error_of("dataset: cora\n"), Catch::Contains("key 'name' is required"));
+  CHECK_THAT(error_of("name: t\n"), Catch::Contains("key 'dataset' is required"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nexclude: [{speed: 1}]\n"), Catch::Contains("unknown axis key 'speed'"));
+  CHECK_THAT(error_of("name: [t\n"), Catch::Contains("not valid YAML"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\n").substr(0, 8), Catch::Equals("no error"));
+}
