@@ -1,4 +1,5 @@
-// adaqp: the one command line. Subcommands: datasets, partition, plan, train, simulate, calibrate, sweep.
+// adaqp: the one command line. Subcommands: datasets, partition, plan, train, simulate, calibrate,
+// sweep, report.
 // User mistakes print one line "adaqp: error: ..." and exit 2; nothing half-written is left.
 // Under mpirun every rank runs the same command; an error on any rank aborts all of them.
 #include <CLI/CLI.hpp>
@@ -268,6 +269,10 @@ int main(int argc, char** argv) {
   sw->add_flag("--dry-run", swo.dry_run, "print the points and their commands, run nothing");
   sw->add_option("--jobs", swo.jobs, "simulator runs at a time (engine runs always run alone)")->capture_default_str();
 
+  auto* rep = app.add_subcommand("report", "figures and an HTML page from a sweep's results folder");
+  std::string rep_dir;
+  rep->add_option("dir", rep_dir, "results folder of adaqp sweep")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -302,6 +307,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("simulate")) return apps::cmd_simulate(tc, so);
     if (app.got_subcommand("calibrate")) return apps::cmd_calibrate(co, *comm);
     if (app.got_subcommand("sweep")) return experiments::run_sweep(swo) == 0 ? 0 : 1;
+    if (app.got_subcommand("report")) return experiments::run_report(rep_dir);
   } catch (const adaqp::Error& e) {
     const std::string where = comm->size() > 1 ? "rank " + std::to_string(comm->rank()) + ": " : "";
     comm->abort("adaqp: error: " + where + e.what(), 2);

@@ -298,4 +298,22 @@ int run_sweep(const SweepOptions& o) {
   return failed;
 }
 
+int run_report(const std::string& dir) {
+  if (!fs::is_directory(fs::path(dir) / "runs"))
+    throw Error(dir + ": not a sweep results folder (no runs/; make one with adaqp sweep)");
+  write_results_csv(dir);
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("ADAQP_PYTHON"); env && *env) candidates.push_back(env);
+  candidates.push_back("python3");
+  candidates.push_back("/usr/bin/python3");
+  for (const auto& py : candidates) {
+    if (std::system((quote(py) + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) continue;
+    const std::string cmd =
+        quote(py) + " " + quote(std::string(build::kSourceDir) + "/plots/report.py") + " " + quote(dir);
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  }
+  throw Error("report needs Python 3 with matplotlib (Debian package python3-matplotlib; or set ADAQP_PYTHON)");
+}
+
 }  // namespace adaqp::experiments

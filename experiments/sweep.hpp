@@ -30,4 +30,9 @@ int run_sweep(const SweepOptions& options);
 // Rebuilds OUT/results.csv from OUT/runs (atomically). Returns the number of rows.
 int write_results_csv(const std::string& out);
 
+// `adaqp report DIR`: plots/report.py with a Python 3 that has matplotlib ($ADAQP_PYTHON, python3
+// on PATH, /usr/bin/python3, in that order). Returns its exit code; throws adaqp::Error when no
+// such interpreter exists or DIR is not a results folder.
+int run_report(const std::string& dir);
+
 }  // namespace adaqp::experiments

@@ -21,6 +21,7 @@ exclude:
   - {mode: adaqp, bits: 32}
 seed: [0, 1, 2]
 epochs: 4
+parts: 2
 threads: 1
 YAML
 # 6 points (vanilla-32 and adaqp-4, 3 seeds), engine + simulator each: 12 runs.
@@ -57,6 +58,16 @@ check "engine rows carry accuracy" grep -q ",engine,.*,0\.[0-9]" "$tmp/out/resul
 check "simulator rows carry predictions" grep -q "simulator" "$tmp/out/results.csv"
 check "provenance" grep -q '"manifest_hash"' "$tmp/out/sweep.json"
 check "per-epoch progress lines" grep -q "epoch    4" "$tmp/resume" "$tmp/first"
+
+# The report: figures and one HTML page.
+"$adaqp" report "$tmp/out" >"$tmp/report" 2>&1
+check "report exits 0" test $? -eq 0
+for fig in throughput curves breakdown predicted bytes; do
+  check "report has figure $fig" grep -q "<img id=\"$fig\"" "$tmp/out/report/index.html"
+  check "report wrote $fig.png" test -s "$tmp/out/report/$fig.png"
+done
+"$adaqp" report "$tmp" >"$tmp/report-bad" 2>&1
+check "report of a non-results folder fails clearly" grep -q "not a sweep results folder" "$tmp/report-bad"
 
 # Another manifest cannot write into this folder.
 sed 's/epochs: 4/epochs: 5/' "$tmp/tiny.yaml" >"$tmp/other.yaml"

@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Turns a sweep's results folder (adaqp sweep --out DIR) into PNG figures and one self-contained
+HTML page (DIR/report/index.html, figures embedded). Reads DIR/results.csv and DIR/runs/*.jsonl;
+every number shown is a field of docs/metrics.md.
+
+Figures (each written only when the results hold its data):
+  throughput      epochs per second (1 / median_epoch_s) vs exchange width, per dataset and link
+  curves          training loss and test accuracy vs epoch and vs training wall time
+  breakdown       median epoch time split into compute / communication / quantization /
+                  all-reduce, measured and predicted side by side
+  predicted       predicted vs measured epoch time, y = x and a +-10% band
+  bits            histogram of widths per assignment round (adaptive runs)
+  bytes           bytes on the wire per layer and direction (payload and metadata)
+
+usage: report.py DIR
+"""
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+WIDTHS = ["2", "4", "8", "16", "32"]
+
+
+def read_runs(folder):
+    runs = {}
+    runs_dir = os.path.join(folder, "runs")
+    for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
+        if not name.endswith(".jsonl"):
+            continue
+        stem = name[: -len(".jsonl")]
+        rid, executor = stem.rsplit(".", 1)
+        recs = [json.loads(line) for line in open(os.path.join(runs_dir, name)) if line.strip()]
+        run = next((r for r in recs if r["type"] == "run"), {})
+        runs[(rid, executor)] = {
+            "run": run,
+            "point": run.get("sweep_point", {}),
+            "epochs": [r for r in recs if r["type"] == "epoch"],
+            "summary": next((r for r in recs if r["type"] == "summary"), {}),
+        }
+    return runs
+
+
+def label(point):
+    return f"{point.get('mode', '?')}-{point.get('bits', '?')}"
+
+
+def median(values):
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def figure_png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def throughput(runs):
+    groups = defaultdict(lambda: defaultdict(list))  # (dataset, link, parts) -> mode -> [(bits, eps)]
+    for (rid, ex), r in runs.items():
+        p, s = r["point"], r["summary"]
+        if ex != "engine" or not s.get("median_epoch_s") or p.get("bits") not in WIDTHS:
+            continue
+        key = (p.get("dataset"), p.get("link"), p.get("parts"))
+        groups[key][p.get("mode")].append((int(p["bits"]), 1.0 / s["median_epoch_s"]))
+    if not groups:
+        return None
+    n = len(groups)
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.8), squeeze=False)
+    for ax, (key, modes) in zip(axes[0], sorted(groups.items())):
+        for mode, pts in sorted(modes.items()):
+            by_bits = defaultdict(list)
+            for b, eps in pts:
+                by_bits[b].append(eps)
+            xs = sorted(by_bits)
+            ax.plot(xs, [sum(by_bits[x]) / len(by_bits[x]) for x in xs], marker="o", label=mode)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([2, 4, 8, 16, 32])
+        ax.set_xticklabels(["2", "4", "8", "16", "32"])
+        ax.set_xlabel("exchange width (bits)")
+        ax.set_ylabel("throughput (epochs / s)")
+        ax.set_title(f"{key[0]}, P = {key[2]}, link {key[1]}")
+        ax.grid(alpha=0.3)
+        ax.legend(title="mode")
+    fig.suptitle("Throughput vs exchange width (mean over seeds)")
+    return fig
+
+
+def curves(runs):
+    by_dataset = defaultdict(list)
+    for (rid, ex), r in runs.items():
+        if ex == "engine" and r["epochs"]:
+            by_dataset[r["point"].get("dataset")].append(r)
+    if not by_dataset:
+        return None
+    n = len(by_dataset)
+    fig, axes = plt.subplots(n, 3, figsize=(15, 3.6 * n), squeeze=False)
+    for row, (dataset, rs) in enumerate(sorted(by_dataset.items())):
+        ax_loss, ax_acc, ax_time = axes[row]
+        for r in sorted(rs, key=lambda r: (label(r["point"]), r["point"].get("seed", ""))):
+            ep = r["epochs"]
+            name = f"{label(r['point'])} s{r['point'].get('seed', '?')} {r['point'].get('link', '')}"
+            xs = [e["epoch"] for e in ep]
+            ax_loss.plot(xs, [e["loss"] for e in ep], label=name, lw=1)
+            evald = [e for e in ep if e.get("test_acc") is not None]
+            ax_acc.plot([e["epoch"] for e in evald], [100 * e["test_acc"] for e in evald], lw=1, label=name)
+            wall, t = [], 0.0
+            for e in ep:
+                t += e["epoch_s"]
+                if e.get("test_acc") is not None:
+                    wall.append((t, 100 * e["test_acc"]))
+            ax_time.plot([w for w, _ in wall], [a for _, a in wall], lw=1, label=name)
+        ax_loss.set(title=f"{dataset}: training loss", xlabel="epoch", ylabel="loss (nats)")
+        ax_acc.set(title=f"{dataset}: test accuracy", xlabel="epoch", ylabel="test accuracy (%)")
+        ax_time.set(title=f"{dataset}: test accuracy vs training time", xlabel="training wall time (s)",
+                    ylabel="test accuracy (%)")
+        for ax in (ax_loss, ax_acc, ax_time):
+            ax.grid(alpha=0.3)
+        ax_time.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def breakdown(runs):
+    bars = []
+    for (rid, ex), r in sorted(runs.items()):
+        if ex == "engine" and r["epochs"]:
+            ep = r["epochs"]
+            parts = [median(e[k] for e in ep) for k in ("compute_s", "comm_s", "quant_s", "reduce_s")]
+        elif ex == "simulator" and r["summary"].get("predicted_epoch_s") is not None:
+            s = r["summary"]
+            parts = [s[k] for k in ("predicted_compute_s", "predicted_comm_s", "predicted_quant_s",
+                                    "predicted_reduce_s")]
+        else:
+            continue
+        p = r["point"]
+        bars.append((f"{p.get('dataset', '')[:12]} {label(p)} P{p.get('parts')} {p.get('link')} s{p.get('seed')}"
+                     f" [{'pred' if ex == 'simulator' else 'meas'}]", parts))
+    if not bars:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(bars) + 2), 4.5))
+    bottom = [0.0] * len(bars)
+    for i, (name, color) in enumerate(zip(("compute", "communication wait", "quantization", "all-reduce"),
+                                          ("tab:blue", "tab:orange", "tab:green", "tab:red"))):
+        vals = [1e3 * b[1][i] for b in bars]
+        ax.bar(range(len(bars)), vals, bottom=bottom, color=color, label=name)
+        bottom = [x + y for x, y in zip(bottom, vals)]
+    ax.set_xticks(range(len(bars)))
+    ax.set_xticklabels([b[0] for b in bars], rotation=75, ha="right", fontsize=7)
+    ax.set_ylabel("median epoch time (ms)")
+    ax.set_title("Epoch time breakdown: measured (meas) and predicted (pred)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def predicted(runs):
+    pts = []
+    for (rid, ex), r in runs.items():
+        if ex != "engine":
+            continue
+        sim = runs.get((rid, "simulator"))
+        if not sim or sim["summary"].get("predicted_epoch_s") is None or not r["summary"].get("median_epoch_s"):
+            continue
+        pts.append((1e3 * r["summary"]["median_epoch_s"], 1e3 * sim["summary"]["predicted_epoch_s"], r["point"]))
+    if not pts:
+        return None, []
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    lo = min(min(a, b) for a, b, _ in pts) * 0.8
+    hi = max(max(a, b) for a, b, _ in pts) * 1.2
+    xs = [lo, hi]
+    ax.plot(xs, xs, "k-", lw=1, label="y = x")
+    ax.fill_between(xs, [0.9 * x for x in xs], [1.1 * x for x in xs], color="gray", alpha=0.2, label="±10%")
+    for mode in sorted({p.get("mode") for _, _, p in pts}):
+        sel = [(a, b) for a, b, p in pts if p.get("mode") == mode]
+        ax.scatter([a for a, _ in sel], [b for _, b in sel], label=mode, s=25)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(xlabel="measured median epoch time (ms)", ylabel="predicted epoch time (ms)",
+           title="Simulator: predicted vs measured")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return fig, pts
+
+
+def bits_histogram(runs):
+    rounds = []
+    for (rid, ex), r in sorted(runs.items()):
+        for e in r["epochs"]:
+            a = e.get("assignment")
+            if a and a.get("rows_at_bits"):
+                rounds.append((f"{rid[:28]} e{e['epoch']}", a["rows_at_bits"]))
+    if not rounds:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rounds) + 2), 4))
+    widths = ["2", "4", "8"]
+    x = list(range(len(rounds)))
+    for i, w in enumerate(widths):
+        ax.bar([v + (i - 1) * 0.27 for v in x], [r[1].get(w, 0) for r in rounds], width=0.27, label=f"{w} bits")
+    ax.set_xticks(x)
+    ax.set_xticklabels([r[0] for r in rounds], rotation=75, ha="right", fontsize=7)
+    ax.set_ylabel("message rows")
+    ax.set_title("Widths chosen per assignment round (after that epoch)")
+    ax.legend()
+    return fig
+
+
+def bytes_figure(runs):
+    rows = []
+    for (rid, ex), r in sorted(runs.items()):
+        if ex != "engine" or not r["epochs"] or not r["epochs"][-1].get("bytes_by_layer"):
+            continue
+        rows.append((f"{label(r['point'])} P{r['point'].get('parts')}", r["epochs"][-1]["bytes_by_layer"],
+                     r["point"].get("dataset")))
+    seen, uniq = set(), []
+    for name, b, d in rows:  # one bar group per (dataset, mode-bits, P)
+        if (name, d) not in seen:
+            seen.add((name, d))
+            uniq.append((f"{d[:12]} {name}", b))
+    if not uniq:
+        return None
+    keys = sorted({(x["layer"], x["dir"]) for _, b in uniq for x in b})
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(uniq) * len(keys) / 3 + 3), 4.5))
+    n = len(keys)
+    w = 0.8 / max(n, 1)
+    for i, (layer, d) in enumerate(keys):
+        pay = [next((x["payload"] for x in b if x["layer"] == layer and x["dir"] == d), 0) / 1e6 for _, b in uniq]
+        meta = [next((x["meta"] for x in b if x["layer"] == layer and x["dir"] == d), 0) / 1e6 for _, b in uniq]
+        pos = [j + (i - (n - 1) / 2) * w for j in range(len(uniq))]
+        bars = ax.bar(pos, pay, width=w, label=f"layer {layer} {d}")
+        ax.bar(pos, meta, width=w, bottom=pay, color=bars.patches[0].get_facecolor(), alpha=0.4, hatch="//")
+    ax.set_xticks(range(len(uniq)))
+    ax.set_xticklabels([u[0] for u in uniq], rotation=60, ha="right", fontsize=7)
+    ax.margins(y=0.12)
+    ax.set_ylabel("MB per epoch, all ranks (hatched: metadata)")
+    ax.set_title("Bytes on the wire per layer and direction")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def summary_table(folder):
+    path = os.path.join(folder, "results.csv")
+    if not os.path.exists(path):
+        return "<p>No results.csv.</p>"
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    cols = ["id", "executor", "dataset", "parts", "mode", "bits", "link", "seed", "epochs", "median_epoch_s",
+            "predicted_epoch_s", "test_acc_at_best_val", "bytes_sent"]
+    units = {"median_epoch_s": "median epoch (ms)", "predicted_epoch_s": "predicted epoch (ms)",
+             "test_acc_at_best_val": "test acc at best val (%)", "bytes_sent": "MB sent / epoch"}
+
+    def cell(c, v):
+        if v in ("", None):
+            return ""
+        if c in ("median_epoch_s", "predicted_epoch_s"):
+            return f"{1e3 * float(v):.2f}"
+        if c == "test_acc_at_best_val":
+            return f"{100 * float(v):.2f}"
+        if c == "bytes_sent":
+            return f"{float(v) / 1e6:.3f}"
+        return html.escape(v)
+
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(units.get(c, c))}</th>" for c in cols) + "</tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{cell(c, r.get(c, ''))}</td>" for c in cols) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py DIR")
+    folder = sys.argv[1]
+    if not os.path.isdir(os.path.join(folder, "runs")):
+        sys.exit(f"report: {folder}: not a sweep results folder (no runs/)")
+    runs = read_runs(folder)
+    out_dir = os.path.join(folder, "report")
+    os.makedirs(out_dir, exist_ok=True)
+    prov = {}
+    if os.path.exists(os.path.join(folder, "sweep.json")):
+        prov = json.load(open(os.path.join(folder, "sweep.json")))
+    figures = []
+    pred_fig, pairs = predicted(runs)
+    for name, title, fig in (("throughput", "Throughput vs exchange width", throughput(runs)),
+                             ("curves", "Loss and accuracy", curves(runs)),
+                             ("breakdown", "Epoch time breakdown", breakdown(runs)),
+                             ("predicted", "Predicted vs measured", pred_fig),
+                             ("bits", "Bit widths per assignment round", bits_histogram(runs)),
+                             ("bytes", "Bytes on the wire per layer and direction", bytes_figure(runs))):
+        if fig is None:
+            continue
+        png = figure_png(fig)
+        with open(os.path.join(out_dir, name + ".png") + ".tmp", "wb") as f:
+            f.write(png)
+        os.replace(os.path.join(out_dir, name + ".png") + ".tmp", os.path.join(out_dir, name + ".png"))
+        figures.append((name, title, base64.b64encode(png).decode()))
+    errs = [abs(b - a) / a * 100 for a, b, _ in pairs]
+    err_line = (f"<p>Simulator over {len(errs)} runs: median |error| {sorted(errs)[len(errs) // 2]:.1f}%, "
+                f"max {max(errs):.1f}%.</p>" if errs else "")
+    body = [f"<h1>adaqp report: {html.escape(prov.get('manifest_name', os.path.basename(folder)))}</h1>",
+            f"<p>manifest {html.escape(str(prov.get('manifest', '?')))} (hash {html.escape(str(prov.get('manifest_hash', '?')))}), "
+            f"commit {html.escape(str(prov.get('git_commit', '?')))}, host {html.escape(str(prov.get('host', '?')))}, "
+            f"started {html.escape(str(prov.get('started_utc', '?')))}; {len(runs)} runs.</p>", err_line]
+    for name, title, data in figures:
+        body.append(f'<h2>{html.escape(title)}</h2><img id="{name}" alt="{html.escape(title)}" '
+                    f'src="data:image/png;base64,{data}">')
+    body.append("<h2>Summary</h2>" + summary_table(folder))
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>adaqp report</title><style>"
+            "body{font-family:sans-serif;margin:2em;max-width:1400px}img{max-width:100%;border:1px solid #ddd}"
+            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
+            "</style></head><body>" + "\n".join(body) +
+            # For scripts/check_report.sh: how many figures the browser decoded.
+            "<script>window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
+            "document.body.setAttribute('data-figures',i.length);document.body.setAttribute('data-figures-loaded',"
+            "i.filter(function(x){return x.complete&&x.naturalWidth>0;}).length);});</script>"
+            "</body></html>\n")
+    index = os.path.join(out_dir, "index.html")
+    with open(index + ".tmp", "w") as f:
+        f.write(page)
+    os.replace(index + ".tmp", index)
+    print(f"report: {len(figures)} figures, {index}")
+
+
+if __name__ == "__main__":
+    main()
