@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <vector>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -131,6 +132,27 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   const auto profile = simulator::load_profile(o.profile);
   const auto net = simulator::make_network(profile, o.parts, o.topology, o.link);
   if (!o.shape.empty()) return simulate_shape(c, o, profile, net);
+  if (c.dataset.rfind("shape:", 0) == 0) {
+    // --dataset shape:...,features=F,classes=C: the partition model with the model's widths.
+    SimulateOptions so = o;
+    engine::TrainConfig cc = c;
+    std::string rest;
+    std::stringstream items(c.dataset.substr(6));
+    for (std::string item; std::getline(items, item, ',');) {
+      const auto eq = item.find('=');
+      const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+      try {
+        if (key == "features") so.features = std::stoll(value);
+        else if (key == "classes") so.classes = std::stoll(value);
+        else rest += (rest.empty() ? "" : ",") + item;
+      } catch (const std::exception&) {
+        throw Error("--dataset '" + c.dataset + "': key '" + key + "' needs a number");
+      }
+    }
+    so.shape = rest;
+    cc.dataset.clear();
+    return simulate_shape(cc, so, profile, net);
+  }
   if (c.dataset.empty()) throw Error("simulate: give --dataset or --shape");
   const auto data = graph::load_dataset(c.dataset);
   const auto owner = graph::partition_graph(data.adj, o.parts, c.partition, c.partition_seed);

@@ -107,6 +107,10 @@ const std::map<std::string, Check>& checks() {
       {"eval_every", integer(1)},
       {"threads", integer(0)},
       {"profile", check_profile},
+      {"topology", [](const std::string& v) -> std::string {
+         static const std::regex nodes(R"(^nodes=[0-9]+x[0-9]+$)");
+         return v == "flat" || v == "shared" || std::regex_match(v, nodes) ? "" : "flat, shared or nodes=NxG";
+       }},
   };
   return c;
 }
@@ -149,7 +153,7 @@ const std::map<std::string, std::string>& axis_defaults() {
       {"lr", "0.01"},         {"weight_decay", "5e-4"}, {"mode", "vanilla"}, {"bits", ""},
       {"lambda", "0.5"},      {"group_size", "100"}, {"assign_period", "50"}, {"link", "none"},
       {"seed", "0"},          {"epochs", "200"},     {"eval_every", "1"},    {"threads", "0"},
-      {"profile", "profiles/this-machine.yaml"},
+      {"profile", "profiles/this-machine.yaml"}, {"topology", "flat"},
   };
   return d;
 }
@@ -205,6 +209,16 @@ Manifest load_manifest(const std::string& path) {
   }
   if (m.name.empty()) throw Error(path + ": key 'name' is required");
   if (!m.axes.count("dataset")) throw Error(path + ": key 'dataset' is required");
+  // Partition models (dataset shape:...) and topologies exist only in the simulator.
+  const auto ex = m.axes.count("executor") ? m.axes.at("executor") : std::vector<std::string>{"engine"};
+  const bool engine = std::find(ex.begin(), ex.end(), "simulator") == ex.end() || ex.size() > 1;
+  if (engine) {
+    for (const auto& d : m.axes.at("dataset"))
+      if (d.rfind("shape:", 0) == 0)
+        throw Error(path + ": key 'dataset': value '" + d + "' is a partition model, simulator only (executor: simulator)");
+    if (m.axes.count("topology") && m.axes.at("topology") != std::vector<std::string>{"flat"})
+      throw Error(path + ": key 'topology': the engine runs on this machine; topologies are for executor: simulator");
+  }
   return m;
 }
 
@@ -237,6 +251,7 @@ std::vector<Point> expand(const Manifest& m) {
         std::string ds = p.values["dataset"];
         for (auto& c : ds)
           if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+        if (ds.size() > 24) ds.resize(24);  // the hash keeps ids unique
         p.id = ds + "-" + mode + "-" + bits + "-p" + p.values["parts"] + "-" + p.values["link"] + "-s" +
                p.values["seed"] + "-" + fnv1a_hex(key).substr(0, 8);
         out.push_back(std::move(p));

@@ -19,7 +19,9 @@
 // hidden [64], dropout [0.5], lr [0.01], weight_decay [5e-4], mode [vanilla], bits [32 for vanilla
 // and overlap, 8 otherwise] (2, 4, 8, 16, 32, adaptive), lambda [0.5], group_size [100],
 // assign_period [50], link [none], seed [0], epochs [200], eval_every [1], threads [0],
-// profile [profiles/this-machine.yaml] (simulator). Errors name the file, the key and the
+// profile [profiles/this-machine.yaml] and topology [flat] (simulator). A dataset
+// "shape:nodes=N,edges=E,features=F,classes=C[,halo=,marginal=,remote=,peers=]" is a partition
+// model (graph::ShapeModel), for executor: simulator only. Errors name the file, the key and the
 // allowed values (adaqp::Error).
 #pragma once
 #include <map>

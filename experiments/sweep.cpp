@@ -93,6 +93,7 @@ std::string simulator_command(const Point& p, const std::string& adaqp, const st
   const auto& v = p.values;
   std::string cmd = quote(adaqp) + " simulate";
   for (const auto& f : model_flags(p)) cmd += " " + quote(f);
+  if (v.at("link") == "none") cmd += " --topology " + quote(v.at("topology"));
   return cmd + " --parts " + v.at("parts") + " --profile " + quote(v.at("profile")) + " --link " + v.at("link") +
          " --metrics " + quote(records);
 }
@@ -118,6 +119,15 @@ int run_command(const std::string& command, const std::string& log, const std::s
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+}  // namespace
+
+namespace {
+std::string csv_field(const std::string& v) {  // RFC 4180 quoting
+  if (v.find_first_of(",\"\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
 }  // namespace
 
 int write_results_csv(const std::string& out) {
@@ -157,7 +167,7 @@ int write_results_csv(const std::string& out) {
     const auto dot = stem.rfind('.');
     csv << stem.substr(0, dot) << "," << stem.substr(dot + 1);
     const auto& values = run["sweep_point"];
-    for (const auto& k : keys) csv << "," << values.value(k, "");
+    for (const auto& k : keys) csv << "," << csv_field(values.value(k, ""));
     for (const auto& f : fields) {
       csv << ",";
       const nlohmann::json* src = summary.contains(f) ? &summary : (last_epoch.contains(f) ? &last_epoch : nullptr);
