@@ -266,6 +266,10 @@ def summary_table(folder):
     def cell(c, v):
         if v in ("", None):
             return ""
+        try:
+            float(v)
+        except ValueError:
+            return html.escape(v)
         if c in ("median_epoch_s", "predicted_epoch_s"):
             return f"{1e3 * float(v):.2f}"
         if c == "test_acc_at_best_val":
