@@ -68,5 +68,16 @@ expect_error "--links-only" calibrate --out "$tmp/q.yaml" --links-only
 printf 'version: 1\nmachine: m\nbackend: cpu\ndate: d\nsource: s\nthreads: 1\npost_s: 0\nspeed: 3\n' >"$tmp/bad.yaml"
 expect_error "unknown key 'speed'" simulate --dataset cora --profile "$tmp/bad.yaml"
 
+# Sweep manifests: one clear line for a bad one.
+printf 'name: t\ndataset: cora\ncolour: red\n' >"$tmp/bad-manifest.yaml"
+expect_error "unknown key 'colour'" sweep "$tmp/bad-manifest.yaml" --dry-run
+printf 'name: t\ndataset: [cora, no-such]\n' >"$tmp/bad-manifest.yaml"
+expect_error "value 'no-such'" sweep "$tmp/bad-manifest.yaml" --dry-run
+printf 'name: t\ndataset: cora\nseed: []\n' >"$tmp/bad-manifest.yaml"
+expect_error "key 'seed': empty list" sweep "$tmp/bad-manifest.yaml" --dry-run
+printf 'name: t\ndataset: cora\nepochs: many\n' >"$tmp/bad-manifest.yaml"
+expect_error "key 'epochs': value 'many'" sweep "$tmp/bad-manifest.yaml" --dry-run
+expect_ok "72 points" sweep experiments/paper/modes-gcn.yaml --dry-run
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
