@@ -12,6 +12,7 @@
 
 #include "apps/commands.hpp"
 #include "benchmarks/microbench.hpp"
+#include "engine/trainer.hpp"
 #include "graph/error.hpp"
 #include "simulator/cost_model.hpp"
 #include "simulator/profile.hpp"
@@ -121,9 +122,18 @@ int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
     double post_s = 0;
     const auto link = probe_link(comm, &post_s);
     const auto reduce = probe_allreduce(comm);
+    // Every ordered pair, as the engine probes channels for the bit assigner (3 ranks or more:
+    // with 2, the pair 0-1 is the class itself).
+    std::vector<std::vector<scheduler::ChannelCost>> channels;
+    if (comm.size() > 2) channels = engine::probe_links(comm);
     if (lead) {
       p.links[o.link_class] = link;
       if (comm.size() == 2) p.links[o.link_class + "-allreduce"] = reduce;
+      for (int a = 0; a < int(channels.size()); ++a)
+        for (int b = 0; b < int(channels[a].size()); ++b)
+          if (a != b)
+            p.links[o.link_class + "@" + std::to_string(a) + "-" + std::to_string(b)] = {
+                channels[a][b].alpha_s, channels[a][b].beta_s_per_byte, 1.0, "probe (engine channel)"};
       // Posting cost as the engine pays it without emulation (the `inter` class).
       if (o.link_class == "inter") p.post_s = post_s;
       fmt::print("link class '{}': alpha {:.2f} us, {:.3f} GB/s (R^2 {:.4f}); posting {:.2f} us\n", o.link_class,

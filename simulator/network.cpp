@@ -97,6 +97,10 @@ Network make_network(const Profile& profile, int ranks, const std::string& topol
     if (inter) net.inter = *inter;
     const LinkClass* intra = find("intra");
     net.intra = intra ? *intra : net.inter;
+    for (int a = 0; a < ranks; ++a)
+      for (int b = 0; b < ranks; ++b)
+        if (const LinkClass* pl = a != b ? find("inter@" + std::to_string(a) + "-" + std::to_string(b)) : nullptr)
+          net.pairs[{a, b}] = *pl;
     return net;
   }
   if (link == "lo") {  // TCP over loopback without a rate limit: each direction on its own
@@ -160,6 +164,10 @@ FlowNetwork::FlowNetwork(const Network& net) : net_(net) {
       break;
     }
   }
+  for (const auto& [pair, link] : net.pairs) {
+    pair_resource_[pair] = int(capacity_.size());
+    capacity_.push_back(link.beta_s_per_byte > 0 ? 1.0 / link.beta_s_per_byte : kInf);
+  }
   count_.assign(capacity_.size(), 0);
   if (net.topology.kind == Topology::shared && net.bucket_bytes > 0) tokens_ = net.bucket_bytes;  // full at start
 }
@@ -193,6 +201,10 @@ int FlowNetwork::start(int src, int dst, double bytes, double now) {
     }
   }
   f.ready_s = now_ + (cross ? net_.inter.alpha_s : net_.intra.alpha_s);
+  if (const auto it = pair_resource_.find({src, dst}); it != pair_resource_.end()) {
+    f.path.push_back(it->second);
+    f.ready_s = now_ + net_.pairs.at({src, dst}).alpha_s;
+  }
   f.remaining = std::max(0.0, bytes);
   flows_.push_back(std::move(f));
   const int id = int(flows_.size()) - 1;

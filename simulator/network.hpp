@@ -16,6 +16,7 @@
 //               of class `intra`, cross-node transfers the nodes' NIC (tx and rx) of class `inter`
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct Network {
   // beta * bytes per rank); absent: the ring model on `inter`.
   bool allreduce_measured = false;
   LinkClass allreduce;
+  // Per ordered pair (sender, receiver): the engine's per-channel probe (profile classes
+  // "CLASS@S-D", written by adaqp calibrate under mpirun). A pair's transfers also cross a
+  // resource of the pair's own bandwidth and take its latency instead of the class's.
+  std::map<std::pair<int, int>, LinkClass> pairs;
   // Token bucket of the shared medium (tc tbf): up to bucket_bytes of credit accumulate at the
   // medium's rate while it is idle, and are spent at peak_bytes_per_s before the rate applies
   // again. 0: no bucket.
@@ -51,7 +56,8 @@ double parse_rate_bps(const std::string& rate);
 
 // The network of a simulation:
 //   link "none": the profile's own links on `topology` (default flat): class "inter" (and
-//     "intra" for nodes=NxG; "inter" when the profile has no "intra").
+//     "intra" for nodes=NxG; "inter" when the profile has no "intra"), with the per-pair classes
+//     "inter@S-D" the profile holds.
 //   link "lo": TCP over this host's loopback without a rate limit (link_emulation.sh none): flat,
 //     class "lo".
 //   link RATE (e.g. "1gbit"): the emulated loopback link of DESIGN.md (benchmarks/
@@ -96,6 +102,7 @@ class FlowNetwork {
   double tokens_ = 0;  // token bucket credit (bytes), shared topology with a bucket
   bool fast_ = false;  // spending credit: resource 0 at the peak rate
   std::vector<double> capacity_;  // bytes / s per resource
+  std::map<std::pair<int, int>, int> pair_resource_;  // ordered pair -> its resource id
   std::vector<int> count_;        // moving transfers per resource (reshare's scratch)
   std::vector<Flow> flows_;
   std::vector<int> live_;         // ids of flows not done

@@ -366,3 +366,23 @@ TEST_CASE("simulator: the emulated link's token bucket", "[simulator]") {
   CHECK(pred.timeline[1][2].start_s == Approx(2e-3 + 1e-6 + 0.5e-3 + 0.5e-3).epsilon(1e-3));
   CHECK(pred.timeline[0][1].start_s == Approx(2e-3 + 1e-6).epsilon(1e-3));
 }
+
+TEST_CASE("simulator: per-channel links from the engine's probes", "[simulator]") {
+  // Class: no latency, 1 MB/s; the pair 0 -> 2 measured at 0.5 MB/s with 1 ms latency.
+  auto p = golden_profile(0, 1e-6);
+  p.links["inter@0-2"] = {1e-3, 2e-6, 1, "probe"};
+  const auto net = make_network(p, 3, "flat", "none");
+  REQUIRE(net.pairs.size() == 1);
+  PlanBuilder a(0, 3), b(1, 3), c(2, 3);
+  a.add(TaskKind::send, {}, 0, 2, 1000, 1);
+  b.add(TaskKind::send, {}, 0, 2, 1000, 2);
+  const int r0 = c.add(TaskKind::recv, {}, 0, 0, 1000, 1);
+  const int r1 = c.add(TaskKind::recv, {}, 0, 1, 1000, 2);
+  c.compute(0, {r0});
+  c.compute(0, {r1});
+  const auto pred = simulate({a.plan, b.plan, c.plan}, p, net, true);
+  // 1 -> 2 alone on rank 2's port until 1 ms (1000 bytes at 1 MB/s: done at 1 ms); 0 -> 2 starts
+  // after its 1 ms latency at its pair's 0.5 MB/s: done at 3 ms.
+  CHECK(pred.ranks[1].total_s == Approx(1e-3));
+  CHECK(pred.ranks[0].total_s == Approx(3e-3));
+}
