@@ -64,6 +64,7 @@ def median(values):
 
 
 def figure_png(fig):
+    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
