@@ -2,7 +2,8 @@
 """Tables of a link campaign (benchmarks/link_campaign.sh OUT): per dataset, one row per
 mode/bits and one column group per link rate with the median epoch time (ms), the speedup over
 vanilla at the same rate (throughput = 1 / median epoch time, docs/metrics.md), MB sent per
-epoch and the test accuracy at best validation; then the seeds table (mean, standard deviation,
+epoch and the test accuracy at best validation, and vanilla's communication share (median over
+epochs of (comm_s + reduce_s) / epoch_s, with the all-reduce's part); then the seeds table (mean, standard deviation,
 difference to vanilla paired by seed) for every (dataset, rate) that has several seeds.
 
 usage: benchmarks/campaign_table.py OUT
@@ -25,6 +26,8 @@ def load(path):
     med = lambda k: statistics.median(e[k] for e in epochs)
     return {"epoch_s": summary["median_epoch_s"], "comm_s": med("comm_s"), "compute_s": med("compute_s"),
             "reduce_s": med("reduce_s"),
+            "comm_share": statistics.median((e["comm_s"] + e["reduce_s"]) / e["epoch_s"] for e in epochs),
+            "reduce_share": statistics.median(e["reduce_s"] / e["epoch_s"] for e in epochs),
             "bytes": statistics.median(e["bytes_sent"] for e in epochs), "acc": summary["test_acc_at_best_val"],
             "epochs": summary["epochs"]}
 
@@ -64,8 +67,7 @@ def main():
         shares = []
         for rate in rates:
             v = runs.get((dataset, rate, "vanilla-32"), {}).get(0)
-            shares.append(f"{100 * (v['comm_s'] + v['reduce_s']) / v['epoch_s']:.0f}% "
-                          f"({100 * v['reduce_s'] / v['epoch_s']:.0f}%)" if v else "—")
+            shares.append(f"{100 * v['comm_share']:.0f}% ({100 * v['reduce_share']:.0f}%)" if v else "—")
         print("| vanilla's communication share (of it all-reduce) | " + " | ".join(shares) + " |")
     multi = sorted({k[:2] for k, seeds in runs.items() if len(seeds) > 1})
     for dataset, rate in multi:
