@@ -3,7 +3,8 @@
 mode/bits and one column group per link rate with the median epoch time (ms), the speedup over
 vanilla at the same rate (throughput = 1 / median epoch time, docs/metrics.md), MB sent per
 epoch and the test accuracy at best validation, and vanilla's communication share (median over
-epochs of (comm_s + reduce_s) / epoch_s, with the all-reduce's part); then the seeds table (mean, standard deviation,
+epochs of 1 - (compute_s + quant_s) / epoch_s: the part of the epoch spent waiting on halo
+messages or in the all-reduce; in brackets the all-reduce's reduce_s / epoch_s); then the seeds table (mean, standard deviation,
 difference to vanilla paired by seed) for every (dataset, rate) that has several seeds.
 
 usage: benchmarks/campaign_table.py OUT
@@ -26,7 +27,7 @@ def load(path):
     med = lambda k: statistics.median(e[k] for e in epochs)
     return {"epoch_s": summary["median_epoch_s"], "comm_s": med("comm_s"), "compute_s": med("compute_s"),
             "reduce_s": med("reduce_s"),
-            "comm_share": statistics.median((e["comm_s"] + e["reduce_s"]) / e["epoch_s"] for e in epochs),
+            "comm_share": statistics.median(1 - (e["compute_s"] + e["quant_s"]) / e["epoch_s"] for e in epochs),
             "reduce_share": statistics.median(e["reduce_s"] / e["epoch_s"] for e in epochs),
             "bytes": statistics.median(e["bytes_sent"] for e in epochs), "acc": summary["test_acc_at_best_val"],
             "epochs": summary["epochs"]}
