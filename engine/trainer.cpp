@@ -32,6 +32,12 @@ std::string utc_now() {
   return buf;
 }
 
+nlohmann::json build_record() {
+  return {{"version", build::kVersion},   {"type", build::kBuildType}, {"compiler", build::kCompiler},
+          {"cuda", build::kCuda},         {"nccl", build::kNccl},      {"mpi", build::kMpi},
+          {"sanitize", build::kSanitize}, {"libraries", build::kLibraries}};
+}
+
 std::vector<std::int64_t> global_degrees(const graph::Csr& adj) {
   std::vector<std::int64_t> d(adj.num_rows);
   for (std::int64_t v = 0; v < adj.num_rows; ++v) d[v] = adj.degree(v);
@@ -65,15 +71,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
 }},
           {"ranks", ranks},
           {"git_commit", build::kGitCommit},
-          {"build",
-           {{"version", build::kVersion},
-            {"type", build::kBuildType},
-            {"compiler", build::kCompiler},
-            {"cuda", build::kCuda},
-            {"nccl", build::kNccl},
-            {"mpi", build::kMpi},
-            {"sanitize", build::kSanitize},
-            {"libraries", build::kLibraries}}},
+          {"build", build_record()},
           {"host", hostname()},
           {"dataset",
            {{"name", d.name},

@@ -53,6 +53,10 @@ using EpochCallback = std::function<void(const EpochMetrics&)>;
 std::string hostname();
 std::string utc_now();  // ISO 8601, seconds, UTC ("2026-11-24T20:00:00Z")
 
+// The `build` object of run records and sweep provenance: version, type, compiler, cuda / nccl /
+// mpi / sanitize, library versions.
+nlohmann::json build_record();
+
 // The `run` record: every setting, build options, host, dataset counts.
 nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data, int ranks);
 
