@@ -13,6 +13,7 @@
 #include "engine/comm/communicator.hpp"
 #include "engine/trainer.hpp"
 #include "scheduler/plan.hpp"
+#include "scheduler/wire_format.hpp"
 #include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "graph/registry.hpp"
@@ -108,7 +109,7 @@ int cmd_train(const engine::TrainConfig& c, std::uint64_t split_seed, bool quiet
   const auto& s = result.summary;
   fmt::print("{} {} on {}, {} rank(s), {}: test accuracy {:.2f}% at best validation {:.2f}% (epoch {}), "
              "median epoch {:.2f} ms\n",
-             to_string(c.model.kind), c.model.layers, data.name, comm.size(), s.mode, 100 * s.test_acc_at_best_val,
+             to_string(c.model.kind), c.model.layers, data.name, comm.size(), s.strategy, 100 * s.test_acc_at_best_val,
              100 * s.best_val_acc, s.best_epoch, 1e3 * s.median_epoch_s);
   if (!c.metrics_path.empty()) fmt::print("records written to {}\n", c.metrics_path);
   return 0;
@@ -128,7 +129,8 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
     std::cout << scheduler::to_dot(plan);
   } else if (dump == "table") {
     fmt::print("plan of rank {} of {} ({}, {}-bit exchanges, {}): {} tasks, {} bytes sent ({} metadata)\n", rank,
-               parts, scheduler::to_string(plan.strategy), plan.bits, eval ? "evaluation" : "training step",
+               parts, eval ? scheduler::to_string(plan.strategy) : scheduler::strategy_name(c.mode, c.peers),
+               scheduler::width_name(plan.bits), eval ? "evaluation" : "training step",
                plan.tasks.size(), plan.bytes_sent(), plan.bytes_meta());
     fmt::print("{:>4} {:<7} {:<16} {:>8} {:>6} {:>6} {:>9} {:>10}  {:<28} {}\n", "id", "lane", "kind", "rows", "cols",
                "inner", "nnz", "bytes", "label", "deps");
@@ -158,7 +160,17 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
                   "adaqp (quantized and overlapped)")
       ->capture_default_str();
   cmd->add_option("--bits", bits,
-                  "exchange width: 32 (vanilla, overlap); 2, 4, 8 (default), 16 or adaptive (quant, adaqp)");
+                  "exchange width: 32 (vanilla, overlap); 2, 4, 8 (default), fp16 (= 16), bf16 or adaptive "
+                  "(quant, adaqp)");
+  cmd->add_flag("--stale", tc.peers.stale,
+                "stale pipelining (PipeGCN): layers use last epoch's halo rows and gradients; the whole exchange "
+                "overlaps compute (modes vanilla, quant)");
+  cmd->add_option("--stale-momentum", tc.peers.stale_momentum,
+                  "with --stale: smoothing of the stale rows, store = g * store + (1 - g) * received, g in [0, 1)")
+      ->capture_default_str();
+  cmd->add_option("--boundary-rate", tc.peers.boundary_rate,
+                  "boundary node sampling (BNS-GCN): fraction p in (0, 1] of boundary nodes exchanged per epoch")
+      ->capture_default_str();
   cmd->add_option("--assign", assign, "with --bits adaptive: adaptive (MILP) or random widths")->capture_default_str();
   cmd->add_option("--lambda", tc.assign.lambda, "weight of quantization variance against time, in [0, 1]")
       ->capture_default_str();
@@ -289,13 +301,9 @@ int main(int argc, char** argv) {
     if (tc.adaptive || bits.empty()) {
       tc.bits = scheduler::quantizes(tc.mode) ? 8 : 32;
     } else {
-      try {
-        std::size_t used = 0;
-        tc.bits = std::stoi(bits, &used);
-        if (used != bits.size()) throw std::invalid_argument(bits);
-      } catch (const std::exception&) {
-        throw Error("--bits '" + bits + "': allowed 2, 4, 8, 16, 32, adaptive");
-      }
+      tc.bits = scheduler::parse_width(bits);
+      if (tc.bits == 0)
+        throw Error("--bits '" + bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
     }
     if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
     if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");

@@ -73,14 +73,16 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   for (int l = 0; l + 1 < c.model.layers; ++l) ms.dims.push_back(c.model.hidden);
   ms.dims.push_back(o.classes);
   ms.dropout = c.model.dropout;
-  if (!scheduler::valid_bits(c.bits)) throw Error("--bits " + std::to_string(c.bits) + ": allowed 2, 4, 8, 16, 32");
+  if (!scheduler::valid_bits(c.bits))
+    throw Error("--bits " + scheduler::width_name(c.bits) + ": allowed " + scheduler::kWidthsAllowed);
   if (!scheduler::quantizes(c.mode) && c.bits != 32)
-    throw Error("--bits " + std::to_string(c.bits) + ": mode '" + scheduler::to_string(c.mode) +
+    throw Error("--bits " + scheduler::width_name(c.bits) + ": mode '" + scheduler::to_string(c.mode) +
                 "' exchanges fp32; use --mode quant or adaqp to quantize");
+  scheduler::check_peers(c.peers, c.mode, c.adaptive);
   const auto t_build = std::chrono::steady_clock::now();
   std::vector<scheduler::Plan> train_plans, eval_plans;
   for (const auto& s : shapes) {
-    train_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.bits));
+    train_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.bits, nullptr, c.peers));
     eval_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), false));
   }
   scheduler::validate(train_plans);
@@ -94,7 +96,7 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   for (const auto& p : train_plans) tasks += p.tasks.size();
   fmt::print("{} {} x {} on shape {} ({} features, {} classes), {} ranks, {} {}-bit; profile {}, link {}, topology {}\n",
              to_string(c.model.kind), c.model.layers, c.model.hidden, o.shape, o.features, o.classes, o.parts,
-             scheduler::to_string(c.mode), c.bits, profile.machine, o.link, net.topology.spec(o.parts));
+             scheduler::to_string(c.mode), scheduler::width_name(c.bits), profile.machine, o.link, net.topology.spec(o.parts));
   for (const auto& [name, value] : {std::pair{"epoch_s", train.epoch_s}, std::pair{"compute_s", train.compute_s},
                                     std::pair{"comm_s", train.comm_s}, std::pair{"quant_s", train.quant_s},
                                     std::pair{"reduce_s", train.reduce_s}, std::pair{"eval_s", eval.epoch_s}})
@@ -111,11 +113,13 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
              {"settings",
               {{"shape", o.shape}, {"features", o.features}, {"classes", o.classes},
                {"model", to_string(c.model.kind)}, {"layers", c.model.layers}, {"hidden", c.model.hidden},
-               {"mode", scheduler::to_string(c.mode)}, {"bits", std::to_string(c.bits)}}},
+               {"mode", scheduler::to_string(c.mode)}, {"bits", scheduler::width_name(c.bits)}}},
              {"simulated", {{"profile", o.profile}, {"machine", profile.machine}, {"link", o.link},
                             {"topology", net.topology.spec(o.parts)}}}});
-    w.write(simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), std::to_string(c.bits),
-                                      sim_s));
+    auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode),
+                                             scheduler::width_name(c.bits), sim_s);
+    summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
+    w.write(summary);
     w.commit();
     fmt::print("records written to {}\n", o.metrics);
   }
@@ -162,8 +166,9 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   const auto train = simulator::simulate(plans.train, profile, net, !o.trace.empty());
   const auto eval = simulator::simulate(plans.eval, profile, net);
   const double sim_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string bits = std::to_string(c.bits);
-  const auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), bits, sim_s);
+  const std::string bits = scheduler::width_name(c.bits);
+  auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), bits, sim_s);
+  summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
 
   fmt::print("{} {} x {} on {}, {} ranks, {} {}-bit; profile {} ({} thread(s)/rank), link {}, topology {}\n",
              to_string(c.model.kind), c.model.layers, c.model.hidden, data.name, o.parts,

@@ -26,6 +26,20 @@ float from_half(std::uint16_t bits) {
   return static_cast<float>(h);
 }
 
+std::uint16_t to_bfloat16(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even (finite x only)
+  return std::uint16_t(u >> 16);
+}
+
+float from_bfloat16(std::uint16_t h) {
+  const std::uint32_t u = std::uint32_t(h) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
 namespace {
 
 std::uint64_t row_key(const QuantKey& k, std::int64_t global_row) {
@@ -44,8 +58,16 @@ inline float uniform16(std::uint64_t key, std::int64_t j) {
               std::to_string(global_row) + ", column " + std::to_string(col) + " (training diverged?)");
 }
 
+// Largest magnitude a 16-bit format holds without overflowing to infinity (fp16: its maximum,
+// as before; bf16: the largest float that rounds to a finite bfloat16, 0x7f7f7fff).
+inline float max16(int bits) { return bits == 16 ? 65504.0f : 3.3895312e38f; }
+inline bool too_large(int bits, float v) {
+  return (bits == 16 || bits == scheduler::kBf16) && std::fabs(v) > max16(bits);
+}
+
 void check_bits(int bits) {
-  if (!scheduler::valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed 2, 4, 8, 16, 32");
+  if (!scheduler::valid_bits(bits))
+    throw Error("--bits " + std::to_string(bits) + ": allowed " + scheduler::kWidthsAllowed);
 }
 
 // Codes of one row from its range, as both implementations compute them.
@@ -75,10 +97,10 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
     }
     const std::int64_t gid = src.global_ids ? src.global_ids[i] : i;
     for (std::int64_t j = 0; j < cols; ++j)
-      if (!std::isfinite(x[j]) || (bits == 16 && std::fabs(x[j]) > 65504.0f)) non_finite(gid, j, x[j]);
-    if (bits == 16) {
+      if (!std::isfinite(x[j]) || too_large(bits, x[j])) non_finite(gid, j, x[j]);
+    if (bits == 16 || bits == scheduler::kBf16) {
       for (std::int64_t j = 0; j < cols; ++j) {
-        const std::uint16_t h = to_half(x[j]);
+        const std::uint16_t h = bits == 16 ? to_half(x[j]) : to_bfloat16(x[j]);
         std::memcpy(out + (r * cols + j) * 2, &h, 2);
       }
       continue;
@@ -114,10 +136,10 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
       float v;
       if (bits == 32) {
         std::memcpy(&v, in + (r * cols + j) * 4, 4);
-      } else if (bits == 16) {
+      } else if (bits == 16 || bits == scheduler::kBf16) {
         std::uint16_t h;
         std::memcpy(&h, in + (r * cols + j) * 2, 2);
-        v = from_half(h);
+        v = bits == 16 ? from_half(h) : from_bfloat16(h);
       } else {
         float lo, scale;
         std::memcpy(&lo, in + r * 8, 4);
@@ -138,7 +160,7 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
                  std::uint8_t* out, float* row_ranges) {
   check_bits(bits);
   const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
-  const std::int64_t per_byte = bits < 8 ? 8 / bits : 1;  // codes per payload byte (2, 4, 8 bits)
+  const std::int64_t per_byte = scheduler::quantized(bits) ? 8 / bits : 1;  // codes per payload byte (2, 4, 8 bits)
   bool bad = false;
   std::int64_t bad_row = -1;
 #pragma omp parallel
@@ -165,8 +187,7 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
         std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
         continue;
       }
-      if (!(fin == 0.0f) || !std::isfinite(lo) || !std::isfinite(hi) ||
-          (bits == 16 && (lo < -65504.0f || hi > 65504.0f))) {
+      if (!(fin == 0.0f) || !std::isfinite(lo) || !std::isfinite(hi) || too_large(bits, lo) || too_large(bits, hi)) {
 #pragma omp critical
         {
           bad = true;
@@ -178,6 +199,16 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
         auto* h = reinterpret_cast<_Float16*>(out + r * cols * 2);
 #pragma omp simd
         for (std::int64_t j = 0; j < cols; ++j) h[j] = static_cast<_Float16>(x[j]);
+        continue;
+      }
+      if (bits == scheduler::kBf16) {
+        auto* h = reinterpret_cast<std::uint16_t*>(out + r * cols * 2);
+#pragma omp simd
+        for (std::int64_t j = 0; j < cols; ++j) {
+          std::uint32_t u;
+          std::memcpy(&u, x + j, 4);
+          h[j] = std::uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+        }
         continue;
       }
       const RowRange rr = range_of(lo, hi, bits);
@@ -210,7 +241,7 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
     const std::int64_t i = src.index(bad_row);
     const float* x = src.data + i * src.ld;
     for (std::int64_t j = 0; j < cols; ++j)
-      if (!std::isfinite(x[j]) || (bits == 16 && std::fabs(x[j]) > 65504.0f))
+      if (!std::isfinite(x[j]) || too_large(bits, x[j]))
         non_finite(src.global_ids ? src.global_ids[i] : i, j, x[j]);
   }
 }
@@ -232,6 +263,17 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
       } else {
 #pragma omp simd
         for (std::int64_t j = 0; j < cols; ++j) y[j] = static_cast<float>(h[j]);
+      }
+      continue;
+    }
+    if (bits == scheduler::kBf16) {
+      const std::uint16_t* h = reinterpret_cast<const std::uint16_t*>(in + r * cols * 2);
+#pragma omp simd
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const std::uint32_t u = std::uint32_t(h[j]) << 16;
+        float v;
+        std::memcpy(&v, &u, 4);
+        y[j] = dst.accumulate ? y[j] + v : v;
       }
       continue;
     }

@@ -7,7 +7,8 @@
 // so E[x^_j] = x_j (up to the 2^-16 resolution of u) and Var[x^_j] = scale^2 f_j (1 - f_j) with
 // f_j the fractional part of (x_j - lo) / scale; at most scale^2 / 4.
 // u_j depends only on (seed, epoch, layer, direction, global row id, j): reproducible anywhere.
-// NaN or infinite inputs throw adaqp::Error. fp16 is round-to-nearest-even; fp32 is a copy.
+// NaN or infinite inputs throw adaqp::Error (also values a 16-bit format cannot hold). fp16 and
+// bf16 are round-to-nearest-even (relative error at most 2^-11 and 2^-8); fp32 is a copy.
 //
 // Two implementations with bit-identical output: the scalar reference (`reference::`) and the
 // fast one (OpenMP over rows, vectorisable inner loops), tested against each other.
@@ -58,5 +59,8 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
 // fp16 conversions (IEEE binary16, round to nearest even; used by the 16-bit codec).
 std::uint16_t to_half(float x);
 float from_half(std::uint16_t h);
+// bfloat16 conversions (upper 16 bits of fp32, round to nearest even; finite inputs).
+std::uint16_t to_bfloat16(float x);
+float from_bfloat16(std::uint16_t h);
 
 }  // namespace adaqp::engine

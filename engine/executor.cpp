@@ -23,9 +23,22 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 }  // namespace
 
 PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
-                           Communicator& comm)
+                           Communicator& comm, PersistentBuffers* persistent)
     : plan_(plan), part_(part), agg_(agg), comm_(comm) {
-  for (const auto& b : plan.buffers) buffers_.emplace_back(b.rows, b.cols);
+  buffers_.reserve(plan.buffers.size());
+  for (const auto& b : plan.buffers) {
+    if (!b.persistent) {
+      buffers_.emplace_back(b.rows, b.cols);
+      buf_.push_back(&buffers_.back());
+      continue;
+    }
+    if (!persistent) throw std::logic_error("executor: plan declares persistent buffer " + b.name + " but none given");
+    auto it = persistent->find(b.name);
+    if (it == persistent->end()) it = persistent->emplace(b.name, Matrix<float>(b.rows, b.cols)).first;
+    if (it->second.rows != b.rows || it->second.cols != b.cols)
+      throw std::logic_error("executor: persistent buffer " + b.name + " changed shape between plans");
+    buf_.push_back(&it->second);
+  }
   for (const auto& m : plan.messages) messages_.emplace_back(std::size_t(m.bytes));
   local_global_ = part.inner_global;
   local_global_.insert(local_global_.end(), part.halo_global.begin(), part.halo_global.end());
@@ -44,6 +57,10 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
     if (t.kind != TaskKind::pack && t.kind != TaskKind::unpack) continue;
     std::vector<graph::NodeId> base;
     const auto& s = t.row_sel;
+    if (s.sampled) {  // rows come with each epoch's sample
+      sampled_ = true;
+      continue;
+    }
     if (s.kind == RowSet::send_list) {
       base = part.send_rows[s.peer];
     } else {
@@ -64,6 +81,26 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
   }
 }
 
+void PlanExecutor::set_boundary_sample(const scheduler::BoundarySample& sample) {
+  const std::int64_t n_inner = part_.num_inner();
+  for (const auto& t : plan_.tasks) {
+    if ((t.kind != TaskKind::pack && t.kind != TaskKind::unpack) || !t.row_sel.sampled) continue;
+    const auto& s = t.row_sel;
+    const auto q = std::size_t(s.peer);
+    auto& rows = task_rows_[std::size_t(t.id)];
+    rows.clear();
+    if (s.kind == RowSet::send_list) {
+      for (auto p : sample.send_pos.at(q)) rows.push_back(part_.send_rows[q][std::size_t(p)]);
+    } else {
+      for (auto p : sample.halo_pos.at(q)) rows.push_back(graph::NodeId(n_inner + part_.halo_begin[q] + p));
+    }
+    if (std::int64_t(rows.size()) != t.rows)
+      throw std::logic_error("executor: task " + std::to_string(t.id) + " moves " + std::to_string(t.rows) +
+                             " rows, the boundary sample has " + std::to_string(rows.size()));
+  }
+  sample_given_ = true;
+}
+
 namespace {
 // Groups of a message: (rows, bits) pairs; a uniform message is one group.
 std::vector<std::pair<std::int64_t, int>> groups_of(const Task& t) {
@@ -78,8 +115,8 @@ float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>
                               std::int64_t* ld) {
   switch (o.kind) {
     case Operand::buffer:
-      *ld = buffers_[o.id].cols;
-      return buffers_[o.id].data.data();
+      *ld = buf_[std::size_t(o.id)]->cols;
+      return buf_[std::size_t(o.id)]->data.data();
     case Operand::param_value:
       *ld = params[o.id]->value.cols;
       return params[o.id]->value.data.data();
@@ -105,6 +142,8 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
   if (params.size() != plan_.params.size())
     throw std::logic_error("executor: model has " + std::to_string(params.size()) + " parameters, plan " +
                            std::to_string(plan_.params.size()));
+  if (sampled_ && !sample_given_) throw std::logic_error("executor: plan samples boundary rows but no sample was given");
+  sample_given_ = false;
   StepTimes times;
   quant_stats_ = {};
   quant_by_layer_.clear();
@@ -274,11 +313,49 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       float* dst = rows_ptr(t.c, params, x, &ldc);
       const auto& rows = task_rows_[t.id];
       const std::uint8_t* in = messages_[t.message].data();
+      const bool plain = t.scale == 1 && t.smoothing == 0;
+      if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
       std::int64_t at = 0;
       for (const auto& [count, bits] : groups_of(t)) {
-        decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
+        if (plain) decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
+        else decode_rows(in, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, at, false});
         in += scheduler::message_bytes(count, t.cols, bits);
         at += count;
+      }
+      if (!plain) {  // dst = s dst + (1 - s) scale m, or dst += scale m
+        const float s = float(t.smoothing), f = float((1.0 - t.smoothing) * t.scale);
+#pragma omp parallel for schedule(static)
+        for (std::int64_t r = 0; r < t.rows; ++r) {
+          float* y = dst + std::int64_t(rows[std::size_t(r)]) * ldc;
+          const float* m = scratch_.data() + r * t.cols;
+          if (t.accumulate) {
+            for (std::int64_t j = 0; j < t.cols; ++j) y[j] += f * m[j];
+          } else {
+            for (std::int64_t j = 0; j < t.cols; ++j) y[j] = s * y[j] + f * m[j];
+          }
+        }
+      }
+      break;
+    }
+    case TaskKind::copy_rows: {
+      float* dst = rows_ptr(t.c, params, x, &ldc);
+      const float* src = t.a.kind == Operand::none ? nullptr : rows_ptr(t.a, params, x, &lda);
+      const auto& s = t.row_sel;
+      const std::vector<graph::NodeId>* list = s.kind == RowSet::send_list ? &part_.send_rows[std::size_t(s.peer)] : nullptr;
+      if (!list && s.kind != RowSet::range) throw std::logic_error("copy_rows: row set must be a range or a send list");
+#pragma omp parallel for schedule(static)
+      for (std::int64_t r = 0; r < t.rows; ++r) {
+        float* y = dst + (list ? std::int64_t((*list)[std::size_t(r)]) : s.begin + r) * ldc;
+        if (!src) {
+          std::fill(y, y + t.cols, 0.0f);
+          continue;
+        }
+        const float* a = src + (t.src_begin + r) * lda;
+        if (t.accumulate) {
+          for (std::int64_t j = 0; j < t.cols; ++j) y[j] += a[j];
+        } else {
+          std::copy(a, a + t.cols, y);
+        }
       }
       break;
     }
@@ -290,8 +367,8 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       break;
     case TaskKind::loss: {
       if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
-      times.loss = softmax_cross_entropy(buffers_[t.a.id], *loss->labels, *loss->mask, loss->normaliser,
-                                         &buffers_[t.c.id]);
+      times.loss = softmax_cross_entropy(*buf_[std::size_t(t.a.id)], *loss->labels, *loss->mask, loss->normaliser,
+                                         buf_[std::size_t(t.c.id)]);
       break;
     }
     case TaskKind::allreduce: {

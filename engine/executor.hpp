@@ -10,6 +10,7 @@
 #include "engine/comm/communicator.hpp"
 #include "engine/model.hpp"
 #include "engine/optimizer.hpp"
+#include "scheduler/peers.hpp"
 #include "scheduler/plan.hpp"
 
 namespace adaqp::engine {
@@ -48,11 +49,19 @@ struct QuantStats {
   }
 };
 
+// The persistent buffers of a run (stale stores), by name; shared by the plans that declare them.
+using PersistentBuffers = std::map<std::string, Matrix<float>>;
+
 class PlanExecutor {
  public:
-  // All references must outlive the executor.
+  // All references must outlive the executor. `persistent` is required when the plan declares
+  // persistent buffers: they are taken from it by name (made, zero, when missing).
   PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
-               Communicator& comm);
+               Communicator& comm, PersistentBuffers* persistent = nullptr);
+
+  // Boundary sampling: the rows of this epoch's sample (scheduler::sample_boundary) for the
+  // plan's sampled row sets; required before each run of a plan that has them.
+  void set_boundary_sample(const scheduler::BoundarySample& sample);
 
   // Runs every task once. params in plan.params order (Model::params()); adam is used by the
   // optimizer task, key by dropout tasks and quantizing packs (seed, epoch), loss by the loss task
@@ -60,7 +69,7 @@ class PlanExecutor {
   StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
                 const DropoutKey* key, const LossInputs* loss);
 
-  const Matrix<float>& buffer(int id) const { return buffers_[id]; }
+  const Matrix<float>& buffer(int id) const { return *buf_[std::size_t(id)]; }
 
   // When on, packs record each message row's range (max - min), in message order, and the
   // quantization error of the run (costs one extra decode per quantized message).
@@ -87,7 +96,10 @@ class PlanExecutor {
   const graph::LocalPartition& part_;
   const Aggregation& agg_;
   Communicator& comm_;
-  std::vector<Matrix<float>> buffers_;
+  std::vector<Matrix<float>> buffers_;  // owned (non-persistent) buffers
+  std::vector<Matrix<float>*> buf_;      // every buffer by plan id (owned or persistent)
+  bool sampled_ = false;                 // the plan has sampled row sets
+  bool sample_given_ = false;
   std::vector<std::vector<std::uint8_t>> messages_;
   std::vector<std::int64_t> local_global_;  // local row (inner, then halo) -> global node id
   std::vector<std::vector<std::uint8_t>> masks_;  // per buffer: dropout mask (when a backward needs it)

@@ -76,6 +76,7 @@ nlohmann::json to_json(const Summary& s) {
           {"ranks", s.ranks},
           {"mode", s.mode},
           {"bits", s.bits},
+          {"strategy", s.strategy.empty() ? s.mode : s.strategy},
           {"best_val_acc", s.best_val_acc},
           {"test_acc_at_best_val", s.test_acc_at_best_val},
           {"best_epoch", s.best_epoch},

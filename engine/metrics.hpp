@@ -67,6 +67,7 @@ struct Summary {
   int ranks = 1;
   std::string mode;
   std::string bits;
+  std::string strategy;             // mode plus peer strategy (scheduler::strategy_name), e.g. "pipegcn"
   double best_val_acc = 0;          // max val_acc over evaluated epochs
   double test_acc_at_best_val = 0;  // test_acc of the first epoch reaching best_val_acc
   std::int64_t best_epoch = 0;

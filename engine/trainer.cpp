@@ -59,7 +59,11 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"seed", c.seed},
             {"threads", c.threads},
             {"mode", scheduler::to_string(c.mode)},
-            {"bits", c.adaptive ? "adaptive" : std::to_string(c.bits)},
+            {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.bits)},
+            {"stale", c.peers.stale},
+            {"stale_momentum", c.peers.stale_momentum},
+            {"boundary_rate", c.peers.boundary_rate},
+            {"strategy", scheduler::strategy_name(c.mode, c.peers)},
             {"assign", scheduler::to_string(c.assign.scheme)},
             {"lambda", c.assign.lambda},
             {"group_size", c.assign.group_size},
@@ -251,10 +255,11 @@ scheduler::BitAssignment reassign_bits(const PlanExecutor& trainer, const graph:
 PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
                    const std::vector<graph::LocalPartition>& parts, const scheduler::BitAssignment* assignment) {
   if (!scheduler::valid_bits(config.bits))
-    throw Error("--bits " + std::to_string(config.bits) + ": allowed 2, 4, 8, 16, 32");
+    throw Error("--bits " + scheduler::width_name(config.bits) + ": allowed " + scheduler::kWidthsAllowed);
   if (!scheduler::quantizes(config.mode) && config.bits != 32)
-    throw Error("--bits " + std::to_string(config.bits) + ": mode '" + scheduler::to_string(config.mode) +
+    throw Error("--bits " + scheduler::width_name(config.bits) + ": mode '" + scheduler::to_string(config.mode) +
                 "' exchanges fp32; use --mode quant or adaqp to quantize");
+  scheduler::check_peers(config.peers, config.mode, config.adaptive);
   const int ranks = int(parts.size());
   scheduler::ModelShape shape;
   shape.sage = config.model.kind == ModelKind::sage;
@@ -276,11 +281,17 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
   for (int r = 0; r < ranks; ++r) {
     shape.feature_nnz = part_nnz[r];
     const auto strategy = scheduler::strategy_of(config.mode);
-    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment));
+    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment, config.peers));
     out.eval.push_back(scheduler::build_plan(parts[r], shape, strategy, false));
+    if (config.peers.stale) {
+      auto first = config.peers;
+      first.warmup = true;
+      out.train_first.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment, first));
+    }
   }
   scheduler::validate(out.train);
   scheduler::validate(out.eval);
+  if (!out.train_first.empty()) scheduler::validate(out.train_first);
   return out;
 }
 
@@ -323,8 +334,11 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   auto plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts));
   const auto xs = make_features<float>(data.features.data(), data.num_features, part.inner_global,
                                        plans->sparse_features ? 1.0 : 0.0);
-  auto trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm);
+  PersistentBuffers stores;  // stale pipelining: what each layer received last epoch
+  auto trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm, &stores);
   auto evaluator = std::make_unique<PlanExecutor>(plans->eval[rank], part, agg, comm);
+  std::unique_ptr<PlanExecutor> first;  // stale pipelining: the synchronous first epoch
+  if (!plans->train_first.empty()) first = std::make_unique<PlanExecutor>(plans->train_first[rank], part, agg, comm, &stores);
   // Adaptive widths: probe every link once, then re-assign every assign_period epochs from the
   // statistics of the period's last training step.
   const bool adaptive = config.adaptive && ranks > 1;
@@ -365,11 +379,15 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     const bool reassign = adaptive && epoch % config.assign_period == 0 && epoch < config.epochs;
     // Statistics (row ranges, quantization error) on re-assignment epochs and on the last epoch
     // of a quantized run.
-    const bool quantized_run = ranks > 1 && scheduler::quantizes(config.mode) && (config.adaptive || config.bits < 16);
+    const bool quantized_run =
+        ranks > 1 && scheduler::quantizes(config.mode) && (config.adaptive || scheduler::quantized(config.bits));
     const bool stats = reassign || (quantized_run && epoch == config.epochs);
     trainer->collect_stats(stats);
     if (epoch == 2) start_trace();
-    const StepTimes step = trainer->run(params, &adam, xs, &key, &loss);
+    PlanExecutor& step_exec = epoch == 1 && first ? *first : *trainer;
+    if (config.peers.sampled())
+      step_exec.set_boundary_sample(scheduler::sample_boundary(part, config.peers.boundary_rate, config.seed, epoch));
+    const StepTimes step = step_exec.run(params, &adam, xs, &key, &loss);
     if (epoch >= 2) ++traced_epochs;
     const bool evaluate = epoch % config.eval_every == 0 || epoch == config.epochs;
     StepTimes eval;
@@ -434,7 +452,7 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
       trainer.reset();
       evaluator.reset();
       plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts, &assignment));
-      trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm);
+      trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm, &stores);
       evaluator = std::make_unique<PlanExecutor>(plans->eval[rank], part, agg, comm);
       bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
       m.assignment = a;
@@ -465,7 +483,8 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     tw.commit();
   }
   result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.mode),
-                             config.adaptive ? "adaptive" : std::to_string(config.bits));
+                             config.adaptive ? "adaptive" : scheduler::width_name(config.bits));
+  result.summary.strategy = scheduler::strategy_name(config.mode, config.peers);
   records.write(to_json(result.summary));
   records.commit();
   return result;

@@ -14,6 +14,7 @@
 #include "graph/dataset.hpp"
 #include "graph/partition.hpp"
 #include "scheduler/adaptive.hpp"
+#include "scheduler/peers.hpp"
 #include "scheduler/plan.hpp"
 
 namespace adaqp::engine {
@@ -30,6 +31,7 @@ struct TrainConfig {
   int bits = 32;  // exchange width of the training step: 32 for vanilla / overlap; 2, 4, 8, 16 when quantized
   bool adaptive = false;  // --bits adaptive: widths from scheduler::assign_bits; `bits` is the first period's
   scheduler::AssignConfig assign;
+  scheduler::PeerOptions peers;  // stale pipelining / boundary sampling (scheduler/peers.hpp)
   std::int64_t assign_period = 50;  // epochs between re-assignments
   std::string link_model = "probe";  // channel costs: "probe" (measured) or "ALPHA_US:GBPS" for every link
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
@@ -65,6 +67,7 @@ nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data,
 struct PlanSet {
   bool sparse_features = false;
   std::vector<scheduler::Plan> train, eval;
+  std::vector<scheduler::Plan> train_first;  // stale pipelining: the first epoch's plans (else empty)
 };
 PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
                    const std::vector<graph::LocalPartition>& parts,

@@ -97,7 +97,18 @@ const std::map<std::string, Check>& checks() {
       {"lr", real(1e-300, 1e300, false, "a number > 0")},
       {"weight_decay", real(0, 1e300, false, "a number >= 0")},
       {"mode", one_of({"vanilla", "quant", "overlap", "adaqp"})},
-      {"bits", one_of({"2", "4", "8", "16", "32", "adaptive"})},
+      {"bits", one_of({"2", "4", "8", "16", "fp16", "bf16", "32", "adaptive"})},
+      {"stale", one_of({"false", "true"})},
+      {"stale_momentum", real(0, 1, true, "a number in [0, 1)")},
+      {"boundary_rate", [](const std::string& v) -> std::string {
+         try {
+           std::size_t used = 0;
+           const double x = std::stod(v, &used);
+           if (used == v.size() && x > 0 && x <= 1) return "";
+         } catch (const std::exception&) {
+         }
+         return "a number in (0, 1]";
+       }},
       {"lambda", real(0, 1, false, "a number in [0, 1]")},
       {"group_size", integer(1)},
       {"assign_period", integer(1)},
@@ -154,6 +165,7 @@ const std::map<std::string, std::string>& axis_defaults() {
       {"lambda", "0.5"},      {"group_size", "100"}, {"assign_period", "50"}, {"link", "none"},
       {"seed", "0"},          {"epochs", "200"},     {"eval_every", "1"},    {"threads", "0"},
       {"profile", "profiles/this-machine.yaml"}, {"topology", "flat"},
+      {"stale", "false"},     {"stale_momentum", "0"}, {"boundary_rate", "1"},
   };
   return d;
 }
@@ -239,20 +251,32 @@ std::vector<Point> expand(const Manifest& m) {
     const bool fp32_mode = mode == "vanilla" || mode == "overlap";
     if (bits.empty()) bits = fp32_mode ? "32" : "8";
     bool keep = !(fp32_mode && bits != "32");  // vanilla / overlap exchange fp32 only
+    // Peer strategies only where they combine (scheduler/peers.hpp): stale pipelining with the
+    // non-overlapped modes, not with sampling; momentum only with staleness; neither with adaptive.
+    const bool stale = p.values["stale"] == "true", sampled = std::stod(p.values["boundary_rate"]) < 1;
+    if (stale && (mode == "overlap" || mode == "adaqp")) keep = false;
+    if (stale && sampled) keep = false;
+    if (!stale && std::stod(p.values["stale_momentum"]) > 0) keep = false;
+    if ((stale || sampled) && bits == "adaptive") keep = false;
     for (const auto& e : m.exclude) {
       bool all = true;
       for (const auto& [k, vs] : e) all = all && std::find(vs.begin(), vs.end(), p.values[k]) != vs.end();
       if (all) keep = false;
     }
     if (keep) {
-      std::string key;
-      for (const auto& [k, v] : p.values) key += k + "=" + v + ";";
+      std::string key;  // peer keys at their defaults stay out, so older sweeps keep their ids
+      for (const auto& [k, v] : p.values)
+        if (!((k == "stale" || k == "stale_momentum" || k == "boundary_rate") && v == axis_defaults().at(k)))
+          key += k + "=" + v + ";";
       if (seen.insert(key).second) {
         std::string ds = p.values["dataset"];
         for (auto& c : ds)
           if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
         if (ds.size() > 24) ds.resize(24);  // the hash keeps ids unique
-        p.id = ds + "-" + mode + "-" + bits + "-p" + p.values["parts"] + "-" + p.values["link"] + "-s" +
+        std::string peers;
+        if (stale) peers = "-stale" + (p.values["stale_momentum"] != "0" ? "m" + p.values["stale_momentum"] : "");
+        if (sampled) peers = "-bns" + p.values["boundary_rate"];
+        p.id = ds + "-" + mode + "-" + bits + peers + "-p" + p.values["parts"] + "-" + p.values["link"] + "-s" +
                p.values["seed"] + "-" + fnv1a_hex(key).substr(0, 8);
         out.push_back(std::move(p));
       }

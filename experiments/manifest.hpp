@@ -17,9 +17,13 @@
 // Axis keys and their values (defaults in brackets): executor [engine], dataset (required),
 // partition [metis] (metis, metis-vol, random), parts [1], model [gcn] (gcn, sage), layers [2],
 // hidden [64], dropout [0.5], lr [0.01], weight_decay [5e-4], mode [vanilla], bits [32 for vanilla
-// and overlap, 8 otherwise] (2, 4, 8, 16, 32, adaptive), lambda [0.5], group_size [100],
+// and overlap, 8 otherwise] (2, 4, 8, 16 = fp16, bf16, 32, adaptive), lambda [0.5], group_size [100],
 // assign_period [50], link [none], seed [0], epochs [200], eval_every [1], threads [0],
-// profile [profiles/this-machine.yaml] and topology [flat] (simulator). A dataset
+// profile [profiles/this-machine.yaml] and topology [flat] (simulator); peer strategies
+// (scheduler/peers.hpp): stale [false] (true: stale pipelining), stale_momentum [0], boundary_rate
+// [1]. Points whose values do not combine are dropped like fp32 modes at other widths: stale with
+// overlap or adaqp, stale with boundary_rate < 1, stale_momentum > 0 without stale, and peer
+// strategies with adaptive widths. A dataset
 // "shape:nodes=N,edges=E,features=F,classes=C[,halo=,marginal=,remote=,peers=]" is a partition
 // model (graph::ShapeModel), for executor: simulator only. Errors name the file, the key and the
 // allowed values (adaqp::Error).

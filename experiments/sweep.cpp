@@ -58,6 +58,15 @@ std::vector<std::string> model_flags(const Point& p) {
                                 "--layers", v.at("layers"), "--hidden", v.at("hidden"),
                                 "--dropout", v.at("dropout"), "--mode", v.at("mode"),
                                 "--bits", v.at("bits"), "--partition", v.at("partition")};
+  if (v.at("stale") == "true") {
+    f.push_back("--stale");
+    f.push_back("--stale-momentum");
+    f.push_back(v.at("stale_momentum"));
+  }
+  if (v.at("boundary_rate") != "1") {
+    f.push_back("--boundary-rate");
+    f.push_back(v.at("boundary_rate"));
+  }
   if (v.at("bits") == "adaptive")
     for (const char* k : {"lambda", "group_size", "assign_period"}) {
       std::string flag = std::string("--") + k;

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "graph/error.hpp"
+#include "scheduler/peers.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::scheduler {
@@ -13,10 +14,12 @@ namespace {
 class Builder {
  public:
   Builder(const graph::PartitionShape& part, const ModelShape& m, Strategy s, bool training, int bits,
-          const BitAssignment* assignment)
+          const BitAssignment* assignment, const PeerOptions& peers)
       : part_(part), m_(m), strategy_(s), bits_(training ? bits : 32), assignment_(training ? assignment : nullptr),
-        n_(part.num_inner()), nl_(part.num_local()) {
-    if (!valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed 2, 4, 8, 16, 32");
+        peers_(training ? peers : PeerOptions{}), n_(part.num_inner()), nl_(part.num_local()) {
+    if (!valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed " + kWidthsAllowed);
+    check_peers(peers_, s == Strategy::overlap ? Mode::overlap : Mode::vanilla, false);
+    if (peers_.any() && assignment_) throw Error("adaptive widths with stale pipelining or boundary sampling: not supported");
     plan_.rank = part.rank;
     plan_.ranks = part.parts;
     plan_.strategy = s;
@@ -38,13 +41,14 @@ class Builder {
     for (int l = 0; l < m_.layers(); ++l) prev = fwd_out[l] = forward_layer(l, prev);
     plan_.logits_buffer = out_[m_.layers() - 1];
     if (plan_.training) backward(prev);
+    emit_deferred_unpacks();
     return std::move(plan_);
   }
 
  private:
   // ---- declarations ------------------------------------------------------------------------
-  int buffer(const std::string& name, std::int64_t rows, std::int64_t cols) {
-    plan_.buffers.push_back({name, rows, cols});
+  int buffer(const std::string& name, std::int64_t rows, std::int64_t cols, bool persistent = false) {
+    plan_.buffers.push_back({name, rows, cols, persistent});
     return int(plan_.buffers.size()) - 1;
   }
   int message(int peer, std::int64_t bytes, bool outgoing) {
@@ -80,6 +84,17 @@ class Builder {
   }
   std::int64_t halo_rows(int q) const { return part_.halo_rows[std::size_t(q)]; }
   std::int64_t send_rows(int q) const { return part_.send_rows[std::size_t(q)]; }
+  // First row of q's rows in the halo rows / in the concatenated send lists.
+  std::int64_t halo_offset(int q) const {
+    std::int64_t o = 0;
+    for (int p = 0; p < q; ++p) o += halo_rows(p);
+    return o;
+  }
+  std::int64_t send_offset(int q) const {
+    std::int64_t o = 0;
+    for (int p = 0; p < q; ++p) o += p == part_.rank ? 0 : send_rows(p);
+    return o;
+  }
   static std::string tag_name(int l, Direction d) {
     if (l < 0) return "";
     std::string s = "L";
@@ -111,9 +126,13 @@ class Builder {
     int data;
     std::int64_t cols;
     std::vector<int> recv_task, recv_msg;
+    int zero = -1;  // boundary sampling, forward: the task clearing the halo rows before the unpacks
   };
-  std::int64_t rows_in(Direction d, int q) const { return d == Direction::forward ? halo_rows(q) : send_rows(q); }
-  std::int64_t rows_out(Direction d, int q) const { return d == Direction::forward ? send_rows(q) : halo_rows(q); }
+  // Rows of the full boundary lists, and of this epoch's sample (boundary sampling).
+  std::int64_t full_in(Direction d, int q) const { return d == Direction::forward ? halo_rows(q) : send_rows(q); }
+  std::int64_t full_out(Direction d, int q) const { return d == Direction::forward ? send_rows(q) : halo_rows(q); }
+  std::int64_t rows_in(Direction d, int q) const { return sampled_rows(full_in(d, q), peers_.boundary_rate); }
+  std::int64_t rows_out(Direction d, int q) const { return sampled_rows(full_out(d, q), peers_.boundary_rate); }
 
   // Width, bytes and metadata bytes of one channel's message, and its layout when assigned.
   struct Wire {
@@ -161,6 +180,14 @@ class Builder {
     const int P = part_.parts, me = part_.rank;
     const int tag = 2 * l + (d == Direction::backward);
     Pending pend{l, d, data, cols, std::vector<int>(P, -1), std::vector<int>(P, -1)};
+    if (peers_.sampled() && d == Direction::forward && nl_ > n_) {  // dropped halo rows aggregate as zero
+      Task z = task(TaskKind::copy_rows, l, d, {}, "clear halo rows");
+      z.c = buf(data);
+      z.rows = nl_ - n_;
+      z.cols = cols;
+      z.row_sel = {RowSet::range, n_, nl_, -1};
+      pend.zero = add(std::move(z));
+    }
     for (int q = 0; q < P; ++q) {
       if (q == me || rows_in(d, q) == 0) continue;
       const Wire w = wire(l, d, q, me, rows_in(d, q), cols);
@@ -177,6 +204,7 @@ class Builder {
       Task pk = message_task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
       pk.a = buf(data);
       pk.row_sel = d == Direction::forward ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
+      pk.row_sel.sampled = peers_.sampled();
       const int pid = add(std::move(pk));
       Task s = message_task(TaskKind::send, l, d, {pid}, "send->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
       s.tag = tag;
@@ -186,20 +214,109 @@ class Builder {
   }
 
   std::vector<int> finish_exchange(const Pending& pend, const std::vector<int>& after) {
+    if (peers_.stale) return finish_stale(pend, after);
     std::vector<int> unpacks;
     for (int q = 0; q < part_.parts; ++q) {
       if (pend.recv_task[q] < 0) continue;
       std::vector<int> deps = after;
       deps.push_back(pend.recv_task[q]);
+      if (pend.zero >= 0) deps.push_back(pend.zero);
       const Wire w = wire(pend.layer, pend.dir, q, part_.rank, rows_in(pend.dir, q), pend.cols);
       Task u = message_task(TaskKind::unpack, pend.layer, pend.dir, deps, "unpack<-" + std::to_string(q), q,
                             rows_in(pend.dir, q), pend.cols, w, pend.recv_msg[q]);
       u.c = buf(pend.data);
       u.accumulate = pend.dir == Direction::backward;
       u.row_sel = pend.dir == Direction::forward ? RowSet{RowSet::halo, 0, 0, q} : RowSet{RowSet::send_list, 0, 0, q};
+      u.row_sel.sampled = peers_.sampled();
+      const std::int64_t kept = rows_in(pend.dir, q);
+      if (kept < full_in(pend.dir, q)) u.scale = double(full_in(pend.dir, q)) / double(kept);
       unpacks.push_back(add(std::move(u)));
     }
     return unpacks;
+  }
+
+  // Stale pipelining. This epoch's messages go to a persistent store per (layer, direction):
+  // forward, the halo rows (rows [0, nl - n) in halo order); backward, the gradients of the rows
+  // sent to each peer (the send lists, concatenated in peer order). The layer reads the store
+  // instead of the messages: forward it copies the store into the halo rows, backward it adds the
+  // store into the send-list rows. Steady state: the read comes first (last epoch's values) and
+  // the unpacks run after the optimizer step; warm-up: the unpacks fill the store first.
+  struct Deferred {
+    Task unpack;
+    std::vector<int> deps;
+  };
+  std::vector<int> finish_stale(const Pending& pend, const std::vector<int>& after) {
+    const bool fwd = pend.dir == Direction::forward, warmup = peers_.warmup;
+    std::int64_t store_rows = 0;
+    for (int q = 0; q < part_.parts; ++q)
+      if (q != part_.rank) store_rows += full_in(pend.dir, q);
+    const int store = buffer("stale.layer" + std::to_string(pend.layer) + (fwd ? ".forward" : ".backward"), store_rows,
+                             pend.cols, true);
+    std::vector<int> unpack_of(std::size_t(part_.parts), -1);
+    std::vector<Deferred> unpacks;
+    for (int q = 0; q < part_.parts; ++q) {
+      if (pend.recv_task[q] < 0) continue;
+      const Wire w = wire(pend.layer, pend.dir, q, part_.rank, rows_in(pend.dir, q), pend.cols);
+      Task u = message_task(TaskKind::unpack, pend.layer, pend.dir, {}, "unpack<-" + std::to_string(q) + " to store", q,
+                            rows_in(pend.dir, q), pend.cols, w, pend.recv_msg[q]);
+      u.c = buf(store);
+      const std::int64_t off = fwd ? halo_offset(q) : send_offset(q);
+      u.row_sel = {RowSet::range, off, off + rows_in(pend.dir, q), -1};
+      u.smoothing = warmup ? 0.0 : peers_.stale_momentum;
+      if (warmup) {
+        std::vector<int> deps = after;
+        deps.push_back(pend.recv_task[q]);
+        u.deps = deps;
+        unpack_of[std::size_t(q)] = add(std::move(u));
+      } else {
+        unpacks.push_back({std::move(u), {pend.recv_task[q]}});
+      }
+    }
+    auto read = [&](int q, std::vector<int> deps) {
+      Task c = task(TaskKind::copy_rows, pend.layer, pend.dir, std::move(deps),
+                    fwd ? "stale halo rows" : "+stale gradients<-" + std::to_string(q));
+      c.a = buf(store);
+      c.c = buf(pend.data);
+      c.cols = pend.cols;
+      if (fwd) {
+        c.rows = nl_ - n_;
+        c.row_sel = {RowSet::range, n_, nl_, -1};
+      } else {
+        c.rows = send_rows(q);
+        c.src_begin = send_offset(q);
+        c.row_sel = {RowSet::send_list, 0, 0, q};
+        c.accumulate = true;
+      }
+      return add(std::move(c));
+    };
+    std::vector<int> reads;
+    if (fwd) {
+      if (nl_ > n_) {
+        std::vector<int> deps = after;
+        for (int u : unpack_of)
+          if (u >= 0) deps.push_back(u);
+        reads.push_back(read(-1, deps));
+      }
+    } else {
+      for (int q = 0; q < part_.parts; ++q) {
+        if (q == part_.rank || send_rows(q) == 0) continue;
+        std::vector<int> deps = after;
+        if (unpack_of[std::size_t(q)] >= 0) deps.push_back(unpack_of[std::size_t(q)]);
+        reads.push_back(read(q, deps));
+      }
+    }
+    for (auto& d : unpacks) {  // the store is overwritten only after this epoch's read of it
+      d.deps.insert(d.deps.end(), reads.begin(), reads.end());
+      deferred_.push_back(std::move(d));
+    }
+    return reads;
+  }
+  void emit_deferred_unpacks() {
+    for (auto& d : deferred_) {
+      d.unpack.deps = d.deps;
+      add(std::move(d.unpack));
+    }
+    deferred_.clear();
   }
 
   int spmm(int l, Direction d, std::vector<int> deps, int src, int dst, std::int64_t cols, std::int64_t b,
@@ -466,7 +583,9 @@ class Builder {
   Strategy strategy_;
   int bits_;
   const BitAssignment* assignment_;
+  PeerOptions peers_;
   std::int64_t n_, nl_;
+  std::vector<Deferred> deferred_;  // stale pipelining: unpacks issued after the optimizer step
   std::int64_t nnz_to_inner_ = 0, nnz_to_halo_ = 0, self_loops_ = 0;
   Plan plan_;
   std::vector<int> in_, mid_, out_;
@@ -476,19 +595,20 @@ class Builder {
 }  // namespace
 
 Plan build_plan(const graph::PartitionShape& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits, const BitAssignment* assignment) {
-  return Builder(part, model, strategy, training, bits, assignment).build();
+                int bits, const BitAssignment* assignment, const PeerOptions& peers) {
+  return Builder(part, model, strategy, training, bits, assignment, peers).build();
 }
 
 Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits, const BitAssignment* assignment) {
-  return build_plan(graph::shape_of(part), model, strategy, training, bits, assignment);
+                int bits, const BitAssignment* assignment, const PeerOptions& peers) {
+  return build_plan(graph::shape_of(part), model, strategy, training, bits, assignment, peers);
 }
 
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
-                              Strategy strategy, bool training, int bits, const BitAssignment* assignment) {
+                              Strategy strategy, bool training, int bits, const BitAssignment* assignment,
+                              const PeerOptions& peers) {
   std::vector<Plan> plans;
-  for (const auto& p : parts) plans.push_back(build_plan(p, model, strategy, training, bits, assignment));
+  for (const auto& p : parts) plans.push_back(build_plan(p, model, strategy, training, bits, assignment, peers));
   validate(plans);
   return plans;
 }

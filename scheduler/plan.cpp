@@ -22,6 +22,7 @@ const char* to_string(TaskKind k) {
     case TaskKind::dropout_backward: return "dropout_backward";
     case TaskKind::pack: return "pack";
     case TaskKind::unpack: return "unpack";
+    case TaskKind::copy_rows: return "copy_rows";
     case TaskKind::send: return "send";
     case TaskKind::recv: return "recv";
     case TaskKind::loss: return "loss";
@@ -117,6 +118,15 @@ void validate(const Plan& p) {
     if ((t.kind == TaskKind::send || t.kind == TaskKind::recv) &&
         (t.peer < 0 || t.peer >= p.ranks || t.peer == p.rank))
       throw Error(describe(p, t) + ": invalid peer " + std::to_string(t.peer));
+    if (t.kind == TaskKind::copy_rows) {
+      if (t.c.kind != Operand::buffer || (t.a.kind != Operand::none && t.a.kind != Operand::buffer))
+        throw Error(describe(p, t) + ": copies rows between buffers only");
+      if (t.a.kind == Operand::buffer && (t.src_begin < 0 || t.src_begin + t.rows > p.buffers[t.a.id].rows))
+        throw Error(describe(p, t) + ": source rows outside buffer " + p.buffers[t.a.id].name);
+      if (t.row_sel.kind == RowSet::range &&
+          (t.row_sel.begin < 0 || t.row_sel.end > p.buffers[t.c.id].rows || t.row_sel.end - t.row_sel.begin != t.rows))
+        throw Error(describe(p, t) + ": target rows outside buffer " + p.buffers[t.c.id].name);
+    }
   }
   // Kahn's algorithm: every task must be reachable in topological order.
   std::queue<int> ready;
@@ -193,15 +203,22 @@ std::string to_json(const Plan& p) {
     if (t.a.kind != Operand::none) j["a"] = operand(t.a);
     if (t.b.kind != Operand::none) j["b"] = operand(t.b);
     if (t.c.kind != Operand::none) j["c"] = operand(t.c);
-    if (t.kind == TaskKind::spmm || t.kind == TaskKind::pack || t.kind == TaskKind::unpack)
+    if (t.kind == TaskKind::spmm || t.kind == TaskKind::pack || t.kind == TaskKind::unpack ||
+        t.kind == TaskKind::copy_rows)
       j["row_sel"] = {{"kind", sel[t.row_sel.kind]}, {"begin", t.row_sel.begin}, {"end", t.row_sel.end},
-                      {"peer", t.row_sel.peer}};
+                      {"peer", t.row_sel.peer}, {"sampled", t.row_sel.sampled}};
+    if (t.kind == TaskKind::copy_rows) j["src_begin"] = t.src_begin;
+    if (t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0)) {
+      j["scale"] = t.scale;
+      j["smoothing"] = t.smoothing;
+    }
     if (t.message >= 0) j["message"] = t.message;
     if (t.kind == TaskKind::send || t.kind == TaskKind::recv) j["tag"] = t.tag;
     tasks.push_back(std::move(j));
   }
   json buffers = json::array(), messages = json::array(), params = json::array();
-  for (const auto& b : p.buffers) buffers.push_back({{"name", b.name}, {"rows", b.rows}, {"cols", b.cols}});
+  for (const auto& b : p.buffers)
+    buffers.push_back({{"name", b.name}, {"rows", b.rows}, {"cols", b.cols}, {"persistent", b.persistent}});
   for (const auto& m : p.messages) messages.push_back({{"peer", m.peer}, {"bytes", m.bytes}, {"outgoing", m.outgoing}});
   for (const auto& q : p.params) params.push_back({{"name", q.name}, {"rows", q.rows}, {"cols", q.cols}});
   const json j = {{"rank", p.rank},         {"ranks", p.ranks},     {"strategy", to_string(p.strategy)},

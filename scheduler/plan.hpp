@@ -25,7 +25,10 @@ enum class TaskKind {
   bias_grad,          // grad(param c) = column sums of buffer a
   dropout_backward,   // c = a * mask(dropout that produced buffer b) * 1/(1-p)
   pack,               // message slot <- rows row_sel of buffer a
-  unpack,             // rows row_sel of buffer c (+)= message slot
+  unpack,             // rows row_sel of buffer c (+)= scale * message slot; with smoothing s (overwrite
+                      // only): c = s * c + (1 - s) * scale * message
+  copy_rows,          // rows row_sel of buffer c (+)= rows [src_begin, src_begin + rows) of buffer a
+                      // (zeros when a is none): moves stale stores in, clears dropped halo rows
   send,               // post a send of message slot to peer
   recv,               // post a receive of message slot from peer
   loss,               // softmax cross-entropy of logits a over training rows -> gradient c
@@ -54,6 +57,9 @@ struct RowSet {
   enum Kind { all, range, send_list, halo } kind = all;
   std::int64_t begin = 0, end = 0;  // range: [begin, end)
   int peer = -1;                    // send_list: LocalPartition::send_rows[peer]; halo: rows owned by peer
+  // send_list / halo: only this epoch's boundary sample of the list (scheduler/peers.hpp), in
+  // list order; the executor is given the sample before each run.
+  bool sampled = false;
 };
 
 // How a message's rows travel when they do not all use one width (adaptive assignment): the
@@ -94,12 +100,17 @@ struct Task {
   int message = -1;               // pack / unpack / send / recv: message slot
   int tag = 0;
   double dropout = 0;
+  std::int64_t src_begin = 0;  // copy_rows: first row of a
+  double scale = 1;            // unpack: factor on the decoded rows (boundary sampling: b / s)
+  double smoothing = 0;        // unpack: momentum of a stale store (0: the message replaces it)
   std::string label;
 };
 
 struct BufferSpec {
   std::string name;
   std::int64_t rows = 0, cols = 0;
+  // Kept across runs and plans (by name; zero when first made): the stale stores of pipelining.
+  bool persistent = false;
 };
 struct MessageSpec {
   int peer = -1;
