@@ -1,5 +1,5 @@
 // Codecs: sizes, grid round trip, unbiasedness and variance against theory, fast == reference
-// bit for bit, constant rows, top code, non-finite input, fp16.
+// bit for bit, constant rows, top code, non-finite input, fp16 and bf16.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -48,11 +48,17 @@ TEST_CASE("message sizes are exact", "[codec]") {
   CHECK(message_bytes(10, 7, 2) == 10 * (8 + 2));  // 14 bits -> 2 bytes
   CHECK(scheduler::meta_bytes(10, 2) == 80);
   CHECK(scheduler::meta_bytes(10, 16) == 0);
+  CHECK(message_bytes(10, 7, scheduler::kBf16) == 140);
+  CHECK(scheduler::meta_bytes(10, scheduler::kBf16) == 0);
+  CHECK(scheduler::parse_width("bf16") == scheduler::kBf16);
+  CHECK(scheduler::parse_width("fp16") == 16);
+  CHECK(scheduler::parse_width("12") == 0);
+  CHECK(scheduler::width_name(scheduler::kBf16) == "bf16");
 }
 
 TEST_CASE("fast codec equals the reference bit for bit", "[codec]") {
   const QuantKey key{5, 3, 1, 1};
-  for (int bits : {2, 4, 8, 16, 32})
+  for (int bits : {2, 4, 8, 16, scheduler::kBf16, 32})
     for (std::int64_t cols : {1, 3, 4, 5, 17, 64, 255}) {
       CAPTURE(bits, cols);
       const std::int64_t rows = 37;
@@ -137,6 +143,34 @@ TEST_CASE("non-finite input is a clear error; fp16 rounds to nearest", "[codec]"
   CHECK_THROWS_WITH(encode(x, 1, 3, 16, key, true, &ids), Catch::Contains("column 1"));
   CHECK(from_half(to_half(1.0f + 1.0f / 4096)) == 1.0f);  // below half an fp16 ulp: rounds down
   CHECK(from_half(to_half(65504.0f)) == 65504.0f);
+}
+
+TEST_CASE("fp16 and bf16 round trips stay within their precision", "[codec]") {
+  // Round to nearest: relative error at most half an ulp, 2^-11 (fp16, 10 fraction bits) and 2^-8
+  // (bf16, 7 fraction bits), for values in fp16's normal range; bf16 keeps fp32's exponent range.
+  const QuantKey key{1, 1, 0, 0};
+  const std::int64_t rows = 64, cols = 33;
+  auto x = random_rows(rows * cols, 11);
+  for (auto [bits, eps] : {std::pair{16, 0x1p-11}, std::pair{scheduler::kBf16, 0x1p-8}}) {
+    CAPTURE(bits);
+    const auto y = decode(encode(x, rows, cols, bits, key, true), rows, cols, bits, true);
+    double worst = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (std::fabs(x[i]) > 1e-4) worst = std::max(worst, std::fabs(double(y[i]) - x[i]) / std::fabs(double(x[i])));
+    CHECK(worst <= eps);
+    CHECK(worst > eps / 16);  // the format really is that coarse (the test can fail)
+    // Values representable in the format round-trip exactly.
+    std::vector<float> exact = {0.0f, -0.0f, 1.0f, -2.5f, 0.15625f, 1024.0f, -3.0f * 0x1p-10f};
+    const auto e = decode(encode(exact, 1, std::int64_t(exact.size()), bits, key, false), 1,
+                          std::int64_t(exact.size()), bits, false);
+    CHECK(e == exact);
+  }
+  CHECK(from_bfloat16(to_bfloat16(1e30f)) == Approx(1e30f).epsilon(0x1p-8));  // beyond fp16, fine in bf16
+  CHECK(from_bfloat16(to_bfloat16(1.0f + 0x1p-8f)) == 1.0f);                  // a tie: rounds to even
+  CHECK(from_bfloat16(to_bfloat16(1.0f + 0x1p-7f + 0x1p-8f)) == 1.0f + 0x1p-6f);  // tie, odd: rounds up
+  std::vector<float> big = {1.0f, 3.4e38f, 2.0f};
+  CHECK_THROWS_WITH(encode(big, 1, 3, scheduler::kBf16, key, true), Catch::Contains("column 1"));
+  CHECK_THROWS_WITH(encode(big, 1, 3, scheduler::kBf16, key, false), Catch::Contains("column 1"));
 }
 
 TEST_CASE("gather / scatter-add through row lists", "[codec]") {

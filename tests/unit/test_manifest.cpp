@@ -80,3 +80,33 @@ TEST_CASE("bad manifests give one clear line", "[manifest]") {
   CHECK_THAT(error_of("name: [t\n"), Catch::Contains("not valid YAML"));
   CHECK_THAT(error_of("name: t\ndataset: cora\n").substr(0, 8), Catch::Equals("no error"));
 }
+
+TEST_CASE("peer strategy axes expand only where they combine", "[manifest][peers]") {
+  const auto dir = testing::temp_dir("manifest-peers");
+  const auto points = expand(load_manifest(write(dir,
+                                                 "name: p\n"
+                                                 "dataset: cora\n"
+                                                 "mode: [vanilla, quant, adaqp]\n"
+                                                 "bits: [32, bf16]\n"
+                                                 "stale: [false, true]\n"
+                                                 "stale_momentum: [0, 0.9]\n"
+                                                 "boundary_rate: [1, 0.1]\n")));
+  // vanilla 32: plain, bns, stale, stale+momentum = 4; quant and adaqp at 32 and bf16: plain + bns
+  // each (8), quant adds stale and stale+momentum at both widths (4); adaqp never stale.
+  CHECK(points.size() == 16);
+  std::set<std::string> ids;
+  for (const auto& p : points) {
+    ids.insert(p.id);
+    const bool stale = p.values.at("stale") == "true";
+    CHECK_FALSE((stale && p.values.at("mode") == "adaqp"));
+    CHECK_FALSE((stale && p.values.at("boundary_rate") != "1"));
+    CHECK_FALSE((!stale && p.values.at("stale_momentum") != "0"));
+    if (stale) CHECK(p.id.find("-stale") != std::string::npos);
+  }
+  CHECK(ids.size() == points.size());
+  // Points without a peer strategy keep the ids they had before these axes existed.
+  const auto plain = expand(load_manifest(write(dir, "name: q\ndataset: cora\n")));
+  CHECK(plain[0].id.find("-stale") == std::string::npos);
+  CHECK_THROWS_WITH(load_manifest(write(dir, "name: b\ndataset: cora\nboundary_rate: 0\n")),
+                    Catch::Contains("a number in (0, 1]"));
+}

@@ -1,0 +1,196 @@
+// Peer strategies on real MPI ranks (run under `mpirun -np 2`, ctest label mpi). Each rank checks
+// what its plan actually aggregated against values it can compute alone: with dropout off, the
+// halo rows of layer 0's transformed buffer are X[halo] W for the weights of some epoch, and every
+// rank holds the whole feature matrix.
+//   - stale pipelining: at epoch 1 (warm-up) the halo rows are this epoch's; from epoch 2 on they
+//     are exactly the previous epoch's (and measurably not this epoch's); the store then holds this
+//     epoch's rows, smoothed with the momentum when one is given;
+//   - boundary sampling: kept halo rows are X[halo] W scaled by b / s, dropped ones are zero, and
+//     the kept set is the one the sender chose (same sample on both sides).
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <memory>
+
+#include "engine/executor.hpp"
+#include "engine/trainer.hpp"
+#include "graph/registry.hpp"
+#include "scheduler/peers.hpp"
+
+using namespace adaqp;
+using namespace adaqp::engine;
+
+namespace {
+Communicator* g_comm = nullptr;
+
+struct Setup {
+  graph::Dataset data;
+  std::vector<std::int32_t> owner;
+  std::vector<graph::LocalPartition> parts;
+  TrainConfig config;
+};
+
+Setup setup(const scheduler::PeerOptions& peers) {
+  Setup s;
+  s.data = graph::load_dataset("sbm:nodes=600,classes=3,degree=10,seed=5,features=16");
+  s.owner = graph::partition_graph(s.data.adj, g_comm->size(), graph::PartitionMethod::metis_cut, 0);
+  s.parts = graph::build_partitions(s.data.adj, s.owner, g_comm->size());
+  s.config.model.kind = ModelKind::gcn;
+  s.config.model.layers = 2;
+  s.config.model.hidden = 8;  // < 16 features: layer 0 is transform-first, its halo rows are X W
+  s.config.model.dropout = 0;
+  s.config.adam.lr = 0.05;
+  s.config.peers = peers;
+  return s;
+}
+
+// X[halo rows] W for this rank's halo nodes (rows in halo order).
+std::vector<double> halo_xw(const Setup& s, const graph::LocalPartition& part, const Matrix<float>& w) {
+  const std::int64_t F = s.data.num_features, H = w.cols;
+  std::vector<double> out(std::size_t(part.num_halo() * H), 0.0);
+  for (std::int64_t h = 0; h < part.num_halo(); ++h) {
+    const float* x = s.data.features.data() + part.halo_global[std::size_t(h)] * F;
+    for (std::int64_t k = 0; k < F; ++k)
+      for (std::int64_t j = 0; j < H; ++j) out[std::size_t(h * H + j)] += double(x[k]) * w.data[std::size_t(k * H + j)];
+  }
+  return out;
+}
+
+int buffer_id(const scheduler::Plan& p, const std::string& name) {
+  for (std::size_t i = 0; i < p.buffers.size(); ++i)
+    if (p.buffers[i].name == name) return int(i);
+  FAIL("plan has no buffer " << name);
+  return -1;
+}
+
+double max_abs_diff(const float* a, const std::vector<double>& b, std::size_t n) {
+  double m = 0;
+  for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+}  // namespace
+
+TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", "[peers][stale]") {
+  for (double momentum : {0.0, 0.5}) {
+    CAPTURE(momentum);
+    scheduler::PeerOptions peers;
+    peers.stale = true;
+    peers.stale_momentum = momentum;
+    const auto s = setup(peers);
+    const int rank = g_comm->rank();
+    const auto& part = s.parts[std::size_t(rank)];
+    REQUIRE(part.num_halo() > 0);
+    const auto plans = make_plans(s.data, s.config, s.owner, s.parts);
+    REQUIRE(plans.train_first.size() == s.parts.size());
+    const auto agg = make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj));
+    const auto xs = make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
+                                         plans.sparse_features ? 1.0 : 0.0);
+    Model<float> model(s.config.model, s.data.num_features, s.data.num_classes, 1);
+    Adam<float> adam(s.config.adam, model.params());
+    std::vector<std::int32_t> labels;
+    std::vector<std::uint8_t> mask;
+    for (auto g : part.inner_global) labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
+    const LossInputs loss{&labels, &mask, double(s.data.count(s.data.train_mask))};
+    PersistentBuffers stores;
+    PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
+    PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
+    const int mid = buffer_id(plans.train[std::size_t(rank)], "layer0.transformed");
+    REQUIRE(buffer_id(plans.train_first[std::size_t(rank)], "layer0.transformed") == mid);
+    const std::int64_t n = part.num_inner(), H = s.config.model.hidden;
+    const std::size_t halo_elems = std::size_t(part.num_halo() * H);
+    std::vector<double> prev_xw, smoothed;
+    for (std::int64_t epoch = 1; epoch <= 4; ++epoch) {
+      CAPTURE(epoch);
+      const auto xw = halo_xw(s, part, model.params()[0]->value);  // this epoch's halo rows
+      const DropoutKey key{1, epoch};
+      PlanExecutor& exec = epoch == 1 ? first : steady;
+      exec.run(model.params(), &adam, xs, &key, &loss);
+      const float* used = exec.buffer(mid).data.data() + n * H;  // halo rows the aggregation read
+      const double scale = max_abs(xw);
+      if (epoch == 1) {
+        CHECK(max_abs_diff(used, xw, halo_elems) <= 1e-4 * scale);
+        smoothed = xw;
+      } else {
+        // The previous epoch's rows (smoothed), and not this epoch's: the weights moved in between.
+        CHECK(max_abs_diff(used, smoothed, halo_elems) <= 1e-4 * scale);
+        CHECK(max_abs_diff(used, xw, halo_elems) > 1e-2 * scale);
+        for (std::size_t i = 0; i < smoothed.size(); ++i) smoothed[i] = momentum * smoothed[i] + (1 - momentum) * xw[i];
+      }
+      // The store now holds what arrives for the next epoch.
+      const auto& store = stores.at("stale.layer0.forward");
+      CHECK(std::size_t(store.data.size()) == halo_elems);
+      if (store.data.size() == halo_elems) CHECK(max_abs_diff(store.data.data(), smoothed, halo_elems) <= 1e-4 * scale);
+      prev_xw = xw;
+    }
+  }
+}
+
+TEST_CASE("boundary sampling exchanges the sampled rows, scaled, and zeroes the rest", "[peers][bns]") {
+  scheduler::PeerOptions peers;
+  peers.boundary_rate = 0.3;
+  const auto s = setup(peers);
+  const int rank = g_comm->rank();
+  const auto& part = s.parts[std::size_t(rank)];
+  const auto plans = make_plans(s.data, s.config, s.owner, s.parts);
+  const auto agg = make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj));
+  const auto xs = make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
+                                       plans.sparse_features ? 1.0 : 0.0);
+  Model<float> model(s.config.model, s.data.num_features, s.data.num_classes, 1);
+  Adam<float> adam(s.config.adam, model.params());
+  std::vector<std::int32_t> labels;
+  std::vector<std::uint8_t> mask;
+  for (auto g : part.inner_global) labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
+  const LossInputs loss{&labels, &mask, double(s.data.count(s.data.train_mask))};
+  PlanExecutor exec(plans.train[std::size_t(rank)], part, agg, *g_comm);
+  const int mid = buffer_id(plans.train[std::size_t(rank)], "layer0.transformed");
+  const std::int64_t n = part.num_inner(), H = s.config.model.hidden;
+  CHECK_THROWS(exec.run(model.params(), &adam, xs, nullptr, &loss));  // no sample given
+  for (std::int64_t epoch = 1; epoch <= 3; ++epoch) {
+    CAPTURE(epoch);
+    const auto xw = halo_xw(s, part, model.params()[0]->value);
+    const auto sample = scheduler::sample_boundary(part, peers.boundary_rate, 0, epoch);
+    exec.set_boundary_sample(sample);
+    const DropoutKey key{0, epoch};
+    exec.run(model.params(), &adam, xs, &key, &loss);
+    const float* used = exec.buffer(mid).data.data() + n * H;
+    const double scale = max_abs(xw);
+    std::int64_t kept_total = 0, wrong = 0, wrong_count = 0;
+    for (int q = 0; q < part.parts; ++q) {
+      if (q == rank) continue;
+      const std::int64_t b = part.halo_begin[std::size_t(q) + 1] - part.halo_begin[std::size_t(q)];
+      const auto& kept = sample.halo_pos[std::size_t(q)];
+      wrong_count += std::int64_t(kept.size()) != scheduler::sampled_rows(b, peers.boundary_rate);
+      kept_total += std::int64_t(kept.size());
+      std::vector<char> is_kept(std::size_t(b), 0);
+      for (auto p : kept) is_kept[std::size_t(p)] = 1;
+      for (std::int64_t i = 0; i < b; ++i) {
+        const std::int64_t h = part.halo_begin[std::size_t(q)] + i;
+        const double f = is_kept[std::size_t(i)] ? double(b) / double(kept.size()) : 0.0;
+        for (std::int64_t j = 0; j < H; ++j)
+          wrong += std::fabs(double(used[h * H + j]) - f * xw[std::size_t(h * H + j)]) > 1e-4 * scale * std::max(f, 1.0);
+      }
+    }
+    // Every rank keeps running after a failed check (its peer waits for its messages).
+    CHECK(wrong_count == 0);
+    CHECK(wrong == 0);
+    CHECK(kept_total > 0);
+    CHECK(kept_total < part.num_halo());
+  }
+}
+
+int main(int argc, char** argv) {
+  auto comm = make_mpi_communicator(&argc, &argv);
+  g_comm = comm.get();
+  Catch::Session session;
+  // Every rank runs every test (the plans exchange messages); the run fails if any rank failed.
+  const int rc = session.run(argc, argv);
+  double failed[1] = {double(rc != 0)};
+  comm->allreduce_sum(failed, 1);
+  return failed[0] > 0 ? 1 : 0;
+}
