@@ -41,7 +41,15 @@ expect_error "unknown partition method" partition --dataset cora --parts 2 --met
 expect_error "more parts than nodes" partition --dataset sbm:nodes=10,classes=2,degree=2 --parts 11
 expect_error "unknown key 'size'" train --dataset sbm:size=10 --epochs 1
 expect_error "mode 'vanilla' exchanges fp32" train --dataset cora --bits 8 --epochs 1
-expect_error "--bits 3" train --dataset cora --mode quant --bits 3 --epochs 1
+# Peer strategies: combinations that do not make sense, and values out of range.
+expect_error "--stale with --mode adaqp" train --dataset cora --stale --mode adaqp --epochs 1 --metrics "$tmp/m.jsonl"
+expect_error "--boundary-rate 1.5" train --dataset cora --boundary-rate 1.5 --epochs 1
+expect_error "--stale with --boundary-rate" train --dataset cora --stale --boundary-rate 0.5 --epochs 1
+expect_error "--stale-momentum needs --stale" train --dataset cora --stale-momentum 0.5 --epochs 1
+expect_error "with --bits adaptive" train --dataset cora --mode quant --bits adaptive --boundary-rate 0.5 --epochs 1
+expect_error "--bits 'bf17'" train --dataset cora --mode quant --bits bf17 --epochs 1
+expect_error "--stale with --mode overlap" simulate --dataset cora --parts 2 --stale --mode overlap --profile profiles/this-machine.yaml
+expect_error "--bits '3'" train --dataset cora --mode quant --bits 3 --epochs 1
 expect_error "unknown mode" train --dataset cora --mode fast --epochs 1
 expect_error "--link-model 'fast'" train --dataset cora --mode adaqp --bits adaptive --link-model fast --epochs 1
 expect_ok "cora" datasets
