@@ -144,7 +144,7 @@ int write_results_csv(const std::string& out) {
   std::vector<std::string> keys;
   for (const auto& [k, d] : axis_defaults())
     if (k != "executor") keys.push_back(k);  // the row's own executor column says which ran
-  const std::vector<std::string> fields = {"ranks", "median_epoch_s", "test_acc_at_best_val",
+  const std::vector<std::string> fields = {"strategy", "ranks", "median_epoch_s", "test_acc_at_best_val",
                                            "best_val_acc", "best_epoch", "final_loss", "total_train_s",
                                            "predicted_epoch_s", "predicted_compute_s", "predicted_comm_s",
                                            "predicted_quant_s", "predicted_reduce_s", "predicted_eval_s",
@@ -180,7 +180,8 @@ int write_results_csv(const std::string& out) {
     for (const auto& f : fields) {
       csv << ",";
       const nlohmann::json* src = summary.contains(f) ? &summary : (last_epoch.contains(f) ? &last_epoch : nullptr);
-      if (src && !(*src)[f].is_null()) csv << (*src)[f].dump();
+      if (src && (*src)[f].is_string()) csv << csv_field((*src)[f].get<std::string>());
+      else if (src && !(*src)[f].is_null()) csv << (*src)[f].dump();
     }
     csv << "\n";
     ++rows;

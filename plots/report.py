@@ -11,6 +11,9 @@ Figures (each written only when the results hold its data):
   predicted       predicted vs measured epoch time, y = x and a +-10% band
   bits            histogram of widths per assignment round (adaptive runs)
   bytes           bytes on the wire per layer and direction (payload and metadata)
+  strategies      peer strategies (stale pipelining, boundary sampling, fp16 / bf16) next to vanilla
+                  and AdaQP: test accuracy vs speedup over vanilla, measured and predicted; with a
+                  table (mean over seeds, accuracy difference to vanilla paired by seed)
 
 usage: report.py DIR
 """
@@ -52,7 +55,13 @@ def read_runs(folder):
 
 
 def label(point):
-    return f"{point.get('mode', '?')}-{point.get('bits', '?')}"
+    peers = ""
+    if point.get("stale") == "true":
+        m = point.get("stale_momentum", "0")
+        peers = "+stale" + ("" if m in ("0", "") else f"-m{m}")
+    if point.get("boundary_rate", "1") not in ("1", ""):
+        peers += f"+bns-{point['boundary_rate']}"
+    return f"{point.get('mode', '?')}-{point.get('bits', '?')}{peers}"
 
 
 def median(values):
@@ -77,6 +86,8 @@ def throughput(runs):
         p, s = r["point"], r["summary"]
         if ex != "engine" or not s.get("median_epoch_s") or p.get("bits") not in WIDTHS:
             continue
+        if label(p) != f"{p.get('mode')}-{p.get('bits')}":
+            continue  # peer strategies have their own figure
         key = (p.get("dataset"), p.get("link"), p.get("parts"))
         groups[key][p.get("mode")].append((int(p["bits"]), 1.0 / s["median_epoch_s"]))
     if not groups:
@@ -253,13 +264,101 @@ def bytes_figure(runs):
     return fig
 
 
+def strategy_label(r):
+    """Strategy (mode + peer strategy, summary field `strategy`) and width when not fp32."""
+    p, s = r["point"], r["summary"]
+    name = s.get("strategy") or p.get("mode", "?")
+    bits = p.get("bits", "32")
+    return name if bits in ("32", "") else f"{name}-{bits}"
+
+
+def has_peers(runs):
+    return any(r["point"].get("stale") == "true" or r["point"].get("boundary_rate", "1") not in ("1", "")
+               or r["point"].get("bits") in ("fp16", "16", "bf16") for r in runs.values())
+
+
+def strategy_rows(runs):
+    """Per (dataset, parts, link) and strategy: seeds, measured / predicted epoch, bytes, accuracy."""
+    groups = defaultdict(lambda: defaultdict(lambda: {"engine": {}, "simulator": {}}))
+    for (rid, ex), r in runs.items():
+        p, s = r["point"], r["summary"]
+        if not s:
+            continue
+        key = (p.get("dataset"), p.get("parts"), p.get("link"))
+        groups[key][strategy_label(r)][ex][p.get("seed")] = s
+    out = []
+    for key, strategies in sorted(groups.items()):
+        base = strategies.get("vanilla", {}).get("engine", {})
+        base_ms = median([1e3 * s["median_epoch_s"] for s in base.values()]) if base else float("nan")
+        for name, ex in sorted(strategies.items(), key=lambda kv: (kv[0] != "vanilla", kv[0])):
+            eng, sim = ex["engine"], ex["simulator"]
+            accs = {seed: 100 * s["test_acc_at_best_val"] for seed, s in eng.items()}
+            ms = median([1e3 * s["median_epoch_s"] for s in eng.values()]) if eng else float("nan")
+            pred = median([1e3 * s["predicted_epoch_s"] for s in sim.values()]) if sim else float("nan")
+            paired = [accs[k] - 100 * base[k]["test_acc_at_best_val"] for k in accs if k in base]
+            mean = sum(accs.values()) / len(accs) if accs else float("nan")
+            std = (math.sqrt(sum((a - mean) ** 2 for a in accs.values()) / (len(accs) - 1)) if len(accs) > 1 else 0.0)
+            mb = next((s.get("bytes_sent") for s in list(eng.values()) + list(sim.values()) if s.get("bytes_sent")), None)
+            out.append({"dataset": key[0], "parts": key[1], "link": key[2], "strategy": name, "seeds": len(accs),
+                        "ms": ms, "predicted_ms": pred, "speedup": base_ms / ms if ms == ms else float("nan"),
+                        "predicted_speedup": base_ms / pred if pred == pred else float("nan"),
+                        "mb": mb / 1e6 if mb else float("nan"), "acc": mean, "acc_std": std,
+                        "acc_diff": sum(paired) / len(paired) if paired else float("nan")})
+    return out
+
+
+def strategies_figure(runs):
+    if not has_peers(runs):
+        return None
+    rows = [r for r in strategy_rows(runs) if r["seeds"] > 0]
+    keys = sorted({(r["dataset"], r["parts"], r["link"]) for r in rows})
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for i, r in enumerate(x for x in rows if (x["dataset"], x["parts"], x["link"]) == key):
+            color = f"C{i % 10}"
+            ax.errorbar(r["speedup"], r["acc"], yerr=r["acc_std"], fmt="o", color=color, capsize=3,
+                        label=f"{r['strategy']} ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})")
+            if r["predicted_speedup"] == r["predicted_speedup"]:
+                ax.plot(r["predicted_speedup"], r["acc"], marker="o", mfc="none", color=color, ls="none")
+        ax.axvline(1.0, color="gray", lw=0.8)
+        ax.set_xlabel("speedup over vanilla (filled: measured, hollow: predicted)")
+        ax.set_ylabel("test accuracy at best validation (%)")
+        ax.set_title(f"{key[0]}, P = {key[1]}, link {key[2]}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Strategies: accuracy vs throughput (mean +- std over seeds)")
+    return fig
+
+
+def strategies_table(runs):
+    if not has_peers(runs):
+        return ""
+
+    def f(v, fmt):
+        return "" if v != v else format(v, fmt)
+
+    cols = ["dataset", "P", "link", "strategy", "seeds", "median epoch (ms)", "predicted (ms)", "speedup",
+            "predicted speedup", "MB / epoch", "test acc (%)", "diff to vanilla (points, paired)"]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    for r in strategy_rows(runs):
+        cells = [r["dataset"], r["parts"], r["link"], r["strategy"], str(r["seeds"]), f(r["ms"], ".1f"),
+                 f(r["predicted_ms"], ".1f"), f(r["speedup"], ".2f") + "x", f(r["predicted_speedup"], ".2f") + "x",
+                 f(r["mb"], ".2f"), (f(r["acc"], ".2f") + " +- " + f(r["acc_std"], ".2f")) if r["seeds"] else "",
+                 f(r["acc_diff"], "+.2f")]
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "<h2>Strategies</h2>" + "\n".join(out)
+
+
 def summary_table(folder):
     path = os.path.join(folder, "results.csv")
     if not os.path.exists(path):
         return "<p>No results.csv.</p>"
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    cols = ["id", "executor", "dataset", "parts", "mode", "bits", "link", "seed", "epochs", "median_epoch_s",
+    cols = ["id", "executor", "dataset", "parts", "mode", "bits", "strategy", "link", "seed", "epochs", "median_epoch_s",
             "predicted_epoch_s", "test_acc_at_best_val", "bytes_sent"]
     units = {"median_epoch_s": "median epoch (ms)", "predicted_epoch_s": "predicted epoch (ms)",
              "test_acc_at_best_val": "test acc at best val (%)", "bytes_sent": "MB sent / epoch"}
@@ -305,7 +404,8 @@ def main():
                              ("breakdown", "Epoch time breakdown", breakdown(runs)),
                              ("predicted", "Predicted vs measured", pred_fig),
                              ("bits", "Bit widths per assignment round", bits_histogram(runs)),
-                             ("bytes", "Bytes on the wire per layer and direction", bytes_figure(runs))):
+                             ("bytes", "Bytes on the wire per layer and direction", bytes_figure(runs)),
+                             ("strategies", "Strategies: accuracy vs throughput", strategies_figure(runs))):
         if fig is None:
             continue
         png = figure_png(fig)
@@ -323,6 +423,7 @@ def main():
     for name, title, data in figures:
         body.append(f'<h2>{html.escape(title)}</h2><img id="{name}" alt="{html.escape(title)}" '
                     f'src="data:image/png;base64,{data}">')
+    body.append(strategies_table(runs))
     body.append("<h2>Summary</h2>" + summary_table(folder))
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>adaqp report</title><style>"
             "body{font-family:sans-serif;margin:2em;max-width:1400px}img{max-width:100%;border:1px solid #ddd}"

@@ -69,6 +69,33 @@ done
 "$adaqp" report "$tmp" >"$tmp/report-bad" 2>&1
 check "report of a non-results folder fails clearly" grep -q "not a sweep results folder" "$tmp/report-bad"
 
+# Peer strategies: a small peers sweep (vanilla, stale pipelining, boundary sampling, bf16) gets the
+# strategies figure and table, with one row per strategy.
+cat >"$tmp/peers.yaml" <<'YAML'
+name: tiny-peers
+executor: both
+dataset: cora
+mode: [vanilla, quant]
+bits: [32, bf16]
+stale: [false, true]
+boundary_rate: [1, 0.5]
+exclude:
+  - {mode: quant, bits: "32"}
+  - {mode: quant, stale: "true"}
+  - {mode: quant, boundary_rate: "0.5"}
+epochs: 3
+parts: 2
+threads: 1
+YAML
+"$adaqp" sweep "$tmp/peers.yaml" --out "$tmp/peers" >"$tmp/peers.out" 2>&1
+check "peers sweep exits 0" test $? -eq 0
+"$adaqp" report "$tmp/peers" >"$tmp/peers.report" 2>&1
+check "peers report has the strategies figure" grep -q '<img id="strategies"' "$tmp/peers/report/index.html"
+for s in vanilla pipegcn bns-0.5 quant-bf16; do
+  check "strategies table row $s" grep -q "<td>$s</td>" "$tmp/peers/report/index.html"
+done
+check "strategy column in results.csv" grep -q ",pipegcn," "$tmp/peers/results.csv"
+
 # Another manifest cannot write into this folder.
 sed 's/epochs: 4/epochs: 5/' "$tmp/tiny.yaml" >"$tmp/other.yaml"
 "$adaqp" sweep "$tmp/other.yaml" --out "$tmp/out" --resume >"$tmp/other" 2>&1
