@@ -43,8 +43,7 @@ float from_bfloat16(std::uint16_t h) {
 namespace {
 
 std::uint64_t row_key(const QuantKey& k, std::int64_t global_row) {
-  return hash_key({k.seed, std::uint64_t(k.epoch), std::uint64_t(k.layer), std::uint64_t(k.direction),
-                   std::uint64_t(global_row), 0x9a17ULL});
+  return quant_row_key(quant_key_prefix(k), global_row);
 }
 
 // u_j in [0, 1): 16 bits of the hash of (row key, j / 4).

@@ -15,6 +15,8 @@
 #pragma once
 #include <cstdint>
 
+#include "graph/random.hpp"
+
 namespace adaqp::engine {
 
 // Key of a message's random stream; row ids are global node ids.
@@ -24,6 +26,19 @@ struct QuantKey {
   int layer = 0;
   int direction = 0;  // 0 forward, 1 backward
 };
+
+// The random stream of a message row: hash_key({seed, epoch, layer, direction, global row, 0x9a17}),
+// computed as a per-message prefix and a per-row step so that device code (engine/cuda) shares it.
+// Element j's u_j takes 16 bits of mix64(row key ^ (j / 4)): bits 16 (j % 4) and up.
+inline std::uint64_t quant_key_prefix(const QuantKey& k) {
+  std::uint64_t h = kHashStart;
+  for (std::uint64_t v : {k.seed, std::uint64_t(k.epoch), std::uint64_t(k.layer), std::uint64_t(k.direction)})
+    h = hash_fold(h, v);
+  return h;
+}
+ADAQP_HOST_DEVICE constexpr std::uint64_t quant_row_key(std::uint64_t prefix, std::int64_t global_row) {
+  return hash_fold(hash_fold(prefix, std::uint64_t(global_row)), 0x9a17ULL);
+}
 
 // Encodes `rows` rows (row r is src + index(r) * ld, index(r) = list ? list[r] : first + r, global
 // id global_ids[index(r)]) of `cols` values into out (scheduler::message_bytes(rows, cols, bits)).

@@ -6,20 +6,30 @@
 #include <cstdint>
 #include <initializer_list>
 
+// Functions both host and CUDA device code call (the GPU codecs draw the same streams).
+#if defined(__CUDACC__)
+#define ADAQP_HOST_DEVICE __host__ __device__
+#else
+#define ADAQP_HOST_DEVICE
+#endif
+
 namespace adaqp {
 
 // SplitMix64 finaliser: a bijective 64-bit mixer with full avalanche.
-constexpr std::uint64_t mix64(std::uint64_t x) {
+ADAQP_HOST_DEVICE constexpr std::uint64_t mix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
 
-// Hash of a key tuple; each element is folded in with a fresh mixing round.
+// Hash of a key tuple; each element is folded in with a fresh mixing round:
+// hash_key({a, b}) == hash_fold(hash_fold(kHashStart, a), b).
+inline constexpr std::uint64_t kHashStart = 0x6a09e667f3bcc908ULL;
+ADAQP_HOST_DEVICE constexpr std::uint64_t hash_fold(std::uint64_t h, std::uint64_t k) { return mix64(h ^ mix64(k)); }
 constexpr std::uint64_t hash_key(std::initializer_list<std::uint64_t> key) {
-  std::uint64_t h = 0x6a09e667f3bcc908ULL;
-  for (std::uint64_t k : key) h = mix64(h ^ mix64(k));
+  std::uint64_t h = kHashStart;
+  for (std::uint64_t k : key) h = hash_fold(h, k);
   return h;
 }
 

@@ -186,3 +186,9 @@ TEST_CASE("gather / scatter-add through row lists", "[codec]") {
   CHECK(y[10] == 6.0f);   // 1 + x[5]
   CHECK(y[5] == 1.0f);
 }
+
+TEST_CASE("the row key's prefix form equals the whole-tuple hash", "[codec]") {
+  const QuantKey k{12345, 7, 2, 1};
+  for (std::int64_t g : {0L, 1L, 99999L})
+    CHECK(quant_row_key(quant_key_prefix(k), g) == hash_key({k.seed, 7, 2, 1, std::uint64_t(g), 0x9a17ULL}));
+}
