@@ -58,4 +58,32 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes) {
 }
 void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 
+void copy_on_device(void* dst, const void* src, std::size_t bytes, void* stream) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
+        "device copy");
+}
+
+EventTimer::EventTimer(void* stream) : stream_(stream) {
+  cudaEvent_t b, e;
+  check(cudaEventCreate(&b), "cudaEventCreate");
+  check(cudaEventCreate(&e), "cudaEventCreate");
+  begin_ = b;
+  end_ = e;
+}
+EventTimer::~EventTimer() {
+  cudaEventDestroy(static_cast<cudaEvent_t>(begin_));
+  cudaEventDestroy(static_cast<cudaEvent_t>(end_));
+}
+void EventTimer::start() {
+  check(cudaEventRecord(static_cast<cudaEvent_t>(begin_), static_cast<cudaStream_t>(stream_)), "cudaEventRecord");
+}
+double EventTimer::stop() {
+  check(cudaEventRecord(static_cast<cudaEvent_t>(end_), static_cast<cudaStream_t>(stream_)), "cudaEventRecord");
+  check(cudaEventSynchronize(static_cast<cudaEvent_t>(end_)), "cudaEventSynchronize");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(begin_), static_cast<cudaEvent_t>(end_)),
+        "cudaEventElapsedTime");
+  return double(ms) * 1e-3;
+}
+
 }  // namespace adaqp::engine::cuda

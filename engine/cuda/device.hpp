@@ -44,5 +44,23 @@ class DeviceBuffer {
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes);
 void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes);
 void synchronize();  // waits for all work on the device
+// Device-to-device copy of `bytes` (the bandwidth reference of the benchmarks).
+void copy_on_device(void* dst, const void* src, std::size_t bytes, void* stream = nullptr);
+
+// Elapsed device time between two points of a stream (CUDA events), in seconds.
+class EventTimer {
+ public:
+  explicit EventTimer(void* stream = nullptr);
+  ~EventTimer();
+  EventTimer(const EventTimer&) = delete;
+  EventTimer& operator=(const EventTimer&) = delete;
+  void start();
+  double stop();  // waits for the stream; seconds since start()
+
+ private:
+  void* stream_;
+  void* begin_ = nullptr;
+  void* end_ = nullptr;
+};
 
 }  // namespace adaqp::engine::cuda
