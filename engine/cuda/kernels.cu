@@ -1,0 +1,218 @@
+#include <cublas_v2.h>
+#include <cusparse.h>
+
+#include <cmath>
+#include <string>
+
+#include "engine/cuda/check.cuh"
+#include "engine/cuda/kernels.hpp"
+#include "graph/random.hpp"
+
+namespace adaqp::engine::cuda {
+namespace {
+
+cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+void check_blas(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) throw Error(std::string("cuBLAS: ") + what + ": status " + std::to_string(int(s)));
+}
+void check_sparse(cusparseStatus_t s, const char* what) {
+  if (s != CUSPARSE_STATUS_SUCCESS)
+    throw Error(std::string("cuSPARSE: ") + what + ": " + cusparseGetErrorString(s));
+}
+
+constexpr int kBlock = 256;
+unsigned blocks_for(std::int64_t n) { return unsigned(std::max<std::int64_t>(1, (n + kBlock - 1) / kBlock)); }
+
+__global__ void relu_forward_kernel(float* x, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+    x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+__global__ void relu_backward_kernel(const float* y, float* g, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+    if (y[i] <= 0.0f) g[i] = 0.0f;
+}
+__global__ void add_bias_kernel(float* x, const float* bias, std::int64_t rows, std::int64_t cols) {
+  const std::int64_t n = rows * cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+    x[i] += bias[i % cols];
+}
+// One thread per column, rows summed in order (the CPU adds blocks of 1024 rows: another order,
+// so the tests compare within a relative tolerance).
+__global__ void column_sums_kernel(const float* g, std::int64_t rows, std::int64_t cols, float* out, bool accumulate) {
+  const std::int64_t c = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (c >= cols) return;
+  float s = 0.0f;
+  for (std::int64_t r = 0; r < rows; ++r) s += g[r * cols + c];
+  out[c] = accumulate ? out[c] + s : s;
+}
+__global__ void dropout_forward_kernel(const float* x, float* y, std::uint8_t* keep, std::int64_t rows,
+                                       std::int64_t cols, std::uint32_t threshold, float scale, std::uint64_t prefix,
+                                       const std::int64_t* global_ids) {
+  const std::int64_t groups = (cols + 3) / 4, n = rows * groups;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / groups, g = i % groups;
+    const std::uint64_t bits = mix64(hash_fold(prefix, std::uint64_t(global_ids[r])) ^ std::uint64_t(4 * g));
+    for (std::int64_t j = 4 * g; j < 4 * g + 4 && j < cols; ++j) {
+      const bool k = std::uint32_t((bits >> (16 * (j & 3))) & 0xffffu) >= threshold;
+      y[r * cols + j] = k ? x[r * cols + j] * scale : 0.0f;
+      if (keep) keep[r * cols + j] = k;
+    }
+  }
+}
+__global__ void dropout_backward_kernel(const float* g, const std::uint8_t* keep, float scale, std::int64_t n,
+                                        float* out) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+    out[i] = keep[i] ? g[i] * scale : 0.0f;
+}
+
+// The dense operand descriptors of a row-major matrix.
+struct Dense {
+  cusparseDnMatDescr_t d = nullptr;
+  Dense(std::int64_t rows, std::int64_t cols, std::int64_t ld, const float* p) {
+    check_sparse(cusparseCreateDnMat(&d, rows, cols, ld, const_cast<float*>(p), CUDA_R_32F, CUSPARSE_ORDER_ROW),
+                 "cusparseCreateDnMat");
+  }
+  ~Dense() { cusparseDestroyDnMat(d); }
+};
+struct Sparse {
+  cusparseSpMatDescr_t d = nullptr;
+  Sparse(std::int64_t rows, std::int64_t cols, std::int64_t nnz, const std::int32_t* offsets,
+         const std::int32_t* indices, const float* values) {
+    check_sparse(cusparseCreateCsr(&d, rows, cols, nnz, const_cast<std::int32_t*>(offsets),
+                                   const_cast<std::int32_t*>(indices), const_cast<float*>(values), CUSPARSE_INDEX_32I,
+                                   CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F),
+                 "cusparseCreateCsr");
+  }
+  ~Sparse() { cusparseDestroySpMat(d); }
+};
+
+void run_spmm(Handles& h, cusparseOperation_t op, const Sparse& a, const Dense& b, const Dense& c, float beta) {
+  const float alpha = 1.0f;
+  auto handle = static_cast<cusparseHandle_t>(h.sparse());
+  std::size_t bytes = 0;
+  check_sparse(cusparseSpMM_bufferSize(handle, op, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a.d, b.d, &beta, c.d,
+                                       CUDA_R_32F, CUSPARSE_SPMM_CSR_ALG2, &bytes),
+               "cusparseSpMM_bufferSize");
+  check_sparse(cusparseSpMM(handle, op, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a.d, b.d, &beta, c.d, CUDA_R_32F,
+                            CUSPARSE_SPMM_CSR_ALG2, h.workspace(bytes)),
+               "cusparseSpMM");
+}
+
+}  // namespace
+
+Handles::Handles(void* stream) : stream_(stream) {
+  cublasHandle_t b;
+  check_blas(cublasCreate(&b), "cublasCreate");
+  blas_ = b;
+  check_blas(cublasSetStream(b, as_stream(stream)), "cublasSetStream");
+  // fp32 products as the CPU computes them: no TF32 tensor-core rounding.
+  check_blas(cublasSetMathMode(b, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+  cusparseHandle_t s;
+  check_sparse(cusparseCreate(&s), "cusparseCreate");
+  sparse_ = s;
+  check_sparse(cusparseSetStream(s, as_stream(stream)), "cusparseSetStream");
+}
+
+Handles::~Handles() {
+  if (blas_) cublasDestroy(static_cast<cublasHandle_t>(blas_));
+  if (sparse_) cusparseDestroy(static_cast<cusparseHandle_t>(sparse_));
+}
+
+void* Handles::workspace(std::size_t bytes) {
+  if (bytes > work_.bytes()) {
+    check(cudaStreamSynchronize(as_stream(stream_)), "workspace resize");
+    work_ = DeviceBuffer(bytes);
+  }
+  return work_.get();
+}
+
+DeviceCsr::DeviceCsr(const graph::Csr& host)
+    : rows_(host.num_rows), cols_(host.num_cols), nnz_(host.nnz()), host_offsets_(host.offsets) {
+  if (nnz_ >= (std::int64_t(1) << 31)) throw Error("GPU: a CSR matrix with 2^31 or more non-zeros is not supported");
+  if (std::int64_t(host.values.size()) != nnz_) throw Error("GPU: a CSR matrix without values");
+  indices_ = DeviceBuffer(std::size_t(nnz_) * 4);
+  copy_to_device(indices_.get(), host.indices.data(), std::size_t(nnz_) * 4);
+  values_ = DeviceBuffer(std::size_t(nnz_) * 4);
+  copy_to_device(values_.get(), host.values.data(), std::size_t(nnz_) * 4);
+}
+
+const std::int32_t* DeviceCsr::block_offsets(std::int64_t b, std::int64_t e) {
+  auto it = blocks_.find({b, e});
+  if (it == blocks_.end()) {
+    std::vector<std::int32_t> off(std::size_t(e - b + 1));
+    for (std::int64_t r = b; r <= e; ++r) off[std::size_t(r - b)] = std::int32_t(host_offsets_[std::size_t(r)] - host_offsets_[std::size_t(b)]);
+    DeviceBuffer d(off.size() * 4);
+    copy_to_device(d.get(), off.data(), off.size() * 4);
+    it = blocks_.emplace(std::pair{b, e}, std::move(d)).first;
+  }
+  return it->second.as<std::int32_t>();
+}
+
+void gemm(Handles& h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+  check_blas(cublasSgemm(static_cast<cublasHandle_t>(h.blas()), tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                         ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta,
+                         c, int(ldc)),
+             "cublasSgemm");
+}
+
+void spmm(Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const float* b, std::int64_t cols, float* c,
+          bool accumulate) {
+  if (e0 <= b0 || cols == 0) return;
+  const std::int64_t first = a.first_nonzero(b0), nnz = a.first_nonzero(e0) - first;
+  const Sparse s(e0 - b0, a.cols(), nnz, a.block_offsets(b0, e0), a.indices() + first, a.values() + first);
+  const Dense db(a.cols(), cols, cols, b), dc(e0 - b0, cols, cols, c + b0 * cols);
+  run_spmm(h, CUSPARSE_OPERATION_NON_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);
+}
+
+void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate) {
+  if (cols == 0) return;
+  const Sparse s(a.rows(), a.cols(), a.nnz(), a.block_offsets(0, a.rows()), a.indices(), a.values());
+  const Dense db(a.rows(), cols, cols, b), dc(a.cols(), cols, cols, c);
+  run_spmm(h, CUSPARSE_OPERATION_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);
+}
+
+void relu_forward(float* x, std::int64_t n, void* stream) {
+  if (n == 0) return;
+  relu_forward_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(x, n);
+  check(cudaGetLastError(), "relu_forward");
+}
+void relu_backward(const float* y, float* g, std::int64_t n, void* stream) {
+  if (n == 0) return;
+  relu_backward_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(y, g, n);
+  check(cudaGetLastError(), "relu_backward");
+}
+void add_bias(float* x, const float* bias, std::int64_t rows, std::int64_t cols, void* stream) {
+  if (rows * cols == 0) return;
+  add_bias_kernel<<<std::min(blocks_for(rows * cols), 65535u), kBlock, 0, as_stream(stream)>>>(x, bias, rows, cols);
+  check(cudaGetLastError(), "add_bias");
+}
+void column_sums(const float* g, std::int64_t rows, std::int64_t cols, float* out, bool accumulate, void* stream) {
+  if (cols == 0) return;
+  column_sums_kernel<<<blocks_for(cols), kBlock, 0, as_stream(stream)>>>(g, rows, cols, out, accumulate);
+  check(cudaGetLastError(), "column_sums");
+}
+void dropout_forward(const float* x, float* y, std::uint8_t* keep, std::int64_t rows, std::int64_t cols, double p,
+                     const DropoutKey& key, int layer, const std::int64_t* global_ids, void* stream) {
+  if (rows * cols == 0) return;
+  // As engine/model.cpp: row key hash_key({seed, epoch, layer, global id}), threshold lround(p 2^16).
+  std::uint64_t prefix = kHashStart;
+  for (std::uint64_t v : {key.seed, std::uint64_t(key.epoch), std::uint64_t(layer)}) prefix = hash_fold(prefix, v);
+  const auto threshold = std::uint32_t(std::lround(p * 65536.0));
+  const auto scale = float(1.0 / (1.0 - p));
+  const std::int64_t work = rows * ((cols + 3) / 4);
+  dropout_forward_kernel<<<std::min(blocks_for(work), 65535u), kBlock, 0, as_stream(stream)>>>(
+      x, y, keep, rows, cols, threshold, scale, prefix, global_ids);
+  check(cudaGetLastError(), "dropout_forward");
+}
+void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std::int64_t n, float* out,
+                      void* stream) {
+  if (n == 0) return;
+  dropout_backward_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(g, keep, scale, n, out);
+  check(cudaGetLastError(), "dropout_backward");
+}
+
+}  // namespace adaqp::engine::cuda

@@ -1,0 +1,84 @@
+// GPU kernels of the engine's task kinds, each the counterpart of a CPU reference kernel
+// (engine/cpu/kernels.hpp, engine/cpu/blas.hpp, engine/model.hpp's dropout) and tested against it
+// on the same inputs (tests/cuda). Row-major matrices; all data pointers are device pointers;
+// `stream` is a cudaStream_t (null: the default stream). No CUDA header here.
+//
+// Tolerances (tests/cuda): element-wise kernels and dropout masks are exact; GEMM (cuBLAS) and
+// SpMM (cuSPARSE) sum in another order than the CPU: relative 1e-5 of the row's magnitude.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "engine/cuda/device.hpp"
+#include "engine/model.hpp"
+#include "graph/csr.hpp"
+
+namespace adaqp::engine::cuda {
+
+// cuBLAS and cuSPARSE handles on one stream, plus SpMM workspace. One per stream; not shared
+// between threads.
+class Handles {
+ public:
+  explicit Handles(void* stream = nullptr);
+  ~Handles();
+  Handles(const Handles&) = delete;
+  Handles& operator=(const Handles&) = delete;
+  void* stream() const { return stream_; }
+  void* blas() const { return blas_; }
+  void* sparse() const { return sparse_; }
+  // Device scratch of at least `bytes` (grows; valid until the next call).
+  void* workspace(std::size_t bytes);
+
+ private:
+  void* stream_;
+  void* blas_ = nullptr;
+  void* sparse_ = nullptr;
+  DeviceBuffer work_;
+};
+
+// A CSR matrix with values on the device (32-bit offsets and column ids; throws adaqp::Error
+// beyond 2^31 non-zeros). Row blocks [b, e) are views sharing the column and value arrays, with
+// their own rebased offsets, made on first use.
+class DeviceCsr {
+ public:
+  DeviceCsr() = default;
+  explicit DeviceCsr(const graph::Csr& host);  // host must carry values
+  std::int64_t rows() const { return rows_; }
+  std::int64_t cols() const { return cols_; }
+  std::int64_t nnz() const { return nnz_; }
+  // Offsets of rows [b, e) rebased to 0 (cached), and the first non-zero of row b.
+  const std::int32_t* block_offsets(std::int64_t b, std::int64_t e);
+  std::int64_t first_nonzero(std::int64_t b) const { return host_offsets_[std::size_t(b)]; }
+  const std::int32_t* indices() const { return indices_.as<std::int32_t>(); }
+  const float* values() const { return values_.as<float>(); }
+
+ private:
+  std::int64_t rows_ = 0, cols_ = 0, nnz_ = 0;
+  std::vector<std::int64_t> host_offsets_;
+  DeviceBuffer indices_, values_;
+  std::map<std::pair<std::int64_t, std::int64_t>, DeviceBuffer> blocks_;
+};
+
+// C (m x n) = alpha op(A) op(B) + beta C, row-major, as cpu::gemm (cuBLAS, fp32, no TF32).
+void gemm(Handles& h, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
+// C rows [row_begin, row_end) (+)= A[rows] B, as cpu::spmm (B: A.cols x cols, C: A.rows x cols).
+void spmm(Handles& h, DeviceCsr& a, std::int64_t row_begin, std::int64_t row_end, const float* b, std::int64_t cols,
+          float* c, bool accumulate);
+// C (A.cols x cols) (+)= A^T B, as cpu::spmm_transposed.
+void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate);
+
+void relu_forward(float* x, std::int64_t n, void* stream = nullptr);
+void relu_backward(const float* y, float* g, std::int64_t n, void* stream = nullptr);
+void add_bias(float* x, const float* bias, std::int64_t rows, std::int64_t cols, void* stream = nullptr);
+void column_sums(const float* g, std::int64_t rows, std::int64_t cols, float* out, bool accumulate,
+                 void* stream = nullptr);
+// The CPU's mask (engine/model.hpp: same key, same 16-bit draws); keep (rows x cols) may be null.
+void dropout_forward(const float* x, float* y, std::uint8_t* keep, std::int64_t rows, std::int64_t cols, double p,
+                     const DropoutKey& key, int layer, const std::int64_t* global_ids, void* stream = nullptr);
+void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std::int64_t n, float* out,
+                      void* stream = nullptr);
+
+}  // namespace adaqp::engine::cuda

@@ -1,0 +1,142 @@
+// GPU kernels against the CPU reference kernels on the same inputs (ctest label `cuda`).
+// Tolerances: element-wise kernels and dropout masks exact; GEMM, SpMM and column sums (another
+// summation order) within 1e-5 relative to the largest |value| of the result.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "engine/cpu/blas.hpp"
+#include "engine/cpu/kernels.hpp"
+#include "engine/cuda/device.hpp"
+#include "engine/cuda/kernels.hpp"
+#include "graph/dataset.hpp"
+#include "graph/random.hpp"
+
+using namespace adaqp;
+using namespace adaqp::engine;
+
+namespace {
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
+  CounterRng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = float(rng.normal());
+  return v;
+}
+cuda::DeviceBuffer upload(const std::vector<float>& v) {
+  cuda::DeviceBuffer b(v.size() * 4);
+  cuda::copy_to_device(b.get(), v.data(), v.size() * 4);
+  return b;
+}
+std::vector<float> download(const cuda::DeviceBuffer& b, std::size_t n) {
+  std::vector<float> v(n);
+  cuda::synchronize();
+  cuda::copy_to_host(v.data(), b.get(), n * 4);
+  return v;
+}
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double scale = 1e-30, d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    scale = std::max(scale, double(std::fabs(a[i])));
+    d = std::max(d, double(std::fabs(a[i] - b[i])));
+  }
+  return d / scale;
+}
+}  // namespace
+
+TEST_CASE("cuBLAS GEMM equals the CPU GEMM, every transpose", "[cuda][kernels]") {
+  cuda::Handles h;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      CAPTURE(ta, tb);
+      const std::int64_t m = 300, n = 70, k = 129;
+      const auto a = random_vector(std::size_t(m * k), 1), b = random_vector(std::size_t(k * n), 2);
+      auto c = random_vector(std::size_t(m * n), 3);
+      auto expected = c;
+      const std::int64_t lda = ta ? m : k, ldb = tb ? k : n;
+      cpu::gemm(ta, tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.5f, expected.data(), n);
+      auto da = upload(a), db = upload(b), dc = upload(c);
+      cuda::gemm(h, ta, tb, m, n, k, 1.0f, da.as<float>(), lda, db.as<float>(), ldb, 0.5f, dc.as<float>(), n);
+      CHECK(max_rel_diff(expected, download(dc, c.size())) < 1e-5);
+    }
+}
+
+TEST_CASE("cuSPARSE SpMM equals the CPU SpMM on row blocks and transposed", "[cuda][kernels]") {
+  auto g = graph::load_dataset("sbm:nodes=2000,classes=4,degree=12,seed=3,features=8").adj;
+  g.values.resize(g.indices.size());
+  for (std::size_t i = 0; i < g.values.size(); ++i) g.values[i] = 0.1f + float(i % 7) * 0.05f;
+  cuda::Handles h;
+  cuda::DeviceCsr dg(g);
+  for (std::int64_t cols : {1, 16, 100}) {
+    const auto b = random_vector(std::size_t(g.num_cols * cols), 5);
+    const auto c0 = random_vector(std::size_t(g.num_rows * cols), 6);
+    auto db = upload(b);
+    for (auto [lo, hi] : {std::pair<std::int64_t, std::int64_t>{0, 2000}, {0, 777}, {777, 2000}})
+      for (bool acc : {false, true}) {
+        CAPTURE(cols, lo, hi, acc);
+        auto expected = c0;
+        cpu::spmm(g, lo, hi, b.data(), cols, expected.data(), acc);
+        auto dc = upload(c0);
+        cuda::spmm(h, dg, lo, hi, db.as<float>(), cols, dc.as<float>(), acc);
+        CHECK(max_rel_diff(expected, download(dc, c0.size())) < 1e-5);
+      }
+    auto expected = c0;
+    cpu::spmm_transposed(g, b.data(), cols, expected.data(), true);
+    auto dc = upload(c0);
+    cuda::spmm_transposed(h, dg, db.as<float>(), cols, dc.as<float>(), true);
+    CHECK(max_rel_diff(expected, download(dc, c0.size())) < 1e-5);
+  }
+}
+
+TEST_CASE("element-wise kernels and dropout equal the CPU's", "[cuda][kernels]") {
+  const std::int64_t rows = 513, cols = 37, n = rows * cols;
+  const auto x = random_vector(std::size_t(n), 8), bias = random_vector(std::size_t(cols), 9);
+  {
+    auto y = x;
+    cpu::relu_forward(y.data(), n);
+    auto d = upload(x);
+    cuda::relu_forward(d.as<float>(), n);
+    CHECK(download(d, x.size()) == y);
+    auto g = random_vector(std::size_t(n), 10), g_cpu = g;
+    cpu::relu_backward(y.data(), g_cpu.data(), n);
+    auto dy = upload(y), dg = upload(g);
+    cuda::relu_backward(dy.as<float>(), dg.as<float>(), n);
+    CHECK(download(dg, g.size()) == g_cpu);
+  }
+  {
+    auto y = x;
+    cpu::add_bias(y.data(), bias.data(), rows, cols);
+    auto d = upload(x), db = upload(bias);
+    cuda::add_bias(d.as<float>(), db.as<float>(), rows, cols);
+    CHECK(download(d, x.size()) == y);
+    std::vector<float> sums(std::size_t(cols), 1.0f), sums_gpu_init = sums;
+    cpu::column_sums(x.data(), rows, cols, sums.data(), true);
+    auto dx = upload(x), ds = upload(sums_gpu_init);
+    cuda::column_sums(dx.as<float>(), rows, cols, ds.as<float>(), true);
+    CHECK(max_rel_diff(sums, download(ds, sums.size())) < 1e-5);
+  }
+  for (double p : {0.1, 0.5}) {
+    CAPTURE(p);
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(rows));
+    std::iota(ids.begin(), ids.end(), 1000);
+    std::vector<float> y(x.size());
+    std::vector<std::uint8_t> keep(x.size());
+    const DropoutKey key{3, 11};
+    dropout_forward(x.data(), y.data(), keep.data(), rows, cols, p, key, 2, ids.data());
+    auto dx = upload(x);
+    cuda::DeviceBuffer dy(x.size() * 4), dk(x.size()), dids(ids.size() * 8);
+    cuda::copy_to_device(dids.get(), ids.data(), ids.size() * 8);
+    cuda::dropout_forward(dx.as<float>(), dy.as<float>(), dk.as<std::uint8_t>(), rows, cols, p, key, 2,
+                          dids.as<std::int64_t>());
+    CHECK(download(dy, y.size()) == y);
+    std::vector<std::uint8_t> keep_gpu(keep.size());
+    cuda::copy_to_host(keep_gpu.data(), dk.get(), keep.size());
+    CHECK(keep_gpu == keep);
+    std::vector<float> back(x.size());
+    cpu::dropout_backward(x.data(), keep.data(), float(1 / (1 - p)), n, back.data());
+    cuda::DeviceBuffer dback(x.size() * 4);
+    cuda::dropout_backward(dx.as<float>(), dk.as<std::uint8_t>(), float(1 / (1 - p)), n, dback.as<float>());
+    CHECK(download(dback, back.size()) == back);
+  }
+}
