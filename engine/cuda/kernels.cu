@@ -66,6 +66,49 @@ __global__ void dropout_backward_kernel(const float* g, const std::uint8_t* keep
     out[i] = keep[i] ? g[i] * scale : 0.0f;
 }
 
+__global__ void loss_kernel(const float* z_all, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                            const std::uint8_t* mask, double normaliser, float* d_logits, double* total) {
+  const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (r >= rows) return;
+  const float* z = z_all + r * cols;
+  const bool selected = mask[r] && labels[r] >= 0;
+  if (!selected) {
+    if (d_logits)
+      for (std::int64_t j = 0; j < cols; ++j) d_logits[r * cols + j] = 0.0f;
+    return;
+  }
+  float zmax = z[0];
+  for (std::int64_t j = 1; j < cols; ++j) zmax = fmaxf(zmax, z[j]);
+  double sum = 0;
+  for (std::int64_t j = 0; j < cols; ++j) sum += exp(double(z[j] - zmax));
+  const double log_sum = log(sum) + double(zmax);
+  atomicAdd(total, log_sum - double(z[labels[r]]));
+  if (d_logits) {
+    float* g = d_logits + r * cols;
+    for (std::int64_t j = 0; j < cols; ++j) g[j] = float(exp(double(z[j]) - log_sum) / normaliser);
+    g[labels[r]] -= float(1.0 / normaliser);
+  }
+}
+__global__ void correct_kernel(const float* z_all, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                               const std::uint8_t* mask, unsigned long long* correct) {
+  const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (r >= rows || !mask[r] || labels[r] < 0) return;
+  const float* z = z_all + r * cols;
+  std::int64_t best = 0;
+  for (std::int64_t j = 1; j < cols; ++j)
+    if (z[j] > z[best]) best = j;
+  if (best == labels[r]) atomicAdd(correct, 1ULL);
+}
+__global__ void adam_kernel(float* w, const float* g, double* m, double* v, std::int64_t n, double lr, double wd,
+                            double b1, double b2, double eps, double c1, double c2) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < n; k += std::int64_t(gridDim.x) * blockDim.x) {
+    const double gk = double(g[k]) + wd * double(w[k]);
+    m[k] = b1 * m[k] + (1.0 - b1) * gk;
+    v[k] = b2 * v[k] + (1.0 - b2) * gk * gk;
+    w[k] = float(double(w[k]) - lr * (m[k] / c1) / (sqrt(v[k] / c2) + eps));
+  }
+}
+
 // The dense operand descriptors of a row-major matrix.
 struct Dense {
   cusparseDnMatDescr_t d = nullptr;
@@ -213,6 +256,43 @@ void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std
   if (n == 0) return;
   dropout_backward_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(g, keep, scale, n, out);
   check(cudaGetLastError(), "dropout_backward");
+}
+
+double softmax_cross_entropy(const float* logits, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                             const std::uint8_t* mask, double normaliser, float* d_logits, void* stream) {
+  if (rows == 0) return 0;
+  DeviceBuffer total(sizeof(double));
+  check(cudaMemsetAsync(total.get(), 0, sizeof(double), as_stream(stream)), "loss reset");
+  loss_kernel<<<blocks_for(rows), kBlock, 0, as_stream(stream)>>>(logits, rows, cols, labels, mask, normaliser,
+                                                                  d_logits, total.as<double>());
+  check(cudaGetLastError(), "loss kernel");
+  double sum = 0;
+  check(cudaMemcpyAsync(&sum, total.get(), sizeof sum, cudaMemcpyDeviceToHost, as_stream(stream)), "loss download");
+  check(cudaStreamSynchronize(as_stream(stream)), "loss");
+  return sum / normaliser;
+}
+
+std::int64_t count_correct(const float* logits, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                           const std::uint8_t* mask, void* stream) {
+  if (rows == 0) return 0;
+  DeviceBuffer count(sizeof(unsigned long long));
+  check(cudaMemsetAsync(count.get(), 0, sizeof(unsigned long long), as_stream(stream)), "count reset");
+  correct_kernel<<<blocks_for(rows), kBlock, 0, as_stream(stream)>>>(logits, rows, cols, labels, mask,
+                                                                     count.as<unsigned long long>());
+  check(cudaGetLastError(), "count kernel");
+  unsigned long long c = 0;
+  check(cudaMemcpyAsync(&c, count.get(), sizeof c, cudaMemcpyDeviceToHost, as_stream(stream)), "count download");
+  check(cudaStreamSynchronize(as_stream(stream)), "count");
+  return std::int64_t(c);
+}
+
+void adam_step(float* w, const float* g, double* m, double* v, std::int64_t n, const AdamConfig& c, long step,
+               void* stream) {
+  if (n == 0) return;
+  const double c1 = 1.0 - std::pow(c.beta1, double(step)), c2 = 1.0 - std::pow(c.beta2, double(step));
+  adam_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(w, g, m, v, n, c.lr, c.weight_decay,
+                                                                                 c.beta1, c.beta2, c.eps, c1, c2);
+  check(cudaGetLastError(), "adam");
 }
 
 }  // namespace adaqp::engine::cuda

@@ -13,6 +13,7 @@
 
 #include "engine/cuda/device.hpp"
 #include "engine/model.hpp"
+#include "engine/optimizer.hpp"
 #include "graph/csr.hpp"
 
 namespace adaqp::engine::cuda {
@@ -80,5 +81,19 @@ void dropout_forward(const float* x, float* y, std::uint8_t* keep, std::int64_t 
                      const DropoutKey& key, int layer, const std::int64_t* global_ids, void* stream = nullptr);
 void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std::int64_t n, float* out,
                       void* stream = nullptr);
+
+// Softmax cross-entropy over the rows with mask[r] == 1 and labels[r] >= 0, as
+// engine/loss.hpp's: returns the loss sum / normaliser; d_logits (rows x cols, may be null) gets
+// (softmax - one hot) / normaliser on selected rows and 0 elsewhere. Waits for the stream.
+// Tolerance against the CPU: 1e-6 relative (device exp / log differ from glibc's in the last bit).
+double softmax_cross_entropy(const float* logits, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                             const std::uint8_t* mask, double normaliser, float* d_logits, void* stream = nullptr);
+// Rows with mask[r] == 1 whose arg-max (lowest class on ties) equals the label. Waits for the stream.
+std::int64_t count_correct(const float* logits, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                           const std::uint8_t* mask, void* stream = nullptr);
+// One Adam step (engine/optimizer.hpp's formula, moments in double) on n elements; `step` counts
+// from 1. Tolerance against the CPU: 1e-6 relative (the CPU build may contract multiply-adds).
+void adam_step(float* w, const float* g, double* m, double* v, std::int64_t n, const AdamConfig& config, long step,
+               void* stream = nullptr);
 
 }  // namespace adaqp::engine::cuda

@@ -1,6 +1,7 @@
 // GPU kernels against the CPU reference kernels on the same inputs (ctest label `cuda`).
 // Tolerances: element-wise kernels and dropout masks exact; GEMM, SpMM and column sums (another
-// summation order) within 1e-5 relative to the largest |value| of the result.
+// summation order) within 1e-5 relative to the largest |value| of the result; loss (device exp /
+// log) and Adam (FMA contraction on the CPU) within 1e-6.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include "engine/cpu/kernels.hpp"
 #include "engine/cuda/device.hpp"
 #include "engine/cuda/kernels.hpp"
+#include "engine/loss.hpp"
+#include "engine/optimizer.hpp"
 #include "graph/dataset.hpp"
 #include "graph/random.hpp"
 
@@ -139,4 +142,47 @@ TEST_CASE("element-wise kernels and dropout equal the CPU's", "[cuda][kernels]")
     cuda::dropout_backward(dx.as<float>(), dk.as<std::uint8_t>(), float(1 / (1 - p)), n, dback.as<float>());
     CHECK(download(dback, back.size()) == back);
   }
+}
+
+TEST_CASE("loss, accuracy count and Adam equal the CPU's", "[cuda][kernels]") {
+  const std::int64_t rows = 1000, cols = 10;
+  Matrix<float> logits(rows, cols);
+  logits.data = random_vector(std::size_t(rows * cols), 21);
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(rows));
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) labels[std::size_t(r)] = std::int32_t(r % cols), mask[std::size_t(r)] = r % 3 == 0;
+  labels[3] = -1;
+  Matrix<float> grad;
+  const double loss = softmax_cross_entropy(logits, labels, mask, 400.0, &grad);
+  const auto correct = count_correct(logits, labels, mask);
+  auto dz = upload(logits.data);
+  cuda::DeviceBuffer dl(labels.size() * 4), dm(mask.size()), dg(logits.data.size() * 4);
+  cuda::copy_to_device(dl.get(), labels.data(), labels.size() * 4);
+  cuda::copy_to_device(dm.get(), mask.data(), mask.size());
+  const double gpu_loss = cuda::softmax_cross_entropy(dz.as<float>(), rows, cols, dl.as<std::int32_t>(),
+                                                      dm.as<std::uint8_t>(), 400.0, dg.as<float>());
+  CHECK(gpu_loss == Approx(loss).epsilon(1e-6));
+  CHECK(max_rel_diff(grad.data, download(dg, grad.data.size())) < 1e-6);
+  CHECK(cuda::count_correct(dz.as<float>(), rows, cols, dl.as<std::int32_t>(), dm.as<std::uint8_t>()) == correct);
+
+  // Adam: three steps on a parameter, the same as engine/optimizer.hpp's.
+  Param<float> p{"w", Matrix<float>(40, 25), Matrix<float>(40, 25)};
+  p.value.data = random_vector(p.value.data.size(), 30);
+  AdamConfig ac;
+  ac.lr = 0.05;
+  Adam<float> adam(ac, {&p});
+  const std::size_t n = p.value.data.size();
+  auto dw = upload(p.value.data);
+  cuda::DeviceBuffer dgrad(n * 4), dmom(n * 8), dvar(n * 8);
+  const std::vector<double> zeros(n, 0.0);
+  cuda::copy_to_device(dmom.get(), zeros.data(), n * 8);
+  cuda::copy_to_device(dvar.get(), zeros.data(), n * 8);
+  for (long step = 1; step <= 3; ++step) {
+    p.grad.data = random_vector(n, 40 + std::uint64_t(step));
+    cuda::copy_to_device(dgrad.get(), p.grad.data.data(), n * 4);
+    adam.step();
+    cuda::adam_step(dw.as<float>(), dgrad.as<float>(), dmom.as<double>(), dvar.as<double>(), std::int64_t(n), ac, step);
+  }
+  // The CPU build may fuse multiply-adds (-march=native), the GPU one does not: 1e-6 relative.
+  CHECK(max_rel_diff(p.value.data, download(dw, n)) < 1e-6);
 }
