@@ -10,6 +10,12 @@ if(NOT ADAQP_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     enable_language(CUDA)
+    # CMake 3.25 predates nvcc 13 and knows no flag for the C++20 dialect of CUDA sources, so
+    # any target that inherits cxx_std_20 would fail to generate: tell it the flag nvcc takes.
+    if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    endif()
     find_package(CUDAToolkit QUIET)
     if(CUDAToolkit_FOUND)
       set(ADAQP_HAVE_CUDA ON)
