@@ -11,6 +11,9 @@
 #include "apps/commands.hpp"
 #include "experiments/sweep.hpp"
 #include "engine/comm/communicator.hpp"
+#ifdef ADAQP_WITH_CUDA
+#include "engine/cuda/executor.hpp"
+#endif
 #include "engine/trainer.hpp"
 #include "scheduler/plan.hpp"
 #include "scheduler/wire_format.hpp"
@@ -198,6 +201,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "adaqp: error: %s\n", e.what());
     return 2;
   }
+#ifdef ADAQP_WITH_CUDA
+  engine::cuda::register_backend();
+#endif
   CLI::App app{"adaqp: distributed full-graph GNN training with quantized, overlapped communication"};
   app.require_subcommand(1);
 
@@ -244,6 +250,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
   tr->add_flag("--quiet", quiet, "no per-epoch lines");
+  tr->add_option("--backend", tc.backend, "what runs the plans: cpu (the reference) or cuda (GPU kernels, MPI through pinned host memory)")
+      ->capture_default_str();
   tr->add_option("--trace", tc.trace_path,
                  "write rank 0's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");
 

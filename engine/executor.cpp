@@ -1,7 +1,9 @@
 #include "engine/executor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 
 #include "engine/codec.hpp"
 #include "engine/cpu/blas.hpp"
@@ -21,6 +23,94 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 }  // namespace
+
+std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
+                                                     bool* sampled) {
+  std::vector<std::vector<graph::NodeId>> out(plan.tasks.size());
+  if (sampled) *sampled = false;
+  const std::int64_t n_inner = part.num_inner();
+  for (const auto& t : plan.tasks) {
+    if (t.kind != TaskKind::pack && t.kind != TaskKind::unpack) continue;
+    std::vector<graph::NodeId> base;
+    const auto& s = t.row_sel;
+    if (s.sampled) {  // rows come with each epoch's sample
+      if (sampled) *sampled = true;
+      continue;
+    }
+    if (s.kind == RowSet::send_list) {
+      base = part.send_rows[s.peer];
+    } else {
+      const std::int64_t first = s.kind == RowSet::halo ? n_inner + part.halo_begin[s.peer] : s.begin;
+      const std::int64_t count = s.kind == RowSet::halo ? part.halo_begin[s.peer + 1] - part.halo_begin[s.peer]
+                                                        : s.end - s.begin;
+      for (std::int64_t i = 0; i < count; ++i) base.push_back(graph::NodeId(first + i));
+    }
+    if (std::int64_t(base.size()) != t.rows)
+      throw std::logic_error("executor: task " + std::to_string(t.id) + " moves " + std::to_string(t.rows) +
+                             " rows, its row set has " + std::to_string(base.size()));
+    auto& rows = out[std::size_t(t.id)];
+    if (t.layout.order.empty()) {
+      rows = std::move(base);
+    } else {
+      for (auto o : t.layout.order) rows.push_back(base[o]);
+    }
+  }
+  return out;
+}
+
+void sample_message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
+                         const scheduler::BoundarySample& sample, std::vector<std::vector<graph::NodeId>>& rows_by_task) {
+  const std::int64_t n_inner = part.num_inner();
+  for (const auto& t : plan.tasks) {
+    if ((t.kind != TaskKind::pack && t.kind != TaskKind::unpack) || !t.row_sel.sampled) continue;
+    const auto& s = t.row_sel;
+    const auto q = std::size_t(s.peer);
+    auto& rows = rows_by_task[std::size_t(t.id)];
+    rows.clear();
+    if (s.kind == RowSet::send_list) {
+      for (auto p : sample.send_pos.at(q)) rows.push_back(part.send_rows[q][std::size_t(p)]);
+    } else {
+      for (auto p : sample.halo_pos.at(q)) rows.push_back(graph::NodeId(n_inner + part.halo_begin[q] + p));
+    }
+    if (std::int64_t(rows.size()) != t.rows)
+      throw std::logic_error("executor: task " + std::to_string(t.id) + " moves " + std::to_string(t.rows) +
+                             " rows, the boundary sample has " + std::to_string(rows.size()));
+  }
+}
+
+std::vector<std::pair<std::int64_t, int>> message_groups(const Task& t) {
+  if (t.layout.empty()) return {{t.rows, t.bits}};
+  std::vector<std::pair<std::int64_t, int>> g;
+  for (std::size_t k = 0; k < t.layout.group_rows.size(); ++k) g.push_back({t.layout.group_rows[k], t.layout.group_bits[k]});
+  return g;
+}
+
+QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* rows, std::int64_t count,
+                      std::int64_t cols, int bits, const std::uint8_t* message, float* ranges,
+                      std::vector<float>& scratch) {
+  QuantStats q;
+  scratch.assign(std::size_t(count * cols), 0.0f);
+  decode_rows(message, count, cols, bits, {scratch.data(), cols, nullptr, 0, false});
+  const double levels = double((1 << bits) - 1);
+  for (std::int64_t r = 0; r < count; ++r) {
+    const float* x = src + std::int64_t(rows[r]) * ld;
+    float lo = x[0], hi = x[0];
+    for (std::int64_t j = 0; j < cols; ++j) {
+      const double e = double(scratch[std::size_t(r * cols + j)]) - double(x[j]);
+      q.error_sq += e * e;
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
+    }
+    if (ranges) ranges[r] = hi - lo;
+    const double range_sq = double(hi - lo) * double(hi - lo);
+    q.bound_sq += double(cols) * range_sq / (4 * levels * levels);
+    // A row's minimum and maximum are encoded exactly; the other elements' rounding fractions
+    // are taken as uniform: E[f (1 - f)] = 1/6.
+    q.model_sq += double(std::max<std::int64_t>(cols - 2, 0)) * range_sq / (6 * levels * levels);
+  }
+  q.elements = count * cols;
+  return q;
+}
 
 PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
                            Communicator& comm, PersistentBuffers* persistent)
@@ -50,66 +140,13 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
   for (const auto& p : plan.params) grad_elems += p.rows * p.cols;
   flat_grads_.resize(std::size_t(grad_elems));
   request_.assign(plan.tasks.size(), -1);
-  // Local rows of every pack / unpack, in message order.
-  task_rows_.resize(plan.tasks.size());
-  const std::int64_t n_inner = part.num_inner();
-  for (const auto& t : plan.tasks) {
-    if (t.kind != TaskKind::pack && t.kind != TaskKind::unpack) continue;
-    std::vector<graph::NodeId> base;
-    const auto& s = t.row_sel;
-    if (s.sampled) {  // rows come with each epoch's sample
-      sampled_ = true;
-      continue;
-    }
-    if (s.kind == RowSet::send_list) {
-      base = part.send_rows[s.peer];
-    } else {
-      const std::int64_t first = s.kind == RowSet::halo ? n_inner + part.halo_begin[s.peer] : s.begin;
-      const std::int64_t count = s.kind == RowSet::halo ? part.halo_begin[s.peer + 1] - part.halo_begin[s.peer]
-                                                        : s.end - s.begin;
-      for (std::int64_t i = 0; i < count; ++i) base.push_back(graph::NodeId(first + i));
-    }
-    if (std::int64_t(base.size()) != t.rows)
-      throw std::logic_error("executor: task " + std::to_string(t.id) + " moves " + std::to_string(t.rows) +
-                             " rows, its row set has " + std::to_string(base.size()));
-    auto& rows = task_rows_[t.id];
-    if (t.layout.order.empty()) {
-      rows = std::move(base);
-    } else {
-      for (auto o : t.layout.order) rows.push_back(base[o]);
-    }
-  }
+  task_rows_ = message_rows(plan, part, &sampled_);
 }
 
 void PlanExecutor::set_boundary_sample(const scheduler::BoundarySample& sample) {
-  const std::int64_t n_inner = part_.num_inner();
-  for (const auto& t : plan_.tasks) {
-    if ((t.kind != TaskKind::pack && t.kind != TaskKind::unpack) || !t.row_sel.sampled) continue;
-    const auto& s = t.row_sel;
-    const auto q = std::size_t(s.peer);
-    auto& rows = task_rows_[std::size_t(t.id)];
-    rows.clear();
-    if (s.kind == RowSet::send_list) {
-      for (auto p : sample.send_pos.at(q)) rows.push_back(part_.send_rows[q][std::size_t(p)]);
-    } else {
-      for (auto p : sample.halo_pos.at(q)) rows.push_back(graph::NodeId(n_inner + part_.halo_begin[q] + p));
-    }
-    if (std::int64_t(rows.size()) != t.rows)
-      throw std::logic_error("executor: task " + std::to_string(t.id) + " moves " + std::to_string(t.rows) +
-                             " rows, the boundary sample has " + std::to_string(rows.size()));
-  }
+  sample_message_rows(plan_, part_, sample, task_rows_);
   sample_given_ = true;
 }
-
-namespace {
-// Groups of a message: (rows, bits) pairs; a uniform message is one group.
-std::vector<std::pair<std::int64_t, int>> groups_of(const Task& t) {
-  std::vector<std::pair<std::int64_t, int>> g;
-  if (t.layout.empty()) return {{t.rows, t.bits}};
-  for (std::size_t k = 0; k < t.layout.group_rows.size(); ++k) g.push_back({t.layout.group_rows[k], t.layout.group_bits[k]});
-  return g;
-}
-}  // namespace
 
 float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
                               std::int64_t* ld) {
@@ -280,27 +317,11 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       std::uint8_t* out = messages_[t.message].data();
       if (collect_) ranges_.resize(plan_.tasks.size()), ranges_[t.id].assign(std::size_t(t.rows), 0.0f);
       std::int64_t at = 0;
-      for (const auto& [count, bits] : groups_of(t)) {
+      for (const auto& [count, bits] : message_groups(t)) {
         float* ranges = collect_ ? ranges_[t.id].data() + at : nullptr;
         encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, bits, qk, out, ranges);
         if (collect_ && scheduler::quantized(bits)) {  // measured error against the model's bound
-          scratch_.assign(std::size_t(count * t.cols), 0.0f);
-          decode_rows(out, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, 0, false});
-          const double levels = double((1 << bits) - 1);
-          QuantStats q;
-          for (std::int64_t r = 0; r < count; ++r) {
-            const float* x = src + std::int64_t(rows[at + r]) * lda;
-            for (std::int64_t j = 0; j < t.cols; ++j) {
-              const double e = double(scratch_[r * t.cols + j]) - double(x[j]);
-              q.error_sq += e * e;
-            }
-            const double range_sq = double(ranges[r]) * ranges[r];
-            q.bound_sq += double(t.cols) * range_sq / (4 * levels * levels);
-            // A row's minimum and maximum are encoded exactly; the other elements' rounding
-            // fractions are taken as uniform: E[f (1 - f)] = 1/6.
-            q.model_sq += double(std::max<std::int64_t>(t.cols - 2, 0)) * range_sq / (6 * levels * levels);
-          }
-          q.elements = count * t.cols;
+          const QuantStats q = pack_stats(src, lda, rows.data() + at, count, t.cols, bits, out, nullptr, scratch_);
           quant_stats_.add(q);
           quant_by_layer_[{t.layer, t.dir == scheduler::Direction::backward ? 1 : 0}].add(q);
         }
@@ -316,7 +337,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       const bool plain = t.scale == 1 && t.smoothing == 0;
       if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
       std::int64_t at = 0;
-      for (const auto& [count, bits] : groups_of(t)) {
+      for (const auto& [count, bits] : message_groups(t)) {
         if (plain) decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
         else decode_rows(in, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, at, false});
         in += scheduler::message_bytes(count, t.cols, bits);
@@ -391,6 +412,59 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       adam->step();
       break;
   }
+}
+
+namespace {
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(const BackendInputs& in) : in_(in) {}
+  std::unique_ptr<Executor> make(const scheduler::Plan& plan) override {
+    return std::make_unique<PlanExecutor>(plan, *in_.part, *in_.agg, *in_.comm, &stores_);
+  }
+  void finish(const std::vector<Param<float>*>&) override {}
+  nlohmann::json describe() const override { return {{"name", "cpu"}}; }
+
+ private:
+  BackendInputs in_;
+  PersistentBuffers stores_;  // stale pipelining: what each layer received last epoch
+};
+
+std::map<std::string, BackendFactory>& registry() {
+  static std::map<std::string, BackendFactory> r{{"cpu", [](const BackendInputs& in) -> std::unique_ptr<Backend> {
+                                                    return std::make_unique<CpuBackend>(in);
+                                                  }}};
+  return r;
+}
+std::mutex registry_mutex;
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const BackendInputs& in) { return std::make_unique<CpuBackend>(in); }
+
+void register_backend(const std::string& name, BackendFactory factory) {
+  std::lock_guard lock(registry_mutex);
+  registry()[name] = std::move(factory);
+}
+
+std::vector<std::string> backend_names() {
+  std::lock_guard lock(registry_mutex);
+  std::vector<std::string> names;
+  for (const auto& [name, f] : registry()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendInputs& in) {
+  BackendFactory f;
+  {
+    std::lock_guard lock(registry_mutex);
+    auto it = registry().find(name);
+    if (it != registry().end()) f = it->second;
+  }
+  if (!f) {
+    std::string built;
+    for (const auto& n : backend_names()) built += (built.empty() ? "" : ", ") + n;
+    throw Error("--backend " + name + ": not built into this program (built: " + built + ")");
+  }
+  return f(in);
 }
 
 }  // namespace adaqp::engine

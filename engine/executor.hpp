@@ -4,8 +4,14 @@
 // reached, and a task that depends on one waits for it (that wait is the `comm_s` of the step).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
+#include <string>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/comm/communicator.hpp"
 #include "engine/model.hpp"
@@ -49,10 +55,79 @@ struct QuantStats {
   }
 };
 
+// Shared by the executors of every backend (CPU here, engine/cuda/executor.hpp):
+// Local rows of every pack / unpack of a plan, by task id, in message order (empty for other
+// tasks and for sampled row sets, which come with each epoch's sample; *sampled tells whether
+// the plan has any).
+std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
+                                                     bool* sampled);
+// The rows of the plan's sampled packs / unpacks for one epoch's boundary sample.
+void sample_message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
+                         const scheduler::BoundarySample& sample, std::vector<std::vector<graph::NodeId>>& rows_by_task);
+// (rows, bits) of each group of a pack / unpack's message; a uniform message is one group.
+std::vector<std::pair<std::int64_t, int>> message_groups(const scheduler::Task& t);
+// Quantization error of one encoded group: `count` rows (row r at src + rows[r] * ld) of `cols`
+// values against their decoding from `message` (bits 2, 4 or 8); each row's range (max - min) into
+// ranges when not null. scratch: reused decode space.
+QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* rows, std::int64_t count,
+                      std::int64_t cols, int bits, const std::uint8_t* message, float* ranges,
+                      std::vector<float>& scratch);
+
 // The persistent buffers of a run (stale stores), by name; shared by the plans that declare them.
 using PersistentBuffers = std::map<std::string, Matrix<float>>;
 
-class PlanExecutor {
+// What the trainer asks of the executor of a plan, whichever backend runs it: the CPU's
+// PlanExecutor below (the reference) or the GPU's (engine/cuda/executor.hpp).
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual void set_boundary_sample(const scheduler::BoundarySample& sample) = 0;
+  // Runs every task once; see PlanExecutor::run. A GPU executor works on the device copies of
+  // params, adam and x made by its backend and reads only whether adam / loss are given.
+  virtual StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
+                        const DropoutKey* key, const LossInputs* loss) = 0;
+  // A buffer's values on the host (a GPU executor copies it down).
+  virtual const Matrix<float>& host_buffer(int id) = 0;
+  virtual void collect_stats(bool on) = 0;
+  virtual const std::vector<float>& row_ranges(int task_id) const = 0;
+  virtual void trace(std::vector<double>* task_seconds) = 0;
+  virtual const QuantStats& quant_stats() const = 0;
+  virtual const std::map<std::pair<int, int>, QuantStats>& quant_stats_by_layer() const = 0;
+  virtual const scheduler::Plan& plan() const = 0;
+};
+
+// Makes the executors of one training run and owns what they share across plans (the stale
+// stores of pipelining, device copies of the model). One per run and rank.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<Executor> make(const scheduler::Plan& plan) = 0;
+  // Copies the trained parameter values back into the host model (a no-op on the CPU).
+  virtual void finish(const std::vector<Param<float>*>& params) = 0;
+  // What runs the plans, for the run record ({"name": "cpu", ...}).
+  virtual nlohmann::json describe() const = 0;
+};
+
+// What a backend is made from; every pointer outlives the backend.
+struct BackendInputs {
+  const graph::LocalPartition* part = nullptr;
+  const Aggregation* agg = nullptr;
+  Communicator* comm = nullptr;
+  std::vector<Param<float>*> params;  // Model::params()
+  AdamConfig adam;
+  const Features<float>* x = nullptr;
+  const LossInputs* loss = nullptr;  // training rows; labels also serve evaluation
+};
+std::unique_ptr<Backend> make_cpu_backend(const BackendInputs& in);
+// Backends other than "cpu" register themselves here (engine/cuda: cuda::register_backend(),
+// called by the programs that link it). make_backend throws adaqp::Error for an unknown or
+// unavailable name, saying which are built.
+using BackendFactory = std::function<std::unique_ptr<Backend>(const BackendInputs&)>;
+void register_backend(const std::string& name, BackendFactory factory);
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendInputs& in);
+std::vector<std::string> backend_names();
+
+class PlanExecutor : public Executor {
  public:
   // All references must outlive the executor. `persistent` is required when the plan declares
   // persistent buffers: they are taken from it by name (made, zero, when missing).
@@ -61,27 +136,28 @@ class PlanExecutor {
 
   // Boundary sampling: the rows of this epoch's sample (scheduler::sample_boundary) for the
   // plan's sampled row sets; required before each run of a plan that has them.
-  void set_boundary_sample(const scheduler::BoundarySample& sample);
+  void set_boundary_sample(const scheduler::BoundarySample& sample) override;
 
   // Runs every task once. params in plan.params order (Model::params()); adam is used by the
   // optimizer task, key by dropout tasks and quantizing packs (seed, epoch), loss by the loss task
   // (null where the plan has none).
   StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
-                const DropoutKey* key, const LossInputs* loss);
+                const DropoutKey* key, const LossInputs* loss) override;
 
   const Matrix<float>& buffer(int id) const { return *buf_[std::size_t(id)]; }
+  const Matrix<float>& host_buffer(int id) override { return buffer(id); }
 
   // When on, packs record each message row's range (max - min), in message order, and the
   // quantization error of the run (costs one extra decode per quantized message).
-  void collect_stats(bool on) { collect_ = on; }
-  const std::vector<float>& row_ranges(int task_id) const { return ranges_[task_id]; }
+  void collect_stats(bool on) override { collect_ = on; }
+  const std::vector<float>& row_ranges(int task_id) const override { return ranges_[task_id]; }
   // When given (plan.tasks.size() entries), each run adds every task's execution seconds (waits
   // for its dependencies excluded) to its entry; null stops tracing.
-  void trace(std::vector<double>* task_seconds) { trace_ = task_seconds; }
-  const QuantStats& quant_stats() const { return quant_stats_; }
+  void trace(std::vector<double>* task_seconds) override { trace_ = task_seconds; }
+  const QuantStats& quant_stats() const override { return quant_stats_; }
   // The same per (layer, direction: 0 forward, 1 backward) of the packs.
-  const std::map<std::pair<int, int>, QuantStats>& quant_stats_by_layer() const { return quant_by_layer_; }
-  const scheduler::Plan& plan() const { return plan_; }
+  const std::map<std::pair<int, int>, QuantStats>& quant_stats_by_layer() const override { return quant_by_layer_; }
+  const scheduler::Plan& plan() const override { return plan_; }
 
  private:
   // Rows per chunk of an SpMM / GEMM while messages are in flight (progress calls in between).

@@ -58,6 +58,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"weight_decay", c.adam.weight_decay},
             {"seed", c.seed},
             {"threads", c.threads},
+            {"backend", c.backend},
             {"mode", scheduler::to_string(c.mode)},
             {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.bits)},
             {"stale", c.peers.stale},
@@ -184,7 +185,7 @@ std::vector<std::vector<scheduler::ChannelCost>> link_costs(const std::string& m
   return std::vector<std::vector<scheduler::ChannelCost>>(comm.size(), std::vector<scheduler::ChannelCost>(comm.size(), c));
 }
 
-scheduler::BitAssignment reassign_bits(const PlanExecutor& trainer, const graph::LocalPartition& part,
+scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::LocalPartition& part,
                                        const Aggregation& agg, const std::vector<std::vector<scheduler::ChannelCost>>& costs,
                                        const TrainConfig& config, Communicator& comm, AssignmentRecord* record) {
   // This rank's statistics, self-described: [layer, dir, sender, receiver, kind, cols, count, values...]
@@ -334,18 +335,6 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   auto plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts));
   const auto xs = make_features<float>(data.features.data(), data.num_features, part.inner_global,
                                        plans->sparse_features ? 1.0 : 0.0);
-  PersistentBuffers stores;  // stale pipelining: what each layer received last epoch
-  auto trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm, &stores);
-  auto evaluator = std::make_unique<PlanExecutor>(plans->eval[rank], part, agg, comm);
-  std::unique_ptr<PlanExecutor> first;  // stale pipelining: the synchronous first epoch
-  if (!plans->train_first.empty()) first = std::make_unique<PlanExecutor>(plans->train_first[rank], part, agg, comm, &stores);
-  // Adaptive widths: probe every link once, then re-assign every assign_period epochs from the
-  // statistics of the period's last training step.
-  const bool adaptive = config.adaptive && ranks > 1;
-  std::vector<std::vector<scheduler::ChannelCost>> costs;
-  if (adaptive) costs = link_costs(config.link_model, comm);
-  else if (config.adaptive && config.link_model != "probe") link_costs(config.link_model, comm);  // validate
-
   // Labels and splits of this rank's inner rows.
   const std::int64_t n = part.num_inner();
   std::vector<std::int32_t> labels(n);
@@ -361,6 +350,21 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
                      n_test = data.count(data.test_mask);
   if (n_train == 0) throw Error(data.name + ": the training split is empty");
   const LossInputs loss{&labels, &train_mask, double(n_train)};
+
+  // The backend makes the executors and keeps what they share (stale stores, device copies).
+  BackendInputs inputs{&part, &agg, &comm, model.params(), config.adam, &xs, &loss};
+  auto backend = make_backend(config.backend, inputs);
+  auto trainer = backend->make(plans->train[rank]);
+  auto evaluator = backend->make(plans->eval[rank]);
+  std::unique_ptr<Executor> first;  // stale pipelining: the synchronous first epoch
+  if (!plans->train_first.empty()) first = backend->make(plans->train_first[rank]);
+  // Adaptive widths: probe every link once, then re-assign every assign_period epochs from the
+  // statistics of the period's last training step.
+  const bool adaptive = config.adaptive && ranks > 1;
+  std::vector<std::vector<scheduler::ChannelCost>> costs;
+  if (adaptive) costs = link_costs(config.link_model, comm);
+  else if (config.adaptive && config.link_model != "probe") link_costs(config.link_model, comm);  // validate
+
 
   // Bytes on the wire per layer and direction (all ranks), fixed by the plans.
   auto bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
@@ -384,7 +388,7 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     const bool stats = reassign || (quantized_run && epoch == config.epochs);
     trainer->collect_stats(stats);
     if (epoch == 2) start_trace();
-    PlanExecutor& step_exec = epoch == 1 && first ? *first : *trainer;
+    Executor& step_exec = epoch == 1 && first ? *first : *trainer;
     if (config.peers.sampled())
       step_exec.set_boundary_sample(scheduler::sample_boundary(part, config.peers.boundary_rate, config.seed, epoch));
     const StepTimes step = step_exec.run(params, &adam, xs, &key, &loss);
@@ -392,15 +396,15 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     const bool evaluate = epoch % config.eval_every == 0 || epoch == config.epochs;
     StepTimes eval;
     if (evaluate) eval = evaluator->run(params, nullptr, xs, nullptr, nullptr);
-    const auto& logits = evaluator->buffer(evaluator->plan().logits_buffer);
+    const Matrix<float>* logits = evaluate ? &evaluator->host_buffer(evaluator->plan().logits_buffer) : nullptr;
     // Reduce: times are maxima over ranks; loss, bytes and correct counts are sums.
     double maxima[6] = {step.total_s, step.compute_s, step.comm_s, step.reduce_s, step.quant_s, eval.total_s};
     double sums[1] = {step.loss};
     std::int64_t counts[5] = {step.bytes_sent, step.bytes_meta, 0, 0, 0};
     if (evaluate) {
-      counts[2] = count_correct(logits, labels, train_mask);
-      counts[3] = count_correct(logits, labels, val_mask);
-      counts[4] = count_correct(logits, labels, test_mask);
+      counts[2] = count_correct(*logits, labels, train_mask);
+      counts[3] = count_correct(*logits, labels, val_mask);
+      counts[4] = count_correct(*logits, labels, test_mask);
     }
     comm.allreduce_max(maxima, 6);
     comm.allreduce_sum(sums, 1);
@@ -452,8 +456,8 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
       trainer.reset();
       evaluator.reset();
       plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts, &assignment));
-      trainer = std::make_unique<PlanExecutor>(plans->train[rank], part, agg, comm, &stores);
-      evaluator = std::make_unique<PlanExecutor>(plans->eval[rank], part, agg, comm);
+      trainer = backend->make(plans->train[rank]);
+      evaluator = backend->make(plans->eval[rank]);
       bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
       m.assignment = a;
       if (epoch >= 2) start_trace();  // the new plan's tasks
@@ -482,10 +486,13 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
                 {"mean_s", traced_epochs > 0 ? trace[std::size_t(t.id)] / double(traced_epochs) : 0.0}});
     tw.commit();
   }
+  backend->finish(params);
   result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.mode),
                              config.adaptive ? "adaptive" : scheduler::width_name(config.bits));
   result.summary.strategy = scheduler::strategy_name(config.mode, config.peers);
-  records.write(to_json(result.summary));
+  auto summary = to_json(result.summary);
+  summary["backend"] = backend->describe();  // what ran the plans (device, communicator)
+  records.write(summary);
   records.commit();
   return result;
 }

@@ -37,6 +37,7 @@ struct TrainConfig {
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
   std::uint64_t partition_seed = 0;
   std::string metrics_path;  // JSON Lines output, empty = none
+  std::string backend = "cpu";  // what runs the plans: "cpu" or "cuda" (engine/executor.hpp: make_backend)
   std::string trace_path;    // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
 };
 
@@ -79,10 +80,10 @@ std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm)
 // microseconds and bandwidth GBPS gigabits per second. Throws adaqp::Error on a malformed value.
 std::vector<std::vector<scheduler::ChannelCost>> link_costs(const std::string& model, Communicator& comm);
 
-class PlanExecutor;
+class Executor;
 // Gathers the statistics of `trainer`'s last run (collected with collect_stats), solves the
 // assignment on rank 0 and broadcasts it; fills the record's solver fields on rank 0.
-scheduler::BitAssignment reassign_bits(const PlanExecutor& trainer, const graph::LocalPartition& part,
+scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::LocalPartition& part,
                                        const Aggregation& agg,
                                        const std::vector<std::vector<scheduler::ChannelCost>>& costs,
                                        const TrainConfig& config, Communicator& comm, AssignmentRecord* record);

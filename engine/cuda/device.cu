@@ -31,23 +31,21 @@ DeviceInfo device_info() {
   return d;
 }
 
-DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
-  if (bytes > 0) check(cudaMalloc(&ptr_, bytes), "cudaMalloc(" + std::to_string(bytes) + " bytes)");
+void* DeviceAlloc::allocate(std::size_t bytes) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, bytes), "cudaMalloc(" + std::to_string(bytes) + " bytes)");
+  return p;
 }
-
-DeviceBuffer::~DeviceBuffer() {
-  if (ptr_) cudaFree(ptr_);
+void DeviceAlloc::release(void* p) noexcept {
+  if (p) cudaFree(p);
 }
-
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
-  if (this != &o) {
-    if (ptr_) cudaFree(ptr_);
-    ptr_ = o.ptr_;
-    bytes_ = o.bytes_;
-    o.ptr_ = nullptr;
-    o.bytes_ = 0;
-  }
-  return *this;
+void* PinnedAlloc::allocate(std::size_t bytes) {
+  void* p = nullptr;
+  check(cudaHostAlloc(&p, bytes, cudaHostAllocDefault), "cudaHostAlloc(" + std::to_string(bytes) + " bytes)");
+  return p;
+}
+void PinnedAlloc::release(void* p) noexcept {
+  if (p) cudaFreeHost(p);
 }
 
 void copy_to_device(void* dst, const void* src, std::size_t bytes) {
@@ -61,6 +59,53 @@ void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 void copy_on_device(void* dst, const void* src, std::size_t bytes, void* stream) {
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
         "device copy");
+}
+
+Stream::Stream() {
+  cudaStream_t s;
+  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  stream_ = s;
+}
+Stream::~Stream() {
+  if (stream_) cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
+}
+void Stream::synchronize() { check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "cudaStreamSynchronize"); }
+
+Event::Event() {
+  cudaEvent_t e;
+  check(cudaEventCreate(&e), "cudaEventCreate");
+  event_ = e;
+}
+Event::~Event() {
+  if (event_) cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+}
+void Event::record(void* stream) {
+  check(cudaEventRecord(static_cast<cudaEvent_t>(event_), static_cast<cudaStream_t>(stream)), "cudaEventRecord");
+}
+void Event::synchronize() { check(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)), "cudaEventSynchronize"); }
+void Event::make_wait(void* stream) const {
+  check(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event_), 0),
+        "cudaStreamWaitEvent");
+}
+double Event::seconds_since(const Event& earlier) {
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(earlier.event_), static_cast<cudaEvent_t>(event_)),
+        "cudaEventElapsedTime");
+  return double(ms) * 1e-3;
+}
+
+void copy_to_device_async(void* dst, const void* src, std::size_t bytes, void* stream) {
+  if (bytes > 0)
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)),
+          "async copy to device");
+}
+void copy_to_host_async(void* dst, const void* src, std::size_t bytes, void* stream) {
+  if (bytes > 0)
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream)),
+          "async copy to host");
+}
+void fill_zero(void* dst, std::size_t bytes, void* stream) {
+  if (bytes > 0) check(cudaMemsetAsync(dst, 0, bytes, static_cast<cudaStream_t>(stream)), "cudaMemsetAsync");
 }
 
 EventTimer::EventTimer(void* stream) : stream_(stream) {

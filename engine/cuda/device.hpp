@@ -20,16 +20,26 @@ struct DeviceInfo {
 };
 DeviceInfo device_info();  // never throws
 
-// Device memory (cudaMalloc / cudaFree), moved but never copied.
-class DeviceBuffer {
+// Memory owned by one object, moved but never copied; Alloc says where it lives.
+template <class Alloc>
+class OwnedMemory {
  public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(std::size_t bytes);
-  ~DeviceBuffer();
-  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr, o.bytes_ = 0; }
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  OwnedMemory() = default;
+  explicit OwnedMemory(std::size_t bytes) : ptr_(bytes > 0 ? Alloc::allocate(bytes) : nullptr), bytes_(bytes) {}
+  ~OwnedMemory() { Alloc::release(ptr_); }
+  OwnedMemory(OwnedMemory&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr, o.bytes_ = 0; }
+  OwnedMemory& operator=(OwnedMemory&& o) noexcept {
+    if (this != &o) {
+      Alloc::release(ptr_);
+      ptr_ = o.ptr_;
+      bytes_ = o.bytes_;
+      o.ptr_ = nullptr;
+      o.bytes_ = 0;
+    }
+    return *this;
+  }
+  OwnedMemory(const OwnedMemory&) = delete;
+  OwnedMemory& operator=(const OwnedMemory&) = delete;
   void* get() const { return ptr_; }
   template <class T>
   T* as() const { return static_cast<T*>(ptr_); }
@@ -39,6 +49,19 @@ class DeviceBuffer {
   void* ptr_ = nullptr;
   std::size_t bytes_ = 0;
 };
+// Device memory (cudaMalloc / cudaFree). allocate throws adaqp::Error; release(nullptr) is a no-op.
+struct DeviceAlloc {
+  static void* allocate(std::size_t bytes);
+  static void release(void* p) noexcept;
+};
+// Page-locked host memory (cudaHostAlloc): the staging area of messages and all-reduces, so
+// copies to and from the device run asynchronously at full PCIe / NVLink-C2C speed.
+struct PinnedAlloc {
+  static void* allocate(std::size_t bytes);
+  static void release(void* p) noexcept;
+};
+using DeviceBuffer = OwnedMemory<DeviceAlloc>;
+using PinnedBuffer = OwnedMemory<PinnedAlloc>;
 
 // Blocking copies between host and device memory (bytes).
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes);
@@ -46,6 +69,44 @@ void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes);
 void synchronize();  // waits for all work on the device
 // Device-to-device copy of `bytes` (the bandwidth reference of the benchmarks).
 void copy_on_device(void* dst, const void* src, std::size_t bytes, void* stream = nullptr);
+
+// A non-blocking stream (cudaStreamCreateWithFlags), owned.
+class Stream {
+ public:
+  Stream();
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  void* get() const { return stream_; }
+  void synchronize();
+
+ private:
+  void* stream_ = nullptr;
+};
+
+// A CUDA event (timing enabled), owned: marks a point of a stream that another stream or the
+// host can wait for, and that elapsed times are measured between.
+class Event {
+ public:
+  Event();
+  ~Event();
+  Event(Event&& o) noexcept : event_(o.event_) { o.event_ = nullptr; }
+  Event& operator=(Event&&) = delete;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record(void* stream);
+  void synchronize();                          // host waits for the point
+  void make_wait(void* stream) const;          // `stream` waits for the point (no host wait)
+  double seconds_since(const Event& earlier);  // both recorded and complete
+
+ private:
+  void* event_ = nullptr;
+};
+
+// Asynchronous copies and fill on a stream (host memory must be pinned to overlap).
+void copy_to_device_async(void* device_dst, const void* host_src, std::size_t bytes, void* stream);
+void copy_to_host_async(void* host_dst, const void* device_src, std::size_t bytes, void* stream);
+void fill_zero(void* device_dst, std::size_t bytes, void* stream = nullptr);
 
 // Elapsed device time between two points of a stream (CUDA events), in seconds.
 class EventTimer {

@@ -108,6 +108,28 @@ __global__ void adam_kernel(float* w, const float* g, double* m, double* v, std:
     w[k] = float(double(w[k]) - lr * (m[k] / c1) / (sqrt(v[k] / c2) + eps));
   }
 }
+__global__ void copy_rows_kernel(float* dst, std::int64_t ldc, const std::int32_t* list, std::int64_t first,
+                                 const float* src, std::int64_t lds, std::int64_t src_first, std::int64_t rows,
+                                 std::int64_t cols, bool accumulate) {
+  const std::int64_t n = rows * cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / cols, j = i % cols;
+    float* y = dst + (list ? std::int64_t(list[r]) : first + r) * ldc + j;
+    if (!src) *y = 0.0f;
+    else if (accumulate) *y += src[(src_first + r) * lds + j];
+    else *y = src[(src_first + r) * lds + j];
+  }
+}
+__global__ void blend_rows_kernel(float* dst, std::int64_t ldc, const std::int32_t* list, const float* m,
+                                  std::int64_t rows, std::int64_t cols, float s, float f, bool accumulate) {
+  const std::int64_t n = rows * cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / cols, j = i % cols;
+    float* y = dst + std::int64_t(list[r]) * ldc + j;
+    // Separate multiplies and adds (the CPU build may contract them: tests allow 1 ulp).
+    *y = accumulate ? __fadd_rn(*y, __fmul_rn(f, m[i])) : __fadd_rn(__fmul_rn(s, *y), __fmul_rn(f, m[i]));
+  }
+}
 
 // The dense operand descriptors of a row-major matrix.
 struct Dense {
@@ -256,6 +278,22 @@ void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std
   if (n == 0) return;
   dropout_backward_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(g, keep, scale, n, out);
   check(cudaGetLastError(), "dropout_backward");
+}
+
+void copy_rows(float* dst, std::int64_t ldc, const std::int32_t* list, std::int64_t first, const float* src,
+               std::int64_t lds, std::int64_t src_first, std::int64_t rows, std::int64_t cols, bool accumulate,
+               void* stream) {
+  if (rows * cols == 0) return;
+  copy_rows_kernel<<<std::min(blocks_for(rows * cols), 65535u), kBlock, 0, as_stream(stream)>>>(
+      dst, ldc, list, first, src, lds, src_first, rows, cols, accumulate);
+  check(cudaGetLastError(), "copy_rows");
+}
+void blend_rows(float* dst, std::int64_t ldc, const std::int32_t* list, const float* m, std::int64_t rows,
+                std::int64_t cols, float s, float f, bool accumulate, void* stream) {
+  if (rows * cols == 0) return;
+  blend_rows_kernel<<<std::min(blocks_for(rows * cols), 65535u), kBlock, 0, as_stream(stream)>>>(
+      dst, ldc, list, m, rows, cols, s, f, accumulate);
+  check(cudaGetLastError(), "blend_rows");
 }
 
 double softmax_cross_entropy(const float* logits, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,

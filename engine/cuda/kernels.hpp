@@ -82,6 +82,16 @@ void dropout_forward(const float* x, float* y, std::uint8_t* keep, std::int64_t 
 void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std::int64_t n, float* out,
                       void* stream = nullptr);
 
+// The executor's row moves (engine/executor.cpp: copy_rows and the scaled / smoothed unpack).
+// Row r < rows of dst is dst + index(r) * ldc with index(r) = list ? list[r] : first + r (list in
+// device memory). copy_rows: that row (+)= src row src_first + r (stride lds), or 0 when src is null.
+void copy_rows(float* dst, std::int64_t ldc, const std::int32_t* list, std::int64_t first, const float* src,
+               std::int64_t lds, std::int64_t src_first, std::int64_t rows, std::int64_t cols, bool accumulate,
+               void* stream = nullptr);
+// blend_rows: that row = s * row + f * m[r] (accumulate: row += f * m[r]); m is rows x cols, dense.
+void blend_rows(float* dst, std::int64_t ldc, const std::int32_t* list, const float* m, std::int64_t rows,
+                std::int64_t cols, float s, float f, bool accumulate, void* stream = nullptr);
+
 // Softmax cross-entropy over the rows with mask[r] == 1 and labels[r] >= 0, as
 // engine/loss.hpp's: returns the loss sum / normaliser; d_logits (rows x cols, may be null) gets
 // (softmax - one hot) / normaliser on selected rows and 0 elsewhere. Waits for the stream.

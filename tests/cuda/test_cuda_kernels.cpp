@@ -186,3 +186,47 @@ TEST_CASE("loss, accuracy count and Adam equal the CPU's", "[cuda][kernels]") {
   // The CPU build may fuse multiply-adds (-march=native), the GPU one does not: 1e-6 relative.
   CHECK(max_rel_diff(p.value.data, download(dw, n)) < 1e-6);
 }
+
+TEST_CASE("row moves of the executor: copy_rows (list, range, zero fill, add) and blend_rows", "[cuda][kernels]") {
+  const std::int64_t rows = 37, cols = 19, dst_rows = 80, ld = cols;
+  const auto src = random_vector(std::size_t(50 * cols), 21), m = random_vector(std::size_t(rows * cols), 22);
+  const auto base = random_vector(std::size_t(dst_rows * ld), 23);
+  std::vector<std::int32_t> list(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) list[std::size_t(r)] = std::int32_t((r * 13 + 5) % dst_rows);  // distinct
+  cuda::DeviceBuffer dlist(list.size() * 4);
+  cuda::copy_to_device(dlist.get(), list.data(), list.size() * 4);
+  const auto dsrc = upload(src), dm = upload(m);
+  for (int variant = 0; variant < 6; ++variant) {
+    CAPTURE(variant);
+    const bool use_list = variant % 2 == 0, accumulate = variant >= 2 && variant < 4, zero = variant >= 4;
+    const std::int64_t first = 11, src_first = 7;
+    auto expected = base;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float* y = expected.data() + (use_list ? list[std::size_t(r)] : first + r) * ld;
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const float a = src[std::size_t((src_first + r) * cols + j)];
+        y[j] = zero ? 0.0f : accumulate ? y[j] + a : a;
+      }
+    }
+    auto d = upload(base);
+    cuda::copy_rows(d.as<float>(), ld, use_list ? dlist.as<std::int32_t>() : nullptr, first,
+                    zero ? nullptr : dsrc.as<float>(), cols, src_first, rows, cols, accumulate);
+    CHECK(download(d, base.size()) == expected);
+  }
+  for (bool accumulate : {false, true}) {
+    CAPTURE(accumulate);
+    const float s = 0.75f, f = 2.5f;
+    auto expected = base;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float* y = expected.data() + list[std::size_t(r)] * ld;
+      for (std::int64_t j = 0; j < cols; ++j) {
+        volatile float fm = f * m[std::size_t(r * cols + j)];  // no contraction: the kernel's rounding
+        volatile float sy = s * y[j];
+        y[j] = accumulate ? y[j] + fm : sy + fm;
+      }
+    }
+    auto d = upload(base);
+    cuda::blend_rows(d.as<float>(), ld, dlist.as<std::int32_t>(), dm.as<float>(), rows, cols, s, f, accumulate);
+    CHECK(download(d, base.size()) == expected);
+  }
+}

@@ -3,7 +3,10 @@
 // strategies.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "engine/executor.hpp"
+#include "graph/error.hpp"
 #include "engine/loss.hpp"
 #include "engine/trainer.hpp"
 #include "scheduler/build_plan.hpp"
@@ -68,4 +71,18 @@ TEST_CASE("one-rank plan execution equals the reference model", "[executor]") {
               REQUIRE(ep[p]->grad.data[i] == Approx(rp[p]->grad.data[i]).margin(1e-5));
           }
         }
+}
+
+TEST_CASE("backends: cpu is always built; an unknown name is one error naming the built ones", "[executor][backend]") {
+  const auto names = backend_names();
+  REQUIRE(std::find(names.begin(), names.end(), "cpu") != names.end());
+  BackendInputs in;
+  try {
+    make_backend("no-such-backend", in);
+    FAIL("make_backend accepted an unknown name");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("--backend no-such-backend") != std::string::npos);
+    CHECK(what.find("built: cpu") != std::string::npos);
+  }
 }

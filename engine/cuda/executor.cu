@@ -1,0 +1,519 @@
+#include "engine/cuda/executor.hpp"
+
+#include <chrono>
+#include <string>
+
+#include "engine/cuda/check.cuh"
+#include "engine/cuda/codec.hpp"
+#include "engine/cuda/device.hpp"
+#include "engine/cuda/kernels.hpp"
+#include "scheduler/wire_format.hpp"
+
+namespace adaqp::engine::cuda {
+namespace {
+
+using scheduler::Operand;
+using scheduler::RowSet;
+using scheduler::Task;
+using scheduler::TaskKind;
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+template <class T>
+DeviceBuffer upload(const std::vector<T>& v) {
+  DeviceBuffer b(v.size() * sizeof(T));
+  copy_to_device(b.get(), v.data(), v.size() * sizeof(T));
+  return b;
+}
+
+struct DeviceMatrix {
+  std::int64_t rows = 0, cols = 0;
+  DeviceBuffer data;
+  DeviceMatrix() = default;
+  DeviceMatrix(std::int64_t r, std::int64_t c) : rows(r), cols(c), data(std::size_t(r * c) * sizeof(float)) {
+    fill_zero(data.get(), data.bytes());
+  }
+  float* ptr() const { return data.as<float>(); }
+};
+
+// What a run's executors share on the device (see the header).
+class State {
+ public:
+  explicit State(const BackendInputs& in) : in_(in), handles_(compute_.get()) {
+    const auto& part = *in.part;
+    std::int64_t total = 0;
+    for (auto* p : in.params) {
+      offset_.push_back(total);
+      total += std::int64_t(p->value.data.size());
+    }
+    elements_ = total;
+    values_ = DeviceBuffer(std::size_t(total) * sizeof(float));
+    grads_ = DeviceBuffer(std::size_t(total) * sizeof(float));
+    m_ = DeviceBuffer(std::size_t(total) * sizeof(double));
+    v_ = DeviceBuffer(std::size_t(total) * sizeof(double));
+    grads_host_ = PinnedBuffer(std::size_t(total) * sizeof(float));
+    upload_values();
+    fill_zero(grads_.get(), grads_.bytes());
+    fill_zero(m_.get(), m_.bytes());
+    fill_zero(v_.get(), v_.bytes());
+    fwd_ = DeviceCsr(in.agg->fwd);
+    bwd_ = DeviceCsr(in.agg->bwd);
+    if (in.x->is_sparse()) {
+      x_sparse_ = DeviceCsr(in.x->sparse);
+    } else {
+      x_dense_ = upload(in.x->dense.data);
+      x_cols_ = in.x->dense.cols;
+    }
+    labels_ = upload(*in.loss->labels);
+    train_mask_ = upload(*in.loss->mask);
+    inner_global_ = upload(part.inner_global);
+    auto local = part.inner_global;
+    local.insert(local.end(), part.halo_global.begin(), part.halo_global.end());
+    local_global_ = upload(local);
+    for (const auto& rows : part.send_rows) send_rows_.push_back(upload(rows));
+    synchronize();
+  }
+
+  void upload_values() {
+    for (std::size_t i = 0; i < in_.params.size(); ++i)
+      copy_to_device(value(int(i)), in_.params[i]->value.data.data(), in_.params[i]->value.data.size() * sizeof(float));
+  }
+  void download_values(const std::vector<Param<float>*>& params) {
+    compute_.synchronize();
+    for (std::size_t i = 0; i < params.size(); ++i)
+      copy_to_host(params[i]->value.data.data(), value(int(i)), params[i]->value.data.size() * sizeof(float));
+  }
+
+  const BackendInputs& in() const { return in_; }
+  void* stream() const { return compute_.get(); }
+  Stream& compute() { return compute_; }
+  Stream& comm() { return comm_; }
+  Handles& handles() { return handles_; }
+  float* value(int i) const { return values_.as<float>() + offset_[std::size_t(i)]; }
+  float* grad(int i) const { return grads_.as<float>() + offset_[std::size_t(i)]; }
+  std::int64_t param_cols(int i) const { return in_.params[std::size_t(i)]->value.cols; }
+  DeviceCsr& aggregation(bool transposed) { return transposed ? bwd_ : fwd_; }
+  bool sparse_features() const { return in_.x->is_sparse(); }
+  const float* dense_features(std::int64_t* ld) const {
+    *ld = x_cols_;
+    return x_dense_.as<float>();
+  }
+  // The features' CSR: the last dropped copy (id 1) or the original.
+  DeviceCsr& sparse_features(int id) { return id == 1 && x_dropped_ ? *x_dropped_ : x_sparse_; }
+  void set_dropped_features(const graph::Csr* host) {
+    if (host) x_dropped_ = std::make_unique<DeviceCsr>(*host);
+    else x_dropped_.reset();
+  }
+  const std::int32_t* labels() const { return labels_.as<std::int32_t>(); }
+  const std::uint8_t* train_mask() const { return train_mask_.as<std::uint8_t>(); }
+  const std::int64_t* inner_global() const { return inner_global_.as<std::int64_t>(); }
+  const std::int64_t* local_global() const { return local_global_.as<std::int64_t>(); }
+  const std::int32_t* send_rows(int peer) const { return send_rows_[std::size_t(peer)].as<std::int32_t>(); }
+  DeviceMatrix& store(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    auto it = stores_.find(name);
+    if (it == stores_.end()) it = stores_.emplace(name, DeviceMatrix(rows, cols)).first;
+    if (it->second.rows != rows || it->second.cols != cols)
+      throw std::logic_error("cuda executor: persistent buffer " + name + " changed shape between plans");
+    return it->second;
+  }
+
+  // The gradient all-reduce through pinned host memory (every parameter in one message).
+  void allreduce_grads(Communicator& comm) {
+    const std::size_t bytes = std::size_t(elements_) * sizeof(float);
+    copy_to_host_async(grads_host_.get(), grads_.get(), bytes, stream());
+    compute_.synchronize();
+    comm.allreduce_sum(grads_host_.as<float>(), elements_);
+    copy_to_device_async(grads_.get(), grads_host_.get(), bytes, stream());
+  }
+  void adam_step() {
+    ++step_;
+    for (std::size_t i = 0; i < in_.params.size(); ++i)
+      cuda::adam_step(value(int(i)), grad(int(i)), m_.as<double>() + offset_[i], v_.as<double>() + offset_[i],
+                      std::int64_t(in_.params[i]->value.data.size()), in_.adam, step_, stream());
+  }
+
+ private:
+  BackendInputs in_;
+  Stream compute_, comm_;
+  Handles handles_;
+  std::vector<std::int64_t> offset_;
+  std::int64_t elements_ = 0;
+  DeviceBuffer values_, grads_, m_, v_;
+  PinnedBuffer grads_host_;
+  long step_ = 0;
+  DeviceCsr fwd_, bwd_, x_sparse_;
+  std::unique_ptr<DeviceCsr> x_dropped_;
+  DeviceBuffer x_dense_;
+  std::int64_t x_cols_ = 0;
+  DeviceBuffer labels_, train_mask_, inner_global_, local_global_;
+  std::vector<DeviceBuffer> send_rows_;
+  std::map<std::string, DeviceMatrix> stores_;
+};
+
+class CudaExecutor : public Executor {
+ public:
+  CudaExecutor(const scheduler::Plan& plan, State& st) : plan_(plan), st_(st), comm_(*st.in().comm) {
+    for (const auto& b : plan.buffers) {
+      if (b.persistent) {
+        buf_.push_back(&st.store(b.name, b.rows, b.cols));
+      } else {
+        owned_.push_back(std::make_unique<DeviceMatrix>(b.rows, b.cols));
+        buf_.push_back(owned_.back().get());
+      }
+    }
+    host_.resize(plan.buffers.size());
+    for (const auto& m : plan.messages) {
+      dmsg_.emplace_back(std::size_t(m.bytes));
+      hmsg_.emplace_back(std::size_t(m.bytes));
+      staged_.emplace_back();
+    }
+    masks_.resize(plan.buffers.size());
+    mask_valid_.assign(plan.buffers.size(), false);
+    for (const auto& t : plan.tasks)
+      if (t.kind == TaskKind::dropout_backward && t.b.kind == Operand::buffer && !masks_[t.b.id].get())
+        masks_[t.b.id] = DeviceBuffer(std::size_t(plan.buffers[t.b.id].rows * plan.buffers[t.b.id].cols));
+    rows_ = message_rows(plan, *st.in().part, &sampled_);
+    rows_dev_.resize(plan.tasks.size());
+    for (std::size_t i = 0; i < rows_.size(); ++i)
+      if (!rows_[i].empty()) rows_dev_[i] = upload(rows_[i]);
+    request_.assign(plan.tasks.size(), -1);
+    for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+      begin_.emplace_back();
+      end_.emplace_back();
+    }
+    std::int64_t scratch = 0;
+    for (const auto& t : plan.tasks)
+      if (t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0)) scratch = std::max(scratch, t.rows * t.cols);
+    scratch_ = DeviceBuffer(std::size_t(scratch) * sizeof(float));
+  }
+
+  void set_boundary_sample(const scheduler::BoundarySample& sample) override {
+    sample_message_rows(plan_, *st_.in().part, sample, rows_);
+    for (const auto& t : plan_.tasks)
+      if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.row_sel.sampled)
+        rows_dev_[std::size_t(t.id)] = upload(rows_[std::size_t(t.id)]);
+    sample_given_ = true;
+  }
+
+  StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>&,
+                const DropoutKey* key, const LossInputs* loss) override {
+    if (params.size() != plan_.params.size())
+      throw std::logic_error("cuda executor: model has " + std::to_string(params.size()) + " parameters, plan " +
+                             std::to_string(plan_.params.size()));
+    if (sampled_ && !sample_given_) throw std::logic_error("cuda executor: plan samples boundary rows but no sample was given");
+    sample_given_ = false;
+    StepTimes times;
+    quant_stats_ = {};
+    quant_by_layer_.clear();
+    void* stream = st_.stream();
+    const auto t0 = Clock::now();
+    for (const Task& t : plan_.tasks) {
+      for (int d : t.deps)
+        if (request_[d] >= 0) {
+          const auto w0 = Clock::now();
+          comm_.wait(request_[d]);
+          request_[d] = -1;
+          times.comm_s += since(w0);
+          const Task& r = plan_.tasks[std::size_t(d)];
+          if (r.kind == TaskKind::recv) {  // to the device on the comm stream; compute waits for it
+            copy_to_device_async(dmsg_[r.message].get(), hmsg_[r.message].get(), std::size_t(r.bytes), st_.comm().get());
+            staged_[r.message].record(st_.comm().get());
+            staged_[r.message].make_wait(stream);
+          }
+        }
+      begin_[t.id].record(stream);
+      const auto c0 = Clock::now();
+      execute(t, adam, key, loss, times);
+      if (t.lane == scheduler::Lane::comm) times.comm_s += since(c0);  // posting a send / receive
+      end_[t.id].record(stream);
+      if (t.lane == scheduler::Lane::compute) comm_.progress();
+    }
+    const auto w0 = Clock::now();
+    comm_.wait_all();
+    times.comm_s += since(w0);
+    std::fill(request_.begin(), request_.end(), -1);
+    st_.compute().synchronize();
+    times.total_s = since(t0);
+    for (const Task& t : plan_.tasks) {
+      if (t.lane != scheduler::Lane::compute) continue;
+      const double dt = end_[t.id].seconds_since(begin_[t.id]);
+      if (trace_) (*trace_)[std::size_t(t.id)] += dt;
+      if (t.kind == TaskKind::allreduce) times.reduce_s += dt;
+      else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32) times.quant_s += dt;
+      else times.compute_s += dt;
+    }
+    times.bytes_sent = plan_.bytes_sent();
+    times.bytes_meta = plan_.bytes_meta();
+    return times;
+  }
+
+  const Matrix<float>& host_buffer(int id) override {
+    const DeviceMatrix& d = *buf_[std::size_t(id)];
+    Matrix<float>& h = host_[std::size_t(id)];
+    if (h.rows != d.rows || h.cols != d.cols) h.resize(d.rows, d.cols);
+    st_.compute().synchronize();
+    copy_to_host(h.data.data(), d.ptr(), h.data.size() * sizeof(float));
+    return h;
+  }
+  void collect_stats(bool on) override { collect_ = on; }
+  const std::vector<float>& row_ranges(int task_id) const override { return ranges_[std::size_t(task_id)]; }
+  void trace(std::vector<double>* task_seconds) override { trace_ = task_seconds; }
+  const QuantStats& quant_stats() const override { return quant_stats_; }
+  const std::map<std::pair<int, int>, QuantStats>& quant_stats_by_layer() const override { return quant_by_layer_; }
+  const scheduler::Plan& plan() const override { return plan_; }
+
+ private:
+  float* ptr(const Operand& o, std::int64_t* ld) {
+    switch (o.kind) {
+      case Operand::buffer:
+        *ld = buf_[std::size_t(o.id)]->cols;
+        return buf_[std::size_t(o.id)]->ptr();
+      case Operand::param_value: *ld = st_.param_cols(o.id); return st_.value(o.id);
+      case Operand::param_grad: *ld = st_.param_cols(o.id); return st_.grad(o.id);
+      case Operand::features:
+        if (o.id != 0 || st_.sparse_features()) throw std::logic_error("plan reads sparse features as a dense matrix");
+        return const_cast<float*>(st_.dense_features(ld));
+      default: throw std::logic_error("plan task has an empty operand");
+    }
+  }
+
+  void execute(const Task& t, Adam<float>* adam, const DropoutKey* key, const LossInputs* loss, StepTimes& times) {
+    void* stream = st_.stream();
+    Handles& h = st_.handles();
+    std::int64_t lda = 0, ldb = 0, ldc = 0;
+    switch (t.kind) {
+      case TaskKind::dropout: {
+        const bool drop = key && t.dropout > 0;
+        if (t.c.kind == Operand::features) {  // sparse first-layer input: dropped on the host, uploaded
+          if (drop) {
+            const auto dropped = dropout_sparse(st_.in().x->sparse, t.dropout, *key, t.layer,
+                                                st_.in().part->inner_global.data());
+            st_.compute().synchronize();  // the previous copy may still be read
+            st_.set_dropped_features(&dropped);
+          } else {
+            st_.set_dropped_features(nullptr);
+          }
+          break;
+        }
+        const float* src = ptr(t.a, &lda);
+        float* dst = ptr(t.c, &ldc);
+        auto& mask = masks_[std::size_t(t.c.id)];
+        mask_valid_[std::size_t(t.c.id)] = drop;
+        if (drop) {
+          dropout_forward(src, dst, mask.get() ? mask.as<std::uint8_t>() : nullptr, t.rows, t.cols, t.dropout, *key,
+                          t.layer, st_.inner_global(), stream);
+        } else {
+          copy_on_device(dst, src, std::size_t(t.rows * t.cols) * sizeof(float), stream);
+        }
+        break;
+      }
+      case TaskKind::gemm: {
+        const float* a = ptr(t.a, &lda);
+        const float* b = ptr(t.b, &ldb);
+        float* c = ptr(t.c, &ldc);
+        const std::int64_t first = t.row_sel.kind == RowSet::range && !t.trans_a ? t.row_sel.begin : 0;
+        gemm(h, t.trans_a, t.trans_b, t.rows, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : first * lda), lda, b, ldb,
+             t.accumulate ? 1.0f : 0.0f, c + first * ldc, ldc);
+        break;
+      }
+      case TaskKind::spmm:
+        spmm(h, st_.aggregation(t.transpose_matrix), t.row_sel.begin, t.row_sel.end, ptr(t.a, &lda), t.cols,
+             ptr(t.c, &ldc), t.accumulate);
+        break;
+      case TaskKind::spmm_features: {
+        DeviceCsr& xs = st_.sparse_features(t.a.id);
+        const bool ranged = t.row_sel.kind == RowSet::range;
+        spmm(h, xs, ranged ? t.row_sel.begin : 0, ranged ? t.row_sel.end : xs.rows(), ptr(t.b, &ldb), t.cols,
+             ptr(t.c, &ldc), t.accumulate);
+        break;
+      }
+      case TaskKind::spmm_features_t:
+        spmm_transposed(h, st_.sparse_features(t.b.id), ptr(t.a, &lda), t.cols, ptr(t.c, &ldc), false);
+        break;
+      case TaskKind::bias_act: {
+        const float* bias = ptr(t.a, &lda);
+        float* y = ptr(t.c, &ldc);
+        add_bias(y, bias, t.rows, t.cols, stream);
+        if (t.relu) relu_forward(y, t.rows * t.cols, stream);
+        break;
+      }
+      case TaskKind::act_backward: relu_backward(ptr(t.a, &lda), ptr(t.c, &ldc), t.rows * t.cols, stream); break;
+      case TaskKind::bias_grad: column_sums(ptr(t.a, &lda), t.rows, t.cols, ptr(t.c, &ldc), false, stream); break;
+      case TaskKind::dropout_backward: {
+        const float* g = ptr(t.a, &lda);
+        float* out = ptr(t.c, &ldc);
+        const std::int64_t n = t.rows * t.cols;
+        if (!mask_valid_[std::size_t(t.b.id)]) {
+          copy_on_device(out, g, std::size_t(n) * sizeof(float), stream);
+        } else {
+          dropout_backward(g, masks_[std::size_t(t.b.id)].as<std::uint8_t>(), float(1.0 / (1.0 - t.dropout)), n, out,
+                           stream);
+        }
+        break;
+      }
+      case TaskKind::pack: pack(t, key); break;
+      case TaskKind::unpack: {
+        float* dst = ptr(t.c, &ldc);
+        const auto* rows = rows_dev_[std::size_t(t.id)].as<std::int32_t>();
+        const std::uint8_t* in = dmsg_[std::size_t(t.message)].as<std::uint8_t>();
+        const bool plain = t.scale == 1 && t.smoothing == 0;
+        std::int64_t at = 0;
+        for (const auto& [count, bits] : message_groups(t)) {
+          if (plain) decode_rows(in, count, t.cols, bits, {dst, ldc, rows + at, 0, t.accumulate}, stream);
+          else decode_rows(in, count, t.cols, bits, {scratch_.as<float>(), t.cols, nullptr, at, false}, stream);
+          in += scheduler::message_bytes(count, t.cols, bits);
+          at += count;
+        }
+        if (!plain)
+          blend_rows(dst, ldc, rows, scratch_.as<float>(), t.rows, t.cols, float(t.smoothing),
+                     float((1.0 - t.smoothing) * t.scale), t.accumulate, stream);
+        break;
+      }
+      case TaskKind::copy_rows: {
+        float* dst = ptr(t.c, &ldc);
+        const float* src = t.a.kind == Operand::none ? nullptr : ptr(t.a, &lda);
+        const auto& s = t.row_sel;
+        if (s.kind != RowSet::send_list && s.kind != RowSet::range)
+          throw std::logic_error("copy_rows: row set must be a range or a send list");
+        copy_rows(dst, ldc, s.kind == RowSet::send_list ? st_.send_rows(s.peer) : nullptr, s.begin, src, lda,
+                  t.src_begin, t.rows, t.cols, t.accumulate, stream);
+        break;
+      }
+      case TaskKind::send:
+        request_[t.id] = comm_.isend(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
+        break;
+      case TaskKind::recv:
+        request_[t.id] = comm_.irecv(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
+        break;
+      case TaskKind::loss: {
+        if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
+        const DeviceMatrix& z = *buf_[std::size_t(t.a.id)];
+        times.loss = softmax_cross_entropy(z.ptr(), z.rows, z.cols, st_.labels(), st_.train_mask(), loss->normaliser,
+                                           buf_[std::size_t(t.c.id)]->ptr(), stream);
+        break;
+      }
+      case TaskKind::allreduce:
+        if (comm_.size() > 1) st_.allreduce_grads(comm_);
+        break;
+      case TaskKind::optimizer:
+        if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");
+        st_.adam_step();
+        break;
+    }
+  }
+
+  // Encodes on the device, then copies the message to its pinned host slot for the send.
+  void pack(const Task& t, const DropoutKey* key) {
+    void* stream = st_.stream();
+    std::int64_t lda = 0;
+    const float* src = ptr(t.a, &lda);
+    QuantKey qk;
+    if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
+    const auto* rows = rows_dev_[std::size_t(t.id)].as<std::int32_t>();
+    std::uint8_t* out = dmsg_[std::size_t(t.message)].as<std::uint8_t>();
+    std::int64_t at = 0;
+    for (const auto& [count, bits] : message_groups(t)) {
+      encode_rows({src, lda, rows + at, 0, st_.local_global()}, count, t.cols, bits, qk, out, stream);
+      out += scheduler::message_bytes(count, t.cols, bits);
+      at += count;
+    }
+    const auto bytes = std::size_t(plan_.messages[std::size_t(t.message)].bytes);
+    copy_to_host_async(hmsg_[std::size_t(t.message)].get(), dmsg_[std::size_t(t.message)].get(), bytes, stream);
+    st_.compute().synchronize();
+    if (collect_) collect(t, src, lda);
+  }
+
+  // Row ranges and quantization error of a pack, on the host from copies of its source buffer and
+  // message (only on the epochs that collect statistics).
+  void collect(const Task& t, const float* src, std::int64_t lda) {
+    if (ranges_.size() != plan_.tasks.size()) ranges_.resize(plan_.tasks.size());
+    auto& ranges = ranges_[std::size_t(t.id)];
+    ranges.assign(std::size_t(t.rows), 0.0f);
+    const std::int64_t src_rows = t.a.kind == Operand::buffer ? buf_[std::size_t(t.a.id)]->rows : 0;
+    std::vector<float> host_src(std::size_t(src_rows * lda));
+    copy_to_host(host_src.data(), src, host_src.size() * sizeof(float));
+    const auto& rows = rows_[std::size_t(t.id)];
+    const std::uint8_t* msg = hmsg_[std::size_t(t.message)].as<std::uint8_t>();
+    std::int64_t at = 0;
+    for (const auto& [count, bits] : message_groups(t)) {
+      if (scheduler::quantized(bits)) {
+        const QuantStats q = pack_stats(host_src.data(), lda, rows.data() + at, count, t.cols, bits, msg,
+                                        ranges.data() + at, host_scratch_);
+        quant_stats_.add(q);
+        quant_by_layer_[{t.layer, t.dir == scheduler::Direction::backward ? 1 : 0}].add(q);
+      } else {
+        for (std::int64_t r = 0; r < count; ++r) {
+          const float* x = host_src.data() + std::int64_t(rows[std::size_t(at + r)]) * lda;
+          const auto [lo, hi] = std::minmax_element(x, x + t.cols);
+          ranges[std::size_t(at + r)] = t.cols > 0 ? *hi - *lo : 0.0f;
+        }
+      }
+      msg += scheduler::message_bytes(count, t.cols, bits);
+      at += count;
+    }
+  }
+
+  const scheduler::Plan& plan_;
+  State& st_;
+  Communicator& comm_;
+  std::vector<std::unique_ptr<DeviceMatrix>> owned_;
+  std::vector<DeviceMatrix*> buf_;
+  std::vector<Matrix<float>> host_;
+  std::vector<DeviceBuffer> dmsg_;
+  std::vector<PinnedBuffer> hmsg_;
+  std::vector<Event> staged_;  // per message slot: its copy to the device done
+  std::vector<DeviceBuffer> masks_;
+  std::vector<bool> mask_valid_;
+  std::vector<std::vector<graph::NodeId>> rows_;
+  std::vector<DeviceBuffer> rows_dev_;
+  bool sampled_ = false, sample_given_ = false;
+  std::vector<int> request_;
+  std::vector<Event> begin_, end_;
+  DeviceBuffer scratch_;
+  std::vector<float> host_scratch_;
+  bool collect_ = false;
+  std::vector<double>* trace_ = nullptr;
+  std::vector<std::vector<float>> ranges_;
+  QuantStats quant_stats_;
+  std::map<std::pair<int, int>, QuantStats> quant_by_layer_;
+};
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(const BackendInputs& in, const DeviceInfo& info, int device) : info_(info), device_(device) {
+    check(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
+    state_ = std::make_unique<State>(in);
+  }
+  std::unique_ptr<Executor> make(const scheduler::Plan& plan) override {
+    return std::make_unique<CudaExecutor>(plan, *state_);
+  }
+  void finish(const std::vector<Param<float>*>& params) override { state_->download_values(params); }
+  nlohmann::json describe() const override {
+    return {{"name", "cuda"},
+            {"device", info_.name},
+            {"device_index", device_},
+            {"devices_visible", info_.count},
+            {"compute_capability", std::to_string(info_.major) + "." + std::to_string(info_.minor)},
+            {"memory_gib", info_.memory_gib},
+            {"runtime_version", info_.runtime_version},
+            {"driver_version", info_.driver_version},
+            {"transport", state_->in().comm->size() > 1 ? "mpi, staged through pinned host memory" : "none"}};
+  }
+
+ private:
+  DeviceInfo info_;
+  int device_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace
+
+void register_backend() {
+  engine::register_backend("cuda", [](const BackendInputs& in) -> std::unique_ptr<Backend> {
+    const DeviceInfo info = device_info();
+    if (!info.available) throw Error("--backend cuda: " + info.reason);
+    return std::make_unique<CudaBackend>(in, info, in.comm->rank() % info.count);
+  });
+}
+
+}  // namespace adaqp::engine::cuda

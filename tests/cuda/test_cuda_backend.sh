@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The GPU backend against the CPU reference, end to end (ctest `cuda_backend`, label cuda):
+# `adaqp train --backend cuda` and `--backend cpu` on the same settings, per-epoch records compared
+# by tests/mpi/compare_records.py.
+#  1. one rank: GCN on Cora (sparse first-layer features, transform-first) and GraphSAGE on an SBM
+#     graph (dense features, aggregate-first first layer), 20 epochs with dropout;
+#  2. two ranks sharing the one GPU, messages through pinned host memory and MPI: vanilla,
+#     overlap, adaqp at 8 bits, fp16, stale pipelining with momentum, boundary sampling.
+# Tolerances (named): the GPU sums GEMM / SpMM / column sums in another order than the CPU
+# (relative 1e-6 per operation, tests/cuda kernels) and Adam amplifies that over epochs, so
+# FP32_RTOL = 1e-3 on the loss of every epoch; quantized messages round stochastically with the
+# CPU's random stream, but an input that differs in its last bit may round to the neighbouring
+# level, so QUANT_RTOL = 2e-2; test accuracy at best validation within ACC_TOL = 0.01 (the final
+# accuracies of two runs of the same computation).
+# Without a usable device the program says so and exits 77 (ctest: skipped).
+set -u
+adaqp=$1
+here=$(cd "$(dirname "$0")" && pwd)
+compare=$here/../mpi/compare_records.py
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+FP32_RTOL=1e-3
+QUANT_RTOL=2e-2
+ACC_TOL=0.01
+
+if ! "$adaqp" train --dataset cora --epochs 1 --quiet --backend cuda >"$tmp/probe" 2>&1; then
+  if grep -q -- "--backend cuda:" "$tmp/probe"; then
+    echo "skipped: $(grep -- '--backend cuda:' "$tmp/probe" | head -1)"
+    exit 77
+  fi
+  cat "$tmp/probe"
+  exit 1
+fi
+
+pass=0
+fail=0
+check() {  # check NAME COMMAND...
+  local name=$1
+  shift
+  if "$@" >"$tmp/out" 2>&1; then
+    pass=$((pass + 1))
+    echo "ok: $name: $(tail -1 "$tmp/out")"
+  else
+    fail=$((fail + 1))
+    echo "FAIL: $name"
+    tail -5 "$tmp/out"
+  fi
+}
+run() {  # run NP OUT ARGS...
+  local np=$1 out=$2
+  shift 2
+  if [ "$np" -eq 1 ]; then
+    "$adaqp" train "$@" --epochs 20 --quiet --threads 1 --metrics "$out"
+  else
+    timeout 300 mpirun --oversubscribe -np "$np" "$adaqp" train "$@" --epochs 20 --quiet --threads 1 --metrics "$out"
+  fi
+}
+pair() {  # pair NAME NP RTOL ARGS...: the same run on both backends, compared
+  local name=$1 np=$2 rtol=$3
+  shift 3
+  check "$name cpu" run "$np" "$tmp/$name.cpu.jsonl" "$@" --backend cpu
+  check "$name cuda" run "$np" "$tmp/$name.cuda.jsonl" "$@" --backend cuda
+  check "$name cuda = cpu" python3 "$compare" "$tmp/$name.cpu.jsonl" "$tmp/$name.cuda.jsonl" --rtol "$rtol" \
+    --keys loss --final-acc-tol "$ACC_TOL"
+}
+
+cora="--dataset cora --model gcn --layers 2 --hidden 16 --dropout 0.5"
+sbm="--dataset sbm:nodes=3000,classes=4,degree=12,seed=7,features=24 --model sage --layers 3 --hidden 32 --dropout 0.5"
+pair cora-1 1 $FP32_RTOL $cora
+pair sbm-1 1 $FP32_RTOL $sbm
+pair cora-2-vanilla 2 $FP32_RTOL $cora --mode vanilla
+pair sbm-2-overlap 2 $FP32_RTOL $sbm --mode overlap
+pair cora-2-adaqp8 2 $QUANT_RTOL $cora --mode adaqp --bits 8
+pair sbm-2-fp16 2 $QUANT_RTOL $sbm --mode quant --bits fp16
+pair cora-2-stale 2 $FP32_RTOL $cora --mode vanilla --stale --stale-momentum 0.5
+pair cora-2-bns 2 $FP32_RTOL $cora --mode vanilla --boundary-rate 0.5
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
