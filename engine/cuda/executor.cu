@@ -185,6 +185,9 @@ class CudaExecutor : public Executor {
     for (const auto& t : plan.tasks)
       if (t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0)) scratch = std::max(scratch, t.rows * t.cols);
     scratch_ = DeviceBuffer(std::size_t(scratch) * sizeof(float));
+    // The zero fills above ran on the legacy stream, which the non-blocking compute stream does
+    // not wait for: finish them before the first task.
+    synchronize();
   }
 
   void set_boundary_sample(const scheduler::BoundarySample& sample) override {
