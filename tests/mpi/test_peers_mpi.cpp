@@ -5,6 +5,9 @@
 //   - stale pipelining: at epoch 1 (warm-up) the halo rows are this epoch's; from epoch 2 on they
 //     are exactly the previous epoch's (and measurably not this epoch's); the store then holds this
 //     epoch's rows, smoothed with the momentum when one is given;
+//   - stale gradients: after a run the backward store holds the peer's halo-row gradients of that
+//     same epoch, and the inner rows were A^T dY plus the previous epoch's store (this epoch's at the
+//     warm-up);
 //   - boundary sampling: kept halo rows are X[halo] W scaled by b / s, dropped ones are zero, and
 //     the kept set is the one the sender chose (same sample on both sides).
 #define CATCH_CONFIG_RUNNER
@@ -181,6 +184,65 @@ TEST_CASE("boundary sampling exchanges the sampled rows, scaled, and zeroes the 
     CHECK(wrong == 0);
     CHECK(kept_total > 0);
     CHECK(kept_total < part.num_halo());
+  }
+}
+
+TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "[peers][stale]") {
+  scheduler::PeerOptions peers;
+  peers.stale = true;
+  const auto s = setup(peers);
+  const int rank = g_comm->rank(), peer = 1 - rank;
+  REQUIRE(g_comm->size() == 2);
+  const auto& part = s.parts[std::size_t(rank)];
+  const auto plans = make_plans(s.data, s.config, s.owner, s.parts);
+  const auto agg = make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj));
+  const auto xs = make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
+                                       plans.sparse_features ? 1.0 : 0.0);
+  Model<float> model(s.config.model, s.data.num_features, s.data.num_classes, 1);
+  Adam<float> adam(s.config.adam, model.params());
+  std::vector<std::int32_t> labels;
+  std::vector<std::uint8_t> mask;
+  for (auto g : part.inner_global) labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
+  const LossInputs loss{&labels, &mask, double(s.data.count(s.data.train_mask))};
+  PersistentBuffers stores;
+  PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
+  PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
+  const auto& plan = plans.train[std::size_t(rank)];
+  const int gmid = buffer_id(plan, "layer0.transformed.grad"), gout = buffer_id(plan, "layer0.output.grad");
+  const std::int64_t n = part.num_inner(), nl = part.num_local(), H = s.config.model.hidden;
+  const auto& send = part.send_rows[std::size_t(peer)];
+  std::vector<double> store_before;  // what the store held when this epoch started
+  for (std::int64_t epoch = 1; epoch <= 4; ++epoch) {
+    CAPTURE(epoch);
+    PlanExecutor& exec = epoch == 1 ? first : steady;
+    const DropoutKey key{1, epoch};
+    exec.run(model.params(), &adam, xs, &key, &loss);
+    const auto& g = exec.buffer(gmid);
+    const auto& d = exec.buffer(gout);
+    // This epoch's halo-row gradients, as sent, and the peer's.
+    std::vector<double> mine(g.data.begin() + n * H, g.data.begin() + nl * H);
+    const auto all = g_comm->allgather(mine);
+    const auto& theirs = all[std::size_t(peer)];
+    const auto& store = stores.at("stale.layer0.backward");
+    REQUIRE(store.data.size() == theirs.size());
+    const double scale = std::max(max_abs(theirs), 1e-30);
+    // After the run the store holds what the peer computed in this very epoch.
+    CHECK(max_abs_diff(store.data.data(), theirs, theirs.size()) <= 1e-6 * scale);
+    // The inner rows are A^T dY of this epoch plus a stored gradient: this epoch's at the
+    // warm-up, the previous epoch's afterwards.
+    std::vector<double> expect(std::size_t(n * H), 0.0);
+    for (std::int64_t r = 0; r < n; ++r)
+      for (std::int64_t k = agg.bwd.offsets[std::size_t(r)]; k < agg.bwd.offsets[std::size_t(r) + 1]; ++k)
+        for (std::int64_t j = 0; j < H; ++j)
+          expect[std::size_t(r * H + j)] += double(agg.bwd.values[std::size_t(k)]) *
+                                            d.data[std::size_t(agg.bwd.indices[std::size_t(k)] * H + j)];
+    const std::vector<double>& added = epoch == 1 ? theirs : store_before;
+    for (std::size_t i = 0; i < send.size(); ++i)
+      for (std::int64_t j = 0; j < H; ++j) expect[std::size_t(send[i]) * std::size_t(H) + std::size_t(j)] += added[i * std::size_t(H) + std::size_t(j)];
+    const double gscale = std::max(max_abs(expect), 1e-30);
+    CHECK(max_abs_diff(g.data.data(), expect, expect.size()) <= 1e-5 * gscale);
+    if (epoch > 1) CHECK(max_abs_diff(store.data.data(), store_before, theirs.size()) > 1e-3 * scale);  // it moved
+    store_before = theirs;
   }
 }
 
