@@ -430,9 +430,7 @@ class CpuBackend : public Backend {
 };
 
 std::map<std::string, BackendFactory>& registry() {
-  static std::map<std::string, BackendFactory> r{{"cpu", [](const BackendInputs& in) -> std::unique_ptr<Backend> {
-                                                    return std::make_unique<CpuBackend>(in);
-                                                  }}};
+  static std::map<std::string, BackendFactory> r{{"cpu", make_cpu_backend}};
   return r;
 }
 std::mutex registry_mutex;

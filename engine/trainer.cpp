@@ -365,7 +365,6 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   if (adaptive) costs = link_costs(config.link_model, comm);
   else if (config.adaptive && config.link_model != "probe") link_costs(config.link_model, comm);  // validate
 
-
   // Bytes on the wire per layer and direction (all ranks), fixed by the plans.
   auto bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
   const auto params = model.params();

@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <memory>
+#include <tuple>
 
 #include "engine/executor.hpp"
 #include "engine/trainer.hpp"
@@ -47,6 +48,34 @@ Setup setup(const scheduler::PeerOptions& peers) {
   s.config.peers = peers;
   return s;
 }
+
+// One rank's share of a Setup: its plans, operator and features, the seeded model with its
+// optimizer, and the loss inputs of its inner rows.
+struct Rank {
+  const graph::LocalPartition& part;
+  PlanSet plans;
+  Aggregation agg;
+  Features<float> xs;
+  Model<float> model;
+  Adam<float> adam;
+  std::vector<std::int32_t> labels;
+  std::vector<std::uint8_t> mask;
+  LossInputs loss;
+  explicit Rank(const Setup& s)
+      : part(s.parts[std::size_t(g_comm->rank())]),
+        plans(make_plans(s.data, s.config, s.owner, s.parts)),
+        agg(make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj))),
+        xs(make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
+                                plans.sparse_features ? 1.0 : 0.0)),
+        model(s.config.model, s.data.num_features, s.data.num_classes, 1),
+        adam(s.config.adam, model.params()) {
+    for (auto g : part.inner_global)
+      labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
+    loss = {&labels, &mask, double(s.data.count(s.data.train_mask))};
+  }
+  Rank(const Rank&) = delete;
+  Rank& operator=(const Rank&) = delete;
+};
 
 // X[halo rows] W for this rank's halo nodes (rows in halo order).
 std::vector<double> halo_xw(const Setup& s, const graph::LocalPartition& part, const Matrix<float>& w) {
@@ -87,19 +116,13 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
     peers.stale_momentum = momentum;
     const auto s = setup(peers);
     const int rank = g_comm->rank();
-    const auto& part = s.parts[std::size_t(rank)];
+    Rank r(s);
+    const auto& [part, plans, agg, xs] = std::tie(r.part, r.plans, r.agg, r.xs);
+    auto& model = r.model;
+    auto& adam = r.adam;
+    const auto& loss = r.loss;
     REQUIRE(part.num_halo() > 0);
-    const auto plans = make_plans(s.data, s.config, s.owner, s.parts);
     REQUIRE(plans.train_first.size() == s.parts.size());
-    const auto agg = make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj));
-    const auto xs = make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
-                                         plans.sparse_features ? 1.0 : 0.0);
-    Model<float> model(s.config.model, s.data.num_features, s.data.num_classes, 1);
-    Adam<float> adam(s.config.adam, model.params());
-    std::vector<std::int32_t> labels;
-    std::vector<std::uint8_t> mask;
-    for (auto g : part.inner_global) labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
-    const LossInputs loss{&labels, &mask, double(s.data.count(s.data.train_mask))};
     PersistentBuffers stores;
     PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
     PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
@@ -139,17 +162,11 @@ TEST_CASE("boundary sampling exchanges the sampled rows, scaled, and zeroes the 
   peers.boundary_rate = 0.3;
   const auto s = setup(peers);
   const int rank = g_comm->rank();
-  const auto& part = s.parts[std::size_t(rank)];
-  const auto plans = make_plans(s.data, s.config, s.owner, s.parts);
-  const auto agg = make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj));
-  const auto xs = make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
-                                       plans.sparse_features ? 1.0 : 0.0);
-  Model<float> model(s.config.model, s.data.num_features, s.data.num_classes, 1);
-  Adam<float> adam(s.config.adam, model.params());
-  std::vector<std::int32_t> labels;
-  std::vector<std::uint8_t> mask;
-  for (auto g : part.inner_global) labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
-  const LossInputs loss{&labels, &mask, double(s.data.count(s.data.train_mask))};
+  Rank r(s);
+  const auto& [part, plans, agg, xs] = std::tie(r.part, r.plans, r.agg, r.xs);
+  auto& model = r.model;
+  auto& adam = r.adam;
+  const auto& loss = r.loss;
   PlanExecutor exec(plans.train[std::size_t(rank)], part, agg, *g_comm);
   const int mid = buffer_id(plans.train[std::size_t(rank)], "layer0.transformed");
   const std::int64_t n = part.num_inner(), H = s.config.model.hidden;
@@ -193,17 +210,11 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
   const auto s = setup(peers);
   const int rank = g_comm->rank(), peer = 1 - rank;
   REQUIRE(g_comm->size() == 2);
-  const auto& part = s.parts[std::size_t(rank)];
-  const auto plans = make_plans(s.data, s.config, s.owner, s.parts);
-  const auto agg = make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj));
-  const auto xs = make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
-                                       plans.sparse_features ? 1.0 : 0.0);
-  Model<float> model(s.config.model, s.data.num_features, s.data.num_classes, 1);
-  Adam<float> adam(s.config.adam, model.params());
-  std::vector<std::int32_t> labels;
-  std::vector<std::uint8_t> mask;
-  for (auto g : part.inner_global) labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
-  const LossInputs loss{&labels, &mask, double(s.data.count(s.data.train_mask))};
+  Rank r(s);
+  const auto& [part, plans, agg, xs] = std::tie(r.part, r.plans, r.agg, r.xs);
+  auto& model = r.model;
+  auto& adam = r.adam;
+  const auto& loss = r.loss;
   PersistentBuffers stores;
   PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
   PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
