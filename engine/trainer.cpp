@@ -268,6 +268,7 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
   for (int l = 0; l + 1 < config.model.layers; ++l) shape.dims.push_back(config.model.hidden);
   shape.dims.push_back(data.num_classes);
   shape.dropout = config.model.dropout;
+  shape.exchange_inputs = config.peers.stale;  // PipeGCN's stale quantity (scheduler/build_plan.hpp)
   // Sparse first-layer features when the whole feature matrix is sparse enough (decided on the
   // whole graph, so every rank agrees) and the first layer is transform-first.
   std::vector<std::int64_t> part_nnz(ranks, 0);

@@ -23,9 +23,15 @@ struct ModelShape {
   double dropout = 0;               // probability in [0, 1)
   bool sparse_input = false;        // the first layer multiplies sparse features (transform-first only)
   std::int64_t feature_nnz = 0;     // non-zeros of the rank's sparse features (sizes only)
+  // Every layer aggregates first, so its exchanges carry the layer's input rows H (and gradients
+  // with respect to them) rather than H W. Stale pipelining needs this: PipeGCN's stale quantity
+  // is the boundary input H of the previous epoch, multiplied by this epoch's weights; a stale
+  // H W would also carry the previous epoch's weights. Otherwise (false) a layer transforms first
+  // when that narrows the rows (out <= in), which sends fewer bytes.
+  bool exchange_inputs = false;
 
   int layers() const { return int(dims.size()) - 1; }
-  bool transform_first(int layer) const { return dims[layer + 1] <= dims[layer]; }
+  bool transform_first(int layer) const { return !exchange_inputs && dims[layer + 1] <= dims[layer]; }
   // Parameter index of a layer's weights / bias (order: w_neigh, [w_self], bias per layer).
   int param_index(int layer, int which) const { return layer * (sage ? 3 : 2) + which; }
 };

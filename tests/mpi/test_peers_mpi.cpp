@@ -1,15 +1,17 @@
 // Peer strategies on real MPI ranks (run under `mpirun -np 2`, ctest label mpi). Each rank checks
-// what its plan actually aggregated against values it can compute alone: with dropout off, the
-// halo rows of layer 0's transformed buffer are X[halo] W for the weights of some epoch, and every
-// rank holds the whole feature matrix.
-//   - stale pipelining: at epoch 1 (warm-up) the halo rows are this epoch's; from epoch 2 on they
-//     are exactly the previous epoch's (and measurably not this epoch's); the store then holds this
-//     epoch's rows, smoothed with the momentum when one is given;
+// what its plan actually aggregated against values it can compute alone or gather from its peer
+// (dropout is off, and every rank holds the whole feature matrix):
+//   - stale pipelining exchanges layer inputs H (every layer aggregates first), so layer 0's halo
+//     rows are the features X[halo]; at epoch 1 (warm-up) layer 1's halo rows are the rows the
+//     peer computed this epoch; from epoch 2 on they are exactly the ones it computed the epoch
+//     before (and measurably not this epoch's); the store then holds this epoch's rows, smoothed
+//     with the momentum when one is given;
 //   - stale gradients: after a run the backward store holds the peer's halo-row gradients of that
 //     same epoch, and the inner rows were A^T dY plus the previous epoch's store (this epoch's at the
 //     warm-up);
-//   - boundary sampling: kept halo rows are X[halo] W scaled by b / s, dropped ones are zero, and
-//     the kept set is the one the sender chose (same sample on both sides).
+//   - boundary sampling (transform-first layers): kept halo rows of layer 0 are X[halo] W scaled by
+//     b / s, dropped ones are zero, and the kept set is the one the sender chose (same sample on
+//     both sides).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -42,7 +44,7 @@ Setup setup(const scheduler::PeerOptions& peers) {
   s.parts = graph::build_partitions(s.data.adj, s.owner, g_comm->size());
   s.config.model.kind = ModelKind::gcn;
   s.config.model.layers = 2;
-  s.config.model.hidden = 8;  // < 16 features: layer 0 is transform-first, its halo rows are X W
+  s.config.model.hidden = 8;  // < 16 features: without --stale layer 0 is transform-first (halo rows X W)
   s.config.model.dropout = 0;
   s.config.adam.lr = 0.05;
   s.config.peers = peers;
@@ -115,7 +117,8 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
     peers.stale = true;
     peers.stale_momentum = momentum;
     const auto s = setup(peers);
-    const int rank = g_comm->rank();
+    const int rank = g_comm->rank(), peer = 1 - rank;
+    REQUIRE(g_comm->size() == 2);
     Rank r(s);
     const auto& [part, plans, agg, xs] = std::tie(r.part, r.plans, r.agg, r.xs);
     auto& model = r.model;
@@ -126,33 +129,47 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
     PersistentBuffers stores;
     PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
     PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
-    const int mid = buffer_id(plans.train[std::size_t(rank)], "layer0.transformed");
-    REQUIRE(buffer_id(plans.train_first[std::size_t(rank)], "layer0.transformed") == mid);
-    const std::int64_t n = part.num_inner(), H = s.config.model.hidden;
+    const auto& plan = plans.train[std::size_t(rank)];
+    const int in0 = buffer_id(plan, "layer0.input"), in1 = buffer_id(plan, "layer1.input");
+    REQUIRE(buffer_id(plans.train_first[std::size_t(rank)], "layer1.input") == in1);
+    const std::int64_t n = part.num_inner(), F = s.data.num_features, H = s.config.model.hidden;
     const std::size_t halo_elems = std::size_t(part.num_halo() * H);
-    std::vector<double> prev_xw, smoothed;
+    const auto& send = part.send_rows[std::size_t(peer)];
+    // Layer 0's halo rows are inputs, the features themselves (not X W).
+    std::vector<double> x_halo;
+    for (auto g : part.halo_global)
+      for (std::int64_t k = 0; k < F; ++k) x_halo.push_back(s.data.features[std::size_t(g * F + k)]);
+    std::vector<double> smoothed;
     for (std::int64_t epoch = 1; epoch <= 4; ++epoch) {
       CAPTURE(epoch);
-      const auto xw = halo_xw(s, part, model.params()[0]->value);  // this epoch's halo rows
       const DropoutKey key{1, epoch};
       PlanExecutor& exec = epoch == 1 ? first : steady;
       exec.run(model.params(), &adam, xs, &key, &loss);
-      const float* used = exec.buffer(mid).data.data() + n * H;  // halo rows the aggregation read
-      const double scale = max_abs(xw);
+      CHECK(max_abs_diff(exec.buffer(in0).data.data() + n * F, x_halo, x_halo.size()) <= 1e-6 * max_abs(x_halo));
+      // The layer-1 input rows this rank computed this epoch for its peer, and the peer's for it
+      // (with two ranks every halo row comes from the peer, in its send order).
+      const auto& h1 = exec.buffer(in1);
+      std::vector<double> mine;
+      for (auto row : send)
+        for (std::int64_t j = 0; j < H; ++j) mine.push_back(h1.data[std::size_t(row * H + j)]);
+      const auto fresh = g_comm->allgather(mine)[std::size_t(peer)];
+      REQUIRE(fresh.size() == halo_elems);
+      const float* used = h1.data.data() + n * H;  // halo rows the layer-1 aggregation read
+      const double scale = max_abs(fresh);
       if (epoch == 1) {
-        CHECK(max_abs_diff(used, xw, halo_elems) <= 1e-4 * scale);
-        smoothed = xw;
+        CHECK(max_abs_diff(used, fresh, halo_elems) <= 1e-6 * scale);
+        smoothed = fresh;
       } else {
         // The previous epoch's rows (smoothed), and not this epoch's: the weights moved in between.
-        CHECK(max_abs_diff(used, smoothed, halo_elems) <= 1e-4 * scale);
-        CHECK(max_abs_diff(used, xw, halo_elems) > 1e-2 * scale);
-        for (std::size_t i = 0; i < smoothed.size(); ++i) smoothed[i] = momentum * smoothed[i] + (1 - momentum) * xw[i];
+        CHECK(max_abs_diff(used, smoothed, halo_elems) <= 1e-6 * scale);
+        CHECK(max_abs_diff(used, fresh, halo_elems) > 1e-2 * scale);
+        for (std::size_t i = 0; i < smoothed.size(); ++i)
+          smoothed[i] = momentum * smoothed[i] + (1 - momentum) * fresh[i];
       }
       // The store now holds what arrives for the next epoch.
-      const auto& store = stores.at("stale.layer0.forward");
+      const auto& store = stores.at("stale.layer1.forward");
       CHECK(std::size_t(store.data.size()) == halo_elems);
-      if (store.data.size() == halo_elems) CHECK(max_abs_diff(store.data.data(), smoothed, halo_elems) <= 1e-4 * scale);
-      prev_xw = xw;
+      if (store.data.size() == halo_elems) CHECK(max_abs_diff(store.data.data(), smoothed, halo_elems) <= 1e-6 * scale);
     }
   }
 }
@@ -219,7 +236,9 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
   PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
   PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
   const auto& plan = plans.train[std::size_t(rank)];
-  const int gmid = buffer_id(plan, "layer0.transformed.grad"), gout = buffer_id(plan, "layer0.output.grad");
+  // Layer 1 aggregates first: gmid = A^T gout holds the gradients of its input rows, whose halo
+  // part goes to the peer.
+  const int gmid = buffer_id(plan, "layer1.input.grad"), gout = buffer_id(plan, "layer1.aggregated.grad");
   const std::int64_t n = part.num_inner(), nl = part.num_local(), H = s.config.model.hidden;
   const auto& send = part.send_rows[std::size_t(peer)];
   std::vector<double> store_before;  // what the store held when this epoch started
@@ -234,7 +253,7 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
     std::vector<double> mine(g.data.begin() + n * H, g.data.begin() + nl * H);
     const auto all = g_comm->allgather(mine);
     const auto& theirs = all[std::size_t(peer)];
-    const auto& store = stores.at("stale.layer0.backward");
+    const auto& store = stores.at("stale.layer1.backward");
     REQUIRE(store.data.size() == theirs.size());
     const double scale = std::max(max_abs(theirs), 1e-30);
     // After the run the store holds what the peer computed in this very epoch.
