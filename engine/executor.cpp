@@ -180,6 +180,9 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
     throw std::logic_error("executor: model has " + std::to_string(params.size()) + " parameters, plan " +
                            std::to_string(plan_.params.size()));
   if (sampled_ && !sample_given_) throw std::logic_error("executor: plan samples boundary rows but no sample was given");
+  if (x.rows() != (plan_.halo_features ? part_.num_local() : part_.num_inner()))
+    throw std::logic_error("executor: features have " + std::to_string(x.rows()) + " rows, the plan reads " +
+                           std::to_string(plan_.halo_features ? part_.num_local() : part_.num_inner()));
   sample_given_ = false;
   StepTimes times;
   quant_stats_ = {};
@@ -232,7 +235,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       if (drop) {
         mask.resize(mask_needed_[t.c.id] ? std::size_t(t.rows * t.cols) : 0);
         dropout_forward(src, dst, mask.empty() ? nullptr : mask.data(), t.rows, t.cols, t.dropout, *key, t.layer,
-                        part_.inner_global.data());
+                        local_global_.data());  // rows [0, n) inner, then halo rows (halo features)
       } else {
         mask.clear();
         std::memcpy(dst, src, std::size_t(t.rows * t.cols) * sizeof(float));

@@ -291,10 +291,20 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
       out.train_first.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment, first));
     }
   }
+  out.halo_features = !out.train.empty() && out.train[0].halo_features;
+  for (const auto* set : {&out.train, &out.eval, &out.train_first})
+    for (const auto& p : *set)
+      if (p.halo_features != out.halo_features) throw std::logic_error("plans disagree on halo features");
   scheduler::validate(out.train);
   scheduler::validate(out.eval);
   if (!out.train_first.empty()) scheduler::validate(out.train_first);
   return out;
+}
+
+Features<float> local_features(const graph::Dataset& data, const graph::LocalPartition& part, const PlanSet& plans) {
+  auto rows = part.inner_global;
+  if (plans.halo_features) rows.insert(rows.end(), part.halo_global.begin(), part.halo_global.end());
+  return make_features<float>(data.features.data(), data.num_features, rows, plans.sparse_features ? 1.0 : 0.0);
 }
 
 TrainResult train(const graph::Dataset& data, const TrainConfig& config, const EpochCallback& on_epoch) {
@@ -334,8 +344,7 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   Model<float> model(config.model, data.num_features, data.num_classes, config.seed);
   Adam<float> adam(config.adam, model.params());
   auto plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts));
-  const auto xs = make_features<float>(data.features.data(), data.num_features, part.inner_global,
-                                       plans->sparse_features ? 1.0 : 0.0);
+  const auto xs = local_features(data, part, *plans);
   // Labels and splits of this rank's inner rows.
   const std::int64_t n = part.num_inner();
   std::vector<std::int32_t> labels(n);

@@ -67,12 +67,17 @@ nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data,
 // the first layer reads sparse features (decided on the whole feature matrix, so ranks agree).
 struct PlanSet {
   bool sparse_features = false;
+  bool halo_features = false;  // the features include halo rows (scheduler::Plan::halo_features)
   std::vector<scheduler::Plan> train, eval;
   std::vector<scheduler::Plan> train_first;  // stale pipelining: the first epoch's plans (else empty)
 };
 PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
                    const std::vector<graph::LocalPartition>& parts,
                    const scheduler::BitAssignment* assignment = nullptr);
+
+// This rank's features as its plans read them: the inner rows, then the halo rows when
+// plans.halo_features; CSR when plans.sparse_features.
+Features<float> local_features(const graph::Dataset& data, const graph::LocalPartition& part, const PlanSet& plans);
 
 // Alpha-beta cost of every ordered pair of ranks, measured by ping-pong ([sender][receiver]).
 std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm);

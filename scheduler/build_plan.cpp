@@ -367,11 +367,15 @@ class Builder {
     Operand x = l == 0 ? Operand{Operand::features, 0} : buf(out_[l - 1]);
     std::vector<int> x_ready = prev >= 0 ? std::vector<int>{prev} : std::vector<int>{};
     const bool drop = plan_.training && m_.dropout > 0;
+    // An aggregate-first first layer takes its halo rows from the rank's own copy of the features
+    // (Plan::halo_features), except under boundary sampling, whose estimator drops halo rows.
+    const bool local_x = l == 0 && !tf && !peers_.sampled() && nl_ > n_;
+    if (local_x) plan_.halo_features = true;
     if (drop || !sparse) {
       Task t = task(TaskKind::dropout, l, F, x_ready, drop ? "dropout" : "copy");
       t.a = x;
       t.c = sparse ? Operand{Operand::features, 1} : buf(in_buf);
-      t.rows = n_;
+      t.rows = local_x ? nl_ : n_;
       t.cols = in;
       t.nnz = sparse ? m_.feature_nnz : 0;
       t.dropout = drop ? m_.dropout : 0.0;
@@ -424,7 +428,8 @@ class Builder {
     } else {
       const int mid = buffer(L + "aggregated", n_, in);
       mid_.push_back(mid);
-      const auto spmms = aggregate(l, x_ready, in_buf, mid, in);
+      const auto spmms = local_x ? std::vector<int>{spmm(l, F, x_ready, in_buf, mid, in, 0, n_, false, "A*[all]")}
+                                 : aggregate(l, x_ready, in_buf, mid, in);
       agg_done = {gemm(l, F, spmms, buf(mid), false, value(w), false, buf(out_buf), n_, out, in, false, "A*X*W")};
     }
     if (m_.sage) agg_done = {times_weight(w_self, buf(out_buf), true, agg_done, "+X*W_self", 0, n_)};

@@ -223,7 +223,7 @@ std::string to_json(const Plan& p) {
   for (const auto& q : p.params) params.push_back({{"name", q.name}, {"rows", q.rows}, {"cols", q.cols}});
   const json j = {{"rank", p.rank},         {"ranks", p.ranks},     {"strategy", to_string(p.strategy)},
                   {"training", p.training}, {"bits", p.bits},       {"bytes_sent", p.bytes_sent()},
-                  {"bytes_meta", p.bytes_meta()}, {"buffers", buffers},
+                  {"bytes_meta", p.bytes_meta()}, {"halo_features", p.halo_features}, {"buffers", buffers},
                   {"messages", messages},   {"params", params},     {"tasks", tasks}};
   return j.dump(2);
 }

@@ -66,7 +66,6 @@ class State {
     }
     labels_ = upload(*in.loss->labels);
     train_mask_ = upload(*in.loss->mask);
-    inner_global_ = upload(part.inner_global);
     auto local = part.inner_global;
     local.insert(local.end(), part.halo_global.begin(), part.halo_global.end());
     local_global_ = upload(local);
@@ -106,7 +105,6 @@ class State {
   }
   const std::int32_t* labels() const { return labels_.as<std::int32_t>(); }
   const std::uint8_t* train_mask() const { return train_mask_.as<std::uint8_t>(); }
-  const std::int64_t* inner_global() const { return inner_global_.as<std::int64_t>(); }
   const std::int64_t* local_global() const { return local_global_.as<std::int64_t>(); }
   const std::int32_t* send_rows(int peer) const { return send_rows_[std::size_t(peer)].as<std::int32_t>(); }
   DeviceMatrix& store(const std::string& name, std::int64_t rows, std::int64_t cols) {
@@ -145,7 +143,7 @@ class State {
   std::unique_ptr<DeviceCsr> x_dropped_;
   DeviceBuffer x_dense_;
   std::int64_t x_cols_ = 0;
-  DeviceBuffer labels_, train_mask_, inner_global_, local_global_;
+  DeviceBuffer labels_, train_mask_, local_global_;
   std::vector<DeviceBuffer> send_rows_;
   std::map<std::string, DeviceMatrix> stores_;
 };
@@ -153,6 +151,11 @@ class State {
 class CudaExecutor : public Executor {
  public:
   CudaExecutor(const scheduler::Plan& plan, State& st) : plan_(plan), st_(st), comm_(*st.in().comm) {
+    const auto& part = *st.in().part;
+    if (st.in().x->rows() != (plan.halo_features ? part.num_local() : part.num_inner()))
+      throw std::logic_error("cuda executor: features have " + std::to_string(st.in().x->rows()) +
+                             " rows, the plan reads " +
+                             std::to_string(plan.halo_features ? part.num_local() : part.num_inner()));
     for (const auto& b : plan.buffers) {
       if (b.persistent) {
         buf_.push_back(&st.store(b.name, b.rows, b.cols));
@@ -304,7 +307,7 @@ class CudaExecutor : public Executor {
         mask_valid_[std::size_t(t.c.id)] = drop;
         if (drop) {
           dropout_forward(src, dst, mask.get() ? mask.as<std::uint8_t>() : nullptr, t.rows, t.cols, t.dropout, *key,
-                          t.layer, st_.inner_global(), stream);
+                          t.layer, st_.local_global(), stream);  // inner, then halo rows (halo features)
         } else {
           copy_on_device(dst, src, std::size_t(t.rows * t.cols) * sizeof(float), stream);
         }

@@ -67,8 +67,7 @@ struct Rank {
       : part(s.parts[std::size_t(g_comm->rank())]),
         plans(make_plans(s.data, s.config, s.owner, s.parts)),
         agg(make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj))),
-        xs(make_features<float>(s.data.features.data(), s.data.num_features, part.inner_global,
-                                plans.sparse_features ? 1.0 : 0.0)),
+        xs(local_features(s.data, part, plans)),
         model(s.config.model, s.data.num_features, s.data.num_classes, 1),
         adam(s.config.adam, model.params()) {
     for (auto g : part.inner_global)

@@ -124,6 +124,27 @@ TEST_CASE("boundary sampling: floor(p b) rows per channel on the wire, scaled by
   }
 }
 
+TEST_CASE("an aggregate-first first layer reads halo features locally, except under boundary sampling", "[peers][plan]") {
+  const auto parts = cora_parts(2);
+  ModelShape wide = gcn3();
+  wide.dims = {1433, 2048, 7};  // aggregate-first first layer
+  auto first_layer_sends = [](const Plan& p) {
+    std::int64_t n = 0;
+    for (const auto& t : p.tasks) n += t.kind == TaskKind::send && t.layer == 0 && t.dir == Direction::forward;
+    return n;
+  };
+  for (const auto& p : build_plans(parts, wide, Strategy::vanilla, true)) {
+    CHECK(p.halo_features);
+    CHECK(first_layer_sends(p) == 0);
+  }
+  PeerOptions bns;
+  bns.boundary_rate = 0.5;  // BNS-GCN drops the same boundary nodes in every layer, the first too
+  for (const auto& p : build_plans(parts, wide, Strategy::vanilla, true, 32, nullptr, bns)) {
+    CHECK_FALSE(p.halo_features);
+    CHECK(first_layer_sends(p) == 1);
+  }
+}
+
 TEST_CASE("boundary samples agree between owner and holder, change per epoch, keep floor(p b)", "[peers]") {
   const auto parts = cora_parts(3);
   for (double rate : {0.5, 0.25}) {

@@ -148,23 +148,36 @@ TEST_CASE("bytes per epoch = communication volume x exchanged columns x 4, forwa
     const auto volume = graph::partition_stats(d.adj, parts).comm_volume_rows;
     for (auto strategy : {Strategy::vanilla, Strategy::overlap}) {
       // GCN 1433 -> 256 -> 256 -> 7: exchanged columns 256, 256, 7 (all transform-first);
-      // SAGE 1433 -> 2048 -> 7: 1433 (aggregate-first), then 7.
+      // SAGE 1433 -> 2048 -> 7: the aggregate-first first layer reads its halo rows from the
+      // rank's features (no exchange), then 7; GCN exchanging layer inputs (stale pipelining's
+      // order): first layer local, then 256 and 256 both ways.
       ModelShape gcn;
       gcn.dims = {1433, 256, 256, 7};
       ModelShape sage;
       sage.sage = true;
       sage.dims = {1433, 2048, 7};
-      const std::pair<ModelShape, std::int64_t> cases[] = {{gcn, 256 + 256 + 7}, {sage, 1433 + 7}};
-      for (const auto& [shape, columns] : cases) {
+      ModelShape inputs = gcn;
+      inputs.exchange_inputs = true;
+      struct Case {
+        ModelShape shape;
+        std::int64_t fwd_columns, bwd_columns;
+        bool halo_features;
+      };
+      const Case cases[] = {{gcn, 256 + 256 + 7, 256 + 256 + 7, false},
+                            {sage, 7, 7, true},
+                            {inputs, 256 + 256, 256 + 256, true}};
+      for (const auto& [shape, fwd_columns, bwd_columns, halo_features] : cases) {
         const auto plans = build_plans(parts, shape, strategy, true);
         std::int64_t fwd = 0, bwd = 0;
-        for (const auto& p : plans)
+        for (const auto& p : plans) {
+          CHECK(p.halo_features == halo_features);
           for (const auto& t : p.tasks)
             if (t.kind == TaskKind::send) (t.dir == Direction::forward ? fwd : bwd) += t.bytes;
-        CAPTURE(P, to_string(strategy), shape.sage);
-        CHECK(fwd == volume * columns * 4);
-        // SAGE's first layer needs no input gradient, so its backward skips that exchange.
-        CHECK(bwd == volume * (shape.sage ? 7 : columns) * 4);
+        }
+        CAPTURE(P, to_string(strategy), shape.sage, shape.exchange_inputs);
+        CHECK(fwd == volume * fwd_columns * 4);
+        // The first layer needs no input gradient, so no backward exchange of width 1433.
+        CHECK(bwd == volume * bwd_columns * 4);
         const auto eval = build_plans(parts, shape, strategy, false);
         std::int64_t eval_bytes = 0;
         for (const auto& p : eval) eval_bytes += p.bytes_sent();
