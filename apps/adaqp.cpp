@@ -41,6 +41,17 @@ int cmd_datasets() {
   return 0;
 }
 
+int cmd_export(const std::string& dataset, const std::string& out, std::uint64_t split_seed) {
+  graph::LoadOptions opt;
+  opt.split_seed = split_seed;
+  const auto d = graph::load_dataset(dataset, opt);
+  graph::save_npz(d, out);
+  fmt::print("{}: {} nodes, {} undirected edges, {} features, {} classes, {}/{}/{} train/val/test -> {}\n", d.name,
+             d.num_nodes, d.num_directed_edges() / 2, d.num_features, d.num_classes, d.count(d.train_mask),
+             d.count(d.val_mask), d.count(d.test_mask), out);
+  return 0;
+}
+
 int cmd_partition(const std::string& dataset, int parts, const std::string& method, std::uint64_t seed, bool json) {
   graph::LoadOptions opt;
   opt.features = false;
@@ -209,6 +220,13 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("datasets", "list the registered datasets with their counts");
 
+  auto* ex = app.add_subcommand("export", "write a dataset (registered, file or synthetic) as an .npz in layout A");
+  std::string ex_dataset, ex_out;
+  std::uint64_t ex_split_seed = 0;
+  ex->add_option("--dataset", ex_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
+  ex->add_option("--out", ex_out, "the .npz file to write")->required();
+  ex->add_option("--split-seed", ex_split_seed, "seed of per-class random splits")->capture_default_str();
+
   auto* part = app.add_subcommand("partition", "partition a graph and print partition statistics");
   std::string p_dataset, p_method = "metis";
   int p_parts = 2;
@@ -317,6 +335,7 @@ int main(int argc, char** argv) {
     if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
     tc.partition = graph::parse_partition_method(partition);
     if (app.got_subcommand("datasets")) return cmd_datasets();
+    if (app.got_subcommand("export")) return cmd_export(ex_dataset, ex_out, ex_split_seed);
     if (app.got_subcommand("partition")) return cmd_partition(p_dataset, p_parts, p_method, p_seed, p_json);
     if (app.got_subcommand("plan")) return cmd_plan(tc, pl_parts, pl_rank, pl_eval, pl_dump);
     if (app.got_subcommand("train")) return cmd_train(tc, split_seed, quiet, *comm);

@@ -205,6 +205,26 @@ FeatureNorm parse_feature_norm(const std::string& name) {
   throw Error("feature_norm '" + name + "': unknown (allowed: none, row, l2)");
 }
 
+void save_npz(const Dataset& d, const std::string& path) {
+  const auto n = std::uint64_t(d.num_nodes);
+  if (d.features.size() != n * std::uint64_t(d.num_features))
+    throw Error(path + ": dataset " + d.name + " was loaded without its features");
+  std::vector<std::int64_t> labels(d.labels.begin(), d.labels.end()), edges;
+  for (std::int64_t u = 0; u < d.num_nodes; ++u)
+    for (std::int64_t k = d.adj.offsets[std::size_t(u)]; k < d.adj.offsets[std::size_t(u) + 1]; ++k)
+      if (const std::int64_t v = d.adj.indices[std::size_t(k)]; u < v) {
+        edges.push_back(u);
+        edges.push_back(v);
+      }
+  const auto N = std::int64_t(n), E = std::int64_t(edges.size() / 2);
+  write_npz(path, {{"node_features", "<f4", {N, d.num_features}, d.features.data(), d.features.size() * 4},
+                   {"node_labels", "<i8", {N}, labels.data(), labels.size() * 8},
+                   {"edges", "<i8", {E, 2}, edges.data(), edges.size() * 8},
+                   {"train_masks", "|b1", {1, N}, d.train_mask.data(), n},
+                   {"val_masks", "|b1", {1, N}, d.val_mask.data(), n},
+                   {"test_masks", "|b1", {1, N}, d.test_mask.data(), n}});
+}
+
 Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options) {
   NpzFile z(path);
   if (layout == NpzLayout::automatic) {

@@ -49,6 +49,13 @@ enum class NpzLayout { automatic, edges_with_masks /* A */, csr_attributes /* B 
 Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options);
 Dataset load_ogb(const std::string& folder, const LoadOptions& options);
 
+// Writes d in layout A (datasets/README.md): node_features (N, F) f4, node_labels (N,) i8, edges
+// (E, 2) i8 with each undirected pair once (u < v), train/val/test_masks (1, N) bool. Loading the
+// file back (load_dataset of its path) gives the same graph, features, labels and split, so other
+// frameworks can train on exactly what adaqp trains on (synthetic graphs included). Needs the
+// features (LoadOptions::features). Atomic; throws adaqp::Error naming the path.
+void save_npz(const Dataset& d, const std::string& path);
+
 // Split rule of layout B and synthetic graphs: per class, `train_per_class` then `val_per_class`
 // labelled nodes drawn at random (seeded), the remaining labelled nodes are test.
 void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::uint64_t seed);

@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -318,6 +320,122 @@ NpyArray NpzFile::read_header(const std::string& member) const {
   auto head = raw_bytes(e, std::min<std::uint64_t>(e.uncompressed, 4096));
   std::size_t off = 0;
   return parse_header(head, path_, member, &off);
+}
+
+namespace {
+void put16(std::string& o, std::uint32_t v) {
+  o.push_back(char(v & 0xff));
+  o.push_back(char((v >> 8) & 0xff));
+}
+void put32(std::string& o, std::uint32_t v) {
+  put16(o, v & 0xffff);
+  put16(o, v >> 16);
+}
+// A version-1.0 .npy header, padded so the payload starts on a 64-byte boundary.
+std::string npy_header(const NpyOut& a) {
+  std::string shape = "(";
+  for (std::size_t i = 0; i < a.shape.size(); ++i) shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 ? "," : i + 1 < a.shape.size() ? ", " : "");
+  shape += ")";
+  std::string dict = "{'descr': '" + a.descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  const std::size_t unpadded = 10 + dict.size() + 1;
+  dict.append((64 - unpadded % 64) % 64, ' ');
+  dict.push_back('\n');
+  std::string h = "\x93NUMPY";
+  h.push_back('\x01');
+  h.push_back('\x00');
+  put16(h, std::uint32_t(dict.size()));
+  return h + dict;
+}
+}  // namespace
+
+void write_npz(const std::string& path, const std::vector<NpyOut>& arrays) {
+  constexpr std::uint64_t kLimit = 0xffffffffull;
+  struct Central {
+    std::string name;
+    std::uint32_t crc, size, offset;
+  };
+  std::vector<Central> central;
+  const std::string tmp = path + ".tmp";
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
+  auto fail = [&](const std::string& why) {
+    out.close();
+    std::remove(tmp.c_str());
+    throw Error(why);
+  };
+  std::uint64_t offset = 0;
+  for (const auto& a : arrays) {
+    std::uint64_t items = 1;
+    for (auto d : a.shape) items *= std::uint64_t(d);
+    const std::uint64_t item = a.descr.size() >= 3 ? std::stoull(a.descr.substr(2)) : 0;
+    if (item == 0 || items * item != a.bytes)
+      fail(path + ": member '" + a.member + "': " + std::to_string(a.bytes) + " bytes do not match shape and dtype " +
+           a.descr);
+    const std::string header = npy_header(a);
+    const std::uint64_t size = header.size() + a.bytes;
+    const std::string name = a.member + ".npy";
+    if (size > kLimit || offset + size + 30 + name.size() > kLimit)
+      fail(path + ": member '" + a.member + "' would pass 4 GiB (zip64 is not written)");
+    uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(header.data()), uInt(header.size()));
+    for (std::uint64_t at = 0; at < a.bytes; at += (1u << 30)) {
+      const auto n = std::min<std::uint64_t>(1u << 30, a.bytes - at);
+      crc = crc32(crc, static_cast<const Bytef*>(a.data) + at, uInt(n));
+    }
+    std::string local;
+    put32(local, 0x04034b50);
+    put16(local, 20);  // version needed
+    put16(local, 0);   // flags
+    put16(local, 0);   // stored
+    put16(local, 0);   // time
+    put16(local, 0x21);  // date: 1980-01-01
+    put32(local, std::uint32_t(crc));
+    put32(local, std::uint32_t(size));
+    put32(local, std::uint32_t(size));
+    put16(local, std::uint32_t(name.size()));
+    put16(local, 0);
+    local += name;
+    out.write(local.data(), std::streamsize(local.size()));
+    out.write(header.data(), std::streamsize(header.size()));
+    out.write(static_cast<const char*>(a.data), std::streamsize(a.bytes));
+    central.push_back({name, std::uint32_t(crc), std::uint32_t(size), std::uint32_t(offset)});
+    offset += local.size() + size;
+  }
+  std::string dir;
+  for (const auto& c : central) {
+    put32(dir, 0x02014b50);
+    put16(dir, 20);
+    put16(dir, 20);
+    put16(dir, 0);
+    put16(dir, 0);
+    put16(dir, 0);
+    put16(dir, 0x21);
+    put32(dir, c.crc);
+    put32(dir, c.size);
+    put32(dir, c.size);
+    put16(dir, std::uint32_t(c.name.size()));
+    put16(dir, 0);  // extra
+    put16(dir, 0);  // comment
+    put16(dir, 0);  // disk
+    put16(dir, 0);  // internal attributes
+    put32(dir, 0);  // external attributes
+    put32(dir, c.offset);
+    dir += c.name;
+  }
+  if (offset + dir.size() > kLimit) fail(path + ": archive would pass 4 GiB (zip64 is not written)");
+  std::string end;
+  put32(end, 0x06054b50);
+  put16(end, 0);
+  put16(end, 0);
+  put16(end, std::uint32_t(central.size()));
+  put16(end, std::uint32_t(central.size()));
+  put32(end, std::uint32_t(dir.size()));
+  put32(end, std::uint32_t(offset));
+  put16(end, 0);
+  out.write(dir.data(), std::streamsize(dir.size()));
+  out.write(end.data(), std::streamsize(end.size()));
+  out.close();
+  if (!out) fail(path + ": write failed (" + std::strerror(errno) + ")");
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path + ": cannot rename " + tmp + " (" + std::strerror(errno) + ")");
 }
 
 }  // namespace adaqp::graph

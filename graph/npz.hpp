@@ -1,4 +1,5 @@
-// Reader for NumPy .npz archives (a zip of .npy members, stored or deflated) and .npy arrays.
+// Reader for NumPy .npz archives (a zip of .npy members, stored or deflated) and .npy arrays, and a
+// writer of stored (uncompressed) archives.
 // Every error is an adaqp::Error naming the file and, where it applies, the member.
 #pragma once
 #include <cstdint>
@@ -61,5 +62,20 @@ class NpzFile {
   std::uint64_t file_size_ = 0;
   std::vector<Entry> entries_;
 };
+
+// One array to write: `data` holds the elements (item size from descr: "<f4", "<i8", "|b1", ...)
+// in C order; the product of `shape` must match the byte count.
+struct NpyOut {
+  std::string member;  // without ".npy"
+  std::string descr;
+  std::vector<std::int64_t> shape;
+  const void* data = nullptr;
+  std::uint64_t bytes = 0;
+};
+
+// Writes an .npz archive (stored members, CRC-32, no zip64: members and archive below 4 GiB) to
+// `path` atomically (a temporary file renamed over it). Throws adaqp::Error naming the path or
+// the member (too large, size mismatch, write failure); nothing is left behind on error.
+void write_npz(const std::string& path, const std::vector<NpyOut>& arrays);
 
 }  // namespace adaqp::graph

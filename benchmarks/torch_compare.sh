@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# adaqp's CUDA backend against plain PyTorch (benchmarks/torch_gcn.py) on one GPU: full-graph GCN,
+# 3 layers x 256, dropout 0.5, Adam lr 0.01, on the same graphs (each exported once with
+# `adaqp export`, then read by both). Prints a table of median epoch times (training step only;
+# docs/metrics.md) and writes every record under OUT.
+#
+# usage: benchmarks/torch_compare.sh OUT [DATASET...]
+#   default datasets: coauthor-physics (largest shipped by nodes and features), tolokers (largest
+#   shipped by edges) and a 1M-node SBM with 24M undirected (48M directed) edges.
+#   ADAQP: the adaqp binary (default: adaqp on PATH, else build/adaqp); PYTHON: an interpreter
+#   with torch (default python3); EPOCHS (50) timed after WARMUP (5).
+set -euo pipefail
+out=${1:?usage: $0 OUT [DATASET...]}
+shift
+datasets=("$@")
+[ ${#datasets[@]} -gt 0 ] || datasets=(coauthor-physics tolokers "sbm:nodes=1000000,classes=16,degree=48,seed=1")
+adaqp=${ADAQP:-$(command -v adaqp || echo build/adaqp)}
+python=${PYTHON:-python3}
+epochs=${EPOCHS:-50}
+warmup=${WARMUP:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+[ -x "$adaqp" ] || { echo "torch_compare.sh: error: adaqp binary not found ($adaqp): set ADAQP" >&2; exit 2; }
+"$python" -c "import torch, numpy" 2>/dev/null || { echo "torch_compare.sh: error: $python has no torch or numpy" >&2; exit 2; }
+mkdir -p "$out"
+for spec in "${datasets[@]}"; do
+  name=$(printf '%s' "$spec" | tr -c 'A-Za-z0-9_.-' '_')
+  npz="$out/$name.npz"
+  echo "== $spec"
+  [ -s "$npz" ] || "$adaqp" export --dataset "$spec" --out "$npz"
+  "$adaqp" train --backend cuda --dataset "$npz" --model gcn --layers 3 --hidden 256 --dropout 0.5 --lr 0.01 \
+    --weight-decay 0 --epochs $((epochs + warmup)) --eval-every $((epochs + warmup)) --quiet \
+    --metrics "$out/$name.adaqp.jsonl"
+  "$python" "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" >"$out/$name.torch.json"
+  "$python" "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" --sparse-features \
+    >"$out/$name.torch-sparse.json"
+done
+"$python" - "$out" "${datasets[@]}" <<'EOF'
+import json, re, sys
+out, specs = sys.argv[1], sys.argv[2:]
+print("| dataset | nodes | directed edges | features | adaqp cuda ms | pytorch ms (dense X) | pytorch ms (CSR X) | speedup vs faster pytorch |")
+print("|---|---|---|---|---|---|---|---|")
+for spec in specs:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec)
+    recs = [json.loads(l) for l in open(f"{out}/{name}.adaqp.jsonl")]
+    run = next(r for r in recs if r["type"] == "run")
+    summ = next(r for r in recs if r["type"] == "summary")
+    dense = json.load(open(f"{out}/{name}.torch.json"))
+    sparse = json.load(open(f"{out}/{name}.torch-sparse.json"))
+    a = summ["median_epoch_s"] * 1e3
+    best = min(dense["median_epoch_s"], sparse["median_epoch_s"]) * 1e3
+    print(f"| {spec} | {dense['nodes']} | {dense['directed_edges']} | {dense['features']} | {a:.2f} | "
+          f"{dense['median_epoch_s']*1e3:.2f} | {sparse['median_epoch_s']*1e3:.2f} | {best / a:.2f}x |")
+EOF
