@@ -127,6 +127,7 @@ class Builder {
     std::int64_t cols;
     std::vector<int> recv_task, recv_msg;
     int zero = -1;  // boundary sampling, forward: the task clearing the halo rows before the unpacks
+    std::vector<int> packs;  // the pack tasks (they read `data`)
   };
   // Rows of the full boundary lists, and of this epoch's sample (boundary sampling).
   std::int64_t full_in(Direction d, int q) const { return d == Direction::forward ? halo_rows(q) : send_rows(q); }
@@ -179,7 +180,7 @@ class Builder {
   Pending post_exchange(int l, Direction d, int data, std::int64_t cols, const std::vector<int>& ready) {
     const int P = part_.parts, me = part_.rank;
     const int tag = 2 * l + (d == Direction::backward);
-    Pending pend{l, d, data, cols, std::vector<int>(P, -1), std::vector<int>(P, -1)};
+    Pending pend{l, d, data, cols, std::vector<int>(P, -1), std::vector<int>(P, -1), -1, {}};
     if (peers_.sampled() && d == Direction::forward && nl_ > n_) {  // dropped halo rows aggregate as zero
       Task z = task(TaskKind::copy_rows, l, d, {}, "clear halo rows");
       z.c = buf(data);
@@ -206,6 +207,7 @@ class Builder {
       pk.row_sel = d == Direction::forward ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
       pk.row_sel.sampled = peers_.sampled();
       const int pid = add(std::move(pk));
+      pend.packs.push_back(pid);
       Task s = message_task(TaskKind::send, l, d, {pid}, "send->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
       s.tag = tag;
       add(std::move(s));
@@ -353,6 +355,14 @@ class Builder {
     return add(std::move(t));
   }
 
+  // Exchanging inputs (stale pipelining), from the second layer on, in training with dropout: the
+  // rows travel before dropout and every rank drops all its local rows, halo rows included, with
+  // this epoch's masks (PipeGCN's order: a stale row is dropped afresh, and its gradient goes back
+  // through the mask that was applied to it).
+  bool drop_after(int l) const {
+    return plan_.training && m_.dropout > 0 && m_.exchange_inputs && l > 0 && !m_.transform_first(l);
+  }
+
   // ---- forward -----------------------------------------------------------------------------
   int forward_layer(int l, int prev) {
     const std::int64_t in = m_.dims[l], out = m_.dims[l + 1];
@@ -367,18 +377,19 @@ class Builder {
     Operand x = l == 0 ? Operand{Operand::features, 0} : buf(out_[l - 1]);
     std::vector<int> x_ready = prev >= 0 ? std::vector<int>{prev} : std::vector<int>{};
     const bool drop = plan_.training && m_.dropout > 0;
+    const bool drop_after = this->drop_after(l);
     // An aggregate-first first layer takes its halo rows from the rank's own copy of the features
     // (Plan::halo_features), except under boundary sampling, whose estimator drops halo rows.
     const bool local_x = l == 0 && !tf && !peers_.sampled() && nl_ > n_;
     if (local_x) plan_.halo_features = true;
     if (drop || !sparse) {
-      Task t = task(TaskKind::dropout, l, F, x_ready, drop ? "dropout" : "copy");
+      Task t = task(TaskKind::dropout, l, F, x_ready, drop && !drop_after ? "dropout" : "copy");
       t.a = x;
       t.c = sparse ? Operand{Operand::features, 1} : buf(in_buf);
       t.rows = local_x ? nl_ : n_;
       t.cols = in;
       t.nnz = sparse ? m_.feature_nnz : 0;
-      t.dropout = drop ? m_.dropout : 0.0;
+      t.dropout = drop && !drop_after ? m_.dropout : 0.0;
       x_ready = {add(std::move(t))};
       x = sparse ? Operand{Operand::features, 1} : buf(in_buf);
     }
@@ -428,8 +439,24 @@ class Builder {
     } else {
       const int mid = buffer(L + "aggregated", n_, in);
       mid_.push_back(mid);
-      const auto spmms = local_x ? std::vector<int>{spmm(l, F, x_ready, in_buf, mid, in, 0, n_, false, "A*[all]")}
-                                 : aggregate(l, x_ready, in_buf, mid, in);
+      std::vector<int> spmms;
+      if (local_x) {
+        spmms = {spmm(l, F, x_ready, in_buf, mid, in, 0, n_, false, "A*[all]")};
+      } else if (drop_after) {
+        const Pending pend = post_exchange(l, F, in_buf, in, x_ready);
+        std::vector<int> deps = finish_exchange(pend, {});
+        deps.insert(deps.end(), x_ready.begin(), x_ready.end());
+        deps.insert(deps.end(), pend.packs.begin(), pend.packs.end());  // they read the undropped rows
+        Task t = task(TaskKind::dropout, l, F, deps, "dropout[all rows]");
+        t.a = buf(in_buf);
+        t.c = buf(in_buf);
+        t.rows = nl_;
+        t.cols = in;
+        t.dropout = m_.dropout;
+        spmms = {spmm(l, F, {add(std::move(t))}, in_buf, mid, in, 0, n_, false, "A*[all]")};
+      } else {
+        spmms = aggregate(l, x_ready, in_buf, mid, in);
+      }
       agg_done = {gemm(l, F, spmms, buf(mid), false, value(w), false, buf(out_buf), n_, out, in, false, "A*X*W")};
     }
     if (m_.sage) agg_done = {times_weight(w_self, buf(out_buf), true, agg_done, "+X*W_self", 0, n_)};
@@ -548,7 +575,26 @@ class Builder {
               return std::vector<int>{gemm(l, B, {inner, gout_ready}, buf(gout), false, value(w_self), true, buf(gin),
                                            n_, in, out, true, "+G*W_self^T")};
             };
-          gin_done = aggregate_backward(l, {gm}, gmid, gin, in, self_term);
+          if (drop_after(l)) {
+            // The layer dropped all its rows after the exchange (forward_layer): the gradients of
+            // the halo rows go back through that mask before they travel, and the received ones
+            // (gradients of undropped rows) are added after this rank's own mask.
+            if (strategy_ != Strategy::vanilla) throw std::logic_error("scheduler: inputs exchanged before dropout need the vanilla schedule");
+            const int all = spmm(l, B, {gm}, gmid, gin, in, 0, nl_, true, "A^T*[all]");
+            Task db = task(TaskKind::dropout_backward, l, B, self_term ? self_term(all) : std::vector<int>{all},
+                           "dropout'[all rows]");
+            db.a = buf(gin);
+            db.b = buf(in_[l]);
+            db.c = buf(gin);
+            db.rows = nl_;
+            db.cols = in;
+            db.dropout = m_.dropout;
+            const int dropped = add(std::move(db));
+            gin_done = finish_exchange(post_exchange(l, B, gin, in, {dropped}), {dropped});
+            gin_done.push_back(dropped);
+          } else {
+            gin_done = aggregate_backward(l, {gm}, gmid, gin, in, self_term);
+          }
         }
       }
       if (m_.sage) {
@@ -557,7 +603,18 @@ class Builder {
           gin_done = {gemm(l, B, gin_done, buf(gout), false, value(w_self), true, buf(gin), n_, in, out, true,
                            "+G*W_self^T")};
       }
-      if (need_dx) {
+      if (need_dx && drop_after(l)) {
+        // Already through the dropout: the inner rows are the previous layer's output gradient.
+        const int prev_gout = buffer("layer" + std::to_string(l - 1) + ".output.grad", n_, in);
+        Task c = task(TaskKind::copy_rows, l, B, gin_done, "inner rows");
+        c.a = buf(gin);
+        c.c = buf(prev_gout);
+        c.rows = n_;
+        c.cols = in;
+        c.row_sel = {RowSet::range, 0, n_, -1};
+        gout = prev_gout;
+        gout_ready = add(std::move(c));
+      } else if (need_dx) {
         // Gradient of the previous layer's output: through this layer's input dropout.
         const int prev_gout = buffer("layer" + std::to_string(l - 1) + ".output.grad", n_, in);
         Task db = task(TaskKind::dropout_backward, l, B, gin_done, "dropout'");

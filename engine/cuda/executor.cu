@@ -97,11 +97,15 @@ class State {
     *ld = x_cols_;
     return x_dense_.as<float>();
   }
-  // The features' CSR: the last dropped copy (id 1) or the original.
-  DeviceCsr& sparse_features(int id) { return id == 1 && x_dropped_ ? *x_dropped_ : x_sparse_; }
-  void set_dropped_features(const graph::Csr* host) {
-    if (host) x_dropped_ = std::make_unique<DeviceCsr>(*host);
-    else x_dropped_.reset();
+  // The features' CSR: the dropped copy (id 1, when this step dropped) or the original.
+  DeviceCsr& sparse_features(int id) { return id == 1 && dropped_valid_ ? *x_dropped_ : x_sparse_; }
+  // Drops the sparse features into the copy on the device (same pattern, masked values), or
+  // marks the original as this step's input (drop = false).
+  void drop_sparse_features(bool drop, double p, const DropoutKey* key, int layer) {
+    dropped_valid_ = drop;
+    if (!drop) return;
+    if (!x_dropped_) x_dropped_ = std::make_unique<DeviceCsr>(in_.x->sparse);
+    dropout_sparse_values(x_sparse_, *x_dropped_, p, *key, layer, local_global(), compute_.get());
   }
   const std::int32_t* labels() const { return labels_.as<std::int32_t>(); }
   const std::uint8_t* train_mask() const { return train_mask_.as<std::uint8_t>(); }
@@ -141,6 +145,7 @@ class State {
   long step_ = 0;
   DeviceCsr fwd_, bwd_, x_sparse_;
   std::unique_ptr<DeviceCsr> x_dropped_;
+  bool dropped_valid_ = false;
   DeviceBuffer x_dense_;
   std::int64_t x_cols_ = 0;
   DeviceBuffer labels_, train_mask_, local_global_;
@@ -290,15 +295,8 @@ class CudaExecutor : public Executor {
     switch (t.kind) {
       case TaskKind::dropout: {
         const bool drop = key && t.dropout > 0;
-        if (t.c.kind == Operand::features) {  // sparse first-layer input: dropped on the host, uploaded
-          if (drop) {
-            const auto dropped = dropout_sparse(st_.in().x->sparse, t.dropout, *key, t.layer,
-                                                st_.in().part->inner_global.data());
-            st_.compute().synchronize();  // the previous copy may still be read
-            st_.set_dropped_features(&dropped);
-          } else {
-            st_.set_dropped_features(nullptr);
-          }
+        if (t.c.kind == Operand::features) {  // sparse first-layer input: values masked on the device
+          st_.drop_sparse_features(drop, t.dropout, key, t.layer);
           break;
         }
         const float* src = ptr(t.a, &lda);

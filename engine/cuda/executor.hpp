@@ -3,7 +3,7 @@
 //
 // What lives on the device for a whole run (made once per rank by the backend): parameter values
 // and gradients (each kind in one contiguous allocation, in Model::params() order), Adam moments
-// (double), the input features (dense, or CSR with a per-epoch dropped copy made on the host),
+// (double), the input features (dense, or CSR with a dropped copy of the same pattern, masked on the device),
 // the aggregation operator and its transpose (CSR), labels and the training mask, the global ids
 // of local rows (dropout masks and quantization keys), every send list, and the stale stores of
 // pipelining. Every buffer a plan declares is device memory owned by its executor; message

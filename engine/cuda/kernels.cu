@@ -60,6 +60,17 @@ __global__ void dropout_forward_kernel(const float* x, float* y, std::uint8_t* k
     }
   }
 }
+__global__ void dropout_sparse_kernel(const float* x, const std::int32_t* indices, const std::int32_t* rows,
+                                      std::int64_t nnz, std::uint32_t threshold, float scale, std::uint64_t prefix,
+                                      const std::int64_t* global_ids, float* y) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < nnz; k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t j = indices[k];
+    // The dense kernel's draw for column j: 16 bits of the hash of its group of 4 columns.
+    const std::uint64_t bits = mix64(hash_fold(prefix, std::uint64_t(global_ids[rows[k]])) ^ std::uint64_t(4 * (j / 4)));
+    const bool keep = std::uint32_t((bits >> (16 * (j & 3))) & 0xffffu) >= threshold;
+    y[k] = keep ? x[k] * scale : 0.0f;
+  }
+}
 __global__ void dropout_backward_kernel(const float* g, const std::uint8_t* keep, float scale, std::int64_t n,
                                         float* out) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
@@ -202,6 +213,18 @@ DeviceCsr::DeviceCsr(const graph::Csr& host)
   copy_to_device(values_.get(), host.values.data(), std::size_t(nnz_) * 4);
 }
 
+const std::int32_t* DeviceCsr::entry_rows() {
+  if (nnz_ > 0 && !entry_rows_.get()) {
+    std::vector<std::int32_t> row_of(static_cast<std::size_t>(nnz_));
+    for (std::int64_t r = 0; r < rows_; ++r)
+      std::fill(row_of.begin() + host_offsets_[std::size_t(r)], row_of.begin() + host_offsets_[std::size_t(r) + 1],
+                std::int32_t(r));
+    entry_rows_ = DeviceBuffer(row_of.size() * 4);
+    copy_to_device(entry_rows_.get(), row_of.data(), row_of.size() * 4);
+  }
+  return entry_rows_.as<std::int32_t>();
+}
+
 const std::int32_t* DeviceCsr::block_offsets(std::int64_t b, std::int64_t e) {
   auto it = blocks_.find({b, e});
   if (it == blocks_.end()) {
@@ -260,12 +283,29 @@ void column_sums(const float* g, std::int64_t rows, std::int64_t cols, float* ou
   column_sums_kernel<<<blocks_for(cols), kBlock, 0, as_stream(stream)>>>(g, rows, cols, out, accumulate);
   check(cudaGetLastError(), "column_sums");
 }
+namespace {
+// As engine/model.cpp: row key hash_key({seed, epoch, layer, global id}), threshold lround(p 2^16).
+std::uint64_t dropout_prefix(const DropoutKey& key, int layer) {
+  std::uint64_t prefix = kHashStart;
+  for (std::uint64_t v : {key.seed, std::uint64_t(key.epoch), std::uint64_t(layer)}) prefix = hash_fold(prefix, v);
+  return prefix;
+}
+}  // namespace
+
+void dropout_sparse_values(DeviceCsr& x, DeviceCsr& y, double p, const DropoutKey& key, int layer,
+                           const std::int64_t* global_ids, void* stream) {
+  if (x.nnz() != y.nnz() || x.rows() != y.rows()) throw std::logic_error("dropout_sparse_values: patterns differ");
+  if (x.nnz() == 0) return;
+  dropout_sparse_kernel<<<std::min(blocks_for(x.nnz()), 65535u), kBlock, 0, as_stream(stream)>>>(
+      x.values(), x.indices(), x.entry_rows(), x.nnz(), std::uint32_t(std::lround(p * 65536.0)), float(1.0 / (1.0 - p)),
+      dropout_prefix(key, layer), global_ids, y.values());
+  check(cudaGetLastError(), "dropout_sparse_values");
+}
+
 void dropout_forward(const float* x, float* y, std::uint8_t* keep, std::int64_t rows, std::int64_t cols, double p,
                      const DropoutKey& key, int layer, const std::int64_t* global_ids, void* stream) {
   if (rows * cols == 0) return;
-  // As engine/model.cpp: row key hash_key({seed, epoch, layer, global id}), threshold lround(p 2^16).
-  std::uint64_t prefix = kHashStart;
-  for (std::uint64_t v : {key.seed, std::uint64_t(key.epoch), std::uint64_t(layer)}) prefix = hash_fold(prefix, v);
+  const std::uint64_t prefix = dropout_prefix(key, layer);
   const auto threshold = std::uint32_t(std::lround(p * 65536.0));
   const auto scale = float(1.0 / (1.0 - p));
   const std::int64_t work = rows * ((cols + 3) / 4);

@@ -54,11 +54,14 @@ class DeviceCsr {
   std::int64_t first_nonzero(std::int64_t b) const { return host_offsets_[std::size_t(b)]; }
   const std::int32_t* indices() const { return indices_.as<std::int32_t>(); }
   const float* values() const { return values_.as<float>(); }
+  float* values() { return values_.as<float>(); }
+  // Row of every non-zero (nnz entries, device memory; made on first use).
+  const std::int32_t* entry_rows();
 
  private:
   std::int64_t rows_ = 0, cols_ = 0, nnz_ = 0;
   std::vector<std::int64_t> host_offsets_;
-  DeviceBuffer indices_, values_;
+  DeviceBuffer indices_, values_, entry_rows_;
   std::map<std::pair<std::int64_t, std::int64_t>, DeviceBuffer> blocks_;
 };
 
@@ -81,6 +84,12 @@ void dropout_forward(const float* x, float* y, std::uint8_t* keep, std::int64_t 
                      const DropoutKey& key, int layer, const std::int64_t* global_ids, void* stream = nullptr);
 void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std::int64_t n, float* out,
                       void* stream = nullptr);
+// Dropout of sparse features, values only: y.values[k] = x.values[k] / (1 - p) where the CPU's
+// mask keeps (row, column) of entry k, else 0. x and y have the same pattern (y: a copy of x made
+// once). engine::dropout_sparse removes the dropped entries instead; products with either are
+// equal, since a stored zero adds nothing.
+void dropout_sparse_values(DeviceCsr& x, DeviceCsr& y, double p, const DropoutKey& key, int layer,
+                           const std::int64_t* global_ids, void* stream = nullptr);
 
 // The executor's row moves (engine/executor.cpp: copy_rows and the scaled / smoothed unpack).
 // Row r < rows of dst is dst + index(r) * ldc with index(r) = list ? list[r] : first + r (list in

@@ -144,6 +144,52 @@ TEST_CASE("element-wise kernels and dropout equal the CPU's", "[cuda][kernels]")
   }
 }
 
+TEST_CASE("sparse-feature dropout keeps exactly the CPU's entries", "[cuda][kernels]") {
+  // A random sparse matrix (about 10% non-zeros) with global ids that are not 0..rows-1.
+  const std::int64_t rows = 700, cols = 301;
+  graph::Csr x;
+  x.num_rows = rows;
+  x.num_cols = cols;
+  CounterRng rng(44);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c)
+      if (rng.uniform() < 0.1) {
+        x.indices.push_back(graph::NodeId(c));
+        x.values.push_back(float(rng.normal()));
+      }
+    x.offsets.push_back(std::int64_t(x.indices.size()));
+  }
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) ids[std::size_t(r)] = 5000 + 3 * r;
+  cuda::DeviceBuffer dids(ids.size() * 8);
+  cuda::copy_to_device(dids.get(), ids.data(), ids.size() * 8);
+  cuda::DeviceCsr dx(x), dy(x);
+  for (double p : {0.1, 0.5}) {
+    CAPTURE(p);
+    const DropoutKey key{9, 4};
+    const graph::Csr kept = dropout_sparse(x, p, key, 0, ids.data());
+    cuda::dropout_sparse_values(dx, dy, p, key, 0, dids.as<std::int64_t>());
+    std::vector<float> got(std::size_t(x.nnz()));
+    cuda::copy_to_host(got.data(), dy.values(), got.size() * 4);
+    // Row by row: the non-zero entries of the device copy are exactly the CPU's kept entries.
+    std::int64_t mismatched = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::int64_t k2 = kept.offsets[std::size_t(r)];
+      for (std::int64_t k = x.offsets[std::size_t(r)]; k < x.offsets[std::size_t(r) + 1]; ++k) {
+        if (got[std::size_t(k)] == 0.0f) continue;
+        const bool same = k2 < kept.offsets[std::size_t(r) + 1] && kept.indices[std::size_t(k2)] == x.indices[std::size_t(k)] &&
+                          kept.values[std::size_t(k2)] == got[std::size_t(k)];
+        mismatched += !same;
+        ++k2;
+      }
+      mismatched += k2 != kept.offsets[std::size_t(r) + 1];
+    }
+    CHECK(mismatched == 0);
+    CHECK(kept.nnz() > 0);
+    CHECK(kept.nnz() < x.nnz());
+  }
+}
+
 TEST_CASE("loss, accuracy count and Adam equal the CPU's", "[cuda][kernels]") {
   const std::int64_t rows = 1000, cols = 10;
   Matrix<float> logits(rows, cols);

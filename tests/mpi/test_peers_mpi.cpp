@@ -5,10 +5,11 @@
 //     rows are the features X[halo]; at epoch 1 (warm-up) layer 1's halo rows are the rows the
 //     peer computed this epoch; from epoch 2 on they are exactly the ones it computed the epoch
 //     before (and measurably not this epoch's); the store then holds this epoch's rows, smoothed
-//     with the momentum when one is given;
+//     with the momentum when one is given; with dropout the rows travel undropped and the
+//     aggregation reads them through this epoch's mask;
 //   - stale gradients: after a run the backward store holds the peer's halo-row gradients of that
-//     same epoch, and the inner rows were A^T dY plus the previous epoch's store (this epoch's at the
-//     warm-up);
+//     same epoch, and the inner rows were A^T dY (through this epoch's dropout mask) plus the
+//     previous epoch's store (this epoch's at the warm-up);
 //   - boundary sampling (transform-first layers): kept halo rows of layer 0 are X[halo] W scaled by
 //     b / s, dropped ones are zero, and the kept set is the one the sender chose (same sample on
 //     both sides).
@@ -37,7 +38,7 @@ struct Setup {
   TrainConfig config;
 };
 
-Setup setup(const scheduler::PeerOptions& peers) {
+Setup setup(const scheduler::PeerOptions& peers, double dropout = 0) {
   Setup s;
   s.data = graph::load_dataset("sbm:nodes=600,classes=3,degree=10,seed=5,features=16");
   s.owner = graph::partition_graph(s.data.adj, g_comm->size(), graph::PartitionMethod::metis_cut, 0);
@@ -45,7 +46,7 @@ Setup setup(const scheduler::PeerOptions& peers) {
   s.config.model.kind = ModelKind::gcn;
   s.config.model.layers = 2;
   s.config.model.hidden = 8;  // < 16 features: without --stale layer 0 is transform-first (halo rows X W)
-  s.config.model.dropout = 0;
+  s.config.model.dropout = dropout;
   s.config.adam.lr = 0.05;
   s.config.peers = peers;
   return s;
@@ -110,12 +111,12 @@ double max_abs(const std::vector<double>& v) {
 }  // namespace
 
 TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", "[peers][stale]") {
-  for (double momentum : {0.0, 0.5}) {
-    CAPTURE(momentum);
+  for (const auto& [momentum, dropout] : {std::pair{0.0, 0.0}, std::pair{0.5, 0.0}, std::pair{0.0, 0.5}}) {
+    CAPTURE(momentum, dropout);
     scheduler::PeerOptions peers;
     peers.stale = true;
     peers.stale_momentum = momentum;
-    const auto s = setup(peers);
+    const auto s = setup(peers, dropout);
     const int rank = g_comm->rank(), peer = 1 - rank;
     REQUIRE(g_comm->size() == 2);
     Rank r(s);
@@ -129,7 +130,8 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
     PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
     PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
     const auto& plan = plans.train[std::size_t(rank)];
-    const int in0 = buffer_id(plan, "layer0.input"), in1 = buffer_id(plan, "layer1.input");
+    const int in0 = buffer_id(plan, "layer0.input"), in1 = buffer_id(plan, "layer1.input"),
+              out0 = buffer_id(plan, "layer0.output");
     REQUIRE(buffer_id(plans.train_first[std::size_t(rank)], "layer1.input") == in1);
     const std::int64_t n = part.num_inner(), F = s.data.num_features, H = s.config.model.hidden;
     const std::size_t halo_elems = std::size_t(part.num_halo() * H);
@@ -144,24 +146,34 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
       const DropoutKey key{1, epoch};
       PlanExecutor& exec = epoch == 1 ? first : steady;
       exec.run(model.params(), &adam, xs, &key, &loss);
-      CHECK(max_abs_diff(exec.buffer(in0).data.data() + n * F, x_halo, x_halo.size()) <= 1e-6 * max_abs(x_halo));
-      // The layer-1 input rows this rank computed this epoch for its peer, and the peer's for it
-      // (with two ranks every halo row comes from the peer, in its send order).
-      const auto& h1 = exec.buffer(in1);
+      if (dropout == 0)
+        CHECK(max_abs_diff(exec.buffer(in0).data.data() + n * F, x_halo, x_halo.size()) <= 1e-6 * max_abs(x_halo));
+      // The layer-1 input rows (undropped: the previous layer's output) this rank computed this
+      // epoch for its peer, and the peer's for it (with two ranks every halo row comes from the
+      // peer, in its send order).
+      const auto& h0 = exec.buffer(out0);
       std::vector<double> mine;
       for (auto row : send)
-        for (std::int64_t j = 0; j < H; ++j) mine.push_back(h1.data[std::size_t(row * H + j)]);
+        for (std::int64_t j = 0; j < H; ++j) mine.push_back(h0.data[std::size_t(row * H + j)]);
       const auto fresh = g_comm->allgather(mine)[std::size_t(peer)];
       REQUIRE(fresh.size() == halo_elems);
-      const float* used = h1.data.data() + n * H;  // halo rows the layer-1 aggregation read
+      const float* used = exec.buffer(in1).data.data() + n * H;  // halo rows the layer-1 aggregation read
       const double scale = max_abs(fresh);
+      // What the aggregation should read: the stored rows through this epoch's mask of layer 1
+      // (the owner's mask: it depends only on the global id).
+      auto through_mask = [&](const std::vector<double>& rows) {
+        if (dropout == 0) return rows;
+        std::vector<float> in(rows.begin(), rows.end()), out(rows.size());
+        dropout_forward(in.data(), out.data(), nullptr, part.num_halo(), H, dropout, key, 1, part.halo_global.data());
+        return std::vector<double>(out.begin(), out.end());
+      };
       if (epoch == 1) {
-        CHECK(max_abs_diff(used, fresh, halo_elems) <= 1e-6 * scale);
+        CHECK(max_abs_diff(used, through_mask(fresh), halo_elems) <= 1e-6 * scale);
         smoothed = fresh;
       } else {
         // The previous epoch's rows (smoothed), and not this epoch's: the weights moved in between.
-        CHECK(max_abs_diff(used, smoothed, halo_elems) <= 1e-6 * scale);
-        CHECK(max_abs_diff(used, fresh, halo_elems) > 1e-2 * scale);
+        CHECK(max_abs_diff(used, through_mask(smoothed), halo_elems) <= 1e-6 * scale);
+        CHECK(max_abs_diff(used, through_mask(fresh), halo_elems) > 1e-2 * scale);
         for (std::size_t i = 0; i < smoothed.size(); ++i)
           smoothed[i] = momentum * smoothed[i] + (1 - momentum) * fresh[i];
       }
@@ -221,9 +233,11 @@ TEST_CASE("boundary sampling exchanges the sampled rows, scaled, and zeroes the 
 }
 
 TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "[peers][stale]") {
+ for (double dropout : {0.0, 0.5}) {
+  CAPTURE(dropout);
   scheduler::PeerOptions peers;
   peers.stale = true;
-  const auto s = setup(peers);
+  const auto s = setup(peers, dropout);
   const int rank = g_comm->rank(), peer = 1 - rank;
   REQUIRE(g_comm->size() == 2);
   Rank r(s);
@@ -257,13 +271,16 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
     const double scale = std::max(max_abs(theirs), 1e-30);
     // After the run the store holds what the peer computed in this very epoch.
     CHECK(max_abs_diff(store.data.data(), theirs, theirs.size()) <= 1e-6 * scale);
-    // The inner rows are A^T dY of this epoch plus a stored gradient: this epoch's at the
-    // warm-up, the previous epoch's afterwards.
+    // The inner rows are A^T dY of this epoch through this epoch's dropout mask of layer 1, plus
+    // a stored gradient: this epoch's at the warm-up, the previous epoch's afterwards.
     std::vector<double> expect(std::size_t(n * H), 0.0);
+    std::vector<float> ones(std::size_t(n * H), 1.0f), masked(ones.size());
+    if (dropout > 0) dropout_forward(ones.data(), masked.data(), nullptr, n, H, dropout, key, 1, part.inner_global.data());
+    else masked = ones;
     for (std::int64_t r = 0; r < n; ++r)
       for (std::int64_t k = agg.bwd.offsets[std::size_t(r)]; k < agg.bwd.offsets[std::size_t(r) + 1]; ++k)
         for (std::int64_t j = 0; j < H; ++j)
-          expect[std::size_t(r * H + j)] += double(agg.bwd.values[std::size_t(k)]) *
+          expect[std::size_t(r * H + j)] += double(masked[std::size_t(r * H + j)]) * double(agg.bwd.values[std::size_t(k)]) *
                                             d.data[std::size_t(agg.bwd.indices[std::size_t(k)] * H + j)];
     const std::vector<double>& added = epoch == 1 ? theirs : store_before;
     for (std::size_t i = 0; i < send.size(); ++i)
@@ -273,6 +290,7 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
     if (epoch > 1) CHECK(max_abs_diff(store.data.data(), store_before, theirs.size()) > 1e-3 * scale);  // it moved
     store_before = theirs;
   }
+ }
 }
 
 int main(int argc, char** argv) {
