@@ -16,11 +16,14 @@ datasets=("$@")
 [ ${#datasets[@]} -gt 0 ] || datasets=(coauthor-physics tolokers "sbm:nodes=1000000,classes=16,degree=48,seed=1")
 adaqp=${ADAQP:-$(command -v adaqp || echo build/adaqp)}
 python=${PYTHON:-python3}
+# PyTorch finds its own CUDA libraries; libraries put on the path for adaqp (scripts/gpu_run.sh)
+# must not replace the ones its interpreter was built with.
+py() { env -u LD_LIBRARY_PATH "$python" "$@"; }
 epochs=${EPOCHS:-50}
 warmup=${WARMUP:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 [ -x "$adaqp" ] || { echo "torch_compare.sh: error: adaqp binary not found ($adaqp): set ADAQP" >&2; exit 2; }
-"$python" -c "import torch, numpy" 2>/dev/null || { echo "torch_compare.sh: error: $python has no torch or numpy" >&2; exit 2; }
+py -c "import torch, numpy" 2>/dev/null || { echo "torch_compare.sh: error: $python has no torch or numpy" >&2; exit 2; }
 mkdir -p "$out"
 for spec in "${datasets[@]}"; do
   name=$(printf '%s' "$spec" | tr -c 'A-Za-z0-9_.-' '_')
@@ -30,11 +33,11 @@ for spec in "${datasets[@]}"; do
   "$adaqp" train --backend cuda --dataset "$npz" --model gcn --layers 3 --hidden 256 --dropout 0.5 --lr 0.01 \
     --weight-decay 0 --epochs $((epochs + warmup)) --eval-every $((epochs + warmup)) --quiet \
     --metrics "$out/$name.adaqp.jsonl"
-  "$python" "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" >"$out/$name.torch.json"
-  "$python" "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" --sparse-features \
+  py "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" >"$out/$name.torch.json"
+  py "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" --sparse-features \
     >"$out/$name.torch-sparse.json"
 done
-"$python" - "$out" "${datasets[@]}" <<'EOF'
+py - "$out" "${datasets[@]}" <<'EOF'
 import json, re, sys
 out, specs = sys.argv[1], sys.argv[2:]
 print("| dataset | nodes | directed edges | features | adaqp cuda ms | pytorch ms (dense X) | pytorch ms (CSR X) | speedup vs faster pytorch |")

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The GPU checks of the CUDA backend in one call on the GPU machine (device time is scarce: one
+# prepared run, every step under its own time limit, about 9 minutes at most in all). Build the
+# bundle here first (`scripts/gpu_bundle.sh build`), carry gpu-bundle.tar.xz, then run
+#   scripts/gpu_acceptance.sh "$OUT"
+# Steps (each logged to OUT/STEP.log; OUT/summary.txt has one line per step with its exit status
+# and seconds):
+#   nvidia-smi       the device, driver and clocks
+#   cuda_tests       every kernel and codec against the CPU reference (adaqp_cuda_tests)
+#   bench_codec      codec GB/s against the measured device copy bandwidth (bench_cuda_codec,
+#                    JSON in OUT/bench_codec.json)
+#   cuda_backend     `--backend cuda` against `--backend cpu`: 1 rank, and 2 ranks sharing the GPU
+#                    through MPI staging (tests/cuda/test_cuda_backend.sh)
+#   torch_compare    epoch time against plain PyTorch on the same graphs
+#                    (benchmarks/torch_compare.sh, records in OUT/torch)
+# A step that fails does not stop the next one.
+set -u
+out=${1:?usage: $0 OUT}
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out"
+: >"$out/summary.txt"
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$root/scripts/gpu_run.sh" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  echo "$name: exit $rc after $((SECONDS - t0)) s (limit $limit s)" | tee -a "$out/summary.txt"
+  tail -5 "$out/$name.log"
+}
+cd "$root"
+nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed" >>"$out/summary.txt"
+step cuda_tests 90 adaqp_cuda_tests
+step bench_codec 60 bench_cuda_codec --benchmark_min_time=0.05 --benchmark_out="$out/bench_codec.json" \
+  --benchmark_out_format=json
+step cuda_backend 150 bash tests/cuda/test_cuda_backend.sh gpu-bundle/bin/adaqp
+step torch_compare 240 bash benchmarks/torch_compare.sh "$out/torch"
+cat "$out/summary.txt"
