@@ -268,7 +268,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
   tr->add_flag("--quiet", quiet, "no per-epoch lines");
-  tr->add_option("--backend", tc.backend, "what runs the plans: cpu (the reference) or cuda (GPU kernels, MPI through pinned host memory)")
+  tr->add_option("--backend", tc.backend, "what runs the plans: cpu (the reference) or cuda (GPU kernels)")
+      ->capture_default_str();
+  tr->add_option("--transport", tc.transport,
+                 "messages between GPU ranks: mpi (staged through pinned host memory), nccl (one rank per GPU) "
+                 "or auto (nccl when every rank can, else mpi)")
       ->capture_default_str();
   tr->add_option("--trace", tc.trace_path,
                  "write rank 0's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");
@@ -314,7 +318,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A usage mistake is bad input like any other: one line, exit 2 (CLI11 would add a second).
+    std::fprintf(stderr, "adaqp: error: %s (see adaqp --help)\n", e.what());
+    return 2;
   }
   try {
     tc.model.kind = engine::parse_model_kind(model);

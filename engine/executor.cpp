@@ -425,7 +425,9 @@ class CpuBackend : public Backend {
     return std::make_unique<PlanExecutor>(plan, *in_.part, *in_.agg, *in_.comm, &stores_);
   }
   void finish(const std::vector<Param<float>*>&) override {}
-  nlohmann::json describe() const override { return {{"name", "cpu"}}; }
+  nlohmann::json describe() const override {
+    return {{"name", "cpu"}, {"transport", in_.comm->size() > 1 ? "mpi" : "none"}};
+  }
 
  private:
   BackendInputs in_;
@@ -439,7 +441,11 @@ std::map<std::string, BackendFactory>& registry() {
 std::mutex registry_mutex;
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const BackendInputs& in) { return std::make_unique<CpuBackend>(in); }
+std::unique_ptr<Backend> make_cpu_backend(const BackendInputs& in) {
+  if (in.transport != "auto" && in.transport != "mpi")
+    throw Error("--transport " + in.transport + ": the cpu backend talks MPI only (auto or mpi)");
+  return std::make_unique<CpuBackend>(in);
+}
 
 void register_backend(const std::string& name, BackendFactory factory) {
   std::lock_guard lock(registry_mutex);

@@ -117,6 +117,7 @@ struct BackendInputs {
   AdamConfig adam;
   const Features<float>* x = nullptr;
   const LossInputs* loss = nullptr;  // training rows; labels also serve evaluation
+  std::string transport = "auto";    // TrainConfig::transport
 };
 std::unique_ptr<Backend> make_cpu_backend(const BackendInputs& in);
 // Backends other than "cpu" register themselves here (engine/cuda: cuda::register_backend(),

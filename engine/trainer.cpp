@@ -59,6 +59,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
             {"seed", c.seed},
             {"threads", c.threads},
             {"backend", c.backend},
+            {"transport", c.transport},
             {"mode", scheduler::to_string(c.mode)},
             {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.bits)},
             {"stale", c.peers.stale},
@@ -316,6 +317,8 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
                   const EpochCallback& on_epoch) {
   if (config.epochs < 1) throw Error("--epochs " + std::to_string(config.epochs) + ": must be >= 1");
   if (config.threads < 0) throw Error("--threads " + std::to_string(config.threads) + ": must be >= 0");
+  if (config.transport != "auto" && config.transport != "mpi" && config.transport != "nccl")
+    throw Error("--transport " + config.transport + ": must be auto, mpi or nccl");
   if (data.features.empty()) throw Error(data.name + ": dataset was loaded without features");
   check_same_everywhere(config, data, comm);
   const int ranks = comm.size(), rank = comm.rank();
@@ -324,7 +327,7 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   cpu::set_blas_threads(threads);
 
   RecordWriter records(rank == 0 ? config.metrics_path : "");
-  records.write(run_record(config, data, ranks));
+  auto run = run_record(config, data, ranks);  // written once the backend says what it runs on
 
   // The same deterministic partition on every rank.
   const auto owner = graph::partition_graph(data.adj, ranks, config.partition, config.partition_seed);
@@ -362,8 +365,10 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   const LossInputs loss{&labels, &train_mask, double(n_train)};
 
   // The backend makes the executors and keeps what they share (stale stores, device copies).
-  BackendInputs inputs{&part, &agg, &comm, model.params(), config.adam, &xs, &loss};
+  BackendInputs inputs{&part, &agg, &comm, model.params(), config.adam, &xs, &loss, config.transport};
   auto backend = make_backend(config.backend, inputs);
+  run["backend"] = backend->describe();  // device and transport found at run time
+  records.write(run);
   auto trainer = backend->make(plans->train[rank]);
   auto evaluator = backend->make(plans->eval[rank]);
   std::unique_ptr<Executor> first;  // stale pipelining: the synchronous first epoch

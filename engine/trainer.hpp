@@ -38,6 +38,10 @@ struct TrainConfig {
   std::uint64_t partition_seed = 0;
   std::string metrics_path;  // JSON Lines output, empty = none
   std::string backend = "cpu";  // what runs the plans: "cpu" or "cuda" (engine/executor.hpp: make_backend)
+  // How ranks of the cuda backend exchange messages: "mpi" (staged through pinned host memory),
+  // "nccl" (device buffers, one rank per GPU) or "auto" (nccl when every rank can, else mpi).
+  // The cpu backend talks MPI only ("auto" or "mpi").
+  std::string transport = "auto";
   std::string trace_path;    // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
 };
 

@@ -31,6 +31,12 @@ DeviceInfo device_info() {
   return d;
 }
 
+std::string device_pci_bus_id(int device) {
+  char id[32] = {};
+  check(cudaDeviceGetPCIBusId(id, int(sizeof(id)), device), "cudaDeviceGetPCIBusId(" + std::to_string(device) + ")");
+  return id;
+}
+
 void* DeviceAlloc::allocate(std::size_t bytes) {
   void* p = nullptr;
   check(cudaMalloc(&p, bytes), "cudaMalloc(" + std::to_string(bytes) + " bytes)");

@@ -19,6 +19,8 @@ struct DeviceInfo {
   int runtime_version = 0, driver_version = 0;
 };
 DeviceInfo device_info();  // never throws
+// PCI bus id of a device ("0000:19:00.0"): which ranks share one GPU. Throws adaqp::Error.
+std::string device_pci_bus_id(int device);
 
 // Memory owned by one object, moved but never copied; Alloc says where it lives.
 template <class Alloc>

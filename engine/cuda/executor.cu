@@ -7,6 +7,7 @@
 #include "engine/cuda/codec.hpp"
 #include "engine/cuda/device.hpp"
 #include "engine/cuda/kernels.hpp"
+#include "engine/cuda/nccl.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine::cuda {
@@ -119,8 +120,17 @@ class State {
     return it->second;
   }
 
-  // The gradient all-reduce through pinned host memory (every parameter in one message).
+  // NCCL between ranks (null: MPI staged through pinned host memory).
+  NcclComm* nccl() const { return nccl_.get(); }
+  void use_nccl(std::unique_ptr<NcclComm> c) { nccl_ = std::move(c); }
+
+  // The gradient all-reduce (every parameter in one message): NCCL on the device buffer, or MPI
+  // through pinned host memory.
   void allreduce_grads(Communicator& comm) {
+    if (nccl_) {
+      nccl_->allreduce_sum(grads_.as<float>(), elements_, stream());
+      return;
+    }
     const std::size_t bytes = std::size_t(elements_) * sizeof(float);
     copy_to_host_async(grads_host_.get(), grads_.get(), bytes, stream());
     compute_.synchronize();
@@ -137,6 +147,7 @@ class State {
  private:
   BackendInputs in_;
   Stream compute_, comm_;
+  std::unique_ptr<NcclComm> nccl_;
   Handles handles_;
   std::vector<std::int64_t> offset_;
   std::int64_t elements_ = 0;
@@ -189,6 +200,21 @@ class CudaExecutor : public Executor {
       begin_.emplace_back();
       end_.emplace_back();
     }
+    if (st.nccl()) {
+      recv_tag_.assign(plan.tasks.size(), -1);
+      waited_.assign(plan.tasks.size(), 0);
+      for (const auto& t : plan.tasks) {
+        const bool recv = t.kind == TaskKind::recv;
+        if (recv || t.kind == TaskKind::send) {
+          ++nccl_total_[t.tag];
+          nccl_ops_[t.tag];
+          nccl_ready_.try_emplace(t.tag);
+          nccl_arrived_.try_emplace(t.tag);
+        }
+        stall_begin_.emplace_back();
+        stall_end_.emplace_back();
+      }
+    }
     std::int64_t scratch = 0;
     for (const auto& t : plan.tasks)
       if (t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0)) scratch = std::max(scratch, t.rows * t.cols);
@@ -218,7 +244,14 @@ class CudaExecutor : public Executor {
     quant_by_layer_.clear();
     void* stream = st_.stream();
     const auto t0 = Clock::now();
+    if (st_.nccl()) {
+      std::fill(recv_tag_.begin(), recv_tag_.end(), -1);
+      std::fill(waited_.begin(), waited_.end(), 0);
+    }
     for (const Task& t : plan_.tasks) {
+      if (st_.nccl())
+        for (int d : t.deps)
+          if (plan_.tasks[std::size_t(d)].kind == TaskKind::recv) nccl_wait(t, d);
       for (int d : t.deps)
         if (request_[d] >= 0) {
           const auto w0 = Clock::now();
@@ -241,10 +274,17 @@ class CudaExecutor : public Executor {
     }
     const auto w0 = Clock::now();
     comm_.wait_all();
+    if (st_.nccl()) {
+      for (const auto& [tag, ops] : nccl_ops_)
+        if (!ops.empty()) throw std::logic_error("cuda executor: exchange " + std::to_string(tag) + " was not posted whole");
+      st_.comm().synchronize();
+    }
     times.comm_s += since(w0);
     std::fill(request_.begin(), request_.end(), -1);
     st_.compute().synchronize();
     times.total_s = since(t0);
+    for (std::size_t d = 0; d < waited_.size(); ++d)
+      if (waited_[d]) times.comm_s += stall_end_[d].seconds_since(stall_begin_[d]);  // device stalls on NCCL
     for (const Task& t : plan_.tasks) {
       if (t.lane != scheduler::Lane::compute) continue;
       const double dt = end_[t.id].seconds_since(begin_[t.id]);
@@ -384,10 +424,14 @@ class CudaExecutor : public Executor {
         break;
       }
       case TaskKind::send:
-        request_[t.id] = comm_.isend(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
-        break;
       case TaskKind::recv:
-        request_[t.id] = comm_.irecv(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
+        if (st_.nccl()) {
+          nccl_enqueue(t);
+        } else if (t.kind == TaskKind::send) {
+          request_[t.id] = comm_.isend(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
+        } else {
+          request_[t.id] = comm_.irecv(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
+        }
         break;
       case TaskKind::loss: {
         if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
@@ -397,7 +441,7 @@ class CudaExecutor : public Executor {
         break;
       }
       case TaskKind::allreduce:
-        if (comm_.size() > 1) st_.allreduce_grads(comm_);
+        if (comm_.size() > 1 || st_.nccl()) st_.allreduce_grads(comm_);
         break;
       case TaskKind::optimizer:
         if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");
@@ -421,10 +465,51 @@ class CudaExecutor : public Executor {
       out += scheduler::message_bytes(count, t.cols, bits);
       at += count;
     }
+    if (st_.nccl() && !collect_) return;  // NCCL sends the device buffer once the stream reaches it
     const auto bytes = std::size_t(plan_.messages[std::size_t(t.message)].bytes);
     copy_to_host_async(hmsg_[std::size_t(t.message)].get(), dmsg_[std::size_t(t.message)].get(), bytes, stream);
     st_.compute().synchronize();
     if (collect_) collect(t, src, lda);
+  }
+
+  // NCCL: the sends and receives of one exchange (one tag) are issued as one group on the comm
+  // stream once the plan has posted all of them (the same order on every rank, as NCCL matches
+  // point-to-point operations per peer in issue order). The comm stream first waits for the
+  // compute stream (the packs); tasks that need a received message make the compute stream wait
+  // for the group's completion event.
+  void nccl_enqueue(const Task& t) {
+    auto& ops = nccl_ops_[t.tag];
+    ops.push_back(t.id);
+    if (std::int64_t(ops.size()) < nccl_total_.at(t.tag)) return;
+    NcclComm& nccl = *st_.nccl();
+    void* cs = st_.comm().get();
+    auto& ready = nccl_ready_.at(t.tag);
+    ready.record(st_.stream());
+    ready.make_wait(cs);
+    nccl.group_start();
+    for (int id : ops) {
+      const Task& o = plan_.tasks[std::size_t(id)];
+      if (o.kind == TaskKind::send) nccl.send(dmsg_[std::size_t(o.message)].get(), o.bytes, o.peer, cs);
+      else nccl.recv(dmsg_[std::size_t(o.message)].get(), o.bytes, o.peer, cs);
+    }
+    nccl.group_end();
+    nccl_arrived_.at(t.tag).record(cs);
+    for (int id : ops)
+      if (plan_.tasks[std::size_t(id)].kind == TaskKind::recv) recv_tag_[std::size_t(id)] = t.tag;
+    ops.clear();
+  }
+  // Task `t` needs the message of receive task `d`: the compute stream waits for its group (the
+  // events around the wait measure the stall).
+  void nccl_wait(const Task& t, int d) {
+    if (waited_[std::size_t(d)]) return;
+    const int tag = recv_tag_[std::size_t(d)];
+    if (tag < 0)
+      throw std::logic_error("cuda executor: task " + std::to_string(t.id) + " needs receive " + std::to_string(d) +
+                             " before its exchange was posted whole (NCCL groups need every send and receive first)");
+    stall_begin_[std::size_t(d)].record(st_.stream());
+    nccl_arrived_.at(tag).make_wait(st_.stream());
+    stall_end_[std::size_t(d)].record(st_.stream());
+    waited_[std::size_t(d)] = 1;
   }
 
   // Row ranges and quantization error of a pack, on the host from copies of its source buffer and
@@ -460,6 +545,15 @@ class CudaExecutor : public Executor {
   const scheduler::Plan& plan_;
   State& st_;
   Communicator& comm_;
+  // NCCL bookkeeping (engine/cuda/nccl.hpp): per tag, its sends + receives in the plan, the ones
+  // posted this step, and the events before / after its group; per receive task, its group's tag
+  // once issued, whether the compute stream waits for it already, and the events around that wait.
+  std::map<int, std::int64_t> nccl_total_;
+  std::map<int, std::vector<int>> nccl_ops_;
+  std::map<int, Event> nccl_ready_, nccl_arrived_;
+  std::vector<int> recv_tag_;
+  std::vector<char> waited_;
+  std::vector<Event> stall_begin_, stall_end_;
   std::vector<std::unique_ptr<DeviceMatrix>> owned_;
   std::vector<DeviceMatrix*> buf_;
   std::vector<Matrix<float>> host_;
@@ -487,6 +581,7 @@ class CudaBackend : public Backend {
   CudaBackend(const BackendInputs& in, const DeviceInfo& info, int device) : info_(info), device_(device) {
     check(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
     state_ = std::make_unique<State>(in);
+    choose_transport(in);
   }
   std::unique_ptr<Executor> make(const scheduler::Plan& plan) override {
     return std::make_unique<CudaExecutor>(plan, *state_);
@@ -501,10 +596,44 @@ class CudaBackend : public Backend {
             {"memory_gib", info_.memory_gib},
             {"runtime_version", info_.runtime_version},
             {"driver_version", info_.driver_version},
-            {"transport", state_->in().comm->size() > 1 ? "mpi, staged through pinned host memory" : "none"}};
+            {"transport", transport_},
+            {"transport_requested", state_->in().transport},
+            {"nccl", nccl_found_}};
   }
 
  private:
+  // What every rank can use, agreed over MPI: NCCL needs the library on every rank and one GPU
+  // per rank. auto takes NCCL when it can (and there is more than one rank), else MPI through
+  // pinned host memory; nccl and mpi are requests that fail with one line when impossible.
+  void choose_transport(const BackendInputs& in) {
+    Communicator& comm = *in.comm;
+    const auto status = nccl_status();
+    nccl_found_ = status.available ? "available " + status.version : "unavailable: " + status.reason;
+    std::vector<std::uint64_t> ok(std::size_t(comm.size())), bus(std::size_t(comm.size()));
+    comm.allgather(std::uint64_t(status.available), ok.data());
+    comm.allgather(std::hash<std::string>{}(device_pci_bus_id(device_)), bus.data());
+    std::string why_not;
+    for (int r = 0; r < comm.size() && why_not.empty(); ++r) {
+      if (!ok[std::size_t(r)]) why_not = "rank " + std::to_string(r) + " has no NCCL (" + (r == comm.rank() ? status.reason : "see its log") + ")";
+      for (int q = 0; q < r && why_not.empty(); ++q)
+        if (bus[std::size_t(q)] == bus[std::size_t(r)])
+          why_not = "ranks " + std::to_string(q) + " and " + std::to_string(r) +
+                    " share one GPU (NCCL needs one rank per GPU): use --transport mpi";
+    }
+    const std::string& want = in.transport;
+    if (want != "auto" && want != "mpi" && want != "nccl")
+      throw Error("--transport " + want + ": must be auto, mpi or nccl");
+    const bool nccl = want == "nccl" || (want == "auto" && comm.size() > 1 && why_not.empty());
+    if (nccl && !why_not.empty()) throw Error("--transport nccl: " + why_not);
+    if (nccl) {
+      state_->use_nccl(std::make_unique<NcclComm>(comm, device_));
+      transport_ = "nccl " + status.version;
+    } else {
+      transport_ = comm.size() > 1 ? "mpi, staged through pinned host memory" : "none";
+    }
+  }
+
+  std::string transport_, nccl_found_;
   DeviceInfo info_;
   int device_;
   std::unique_ptr<State> state_;

@@ -37,6 +37,21 @@ expect_error "no-such" train --dataset no-such --epochs 1
 expect_error "unknown model" train --dataset cora --model gat --epochs 1
 expect_error "--dropout" train --dataset cora --dropout 1.5 --epochs 1 --metrics "$tmp/m.jsonl"
 [ -e "$tmp/m.jsonl" ] || [ -e "$tmp/m.jsonl.tmp" ] && { echo "FAIL: half-written metrics left"; fail=$((fail + 1)); }
+expect_error "--transport sideways: must be auto, mpi or nccl" train --dataset cora --epochs 1 --transport sideways
+expect_error "--transport nccl: the cpu backend talks MPI only" train --dataset cora --epochs 1 --transport nccl
+expect_error "--out is required" export --dataset cora
+expect_error "$tmp/no-dir/x.npz: cannot write" export --dataset cora --out "$tmp/no-dir/x.npz"
+expect_ok "2708 nodes, 5278 undirected edges, 1433 features, 7 classes" export --dataset cora --out "$tmp/cora.npz"
+expect_ok "test accuracy" train --dataset "$tmp/cora.npz" --epochs 2
+# The run record says what ran the plans and how ranks talk (found at run time).
+"$adaqp" train --dataset cora --epochs 1 --quiet --metrics "$tmp/run.jsonl" >/dev/null 2>&1
+if head -1 "$tmp/run.jsonl" | grep -q '"backend":{"name":"cpu","transport":"none"}' &&
+   head -1 "$tmp/run.jsonl" | grep -q '"transport":"auto"'; then
+  pass=$((pass + 1))
+else
+  echo "FAIL: run record lacks backend / transport: $(head -c 300 "$tmp/run.jsonl")"
+  fail=$((fail + 1))
+fi
 expect_error "unknown partition method" partition --dataset cora --parts 2 --method spectral
 expect_error "more parts than nodes" partition --dataset sbm:nodes=10,classes=2,degree=2 --parts 11
 expect_error "unknown key 'size'" train --dataset sbm:size=10 --epochs 1
