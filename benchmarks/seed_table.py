@@ -7,7 +7,12 @@ of the per-seed differences over sqrt(n); only seeds both have). A run repeated 
 (e.g. once link-bound, once not) counts once: the accuracy of these strategies does not depend on
 the transport, and the first file read is kept.
 
-usage: benchmarks/seed_table.py FILE_OR_FOLDER...
+--measure picks the accuracy: best (test accuracy at best validation, the default), final (at the
+last evaluation) or tail (mean of the last 5 evaluations): docs/metrics.md. Records written before
+the summary had final_test_acc / tail_test_acc get them from their epoch records, by the same rule
+as engine::summarize.
+
+usage: benchmarks/seed_table.py [--measure best|final|tail] FILE_OR_FOLDER...
 """
 import json
 import math
@@ -27,8 +32,15 @@ def files(paths):
             yield p
 
 
-def load(path):
+MEASURES = {"best": ("test_acc_at_best_val", "test accuracy at best validation"),
+            "final": ("final_test_acc", "test accuracy at the last evaluation"),
+            "tail": ("tail_test_acc", "mean test accuracy of the last 5 evaluations")}
+TAIL_EVALUATIONS = 5  # engine::kTailEvaluations
+
+
+def load(path, measure):
     run = summary = None
+    tests = []  # test_acc of evaluated epochs, in order
     with open(path) as f:
         for line in f:
             r = json.loads(line)
@@ -36,23 +48,37 @@ def load(path):
                 run = r
             elif r["type"] == "summary":
                 summary = r
+            elif r["type"] == "epoch" and r.get("test_acc") is not None:
+                tests.append(r["test_acc"])
     if not run or not summary or summary.get("epochs", 0) == 0:
         return None
     s = run["settings"]
+    key = MEASURES[measure][0]
+    if key in summary:
+        value = summary[key]
+    elif measure == "final":
+        value = tests[-1]
+    else:
+        tail = tests[-TAIL_EVALUATIONS:]
+        value = sum(tail) / len(tail)
     return (run["dataset"]["name"], summary.get("strategy", s["mode"]), str(summary["bits"]), int(s["seed"]),
-            100.0 * summary["test_acc_at_best_val"])
+            100.0 * value)
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    measure = "best"
+    if args[:1] == ["--measure"] and len(args) >= 2:
+        measure, args = args[1], args[2:]
+    if not args or measure not in MEASURES:
         sys.exit(__doc__.strip().splitlines()[-1])
     acc = {}  # (dataset, strategy, bits) -> {seed: acc}
-    for path in files(sys.argv[1:]):
-        r = load(path)
+    for path in files(args):
+        r = load(path, measure)
         if r:
             acc.setdefault(r[:3], {}).setdefault(r[3], r[4])
     for dataset in sorted({k[0] for k in acc}):
-        print(f"\n### {dataset}: test accuracy at best validation over seeds (%)\n")
+        print(f"\n### {dataset}: {MEASURES[measure][1]} over seeds (%)\n")
         print("| strategy | bits | seeds | mean | std | diff to vanilla-32 (paired) | ± SE |")
         print("|---|---|---|---|---|---|---|")
         base = acc.get((dataset, "vanilla", "32"), {})

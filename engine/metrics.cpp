@@ -28,6 +28,14 @@ Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std:
     times.push_back(e.epoch_s);
     s.total_train_s += e.epoch_s;
   }
+  std::vector<double> tests;
+  for (const auto& e : epochs)
+    if (e.evaluated) tests.push_back(e.test_acc);
+  if (!tests.empty()) {
+    s.final_test_acc = tests.back();
+    const std::size_t tail = std::min<std::size_t>(tests.size(), kTailEvaluations);
+    for (std::size_t i = tests.size() - tail; i < tests.size(); ++i) s.tail_test_acc += tests[i] / double(tail);
+  }
   std::sort(times.begin(), times.end());
   const std::size_t k = times.size();
   s.median_epoch_s = k % 2 ? times[k / 2] : 0.5 * (times[k / 2 - 1] + times[k / 2]);
@@ -80,6 +88,8 @@ nlohmann::json to_json(const Summary& s) {
           {"best_val_acc", s.best_val_acc},
           {"test_acc_at_best_val", s.test_acc_at_best_val},
           {"best_epoch", s.best_epoch},
+          {"final_test_acc", s.final_test_acc},
+          {"tail_test_acc", s.tail_test_acc},
           {"median_epoch_s", s.median_epoch_s},
           {"final_loss", s.final_loss},
           {"total_train_s", s.total_train_s}};

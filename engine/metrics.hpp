@@ -71,10 +71,16 @@ struct Summary {
   double best_val_acc = 0;          // max val_acc over evaluated epochs
   double test_acc_at_best_val = 0;  // test_acc of the first epoch reaching best_val_acc
   std::int64_t best_epoch = 0;
+  // Less noisy than the best-validation pick when validation swings between evaluations:
+  double final_test_acc = 0;        // test_acc of the last evaluated epoch
+  double tail_test_acc = 0;         // mean test_acc of the last kTailEvaluations evaluated epochs
   double median_epoch_s = 0;        // median of epoch_s over all epochs
   double final_loss = 0;            // loss of the last epoch
   double total_train_s = 0;         // sum of epoch_s
 };
+
+// Evaluations averaged by Summary::tail_test_acc (fewer when the run evaluated fewer times).
+inline constexpr int kTailEvaluations = 5;
 
 // Summary of a run's epochs (the one definition of best/median/final).
 Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std::string& mode, const std::string& bits);

@@ -27,9 +27,12 @@ TEST_CASE("summary: best validation, test at best validation, median epoch time"
   CHECK(s.median_epoch_s == 2.5);
   CHECK(s.final_loss == 7);
   CHECK(s.total_train_s == 10);
+  CHECK(s.final_test_acc == 0.5);
+  CHECK(s.tail_test_acc == Approx((0.4 + 0.65 + 0.9 + 0.5) / 4));  // fewer than kTailEvaluations
   e[2].evaluated = false;  // skipped by --eval-every: its accuracies do not count
   const Summary skipped = summarize(e, 2, "vanilla", "32");
   CHECK(skipped.best_epoch == 2);
+  CHECK(skipped.tail_test_acc == Approx((0.4 + 0.65 + 0.5) / 3));  // unevaluated epochs do not count
   e[1].evaluated = false;
   CHECK(summarize(e, 2, "vanilla", "32").best_epoch == 4);
   CHECK(to_json(e[1])["val_acc"].is_null());
