@@ -506,6 +506,19 @@ class Builder {
     return finish(pend, spmm(l, B, ready, src, dst, cols, 0, n_, true, "A^T*[inner]"));
   }
 
+  // dst rows [0, rows) = src rows through layer l's input dropout mask (src == dst: in place).
+  int dropout_backward(int l, std::vector<int> deps, int src, int dst, std::int64_t rows, std::int64_t cols,
+                       const std::string& what) {
+    Task db = task(TaskKind::dropout_backward, l, Direction::backward, std::move(deps), what);
+    db.a = buf(src);
+    db.b = buf(in_[l]);
+    db.c = buf(dst);
+    db.rows = rows;
+    db.cols = cols;
+    db.dropout = m_.dropout;
+    return add(std::move(db));
+  }
+
   void backward(int loss_after) {
     const auto B = Direction::backward;
     const int layers = m_.layers();
@@ -581,15 +594,8 @@ class Builder {
             // (gradients of undropped rows) are added after this rank's own mask.
             if (strategy_ != Strategy::vanilla) throw std::logic_error("scheduler: inputs exchanged before dropout need the vanilla schedule");
             const int all = spmm(l, B, {gm}, gmid, gin, in, 0, nl_, true, "A^T*[all]");
-            Task db = task(TaskKind::dropout_backward, l, B, self_term ? self_term(all) : std::vector<int>{all},
-                           "dropout'[all rows]");
-            db.a = buf(gin);
-            db.b = buf(in_[l]);
-            db.c = buf(gin);
-            db.rows = nl_;
-            db.cols = in;
-            db.dropout = m_.dropout;
-            const int dropped = add(std::move(db));
+            const int dropped = dropout_backward(l, self_term ? self_term(all) : std::vector<int>{all}, gin, gin, nl_,
+                                                 in, "dropout'[all rows]");
             gin_done = finish_exchange(post_exchange(l, B, gin, in, {dropped}), {dropped});
             gin_done.push_back(dropped);
           } else {
@@ -617,15 +623,8 @@ class Builder {
       } else if (need_dx) {
         // Gradient of the previous layer's output: through this layer's input dropout.
         const int prev_gout = buffer("layer" + std::to_string(l - 1) + ".output.grad", n_, in);
-        Task db = task(TaskKind::dropout_backward, l, B, gin_done, "dropout'");
-        db.a = buf(gin);
-        db.b = buf(in_[l]);
-        db.c = buf(prev_gout);
-        db.rows = n_;
-        db.cols = in;
-        db.dropout = m_.dropout;
         gout = prev_gout;
-        gout_ready = add(std::move(db));
+        gout_ready = dropout_backward(l, gin_done, gin, prev_gout, n_, in, "dropout'");
       }
     }
     std::int64_t param_elems = 0;
