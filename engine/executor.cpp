@@ -225,7 +225,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
     case TaskKind::dropout: {
       const bool drop = key && t.dropout > 0;
       if (t.c.kind == Operand::features) {  // sparse first-layer input
-        dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, part_.inner_global.data())
+        dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data())
                                  : x.sparse;
         break;
       }
@@ -284,7 +284,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       const graph::Csr& xs = t.b.id == 1 ? dropped_features_ : x.sparse;
       const float* g = rows_ptr(t.a, params, x, &lda);
       float* grad = rows_ptr(t.c, params, x, &ldc);
-      cpu::spmm_transposed(xs, g, t.cols, grad, false);
+      cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner);  // rows [0, inner) of X and G
       break;
     }
     case TaskKind::bias_act: {

@@ -362,6 +362,11 @@ class Builder {
   bool drop_after(int l) const {
     return plan_.training && m_.dropout > 0 && m_.exchange_inputs && l > 0 && !m_.transform_first(l);
   }
+  // Layer l reads its halo input rows from the rank's features instead of exchanging anything
+  // (forward_layer).
+  bool local_first_layer(int l) const {
+    return l == 0 && !peers_.sampled() && nl_ > n_ && (!m_.transform_first(0) || m_.exchange_inputs);
+  }
 
   // ---- forward -----------------------------------------------------------------------------
   int forward_layer(int l, int prev) {
@@ -371,17 +376,20 @@ class Builder {
     const auto F = Direction::forward;
     const int w = m_.param_index(l, 0), w_self = m_.param_index(l, 1), bias = m_.param_index(l, m_.sage ? 2 : 1);
     const std::string L = "layer" + std::to_string(l) + ".";
-    const int in_buf = buffer(L + "input", tf ? n_ : nl_, in);
+    // The first layer takes its halo rows from the rank's own copy of the features
+    // (Plan::halo_features) when it aggregates first, and when it transforms first under
+    // exchange_inputs (it computes X[halo] W itself: an exchanged X[halo] W is no cheaper to get
+    // fresh, and a stale one would carry last epoch's W). Not under boundary sampling, whose
+    // estimator drops halo rows.
+    const bool local_x = local_first_layer(l);
+    if (local_x) plan_.halo_features = true;
+    const int in_buf = buffer(L + "input", tf && !local_x ? n_ : nl_, in);
     in_.push_back(in_buf);
     // Layer input: dropout (training) of the previous output or the features, or the value itself.
     Operand x = l == 0 ? Operand{Operand::features, 0} : buf(out_[l - 1]);
     std::vector<int> x_ready = prev >= 0 ? std::vector<int>{prev} : std::vector<int>{};
     const bool drop = plan_.training && m_.dropout > 0;
     const bool drop_after = this->drop_after(l);
-    // An aggregate-first first layer takes its halo rows from the rank's own copy of the features
-    // (Plan::halo_features), except under boundary sampling, whose estimator drops halo rows.
-    const bool local_x = l == 0 && !tf && !peers_.sampled() && nl_ > n_;
-    if (local_x) plan_.halo_features = true;
     if (drop || !sparse) {
       Task t = task(TaskKind::dropout, l, F, x_ready, drop && !drop_after ? "dropout" : "copy");
       t.a = x;
@@ -421,7 +429,10 @@ class Builder {
     if (tf) {
       const int mid = buffer(L + "transformed", nl_, out);
       mid_.push_back(mid);
-      if (strategy_ == Strategy::overlap) {
+      if (local_x) {  // every local row transformed here: no exchange
+        const int xw = times_weight(w, buf(mid), false, x_ready, "X*W[inner+halo]", 0, nl_);
+        agg_done = {spmm(l, F, {xw}, mid, out_buf, out, 0, n_, false, "A*[all]")};
+      } else if (strategy_ == Strategy::overlap) {
         // Rows peers need are marginal: transform them first, post the exchange, then transform
         // and aggregate the central rows while the messages travel.
         const std::int64_t nc = part_.num_central;
@@ -552,7 +563,9 @@ class Builder {
       grad_tasks.push_back(add(std::move(bg)));
       const bool need_dx = l > 0;
       const Operand x = l == 0 ? x0_ : buf(in_[l]);
-      auto input_t_times = [&](int g_buf, int param, std::vector<int> deps, const std::string& what) {
+      // grad(param) = X^T G over the first `rows` rows of X and G.
+      auto input_t_times = [&](int g_buf, int param, std::vector<int> deps, const std::string& what,
+                               std::int64_t rows) {
         if (sparse) {
           Task t = task(TaskKind::spmm_features_t, l, B, std::move(deps), what);
           t.a = buf(g_buf);
@@ -560,21 +573,30 @@ class Builder {
           t.c = grad(param);
           t.rows = in;
           t.cols = out;
-          t.inner = n_;
-          t.nnz = std::int64_t(double(m_.feature_nnz) * (m_.dropout > 0 ? 1.0 - m_.dropout : 1.0));
+          t.inner = rows;
+          t.nnz = n_ > 0 ? std::int64_t(double(m_.feature_nnz) * (m_.dropout > 0 ? 1.0 - m_.dropout : 1.0) *
+                                        double(rows) / double(n_))
+                         : 0;
           return add(std::move(t));
         }
-        return gemm(l, B, std::move(deps), x, true, buf(g_buf), false, grad(param), in, out, n_, false, what);
+        return gemm(l, B, std::move(deps), x, true, buf(g_buf), false, grad(param), in, out, rows, false, what);
       };
       const int gin = need_dx ? buffer(L + "input.grad", tf ? n_ : nl_, in) : -1;
       std::vector<int> gin_done;
       if (tf) {
         const int gmid = buffer(L + "transformed.grad", nl_, out);
-        const auto final_rows = aggregate_backward(l, {gout_ready}, gout, gmid, out, nullptr);
-        grad_tasks.push_back(input_t_times(gmid, w, final_rows, "dW=X^T*G"));
-        if (need_dx)
-          gin_done = {gemm(l, B, final_rows, buf(gmid), false, value(w), true, buf(gin), n_, in, out, false,
-                           "dX=G*W^T")};
+        if (local_first_layer(l)) {
+          // The halo rows were transformed here, so their gradients stay here: dW over every
+          // local row equals, summed over ranks, the owners' dW after a backward exchange.
+          const int all = spmm(l, B, {gout_ready}, gout, gmid, out, 0, nl_, true, "A^T*[all]");
+          grad_tasks.push_back(input_t_times(gmid, w, {all}, "dW=X^T*G[inner+halo]", nl_));
+        } else {
+          const auto final_rows = aggregate_backward(l, {gout_ready}, gout, gmid, out, nullptr);
+          grad_tasks.push_back(input_t_times(gmid, w, final_rows, "dW=X^T*G", n_));
+          if (need_dx)
+            gin_done = {gemm(l, B, final_rows, buf(gmid), false, value(w), true, buf(gin), n_, in, out, false,
+                             "dX=G*W^T")};
+        }
       } else {
         grad_tasks.push_back(
             gemm(l, B, {gout_ready}, buf(mid_[l]), true, buf(gout), false, grad(w), in, out, n_, false, "dW=M^T*G"));
@@ -604,7 +626,7 @@ class Builder {
         }
       }
       if (m_.sage) {
-        grad_tasks.push_back(input_t_times(gout, w_self, {gout_ready}, "dW_self=X^T*G"));
+        grad_tasks.push_back(input_t_times(gout, w_self, {gout_ready}, "dW_self=X^T*G", n_));
         if (need_dx && tf)
           gin_done = {gemm(l, B, gin_done, buf(gout), false, value(w_self), true, buf(gin), n_, in, out, true,
                            "+G*W_self^T")};

@@ -26,12 +26,18 @@ struct ModelShape {
   // Every layer aggregates first, so its exchanges carry the layer's input rows H (and gradients
   // with respect to them) rather than H W. Stale pipelining needs this: PipeGCN's stale quantity
   // is the boundary input H of the previous epoch, multiplied by this epoch's weights; a stale
-  // H W would also carry the previous epoch's weights. Otherwise (false) a layer transforms first
-  // when that narrows the rows (out <= in), which sends fewer bytes.
+  // H W would also carry the previous epoch's weights (from the second layer on; see
+  // transform_first). Otherwise (false) a layer transforms first when that narrows the rows
+  // (out <= in), which sends fewer bytes.
   bool exchange_inputs = false;
 
   int layers() const { return int(dims.size()) - 1; }
-  bool transform_first(int layer) const { return !exchange_inputs && dims[layer + 1] <= dims[layer]; }
+  // The first layer keeps the ordinary rule under exchange_inputs: its input rows are features,
+  // which never go stale, and a transform-first first layer computes its halo rows X[halo] W itself
+  // from the rank's copy of the halo features (Plan::halo_features), so nothing is exchanged.
+  bool transform_first(int layer) const {
+    return !(exchange_inputs && layer > 0) && dims[layer + 1] <= dims[layer];
+  }
   // Parameter index of a layer's weights / bias (order: w_neigh, [w_self], bias per layer).
   int param_index(int layer, int which) const { return layer * (sage ? 3 : 2) + which; }
 };

@@ -8,8 +8,10 @@
 //     stores are smoothed: store = g * store + (1 - g) * received (PipeGCN's feature and gradient
 //     smoothing; g = 0: plain staleness). The first epoch exchanges synchronously (nothing is
 //     stale yet) and fills the stores.
-//     The stale rows are layer inputs H (every layer aggregates first: ModelShape::exchange_inputs),
-//     which this epoch's weights multiply, as in PipeGCN.
+//     The stale rows are layer inputs H (every layer after the first aggregates first:
+//     ModelShape::exchange_inputs), which this epoch's weights multiply, as in PipeGCN. The first
+//     layer's inputs are the features, which never go stale: it exchanges nothing and reads its
+//     halo rows from the rank's copy (Plan::halo_features), so it is exact.
 //   boundary node sampling (BNS-GCN, Wan et al., MLSys 2022): every epoch each pair of ranks keeps
 //     s = floor(p * b) of the b boundary nodes the owner sends to the holder, chosen afresh per
 //     epoch from a seeded hash both sides compute (no index exchange). Dropped nodes and their

@@ -133,9 +133,11 @@ struct Plan {
   std::vector<Task> tasks;
   int logits_buffer = -1;  // n_inner x classes, output of the last layer
   // The features operand holds the rank's halo rows too (num_local rows: inner, then halo in halo
-  // order). An aggregate-first first layer then reads its halo rows there instead of exchanging
-  // them: features never change, and dropout masks depend only on global ids, so the rank
-  // computes exactly the rows an owner would send.
+  // order). The first layer then reads its halo rows there instead of exchanging them: features
+  // never change, and dropout masks depend only on global ids, so the rank computes exactly the
+  // rows an owner would send. Aggregate-first, it aggregates them; transform-first (only when
+  // exchanging inputs), it multiplies them by W too and keeps their gradients, dW = X^T G over
+  // all num_local rows.
   bool halo_features = false;
 
   std::int64_t bytes_sent() const;  // sum of send tasks' bytes (payload + metadata)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "engine/cpu/blas.hpp"
@@ -104,7 +106,10 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
 }
 
 template <class T>
-void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate) {
+void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows) {
+  if (rows < 0) rows = a.num_rows;
+  if (rows > a.num_rows) throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " +
+                                                std::to_string(a.num_rows) + "-row matrix");
   const std::int64_t out_elems = a.num_cols * cols;
   constexpr std::int64_t lanes = 64 / sizeof(T);
   const int threads = omp_get_max_threads();
@@ -115,7 +120,7 @@ void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, b
     const int t = omp_get_thread_num();
     T* acc = t == 0 ? c : partial.data() + (t - 1) * out_elems;
 #pragma omp for schedule(static)
-    for (std::int64_t r = 0; r < a.num_rows; ++r) {
+    for (std::int64_t r = 0; r < rows; ++r) {
       const T* in = b + r * cols;
       std::int64_t j0 = 0;
       for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes) scatter_row_block<T, 8>(a, r, in, cols, j0, acc);
@@ -185,7 +190,7 @@ void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_
 
 #define ADAQP_INSTANTIATE(T)                                                                                  \
   template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);    \
-  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool);                  \
+  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t);                  \
   template void relu_forward<T>(T*, std::int64_t);                                                            \
   template void relu_backward<T>(const T*, T*, std::int64_t);                                                 \
   template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                        \

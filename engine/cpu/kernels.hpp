@@ -14,10 +14,12 @@ template <class T>
 void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
           bool accumulate);
 
-// C (+)= A^T B: A is num_rows x num_cols with values, B is num_rows x cols, C is num_cols x cols.
-// Deterministic for a fixed thread count (per-thread partial sums added in thread order).
+// C (+)= A[0:rows]^T B: A is num_rows x num_cols with values, of which the first `rows` rows are
+// used (-1: all); B is rows x cols, C is num_cols x cols. Deterministic for a fixed thread count
+// (per-thread partial sums added in thread order).
 template <class T>
-void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate);
+void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate,
+                     std::int64_t rows = -1);
 
 // y[r, :] = max(x[r, :], 0) in place over n elements.
 template <class T>

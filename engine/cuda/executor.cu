@@ -372,7 +372,8 @@ class CudaExecutor : public Executor {
         break;
       }
       case TaskKind::spmm_features_t:
-        spmm_transposed(h, st_.sparse_features(t.b.id), ptr(t.a, &lda), t.cols, ptr(t.c, &ldc), false);
+        spmm_transposed(h, st_.sparse_features(t.b.id), ptr(t.a, &lda), t.cols, ptr(t.c, &ldc), false,
+                        t.inner);  // rows [0, inner) of X and G
         break;
       case TaskKind::bias_act: {
         const float* bias = ptr(t.a, &lda);

@@ -256,10 +256,15 @@ void spmm(Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const floa
   run_spmm(h, CUSPARSE_OPERATION_NON_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);
 }
 
-void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate) {
+void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate,
+                     std::int64_t rows) {
+  if (rows < 0) rows = a.rows();
+  if (rows > a.rows())
+    throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " + std::to_string(a.rows()) +
+                           "-row matrix");
   if (cols == 0) return;
-  const Sparse s(a.rows(), a.cols(), a.nnz(), a.block_offsets(0, a.rows()), a.indices(), a.values());
-  const Dense db(a.rows(), cols, cols, b), dc(a.cols(), cols, cols, c);
+  const Sparse s(rows, a.cols(), a.first_nonzero(rows), a.block_offsets(0, rows), a.indices(), a.values());
+  const Dense db(rows, cols, cols, b), dc(a.cols(), cols, cols, c);
   run_spmm(h, CUSPARSE_OPERATION_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);
 }
 

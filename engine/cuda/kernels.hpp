@@ -71,8 +71,9 @@ void gemm(Handles& h, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n
 // C rows [row_begin, row_end) (+)= A[rows] B, as cpu::spmm (B: A.cols x cols, C: A.rows x cols).
 void spmm(Handles& h, DeviceCsr& a, std::int64_t row_begin, std::int64_t row_end, const float* b, std::int64_t cols,
           float* c, bool accumulate);
-// C (A.cols x cols) (+)= A^T B, as cpu::spmm_transposed.
-void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate);
+// C (A.cols x cols) (+)= A[0:rows]^T B (rows -1: all), as cpu::spmm_transposed.
+void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate,
+                     std::int64_t rows = -1);
 
 void relu_forward(float* x, std::int64_t n, void* stream = nullptr);
 void relu_backward(const float* y, float* g, std::int64_t n, void* stream = nullptr);

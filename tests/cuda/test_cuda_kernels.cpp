@@ -89,6 +89,14 @@ TEST_CASE("cuSPARSE SpMM equals the CPU SpMM on row blocks and transposed", "[cu
     auto dc = upload(c0);
     cuda::spmm_transposed(h, dg, db.as<float>(), cols, dc.as<float>(), true);
     CHECK(max_rel_diff(expected, download(dc, c0.size())) < 1e-5);
+    for (std::int64_t prefix : {std::int64_t(0), std::int64_t(777)}) {  // the first rows only
+      CAPTURE(prefix);
+      auto want = c0;
+      cpu::spmm_transposed(g, b.data(), cols, want.data(), false, prefix);
+      auto dp = upload(c0);
+      cuda::spmm_transposed(h, dg, db.as<float>(), cols, dp.as<float>(), false, prefix);
+      CHECK(max_rel_diff(want, download(dp, c0.size())) < 1e-5);
+    }
   }
 }
 

@@ -1,8 +1,11 @@
 // Peer strategies on real MPI ranks (run under `mpirun -np 2`, ctest label mpi). Each rank checks
 // what its plan actually aggregated against values it can compute alone or gather from its peer
 // (dropout is off, and every rank holds the whole feature matrix):
-//   - stale pipelining exchanges layer inputs H (every layer aggregates first), so layer 0's halo
-//     rows are the features X[halo]; at epoch 1 (warm-up) layer 1's halo rows are the rows the
+//   - stale pipelining exchanges layer inputs H (every layer after the first aggregates first);
+//     the first layer exchanges nothing: its halo rows are the features X[halo] (here it transforms
+//     first, so it computes X[halo] W itself and keeps those rows' gradients), and the warm-up
+//     epoch's parameter gradients equal the single process's on the whole graph (dense and sparse
+//     features, dropout on); at epoch 1 (warm-up) layer 1's halo rows are the rows the
 //     peer computed this epoch; from epoch 2 on they are exactly the ones it computed the epoch
 //     before (and measurably not this epoch's); the store then holds this epoch's rows, smoothed
 //     with the momentum when one is given; with dropout the rows travel undropped and the
@@ -21,6 +24,7 @@
 #include <tuple>
 
 #include "engine/executor.hpp"
+#include "engine/loss.hpp"
 #include "engine/trainer.hpp"
 #include "graph/registry.hpp"
 #include "scheduler/peers.hpp"
@@ -38,9 +42,10 @@ struct Setup {
   TrainConfig config;
 };
 
-Setup setup(const scheduler::PeerOptions& peers, double dropout = 0) {
+Setup setup(const scheduler::PeerOptions& peers, double dropout = 0,
+            const std::string& dataset = "sbm:nodes=600,classes=3,degree=10,seed=5,features=16") {
   Setup s;
-  s.data = graph::load_dataset("sbm:nodes=600,classes=3,degree=10,seed=5,features=16");
+  s.data = graph::load_dataset(dataset);
   s.owner = graph::partition_graph(s.data.adj, g_comm->size(), graph::PartitionMethod::metis_cut, 0);
   s.parts = graph::build_partitions(s.data.adj, s.owner, g_comm->size());
   s.config.model.kind = ModelKind::gcn;
@@ -181,6 +186,47 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
       const auto& store = stores.at("stale.layer1.forward");
       CHECK(std::size_t(store.data.size()) == halo_elems);
       if (store.data.size() == halo_elems) CHECK(max_abs_diff(store.data.data(), smoothed, halo_elems) <= 1e-6 * scale);
+    }
+  }
+}
+
+TEST_CASE("stale pipelining: the warm-up epoch's gradients equal the whole graph's", "[peers][stale]") {
+  // Layer 0 transforms first (hidden 8 < features) and computes its halo rows' X W locally; the
+  // warm-up epoch is synchronous, so every gradient (after the all-reduce) must be the single
+  // process's. Cora has sparse features (spmm_features over inner + halo rows, X^T G likewise).
+  for (const std::string dataset : {"sbm:nodes=600,classes=3,degree=10,seed=5,features=16", "cora"}) {
+    CAPTURE(dataset);
+    scheduler::PeerOptions peers;
+    peers.stale = true;
+    const auto s = setup(peers, 0.5, dataset);
+    const int rank = g_comm->rank();
+    Rank r(s);
+    const auto& plan = r.plans.train_first[std::size_t(rank)];
+    CHECK(plan.halo_features);
+    CHECK(r.plans.sparse_features == (dataset == "cora"));
+    for (const auto& t : plan.tasks) CHECK_FALSE((t.layer == 0 && t.kind == scheduler::TaskKind::send));
+    const DropoutKey key{2, 1};
+    PersistentBuffers stores;
+    PlanExecutor exec(plan, r.part, r.agg, *g_comm, &stores);
+    exec.run(r.model.params(), &r.adam, r.xs, &key, &r.loss);  // the step leaves the gradients
+    // The single process on the whole graph.
+    const auto whole = graph::build_partitions(s.data.adj, std::vector<std::int32_t>(std::size_t(s.data.num_nodes), 0), 1);
+    const auto agg = make_aggregation(ModelKind::gcn, whole[0], global_degrees(s.data.adj));
+    const auto x = make_features<float>(s.data.features.data(), s.data.num_features, whole[0].inner_global,
+                                        r.plans.sparse_features ? 1.0 : 0.0);
+    Model<float> ref(s.config.model, s.data.num_features, s.data.num_classes, 1);
+    Matrix<float> d_logits;
+    const auto& logits = ref.forward(agg, x, &key, whole[0].inner_global);
+    softmax_cross_entropy(logits, s.data.labels, s.data.train_mask, double(s.data.count(s.data.train_mask)), &d_logits);
+    ref.backward(agg, d_logits);
+    const auto rp = ref.params(), ep = r.model.params();
+    REQUIRE(rp.size() == ep.size());
+    for (std::size_t p = 0; p < rp.size(); ++p) {
+      CAPTURE(rp[p]->name);
+      std::vector<double> want(rp[p]->grad.data.begin(), rp[p]->grad.data.end());
+      REQUIRE(ep[p]->grad.data.size() == want.size());
+      // 1e-4: the bias gradients are sums that nearly cancel (float sums in another order).
+      CHECK(max_abs_diff(ep[p]->grad.data.data(), want, want.size()) <= 1e-4 * std::max(max_abs(want), 1e-30));
     }
   }
 }

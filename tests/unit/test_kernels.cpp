@@ -51,6 +51,17 @@ TEMPLATE_TEST_CASE("spmm and spmm_transposed equal naive loops", "[kernels]", fl
             want_t[a.indices[k] * cols + j] += TestType(a.values[k]) * bt[r * cols + j];
       cpu::spmm_transposed(a, bt.data(), cols, ct.data(), false);
       for (std::size_t i = 0; i < ct.size(); ++i) REQUIRE(ct[i] == Approx(want_t[i]).margin(1e-5));
+
+      // The first `prefix` rows of A and B only (halo feature rows after the inner ones).
+      const std::int64_t prefix = a.num_rows / 3;
+      std::fill(want_t.begin(), want_t.end(), TestType(0));
+      for (std::int64_t r = 0; r < prefix; ++r)
+        for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1]; ++k)
+          for (std::int64_t j = 0; j < cols; ++j)
+            want_t[a.indices[k] * cols + j] += TestType(a.values[k]) * bt[r * cols + j];
+      cpu::spmm_transposed(a, bt.data(), cols, ct.data(), false, prefix);
+      for (std::size_t i = 0; i < ct.size(); ++i) REQUIRE(ct[i] == Approx(want_t[i]).margin(1e-5));
+      REQUIRE_THROWS(cpu::spmm_transposed(a, bt.data(), cols, ct.data(), false, a.num_rows + 1));
     }
   }
 }

@@ -124,7 +124,7 @@ TEST_CASE("boundary sampling: floor(p b) rows per channel on the wire, scaled by
   }
 }
 
-TEST_CASE("an aggregate-first first layer reads halo features locally, except under boundary sampling", "[peers][plan]") {
+TEST_CASE("a first layer reads halo features locally (aggregate-first, or exchanging inputs), except under boundary sampling", "[peers][plan]") {
   const auto parts = cora_parts(2);
   ModelShape wide = gcn3();
   wide.dims = {1433, 2048, 7};  // aggregate-first first layer
@@ -136,6 +136,31 @@ TEST_CASE("an aggregate-first first layer reads halo features locally, except un
   for (const auto& p : build_plans(parts, wide, Strategy::vanilla, true)) {
     CHECK(p.halo_features);
     CHECK(first_layer_sends(p) == 0);
+  }
+  // Exchanging layer inputs (stale pipelining), a narrowing first layer still transforms first,
+  // over inner and halo rows (the sparse product of the features and W), and sends nothing.
+  ModelShape inputs = gcn3();
+  inputs.exchange_inputs = true;
+  inputs.sparse_input = true;
+  inputs.feature_nnz = 1000;
+  for (const auto& p : build_plans(parts, inputs, Strategy::vanilla, true)) {
+    const auto& part = parts[std::size_t(p.rank)];
+    CHECK(p.halo_features);
+    std::int64_t layer0_sends = 0, products = 0, grads = 0;
+    for (const auto& t : p.tasks) {
+      layer0_sends += t.kind == TaskKind::send && t.layer == 0;
+      if (t.kind == TaskKind::spmm_features) {
+        ++products;
+        CHECK(t.rows == part.num_local());
+      }
+      if (t.kind == TaskKind::spmm_features_t) {
+        ++grads;
+        CHECK(t.inner == part.num_local());
+      }
+    }
+    CHECK(layer0_sends == 0);
+    CHECK(products == 1);
+    CHECK(grads == 1);
   }
   PeerOptions bns;
   bns.boundary_rate = 0.5;  // BNS-GCN drops the same boundary nodes in every layer, the first too
