@@ -302,6 +302,9 @@ int main(int argc, char** argv) {
   cal->add_option("--link-class", co.link_class, "name of the probed link class (inter, lo, lo-1gbit, ...)")
       ->capture_default_str();
   cal->add_option("--machine", co.machine, "machine name recorded in the profile (default: host name)");
+  cal->add_option("--backend", co.backend,
+                  "whose kernels to time: cpu (OpenMP threads) or cuda (GPU kernels, device time; needs a GPU)")
+      ->capture_default_str();
 
   auto* sw = app.add_subcommand("sweep", "run every point of an experiment manifest (experiments/)");
   experiments::SweepOptions swo;

@@ -1,5 +1,6 @@
 // adaqp calibrate: measures this machine and writes (or updates) a calibration profile.
-// Compute: the microbenchmarks of benchmarks/microbench.hpp, fitted per cost class (rank 0).
+// Compute: the microbenchmarks of benchmarks/microbench.hpp, fitted per cost class (rank 0), on
+// the CPU kernels or (--backend cuda) the GPU kernels; a profile holds one backend's fits.
 // Links (under mpirun, 2 or more ranks): ping-pong between ranks 0 and 1 at several sizes, fitted
 // alpha-beta, stored as link class --link-class; the cost of posting a send / receive.
 #include <fmt/format.h>
@@ -90,20 +91,32 @@ int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
   if (o.threads < 1) throw Error("--threads " + std::to_string(o.threads) + ": must be >= 1");
   if (o.links_only && comm.size() < 2)
     throw Error("calibrate --links-only probes links between ranks: run it under mpirun -np 2");
+  if (o.backend != "cpu" && o.backend != "cuda")
+    throw Error("calibrate --backend " + o.backend + ": allowed cpu, cuda");
   simulator::Profile p;
   if (std::filesystem::exists(o.out)) p = simulator::load_profile(o.out);  // update in place
+  if (!o.links_only && !p.backend.empty() && p.backend != o.backend) {
+    if (lead)
+      fmt::print("calibrate: {} holds {} fits; replacing them with {} fits\n", o.out, p.backend, o.backend);
+    p.compute.clear();
+  }
+  if (o.links_only && !p.backend.empty() && p.backend != o.backend)
+    throw Error("calibrate --links-only --backend " + o.backend + ": " + o.out + " holds " + p.backend +
+                " compute fits (calibrate them first, or give --backend " + p.backend + ")");
   p.machine = !o.machine.empty() ? o.machine : (p.machine.empty() ? engine::hostname() : p.machine);
-  p.backend = "cpu";
+  p.backend = o.backend;
   p.date = engine::utc_now().substr(0, 10);
   p.source = std::string("adaqp calibrate, commit ") + build::kGitCommit + ", host " + engine::hostname();
   if (!o.links_only) {
     if (!p.compute.empty() && p.threads != o.threads && lead)
       fmt::print("calibrate: replacing compute fits made for {} thread(s) with {} thread(s)\n", p.threads, o.threads);
     p.threads = o.threads;
-    p.cores_per_host = omp_get_num_procs();
+    // Ranks on one host share its cores; a GPU rank has its own device (simulator/profile.hpp).
+    p.cores_per_host = o.backend == "cuda" ? 0 : omp_get_num_procs();
     if (lead) {
-      fmt::print("calibrate: compute microbenchmarks, {} thread(s){}\n", o.threads, o.quick ? ", quick grid" : "");
-      bench::register_microbenchmarks({o.threads, o.quick, o.quick ? 0.02 : 0.05});
+      fmt::print("calibrate: {} compute microbenchmarks, {} thread(s){}\n", o.backend, o.threads,
+                 o.quick ? ", quick grid" : "");
+      bench::register_microbenchmarks({o.threads, o.quick, o.quick ? 0.02 : 0.05, o.backend});
       const auto samples = bench::run_microbenchmarks(&print_line);
       fmt::print("{:<18} {:>8} {:>8}  coefficients (s per unit of each feature)\n", "cost class", "samples", "R^2");
       for (const auto& [cls, s] : samples) {

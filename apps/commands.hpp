@@ -30,6 +30,7 @@ struct CalibrateOptions {
   bool links_only = false;         // only the link probes (under mpirun)
   std::string link_class = "inter";  // name of the probed link class
   std::string machine;             // profile's machine name; default: the host name
+  std::string backend = "cpu";     // whose kernels the compute fits time: cpu or cuda
 };
 int cmd_calibrate(const CalibrateOptions& options, engine::Communicator& comm);
 

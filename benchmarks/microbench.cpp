@@ -1,5 +1,7 @@
 #include "benchmarks/microbench.hpp"
 
+#include "benchmarks/microbench_common.hpp"
+
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <omp.h>
@@ -25,12 +27,8 @@
 
 namespace adaqp::bench {
 
-namespace {
-
 using engine::Matrix;
-using Grid = std::vector<std::int64_t>;
 
-// rows x cols CSR with about per_row distinct random columns per row, values 1 / degree.
 graph::Csr random_csr(std::int64_t rows, std::int64_t cols, std::int64_t per_row, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::int64_t> col(0, cols - 1);
@@ -61,14 +59,13 @@ std::vector<float> random_values(std::int64_t n, std::uint64_t seed) {
   return v;
 }
 
-// The features of the call, computed by the simulator's own definition from the task the call is.
 void set_features(benchmark::State& st, const scheduler::Task& t) {
   const auto [cls, f] = simulator::task_features(t);
   for (std::size_t i = 0; i < f.size(); ++i) st.counters["f" + std::to_string(i)] = f[i];
 }
 
-scheduler::Task task_of(scheduler::TaskKind kind, std::int64_t rows, std::int64_t cols, std::int64_t inner = 0,
-                        std::int64_t nnz = 0) {
+scheduler::Task task_of(scheduler::TaskKind kind, std::int64_t rows, std::int64_t cols, std::int64_t inner,
+                        std::int64_t nnz) {
   scheduler::Task t;
   t.kind = kind;
   t.rows = rows;
@@ -77,6 +74,30 @@ scheduler::Task task_of(scheduler::TaskKind kind, std::int64_t rows, std::int64_
   t.nnz = nnz;
   return t;
 }
+
+std::string dims(std::initializer_list<std::int64_t> v) {
+  std::string s;
+  for (auto x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
+  return s;
+}
+
+const engine::Aggregation& partition_operator(const std::string& dataset, int parts) {
+  static std::map<std::pair<std::string, int>, engine::Aggregation> cache;
+  auto it = cache.find({dataset, parts});
+  if (it == cache.end()) {
+    graph::LoadOptions lo;
+    lo.features = false;
+    const auto d = graph::load_dataset(dataset, lo);
+    const auto owner = graph::partition_graph(d.adj, parts, graph::PartitionMethod::metis_cut, 0);
+    const auto part = graph::build_partitions(d.adj, owner, parts)[0];
+    it = cache.emplace(std::pair{dataset, parts},
+                       engine::make_aggregation(engine::ModelKind::gcn, part, engine::global_degrees(d.adj)))
+             .first;
+  }
+  return it->second;
+}
+
+namespace {
 
 // Registers one benchmark "calib/CLASS/LABEL"; fn(state) times one call per iteration and sets
 // the features.
@@ -93,12 +114,6 @@ void add(const MicrobenchOptions& o, const std::string& cls, const std::string& 
       ->UseRealTime()
       ->MinTime(o.min_time_s)
       ->Unit(benchmark::kMicrosecond);
-}
-
-std::string dims(std::initializer_list<std::int64_t> v) {
-  std::string s;
-  for (auto x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
-  return s;
 }
 
 void register_sparse(const MicrobenchOptions& o) {
@@ -179,19 +194,8 @@ void register_real_graphs(const MicrobenchOptions& o) {
       for (int transpose : {0, 1})
         for (auto c : cols)
           add(o, "spmm", name + "/" + dims({P, transpose, c}), [name, P, transpose, c](benchmark::State& st) {
-            static std::map<std::pair<std::string, std::int64_t>, engine::Aggregation> cache;
-            auto it = cache.find({name, P});
-            if (it == cache.end()) {
-              graph::LoadOptions lo;
-              lo.features = false;
-              const auto d = graph::load_dataset(name, lo);
-              const auto owner = graph::partition_graph(d.adj, int(P), graph::PartitionMethod::metis_cut, 0);
-              const auto part = graph::build_partitions(d.adj, owner, int(P))[0];
-              it = cache.emplace(std::pair{name, P},
-                                 engine::make_aggregation(engine::ModelKind::gcn, part, engine::global_degrees(d.adj)))
-                       .first;
-            }
-            const graph::Csr& a = transpose ? it->second.bwd : it->second.fwd;
+            const auto& op = partition_operator(name, int(P));
+            const graph::Csr& a = transpose ? op.bwd : op.fwd;
             const auto b = random_values(a.num_cols * c, 20);
             std::vector<float> out(std::size_t(a.num_rows * c));
             for (auto _ : st) {
@@ -419,6 +423,8 @@ class Collector : public benchmark::BenchmarkReporter {
 
 void register_microbenchmarks(const MicrobenchOptions& options) {
   if (options.threads < 1) throw Error("calibration threads " + std::to_string(options.threads) + ": must be >= 1");
+  if (options.backend == "cuda") return register_cuda_microbenchmarks(options);
+  if (options.backend != "cpu") throw Error("calibration backend '" + options.backend + "': allowed cpu, cuda");
   register_sparse(options);
   register_real_graphs(options);
   register_gemm(options);

@@ -1,7 +1,9 @@
 // Calibration microbenchmarks: every compute cost class of simulator/cost_model.hpp timed on the
-// engine's own CPU kernels over a grid of sizes, registered with Google Benchmark. Each benchmark
-// is named "calib/CLASS/..." and reports the class's features as user counters f0, f1, ... (one
-// call per iteration), so a run of them is a set of fit samples (simulator::Sample).
+// engine's own kernels over a grid of sizes, registered with Google Benchmark: the CPU kernels
+// (wall time), or the GPU kernels of engine/cuda (backend "cuda": device time between CUDA events
+// around each call, Google Benchmark's manual time). Each benchmark is named "calib/CLASS/..." and
+// reports the class's features as user counters f0, f1, ... (one call per iteration), so a run of
+// them is a set of fit samples (simulator::Sample).
 // Used by `build/bench_calibration` (for people) and by `adaqp calibrate` (for profiles).
 #pragma once
 #include <map>
@@ -16,10 +18,15 @@ struct MicrobenchOptions {
   int threads = 1;         // OpenMP and BLAS threads while timing
   bool quick = false;      // a smaller grid (tests, CI)
   double min_time_s = 0.05;  // Google Benchmark minimum time per benchmark
+  std::string backend = "cpu";  // "cpu" or "cuda" (threads: host threads, unused by the GPU kernels)
 };
 
-// Registers the benchmarks with Google Benchmark (call once per process).
+// Registers the benchmarks with Google Benchmark (call once per process). Throws adaqp::Error for
+// an unknown backend, for "cuda" in a build without the CUDA backend, and for "cuda" without a
+// usable device (naming the reason).
 void register_microbenchmarks(const MicrobenchOptions& options);
+// The GPU set (microbench_cuda.cpp; microbench_cuda_none.cpp where CUDA is not built).
+void register_cuda_microbenchmarks(const MicrobenchOptions& options);
 
 // Runs the registered calibration benchmarks and returns the samples per cost class (seconds
 // per call). `progress` (may be null) receives one line per finished benchmark.

@@ -6,7 +6,7 @@
 # link costs, so give them the sweep's link with --link-model (250 Mbit/s: 0:0.25).
 # One record file per run: OUT/DATASET/NAME-sSEED.jsonl (finished runs are skipped);
 # benchmarks/seed_table.py OUT [SWEEP/runs] prints the table.
-# usage: benchmarks/seed_study.sh OUT DATASET "SEEDS" NAME=FLAGS... [BUILD_DIR via $BUILD]
+# usage: benchmarks/seed_study.sh OUT DATASET "SEEDS" NAME=FLAGS... [BUILD_DIR via $BUILD, epochs via $EPOCHS]
 #   FLAGS: train flags separated by commas, e.g. pipegcn=--stale  bns=--boundary-rate,0.1
 #          fp16=--mode,quant,--bits,fp16  adaqp=--mode,adaqp,--bits,adaptive,--link-model,0:0.25
 set -euo pipefail
@@ -25,7 +25,7 @@ for s in $seeds; do
     if [ -s "$file" ]; then continue; fi
     echo "$(date +%H:%M:%S) $dataset $name seed $s"
     timeout 1800 mpirun --oversubscribe -np 2 "$adaqp" train --dataset "$dataset" --model gcn --layers 3 --hidden 256 \
-      --epochs 200 --eval-every 5 --threads 1 --seed "$s" "${flags[@]}" --metrics "$file" --quiet \
+      --epochs "${EPOCHS:-200}" --eval-every 5 --threads 1 --seed "$s" "${flags[@]}" --metrics "$file" --quiet \
       >"${file%.jsonl}.out" 2>&1 || { echo "run failed: see ${file%.jsonl}.out" >&2; tail -3 "${file%.jsonl}.out" >&2; }
   done
 done

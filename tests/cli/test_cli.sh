@@ -88,6 +88,12 @@ expect_error "no link class 'inter'" simulate --dataset cora --parts 2 --profile
 expect_error "adaptive widths depend" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp --bits adaptive
 expect_error "unknown key 'colour'" simulate --shape nodes=10,edges=20,colour=1 --parts 2 --profile profiles/v100-2x4-25gbit.yaml
 expect_error "--links-only" calibrate --out "$tmp/q.yaml" --links-only
+expect_error "calibrate --backend tpu: allowed cpu, cuda" calibrate --out "$tmp/q.yaml" --backend tpu
+# GPU calibration: without a device (or without the CUDA backend) one line says why, no profile.
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+  expect_error "calibration backend 'cuda': " calibrate --quick --out "$tmp/gpu.yaml" --backend cuda
+  [ -e "$tmp/gpu.yaml" ] && { echo "FAIL: a profile was written without a device"; fail=$((fail + 1)); }
+fi
 printf 'version: 1\nmachine: m\nbackend: cpu\ndate: d\nsource: s\nthreads: 1\npost_s: 0\nspeed: 3\n' >"$tmp/bad.yaml"
 expect_error "unknown key 'speed'" simulate --dataset cora --profile "$tmp/bad.yaml"
 
