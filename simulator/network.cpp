@@ -131,11 +131,11 @@ Network make_network(const Profile& profile, int ranks, const std::string& topol
   return net;
 }
 
-double allreduce_seconds(const Network& net, double bytes) {
+AllreduceCost allreduce_cost(const Network& net, double bytes) {
   const int P = net.ranks;
-  if (P <= 1) return 0;
+  if (P <= 1) return {};
   if (net.allreduce_measured)
-    return (P - 1) * net.allreduce.alpha_s + net.allreduce.beta_s_per_byte * bytes * 2.0 * (P - 1) / P;
+    return {(P - 1) * net.allreduce.alpha_s, net.allreduce.beta_s_per_byte * bytes * 2.0 * (P - 1) / P};
   const bool cross = net.topology.kind != Topology::nodes || net.topology.ranks_per_node < P;
   const LinkClass& l = cross ? net.inter : net.intra;
   const double steps = 2.0 * (P - 1), chunk = bytes / P;
@@ -143,7 +143,12 @@ double allreduce_seconds(const Network& net, double bytes) {
   // share its NIC in the ring's cross-node steps.
   double per_step = chunk * l.beta_s_per_byte;
   if (net.topology.kind == Topology::shared) per_step *= P;
-  return steps * (l.alpha_s + per_step);
+  return {steps * l.alpha_s, steps * per_step};
+}
+
+double allreduce_seconds(const Network& net, double bytes) {
+  const auto c = allreduce_cost(net, bytes);
+  return c.latency_s + c.transfer_s;
 }
 
 FlowNetwork::FlowNetwork(const Network& net) : net_(net) {
@@ -179,27 +184,61 @@ double FlowNetwork::medium_throughput() const {
   return r;
 }
 
+std::vector<int> FlowNetwork::path_of(int src, int dst, bool* cross) const {
+  const int P = net_.ranks;
+  *cross = true;
+  switch (net_.topology.kind) {
+    case Topology::flat: return {src, P + dst};
+    case Topology::shared: return {0};
+    case Topology::nodes: {
+      const int g = net_.topology.ranks_per_node, N = (P + g - 1) / g;
+      *cross = src / g != dst / g;
+      if (*cross) return {2 * P + src / g, 2 * P + N + dst / g};
+      return {src, P + dst};
+    }
+  }
+  return {};
+}
+
+double FlowNetwork::nominal_capacity(int resource) const {
+  if (resource == 0 && net_.topology.kind == Topology::shared)
+    return net_.inter.beta_s_per_byte > 0 ? 1.0 / net_.inter.beta_s_per_byte : kInf;
+  return capacity_[std::size_t(resource)];
+}
+
+std::vector<int> FlowNetwork::start_ring(double latency_s, double transfer_s, double now) {
+  if (now != now_) throw std::logic_error("FlowNetwork::start_ring: advance to the start time first");
+  const int P = net_.ranks;
+  std::vector<int> ids;
+  if (P <= 1) return ids;
+  std::vector<std::vector<int>> paths;
+  std::map<int, int> uses;  // resource -> ring transfers crossing it
+  for (int r = 0; r < P; ++r) {
+    bool cross = true;
+    paths.push_back(path_of(r, (r + 1) % P, &cross));
+    for (int res : paths.back()) ++uses[res];
+  }
+  for (int r = 0; r < P; ++r) {
+    double alone = kInf;  // its rate with only the ring on the network
+    for (int res : paths[std::size_t(r)]) alone = std::min(alone, nominal_capacity(res) / uses[res]);
+    Flow f;
+    f.path = std::move(paths[std::size_t(r)]);
+    f.ready_s = now_ + latency_s;
+    f.remaining = std::isinf(alone) ? 0.0 : std::max(0.0, transfer_s) * alone;
+    flows_.push_back(std::move(f));
+    ids.push_back(int(flows_.size()) - 1);
+    live_.push_back(ids.back());
+    ++active_;
+  }
+  return ids;
+}
+
 int FlowNetwork::start(int src, int dst, double bytes, double now) {
   // The caller advances to `now` first and handles what completed by then.
   if (now != now_) throw std::logic_error("FlowNetwork::start: advance to the start time first");
   Flow f;
-  const int P = net_.ranks;
   bool cross = true;
-  switch (net_.topology.kind) {
-    case Topology::flat:
-      f.path = {src, P + dst};
-      break;
-    case Topology::shared:
-      f.path = {0};
-      break;
-    case Topology::nodes: {
-      const int g = net_.topology.ranks_per_node, N = (P + g - 1) / g;
-      cross = src / g != dst / g;
-      if (cross) f.path = {2 * P + src / g, 2 * P + N + dst / g};
-      else f.path = {src, P + dst};
-      break;
-    }
-  }
+  f.path = path_of(src, dst, &cross);
   f.ready_s = now_ + (cross ? net_.inter.alpha_s : net_.intra.alpha_s);
   if (const auto it = pair_resource_.find({src, dst}); it != pair_resource_.end()) {
     f.path.push_back(it->second);

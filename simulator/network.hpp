@@ -68,9 +68,16 @@ double parse_rate_bps(const std::string& rate);
 Network make_network(const Profile& profile, int ranks, const std::string& topology, const std::string& link);
 
 // All-reduce of `bytes` per rank over every rank (ring: 2 (P - 1) steps of bytes / P), seconds
-// after the last rank arrives. 0 for one rank. On the shared medium every step's P chunks share it.
-// With a measured 2-rank fit (alpha, beta): 2 (P - 1) steps of alpha / 2 each, plus
-// beta * bytes * 2 (P - 1) / P (equal to the fit at P = 2).
+// after the last rank arrives when nothing else is on the network. 0 for one rank. On the shared
+// medium every step's P chunks share it. With a measured 2-rank fit (alpha, beta): P - 1 alphas
+// plus beta * bytes * 2 (P - 1) / P (equal to the fit at P = 2). Split into a latency part and a
+// transfer part (allreduce_seconds is their sum): the simulator runs the transfer part as ring
+// transfers on the FlowNetwork (start_ring), so an all-reduce shares the links with messages still
+// in flight (stale pipelining's exchanges) instead of passing through them.
+struct AllreduceCost {
+  double latency_s = 0, transfer_s = 0;
+};
+AllreduceCost allreduce_cost(const Network& net, double bytes);
 double allreduce_seconds(const Network& net, double bytes);
 
 // Transfers in flight under fair sharing. Times in seconds, sizes in bytes.
@@ -80,6 +87,11 @@ class FlowNetwork {
   // A transfer from rank src to rank dst starting at time `now`, which must be the time of the
   // last advance(); returns its id. It starts moving bytes after its class's alpha.
   int start(int src, int dst, double bytes, double now);
+  // The transfers of a ring collective (rank r to r + 1 mod P, every rank), sized so that alone on
+  // the network (at the links' nominal rates) they all complete transfer_s after now + latency_s;
+  // with other transfers in flight they get their fair shares like any transfer. Returns their ids
+  // (none for one rank). Same precondition on `now` as start().
+  std::vector<int> start_ring(double latency_s, double transfer_s, double now);
   // Time at which the next transfer completes if nothing else starts (infinity when idle).
   double next_completion() const;
   // Advances to time t (<= next_completion()), returning the ids that completed at t.
@@ -97,6 +109,10 @@ class FlowNetwork {
     bool done = false;
   };
   void reshare();
+  // Resources a transfer from src to dst crosses (without a pair probe's resource); cross: it
+  // uses class inter (else intra).
+  std::vector<int> path_of(int src, int dst, bool* cross) const;
+  double nominal_capacity(int resource) const;  // bytes / s, without the token bucket's peak
   double medium_throughput() const;  // bytes / s over resource 0 (shared topology)
   Network net_;
   double tokens_ = 0;  // token bucket credit (bytes), shared topology with a bucket

@@ -195,8 +195,23 @@ class Sim {
     ready_.push({end, r});
   }
 
+  // Every rank leaves the all-reduce at t.
+  void finish_allreduce(double t) {
+    for (std::size_t q = 0; q < plans_.size(); ++q) {
+      auto& qs = ranks_[q];
+      qs.times.reduce_s += t - arrival_[q];
+      record(int(q), plans_[q].tasks[qs.pc].id, arrival_[q], t);
+      ++qs.pc;
+      unblock(int(q), t, false);
+    }
+  }
+
   void complete_transfer(int flow, double t) {
     const auto [s, s_task, q, q_task] = transfer_[flow];
+    if (s < 0) {  // a transfer of the all-reduce's ring
+      if (--ring_left_ == 0) finish_allreduce(t);
+      return;
+    }
     for (auto [r, task] : {std::pair{s, s_task}, std::pair{q, q_task}}) {
       Op& op = ranks_[r].ops[task];
       op.complete = true;
@@ -263,16 +278,17 @@ class Sim {
         block(r, -2, t);
         if (++arrived_ < int(plans_.size())) return;
         arrived_ = 0;
-        double last = 0;
-        for (double a : arrival_) last = std::max(last, a);
-        const double done = last + allreduce_seconds(net_, 4.0 * double(task.rows));
-        for (std::size_t q = 0; q < plans_.size(); ++q) {
-          auto& qs = ranks_[q];
-          qs.times.reduce_s += done - arrival_[q];
-          record(int(q), plans_[q].tasks[qs.pc].id, arrival_[q], done);
-          ++qs.pc;
-          unblock(int(q), done, false);
+        // The last rank arrives now (t): the ring's transfers start on the network, sharing it
+        // with whatever is still in flight; the all-reduce ends when the last of them does.
+        for (int id : flows_.advance(t)) complete_transfer(id, t);
+        const auto cost = allreduce_cost(net_, 4.0 * double(task.rows));
+        const auto ring = flows_.start_ring(cost.latency_s, cost.transfer_s, t);
+        for (int id : ring) {
+          if (int(transfer_.size()) <= id) transfer_.resize(std::size_t(id) + 1);
+          transfer_[std::size_t(id)] = {-1, -1, -1, -1};
         }
+        ring_left_ = int(ring.size());
+        if (ring_left_ == 0) finish_allreduce(t);
         return;
       }
       default: {
@@ -304,6 +320,7 @@ class Sim {
   std::vector<std::tuple<int, int, int, int>> transfer_;  // flow -> sender, its task, receiver, its task
   std::vector<double> arrival_;
   int arrived_ = 0;
+  int ring_left_ = 0;  // transfers of the running all-reduce not yet complete
   Prediction out_;
 };
 

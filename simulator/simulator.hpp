@@ -6,7 +6,8 @@
 // Profile::post_s; a task that depends on a send / receive waits for its completion (that wait is
 // comm_s); after the last task a rank waits for its unfinished sends. A matched send / receive
 // pair moves its bytes over the network (network.hpp) once both are posted (rendezvous). The
-// all-reduce completes allreduce_seconds after the last rank reaches it. Per-rank times follow
+// all-reduce starts when the last rank reaches it: its latency, then ring transfers that share the
+// network with transfers still in flight (alone, it takes allreduce_seconds). Per-rank times follow
 // the definitions of the `epoch` record (docs/metrics.md), predicted.
 #pragma once
 #include <cstdint>

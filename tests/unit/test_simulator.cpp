@@ -157,6 +157,31 @@ TEST_CASE("simulator: the all-reduce starts when the last rank arrives", "[simul
   CHECK(pred.ranks[0].reduce_s == Approx(ring));
 }
 
+TEST_CASE("simulator: an all-reduce shares the medium with a message still in flight", "[simulator]") {
+  // Stale pipelining leaves the last exchange in flight while the gradients are reduced: both
+  // cross the one shared medium (1 MB/s, no latency). Alone the all-reduce of 2000 bytes per rank
+  // takes 2 steps x 2 chunks of 1000 bytes = 4 ms; with a 4000-byte message posted at 0, three
+  // transfers share the medium: the ring's two (2000 bytes each) end at 6 ms, the message at 8 ms.
+  const auto p = golden_profile(0, 1e-6);
+  const auto net = net_of(p, 2, "shared");
+  CHECK(allreduce_seconds(net, 2000) == Approx(4e-3));
+  PlanBuilder r0(0, 2), r1(1, 2);
+  r0.add(TaskKind::send, {}, 0, 1, 4000);
+  r0.add(TaskKind::allreduce, {}, 500);
+  r1.add(TaskKind::recv, {}, 0, 0, 4000);
+  r1.add(TaskKind::allreduce, {}, 500);
+  const auto pred = simulate({r0.plan, r1.plan}, p, net);
+  CHECK(pred.ranks[0].reduce_s == Approx(6e-3));
+  CHECK(pred.ranks[1].reduce_s == Approx(6e-3));
+  CHECK(pred.ranks[0].total_s == Approx(8e-3));  // then waits for its send
+  CHECK(pred.ranks[1].total_s == Approx(6e-3));
+  // Alone (no message), the all-reduce takes its analytic time.
+  PlanBuilder a0(0, 2), a1(1, 2);
+  a0.add(TaskKind::allreduce, {}, 500);
+  a1.add(TaskKind::allreduce, {}, 500);
+  CHECK(simulate({a0.plan, a1.plan}, p, net).epoch_s == Approx(4e-3));
+}
+
 TEST_CASE("simulator: the scheduler's plans", "[simulator]") {
   const auto data = graph::load_dataset("sbm:nodes=400,classes=4,degree=8,seed=3,features=16");
   engine::TrainConfig c;
