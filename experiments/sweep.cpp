@@ -214,15 +214,28 @@ int run_sweep(const SweepOptions& o) {
       fmt::print("[{}/{}] {} {}\n  {}\n", i + 1, runs.size(), runs[i].point->id, runs[i].executor, runs[i].command);
     return 0;
   }
-  // OUT: new, or the same manifest resumed.
+  // OUT: new, the same manifest resumed, or (--resume) a manifest that only adds points to the
+  // one that made OUT: every finished run in OUT is then one of this manifest's runs (same id).
   const std::string prov_path = out + "/sweep.json";
+  nlohmann::json extends = nlohmann::json::array();  // hashes of the manifests OUT grew from
   if (fs::exists(prov_path)) {
     std::ifstream f(prov_path);
     const auto prov = nlohmann::json::parse(f, nullptr, false);
     const std::string hash = prov.is_object() ? prov.value("manifest_hash", "") : "";
-    if (hash != m.hash)
-      throw Error(out + ": holds the results of another manifest (hash " + hash + ", this one " + m.hash +
-                  "): choose another --out");
+    if (hash != m.hash) {
+      const std::string other = out + ": holds the results of another manifest (hash " + hash + ", this one " + m.hash + ")";
+      if (!o.resume) throw Error(other + ": choose another --out, or --resume if this manifest only adds points to it");
+      std::set<std::string> mine;
+      for (const auto& r : runs) mine.insert(fs::path(r.records).filename().string());
+      if (fs::is_directory(out + "/runs"))
+        for (const auto& e : fs::directory_iterator(out + "/runs")) {
+          const std::string name = e.path().filename().string();
+          if (name.size() > 6 && name.ends_with(".jsonl") && !mine.count(name))
+            throw Error(other + " with run " + name + ", which this manifest does not have: choose another --out");
+        }
+      if (prov.contains("extends") && prov["extends"].is_array()) extends = prov["extends"];
+      extends.push_back(hash);
+    }
     if (!o.resume) throw Error(out + ": already holds this sweep: pass --resume to continue it");
   }
   fs::create_directories(out + "/runs");
@@ -236,6 +249,7 @@ int run_sweep(const SweepOptions& o) {
                          {"started_utc", engine::utc_now()},
                          {"points", points.size()},
                          {"runs", runs.size()}};
+  if (!extends.empty()) prov["extends"] = extends;
   write_atomic(prov_path, prov.dump(2) + "\n");
 
   if (geteuid() == 0) {  // Open MPI refuses root unless told it is intended

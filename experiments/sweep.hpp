@@ -9,7 +9,9 @@
 //   results.csv        one row per finished run: executor, every axis value, summary fields
 //                      (rewritten atomically after every run)
 // A point whose records exist is finished: --resume skips it, so a killed sweep continues where
-// it stopped and ends with every point exactly once.
+// it stopped and ends with every point exactly once. --resume also takes a manifest that only adds
+// points to the one that made OUT (every finished run in OUT has an id of the new manifest; the
+// hashes it grew from go to sweep.json's "extends"); any other manifest is refused.
 #pragma once
 #include <string>
 

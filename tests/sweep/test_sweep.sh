@@ -95,6 +95,15 @@ for s in vanilla pipegcn bns-0.5 quant-bf16; do
   check "strategies table row $s" grep -q "<td>$s</td>" "$tmp/peers/report/index.html"
 done
 check "strategy column in results.csv" grep -q ",pipegcn," "$tmp/peers/results.csv"
+# A manifest that only adds points (stale smoothing) resumes the folder and runs just those.
+sed 's/^stale: \[false, true\]$/stale: [false, true]\nstale_momentum: [0, 0.5]/; s/^exclude:$/exclude:\n  - {stale: "false", stale_momentum: "0.5"}/' \
+  "$tmp/peers.yaml" >"$tmp/peers-more.yaml"
+"$adaqp" sweep "$tmp/peers-more.yaml" --out "$tmp/peers" --resume >"$tmp/peers-more.out" 2>&1
+check "an extended manifest resumes" grep -q "2 runs finished now, 8 already finished, 0 failed" "$tmp/peers-more.out"
+check "sweep.json says what it extends" grep -q '"extends"' "$tmp/peers/sweep.json"
+check "the new strategy is in results.csv" grep -q ",pipegcn-m0.5," "$tmp/peers/results.csv"
+"$adaqp" sweep "$tmp/peers-more.yaml" --out "$tmp/peers" >"$tmp/peers-more2.out" 2>&1
+check "without --resume it is refused" grep -q "already holds this sweep" "$tmp/peers-more2.out"
 
 # Another manifest cannot write into this folder.
 sed 's/epochs: 4/epochs: 5/' "$tmp/tiny.yaml" >"$tmp/other.yaml"
