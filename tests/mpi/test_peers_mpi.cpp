@@ -84,6 +84,17 @@ struct Rank {
   Rank& operator=(const Rank&) = delete;
 };
 
+// Stale pipelining's executors on one rank: the warm-up plan (epoch 1) and the steady-state plan,
+// sharing the persistent stores.
+struct StaleExecutors {
+  PersistentBuffers stores;
+  PlanExecutor first, steady;
+  explicit StaleExecutors(const Rank& r)
+      : first(r.plans.train_first[std::size_t(g_comm->rank())], r.part, r.agg, *g_comm, &stores),
+        steady(r.plans.train[std::size_t(g_comm->rank())], r.part, r.agg, *g_comm, &stores) {}
+  PlanExecutor& of_epoch(std::int64_t epoch) { return epoch == 1 ? first : steady; }
+};
+
 // X[halo rows] W for this rank's halo nodes (rows in halo order).
 std::vector<double> halo_xw(const Setup& s, const graph::LocalPartition& part, const Matrix<float>& w) {
   const std::int64_t F = s.data.num_features, H = w.cols;
@@ -131,9 +142,7 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
     const auto& loss = r.loss;
     REQUIRE(part.num_halo() > 0);
     REQUIRE(plans.train_first.size() == s.parts.size());
-    PersistentBuffers stores;
-    PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
-    PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
+    StaleExecutors ex(r);
     const auto& plan = plans.train[std::size_t(rank)];
     const int in0 = buffer_id(plan, "layer0.input"), in1 = buffer_id(plan, "layer1.input"),
               out0 = buffer_id(plan, "layer0.output");
@@ -149,7 +158,7 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
     for (std::int64_t epoch = 1; epoch <= 4; ++epoch) {
       CAPTURE(epoch);
       const DropoutKey key{1, epoch};
-      PlanExecutor& exec = epoch == 1 ? first : steady;
+      PlanExecutor& exec = ex.of_epoch(epoch);
       exec.run(model.params(), &adam, xs, &key, &loss);
       if (dropout == 0)
         CHECK(max_abs_diff(exec.buffer(in0).data.data() + n * F, x_halo, x_halo.size()) <= 1e-6 * max_abs(x_halo));
@@ -183,7 +192,7 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
           smoothed[i] = momentum * smoothed[i] + (1 - momentum) * fresh[i];
       }
       // The store now holds what arrives for the next epoch.
-      const auto& store = stores.at("stale.layer1.forward");
+      const auto& store = ex.stores.at("stale.layer1.forward");
       CHECK(std::size_t(store.data.size()) == halo_elems);
       if (store.data.size() == halo_elems) CHECK(max_abs_diff(store.data.data(), smoothed, halo_elems) <= 1e-6 * scale);
     }
@@ -206,9 +215,8 @@ TEST_CASE("stale pipelining: the warm-up epoch's gradients equal the whole graph
     CHECK(r.plans.sparse_features == (dataset == "cora"));
     for (const auto& t : plan.tasks) CHECK_FALSE((t.layer == 0 && t.kind == scheduler::TaskKind::send));
     const DropoutKey key{2, 1};
-    PersistentBuffers stores;
-    PlanExecutor exec(plan, r.part, r.agg, *g_comm, &stores);
-    exec.run(r.model.params(), &r.adam, r.xs, &key, &r.loss);  // the step leaves the gradients
+    StaleExecutors ex(r);
+    ex.first.run(r.model.params(), &r.adam, r.xs, &key, &r.loss);  // the step leaves the gradients
     // The single process on the whole graph.
     const auto whole = graph::build_partitions(s.data.adj, std::vector<std::int32_t>(std::size_t(s.data.num_nodes), 0), 1);
     const auto agg = make_aggregation(ModelKind::gcn, whole[0], global_degrees(s.data.adj));
@@ -291,9 +299,7 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
   auto& model = r.model;
   auto& adam = r.adam;
   const auto& loss = r.loss;
-  PersistentBuffers stores;
-  PlanExecutor first(plans.train_first[std::size_t(rank)], part, agg, *g_comm, &stores);
-  PlanExecutor steady(plans.train[std::size_t(rank)], part, agg, *g_comm, &stores);
+  StaleExecutors ex(r);
   const auto& plan = plans.train[std::size_t(rank)];
   // Layer 1 aggregates first: gmid = A^T gout holds the gradients of its input rows, whose halo
   // part goes to the peer.
@@ -303,7 +309,7 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
   std::vector<double> store_before;  // what the store held when this epoch started
   for (std::int64_t epoch = 1; epoch <= 4; ++epoch) {
     CAPTURE(epoch);
-    PlanExecutor& exec = epoch == 1 ? first : steady;
+    PlanExecutor& exec = ex.of_epoch(epoch);
     const DropoutKey key{1, epoch};
     exec.run(model.params(), &adam, xs, &key, &loss);
     const auto& g = exec.buffer(gmid);
@@ -312,7 +318,7 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
     std::vector<double> mine(g.data.begin() + n * H, g.data.begin() + nl * H);
     const auto all = g_comm->allgather(mine);
     const auto& theirs = all[std::size_t(peer)];
-    const auto& store = stores.at("stale.layer1.backward");
+    const auto& store = ex.stores.at("stale.layer1.backward");
     REQUIRE(store.data.size() == theirs.size());
     const double scale = std::max(max_abs(theirs), 1e-30);
     // After the run the store holds what the peer computed in this very epoch.
