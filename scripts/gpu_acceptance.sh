@@ -3,14 +3,14 @@
 # prepared run, every step under its own time limit, about 9 minutes at most in all). Build the
 # bundle here first (`scripts/gpu_bundle.sh build`), carry gpu-bundle.tar.xz, then run
 #   scripts/gpu_acceptance.sh "$OUT" [STEP...]
-# (default steps: cuda_tests bench_codec cuda_backend torch_compare, 540 s of limits; a device call
+# (default steps: cuda_tests bench_cuda cuda_backend torch_compare, 540 s of limits; a device call
 # runs 600 s at most, so give `calibrate` its own call or in place of another step).
 # Steps (each logged to OUT/STEP.log; OUT/summary.txt has one line per step with its exit status
 # and seconds):
 #   nvidia-smi       the device, driver and clocks
 #   cuda_tests       every kernel and codec against the CPU reference (adaqp_cuda_tests)
-#   bench_codec      codec GB/s against the measured device copy bandwidth (bench_cuda_codec,
-#                    JSON in OUT/bench_codec.json)
+#   bench_cuda       codec, SpMM and GEMM GB/s against the measured device copy bandwidth (bench_cuda,
+#                    JSON in OUT/bench_cuda.json)
 #   cuda_backend     `--backend cuda` against `--backend cpu`: 1 rank, and 2 ranks sharing the GPU
 #                    through MPI staging (tests/cuda/test_cuda_backend.sh)
 #   torch_compare    epoch time against plain PyTorch on the same graphs
@@ -21,11 +21,11 @@
 set -u
 out=${1:?usage: $0 OUT [STEP...]}
 shift
-steps=${*:-cuda_tests bench_codec cuda_backend torch_compare}
+steps=${*:-cuda_tests bench_cuda cuda_backend torch_compare}
 for s in $steps; do
   case $s in
-    cuda_tests | bench_codec | cuda_backend | torch_compare | calibrate) ;;
-    *) echo "gpu_acceptance: unknown step '$s' (cuda_tests, bench_codec, cuda_backend, torch_compare, calibrate)" >&2; exit 2 ;;
+    cuda_tests | bench_cuda | cuda_backend | torch_compare | calibrate) ;;
+    *) echo "gpu_acceptance: unknown step '$s' (cuda_tests, bench_cuda, cuda_backend, torch_compare, calibrate)" >&2; exit 2 ;;
   esac
 done
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +44,7 @@ step() {
 cd "$root"
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed" >>"$out/summary.txt"
 step cuda_tests 90 adaqp_cuda_tests
-step bench_codec 60 bench_cuda_codec --benchmark_min_time=0.05 --benchmark_out="$out/bench_codec.json" \
+step bench_cuda 60 bench_cuda --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
   --benchmark_out_format=json
 step cuda_backend 150 bash tests/cuda/test_cuda_backend.sh gpu-bundle/bin/adaqp
 step torch_compare 240 bash benchmarks/torch_compare.sh "$out/torch"

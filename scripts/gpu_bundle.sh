@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what the GPU machine lacks into one file to carry there (device tool: carry
 # gpu-bundle.tar.xz). The machine has the CUDA driver, toolkit and Python wheels but no Debian
-# packages. The bundle holds this build's GPU programs (adaqp, the cuda tests, bench_cuda_codec),
+# packages. The bundle holds this build's GPU programs (adaqp, the cuda tests, bench_cuda),
 # every shared library they need except the C runtime and CUDA's own, and Open MPI's runtime
 # (mpirun, orted, plugins, help files), relocated there with OPAL_PREFIX. On the device,
 # scripts/gpu_run.sh COMMAND... unpacks it once and runs COMMAND with its paths.
@@ -11,12 +11,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 out=$root/gpu-bundle
 tarball=$root/gpu-bundle.tar.xz
-for f in "$build/adaqp" "$build/tests/adaqp_cuda_tests" "$build/bench_cuda_codec"; do
+for f in "$build/adaqp" "$build/tests/adaqp_cuda_tests" "$build/bench_cuda"; do
   [ -x "$f" ] || { echo "gpu_bundle: $f missing: build with the CUDA toolkit first (scripts/build.sh)" >&2; exit 1; }
 done
 rm -rf "$out" "$tarball.tmp"
 mkdir -p "$out/bin" "$out/lib" "$out/usr/bin" "$out/usr/lib/x86_64-linux-gnu" "$out/usr/share"
-cp "$build/adaqp" "$build/tests/adaqp_cuda_tests" "$build/bench_cuda_codec" "$out/bin/"
+cp "$build/adaqp" "$build/tests/adaqp_cuda_tests" "$build/bench_cuda" "$out/bin/"
 mpi=$(readlink -f "$(command -v orterun)")
 cp "$mpi" "$(command -v orted)" "$out/usr/bin/"
 ln -s "$(basename "$mpi")" "$out/usr/bin/mpirun"

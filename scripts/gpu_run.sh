@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine: unpacks gpu-bundle.tar.xz (scripts/gpu_bundle.sh, carried) once, then runs
-# COMMAND with the bundle's programs on PATH (adaqp, adaqp_cuda_tests, bench_cuda_codec, mpirun),
+# COMMAND with the bundle's programs on PATH (adaqp, adaqp_cuda_tests, bench_cuda, mpirun),
 # its libraries, CUDA's libraries (toolkit, else the Python wheels under site-packages/nvidia),
 # Open MPI relocated to the bundle and the repository's datasets. (Checked on the CPU machine with
 # the system Open MPI and libraries hidden in a mount namespace; PMIx still prints a harmless
