@@ -211,16 +211,12 @@ void register_gemm(const MicrobenchOptions& o) {
   const Grid big = o.quick ? Grid{2048, 8192} : Grid{2048, 16384};
   const Grid mid = o.quick ? Grid{64, 512} : Grid{64, 256, 1024};
   const Grid small = o.quick ? Grid{16, 128} : Grid{16, 64, 256};
-  struct Shape {
-    const char* cls;
-    bool ta, tb;
-  };
-  for (const Shape s : {Shape{"gemm_nn", false, false}, Shape{"gemm_tn", true, false}, Shape{"gemm_nt", false, true}})
+  for (const GemmPattern& s : kGemmPatterns)
     for (auto rows : big)
       for (auto f : mid)
         for (auto c : small) {
-          // nn: m = rows, k = f, n = c;  tn: m = f, k = rows, n = c;  nt: m = rows, k = c, n = f.
-          const std::int64_t m = s.ta ? f : rows, k = s.ta ? rows : (s.tb ? c : f), n = s.tb ? f : c;
+          const Mnk d = gemm_mnk(s, rows, f, c);
+          const std::int64_t m = d.m, n = d.n, k = d.k;
           add(o, s.cls, dims({m, n, k}), [s, m, n, k](benchmark::State& st) {
             const auto a = random_values(m * k, 6);
             const auto b = random_values(k * n, 7);

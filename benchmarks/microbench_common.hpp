@@ -26,6 +26,20 @@ scheduler::Task task_of(scheduler::TaskKind kind, std::int64_t rows, std::int64_
 // The features of the call, computed by the simulator's own definition (simulator::task_features)
 // and reported as user counters f0, f1, ...
 void set_features(benchmark::State& st, const scheduler::Task& t);
+// The GEMM patterns of a training step (cost classes gemm_nn, gemm_tn, gemm_nt): X W, X^T G,
+// G W^T. gemm_mnk gives a pattern's m, n, k for `rows` rows, a width f and a width c:
+// nn m = rows, k = f, n = c;  tn m = f, k = rows, n = c;  nt m = rows, k = c, n = f.
+struct GemmPattern {
+  const char* cls;
+  bool ta, tb;
+};
+inline constexpr GemmPattern kGemmPatterns[] = {{"gemm_nn", false, false}, {"gemm_tn", true, false}, {"gemm_nt", false, true}};
+struct Mnk {
+  std::int64_t m, n, k;
+};
+inline Mnk gemm_mnk(const GemmPattern& s, std::int64_t rows, std::int64_t f, std::int64_t c) {
+  return {s.ta ? f : rows, s.tb ? f : c, s.ta ? rows : (s.tb ? c : f)};
+}
 // "AxBxC" labels of benchmark names.
 std::string dims(std::initializer_list<std::int64_t> v);
 // Rank 0's GCN operator of a METIS partition of a shipped dataset into `parts` (cached).

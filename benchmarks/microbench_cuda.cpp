@@ -159,15 +159,12 @@ void register_gemm(const MicrobenchOptions& o) {
   const Grid big = o.quick ? Grid{8192, 131072} : Grid{8192, 131072, 524288};
   const Grid mid = o.quick ? Grid{64, 1024} : Grid{64, 256, 1024};
   const Grid small = o.quick ? Grid{16, 256} : Grid{16, 64, 256};
-  struct Shape {
-    const char* cls;
-    bool ta, tb;
-  };
-  for (const Shape s : {Shape{"gemm_nn", false, false}, Shape{"gemm_tn", true, false}, Shape{"gemm_nt", false, true}})
+  for (const GemmPattern& s : kGemmPatterns)
     for (auto rows : big)
       for (auto f : mid)
         for (auto c : small) {
-          const std::int64_t m = s.ta ? f : rows, k = s.ta ? rows : (s.tb ? c : f), n = s.tb ? f : c;
+          const Mnk d = gemm_mnk(s, rows, f, c);
+          const std::int64_t m = d.m, n = d.n, k = d.k;
           add(o, s.cls, dims({m, n, k}), [s, m, n, k](benchmark::State& st) {
             const auto a = random_device(m * k, 6), b = random_device(k * n, 7);
             cuda::DeviceBuffer out(std::size_t(m * n) * 4);
