@@ -2,7 +2,8 @@
 # adaqp's CUDA backend against plain PyTorch (benchmarks/torch_gcn.py) on one GPU: full-graph GCN,
 # 3 layers x 256, dropout 0.5, Adam lr 0.01, on the same graphs (each exported once with
 # `adaqp export`, then read by both). Prints a table of median epoch times (training step only;
-# docs/metrics.md) and writes every record under OUT.
+# docs/metrics.md), then where adaqp's epoch goes (per task kind, device ms per epoch from its
+# --trace, OUT/NAME.trace.jsonl), and writes every record under OUT.
 #
 # usage: benchmarks/torch_compare.sh OUT [DATASET...]
 #   default datasets: coauthor-physics (largest shipped by nodes and features), tolokers (largest
@@ -32,7 +33,7 @@ for spec in "${datasets[@]}"; do
   [ -s "$npz" ] || "$adaqp" export --dataset "$spec" --out "$npz"
   "$adaqp" train --backend cuda --dataset "$npz" --model gcn --layers 3 --hidden 256 --dropout 0.5 --lr 0.01 \
     --weight-decay 0 --epochs $((epochs + warmup)) --eval-every $((epochs + warmup)) --quiet \
-    --metrics "$out/$name.adaqp.jsonl"
+    --metrics "$out/$name.adaqp.jsonl" --trace "$out/$name.trace.jsonl"
   py "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" >"$out/$name.torch.json"
   py "$here/torch_gcn.py" "$npz" --epochs "$epochs" --warmup "$warmup" --sparse-features \
     >"$out/$name.torch-sparse.json"
@@ -53,4 +54,17 @@ for spec in specs:
     best = min(dense["median_epoch_s"], sparse["median_epoch_s"]) * 1e3
     print(f"| {spec} | {dense['nodes']} | {dense['directed_edges']} | {dense['features']} | {a:.2f} | "
           f"{dense['median_epoch_s']*1e3:.2f} | {sparse['median_epoch_s']*1e3:.2f} | {best / a:.2f}x |")
+print()
+print("adaqp cuda, device ms per epoch by task kind (--trace means):")
+kinds = {}
+for spec in specs:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec)
+    for line in open(f"{out}/{name}.trace.jsonl"):
+        t = json.loads(line)
+        if t.get("type") == "task":
+            kinds.setdefault(t["kind"], {})[spec] = kinds.get(t["kind"], {}).get(spec, 0.0) + t["mean_s"] * 1e3
+print("| kind | " + " | ".join(specs) + " |")
+print("|---|" + "---|" * len(specs))
+for kind in sorted(kinds, key=lambda k: -sum(kinds[k].values())):
+    print(f"| {kind} | " + " | ".join(f"{kinds[kind].get(s, 0.0):.2f}" for s in specs) + " |")
 EOF

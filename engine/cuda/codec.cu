@@ -11,26 +11,40 @@
 namespace adaqp::engine::cuda {
 namespace {
 
-constexpr int kThreads = 128;
+constexpr int kThreads = 128;  // threads per block
+// Rows up to this width get one warp each (4 rows per block, reductions in registers); wider rows
+// get a whole block each.
+constexpr std::int64_t kWarpRowMaxCols = 1024;
 
 __device__ inline std::int64_t row_index(const std::int32_t* list, std::int64_t first, std::int64_t r) {
   return list ? std::int64_t(list[r]) : first + r;
 }
 
-// Block-wide reduction (blockDim.x == kThreads, a multiple of 32): warp shuffles, then one value
-// per warp through shared memory. Every thread gets the result.
-template <class T, class Op>
-__device__ T block_reduce(T v, Op op) {
-  __shared__ T partial[kThreads / 32];
-  for (int o = 16; o > 0; o /= 2) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  __syncthreads();  // partial[] may still be read by a previous reduction
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  T r = partial[0];
-  for (int w = 1; w < kThreads / 32; ++w) r = op(r, partial[w]);
-  return r;
-}
+// The threads of one row: a warp (G = 32) or the block (G = kThreads). row() is the row this
+// thread works on, lane() its index among the row's G threads.
+template <int G>
+struct RowGroup {
+  static_assert(G == 32 || G == kThreads, "a row takes a warp or a block");
+  static __device__ std::int64_t row() { return std::int64_t(blockIdx.x) * (kThreads / G) + threadIdx.x / G; }
+  static __device__ int lane() { return int(threadIdx.x % G); }
+  // Reduction over the row's threads; every one of them gets the result. All G threads must call
+  // it (a row's threads leave the kernel together).
+  template <class T, class Op>
+  static __device__ T reduce(T v, Op op) {
+    for (int o = 16; o > 0; o /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if constexpr (G == 32) {
+      return v;
+    } else {
+      __shared__ T partial[kThreads / 32];
+      __syncthreads();  // partial[] may still be read by a previous reduction
+      if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
+      __syncthreads();
+      T r = partial[0];
+      for (int w = 1; w < kThreads / 32; ++w) r = op(r, partial[w]);
+      return r;
+    }
+  }
+};
 struct MinOp {
   __device__ float operator()(float a, float b) const { return fminf(a, b); }
 };
@@ -46,38 +60,41 @@ __device__ inline bool too_large(int bits, float v) {
   return (bits == 16 && fabsf(v) > 65504.0f) || (bits == scheduler::kBf16 && fabsf(v) > 3.3895312e38f);
 }
 
-__global__ void encode_kernel(const float* __restrict__ src, std::int64_t ld, const std::int32_t* __restrict__ list,
-                              std::int64_t first, const std::int64_t* __restrict__ global_ids, std::int64_t rows,
-                              std::int64_t cols, int bits, std::uint64_t prefix, std::uint8_t* __restrict__ out,
-                              unsigned long long* bad_row) {
-  const std::int64_t r = blockIdx.x;
-  if (r >= rows) return;
+template <int G>
+__global__ void __launch_bounds__(kThreads)
+    encode_kernel(const float* __restrict__ src, std::int64_t ld, const std::int32_t* __restrict__ list,
+                  std::int64_t first, const std::int64_t* __restrict__ global_ids, std::int64_t rows, std::int64_t cols,
+                  int bits, std::uint64_t prefix, std::uint8_t* __restrict__ out, unsigned long long* bad_row) {
+  using Row = RowGroup<G>;
+  const std::int64_t r = Row::row();
+  if (r >= rows) return;  // the row's G threads together
+  const int lane = Row::lane();
   const std::int64_t i = row_index(list, first, r);
   const float* x = src + i * ld;
   if (bits == 32) {
     float* y = reinterpret_cast<float*>(out) + r * cols;
-    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) y[j] = x[j];
+    for (std::int64_t j = lane; j < cols; j += G) y[j] = x[j];
     return;
   }
   // Range and finiteness of the row.
   float lo = INFINITY, hi = -INFINITY;
   int bad = 0;
-  for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+  for (std::int64_t j = lane; j < cols; j += G) {
     const float v = x[j];
     bad |= !isfinite(v) || too_large(bits, v);
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
   }
-  const float s_lo = block_reduce(lo, MinOp{});
-  const float s_hi = block_reduce(hi, MaxOp{});
-  const int s_bad = block_reduce(bad, OrOp{});
+  const float s_lo = Row::reduce(lo, MinOp{});
+  const float s_hi = Row::reduce(hi, MaxOp{});
+  const int s_bad = Row::reduce(bad, OrOp{});
   if (s_bad) {
-    if (threadIdx.x == 0) atomicMin(bad_row, static_cast<unsigned long long>(r));
+    if (lane == 0) atomicMin(bad_row, static_cast<unsigned long long>(r));
     return;
   }
   if (bits == 16 || bits == scheduler::kBf16) {
     auto* h = reinterpret_cast<std::uint16_t*>(out) + r * cols;
-    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    for (std::int64_t j = lane; j < cols; j += G) {
       if (bits == 16) {
         h[j] = __half_as_ushort(__float2half_rn(x[j]));
       } else {
@@ -93,7 +110,7 @@ __global__ void encode_kernel(const float* __restrict__ src, std::int64_t ld, co
   const float rlo = s_lo;
   const float scale = span > 0.0f ? span / levels : 0.0f;
   const float inv = span > 0.0f ? levels / span : 0.0f;
-  if (threadIdx.x == 0) {
+  if (lane == 0) {
     reinterpret_cast<float*>(out + r * 8)[0] = rlo;
     reinterpret_cast<float*>(out + r * 8)[1] = scale;
   }
@@ -102,16 +119,19 @@ __global__ void encode_kernel(const float* __restrict__ src, std::int64_t ld, co
   const std::uint64_t key = quant_row_key(prefix, global_ids ? global_ids[i] : i);
   const std::uint32_t top = (1u << bits) - 1u;
   const std::int64_t groups = (cols + 3) / 4;
-  for (std::int64_t g = threadIdx.x; g < groups; g += blockDim.x) {
+  for (std::int64_t g = lane; g < groups; g += G) {
     const std::uint64_t h = mix64(key ^ std::uint64_t(g));
     const std::int64_t j0 = 4 * g;
     const int m = int(cols - j0 < 4 ? cols - j0 : 4);
     std::uint32_t q[4] = {0, 0, 0, 0};
-    for (int t = 0; t < m; ++t) {
-      const float u = float((h >> (16 * t)) & 0xffffu) * (1.0f / 65536.0f);
-      const float v = (x[j0 + t] - rlo) * inv + u;
-      const std::uint32_t c = std::uint32_t(v);
-      q[t] = c > top ? top : c;
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      if (t < m) {
+        const float u = float((h >> (16 * t)) & 0xffffu) * (1.0f / 65536.0f);
+        const float v = (x[j0 + t] - rlo) * inv + u;
+        const std::uint32_t c = std::uint32_t(v);
+        q[t] = c > top ? top : c;
+      }
     }
     if (bits == 8) {
       for (int t = 0; t < m; ++t) payload[j0 + t] = std::uint8_t(q[t]);
@@ -124,14 +144,18 @@ __global__ void encode_kernel(const float* __restrict__ src, std::int64_t ld, co
   }
 }
 
-__global__ void decode_kernel(const std::uint8_t* __restrict__ in, std::int64_t rows, std::int64_t cols, int bits,
-                              float* __restrict__ dst, std::int64_t ld, const std::int32_t* __restrict__ list,
-                              std::int64_t first, bool accumulate) {
-  const std::int64_t r = blockIdx.x;
+template <int G>
+__global__ void __launch_bounds__(kThreads)
+    decode_kernel(const std::uint8_t* __restrict__ in, std::int64_t rows, std::int64_t cols, int bits,
+                  float* __restrict__ dst, std::int64_t ld, const std::int32_t* __restrict__ list, std::int64_t first,
+                  bool accumulate) {
+  using Row = RowGroup<G>;
+  const std::int64_t r = Row::row();
   if (r >= rows) return;
+  const int lane = Row::lane();
   float* y = dst + row_index(list, first, r) * ld;
   if (!scheduler::quantized(bits)) {
-    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    for (std::int64_t j = lane; j < cols; j += G) {
       float v;
       if (bits == 32) v = reinterpret_cast<const float*>(in)[r * cols + j];
       else if (bits == 16) v = __half2float(__ushort_as_half(reinterpret_cast<const std::uint16_t*>(in)[r * cols + j]));
@@ -144,11 +168,18 @@ __global__ void decode_kernel(const std::uint8_t* __restrict__ in, std::int64_t 
   const float scale = reinterpret_cast<const float*>(in + r * 8)[1];
   const std::uint8_t* payload = in + rows * 8 + r * scheduler::row_payload_bytes(cols, bits);
   const std::uint32_t mask = (1u << bits) - 1u;
-  for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+  for (std::int64_t j = lane; j < cols; j += G) {
     const std::int64_t bit = j * bits;
     const float v = lo + float((payload[bit >> 3] >> (bit & 7)) & mask) * scale;
     y[j] = accumulate ? y[j] + v : v;
   }
+}
+
+// Blocks for `rows` rows of `cols` columns, and whether a row takes a warp.
+bool warp_rows(std::int64_t cols) { return cols <= kWarpRowMaxCols; }
+unsigned blocks_for_rows(std::int64_t rows, std::int64_t cols) {
+  const std::int64_t per_block = warp_rows(cols) ? kThreads / 32 : 1;
+  return unsigned((rows + per_block - 1) / per_block);
 }
 
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
@@ -161,13 +192,13 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
     throw Error("--bits " + std::to_string(bits) + ": allowed " + scheduler::kWidthsAllowed);
   if (rows == 0) return;
   if (scheduler::quantized(bits) && !src.global_ids) throw Error("GPU codec: quantized rows need global ids");
-  DeviceBuffer flag(sizeof(unsigned long long));
+  StreamBuffer flag(sizeof(unsigned long long), stream);
   const unsigned long long none = ~0ULL;
   check(cudaMemcpyAsync(flag.get(), &none, sizeof none, cudaMemcpyHostToDevice, as_stream(stream)), "flag upload");
-  encode_kernel<<<unsigned(rows), kThreads, 0, as_stream(stream)>>>(src.data, src.ld, src.list, src.first,
-                                                                     src.global_ids, rows, cols, bits,
-                                                                     quant_key_prefix(key), out,
-                                                                     flag.as<unsigned long long>());
+  const auto kernel = warp_rows(cols) ? encode_kernel<32> : encode_kernel<kThreads>;
+  kernel<<<blocks_for_rows(rows, cols), kThreads, 0, as_stream(stream)>>>(
+      src.data, src.ld, src.list, src.first, src.global_ids, rows, cols, bits, quant_key_prefix(key), out,
+      flag.as<unsigned long long>());
   check(cudaGetLastError(), "encode kernel launch");
   unsigned long long bad = none;
   check(cudaMemcpyAsync(&bad, flag.get(), sizeof bad, cudaMemcpyDeviceToHost, as_stream(stream)), "flag download");
@@ -193,8 +224,9 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
   if (!scheduler::valid_bits(bits))
     throw Error("--bits " + std::to_string(bits) + ": allowed " + scheduler::kWidthsAllowed);
   if (rows == 0) return;
-  decode_kernel<<<unsigned(rows), kThreads, 0, as_stream(stream)>>>(in, rows, cols, bits, dst.data, dst.ld, dst.list,
-                                                                     dst.first, dst.accumulate);
+  const auto kernel = warp_rows(cols) ? decode_kernel<32> : decode_kernel<kThreads>;
+  kernel<<<blocks_for_rows(rows, cols), kThreads, 0, as_stream(stream)>>>(in, rows, cols, bits, dst.data, dst.ld,
+                                                                         dst.list, dst.first, dst.accumulate);
   check(cudaGetLastError(), "decode kernel launch");
 }
 

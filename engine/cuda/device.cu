@@ -54,6 +54,32 @@ void PinnedAlloc::release(void* p) noexcept {
   if (p) cudaFreeHost(p);
 }
 
+namespace {
+// Once per device: the default pool keeps what is freed (by default it returns memory to the
+// driver at every synchronization, and the next allocation maps it again).
+void keep_pool_memory() {
+  static thread_local int done_for = -1;
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  if (done_for == device) return;
+  cudaMemPool_t pool;
+  check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+  std::uint64_t unlimited = ~std::uint64_t(0);
+  check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &unlimited), "cudaMemPoolSetAttribute");
+  done_for = device;
+}
+}  // namespace
+
+StreamBuffer::StreamBuffer(std::size_t bytes, void* stream) : stream_(stream) {
+  if (bytes == 0) return;
+  keep_pool_memory();
+  check(cudaMallocAsync(&ptr_, bytes, static_cast<cudaStream_t>(stream)),
+        "cudaMallocAsync(" + std::to_string(bytes) + " bytes)");
+}
+StreamBuffer::~StreamBuffer() {
+  if (ptr_) cudaFreeAsync(ptr_, static_cast<cudaStream_t>(stream_));
+}
+
 void copy_to_device(void* dst, const void* src, std::size_t bytes) {
   if (bytes > 0) check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to device");
 }

@@ -65,6 +65,26 @@ struct PinnedAlloc {
 using DeviceBuffer = OwnedMemory<DeviceAlloc>;
 using PinnedBuffer = OwnedMemory<PinnedAlloc>;
 
+// Device memory for the temporaries of one call, from the device's stream-ordered pool
+// (cudaMallocAsync on `stream`; released with cudaFreeAsync on the same stream). Unlike
+// DeviceBuffer, whose cudaFree waits for the whole device, neither end waits for other streams, so
+// a temporary on the compute stream does not stall the communication stream. The pool keeps freed
+// memory for reuse (release threshold: unlimited). Throws adaqp::Error.
+class StreamBuffer {
+ public:
+  StreamBuffer(std::size_t bytes, void* stream);
+  ~StreamBuffer();
+  StreamBuffer(const StreamBuffer&) = delete;
+  StreamBuffer& operator=(const StreamBuffer&) = delete;
+  void* get() const { return ptr_; }
+  template <class T>
+  T* as() const { return static_cast<T*>(ptr_); }
+
+ private:
+  void* ptr_ = nullptr;
+  void* stream_ = nullptr;
+};
+
 // Blocking copies between host and device memory (bytes).
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes);
 void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes);

@@ -1,6 +1,8 @@
 #include <cublas_v2.h>
 #include <cusparse.h>
 
+#include <cub/block/block_reduce.cuh>
+
 #include <cmath>
 #include <string>
 
@@ -37,14 +39,32 @@ __global__ void add_bias_kernel(float* x, const float* bias, std::int64_t rows, 
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
     x[i] += bias[i % cols];
 }
-// One thread per column, rows summed in order (the CPU adds blocks of 1024 rows: another order,
+// Column sums, one level: block (x, y) sums rows [x kSumChunk, (x + 1) kSumChunk) of columns
+// [32 y, 32 y + 32) into out row x (kSumRows threads per column, each over every kSumRows-th row,
+// then added in a fixed order: deterministic; the CPU adds blocks of 1024 rows in another order,
 // so the tests compare within a relative tolerance).
-__global__ void column_sums_kernel(const float* g, std::int64_t rows, std::int64_t cols, float* out, bool accumulate) {
-  const std::int64_t c = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (c >= cols) return;
+constexpr int kSumCols = 32, kSumRows = 8;
+constexpr std::int64_t kSumChunk = 1024;
+__global__ void __launch_bounds__(kSumCols* kSumRows)
+    column_sums_kernel(const float* __restrict__ g, std::int64_t rows, std::int64_t cols, float* __restrict__ out,
+                       bool accumulate) {
+  __shared__ float part[kSumRows][kSumCols + 1];
+  const std::int64_t c = std::int64_t(blockIdx.y) * kSumCols + threadIdx.x;
+  const std::int64_t r0 = std::int64_t(blockIdx.x) * kSumChunk;
+  const std::int64_t r1 = r0 + kSumChunk < rows ? r0 + kSumChunk : rows;
   float s = 0.0f;
-  for (std::int64_t r = 0; r < rows; ++r) s += g[r * cols + c];
-  out[c] = accumulate ? out[c] + s : s;
+  if (c < cols) {
+#pragma unroll 4
+    for (std::int64_t r = r0 + threadIdx.y; r < r1; r += kSumRows) s += g[r * cols + c];
+  }
+  part[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    float t = part[0][threadIdx.x];
+    for (int y = 1; y < kSumRows; ++y) t += part[y][threadIdx.x];
+    float* o = out + std::int64_t(blockIdx.x) * cols + c;
+    *o = accumulate ? *o + t : t;
+  }
 }
 __global__ void dropout_forward_kernel(const float* x, float* y, std::uint8_t* keep, std::int64_t rows,
                                        std::int64_t cols, std::uint32_t threshold, float scale, std::uint64_t prefix,
@@ -77,38 +97,52 @@ __global__ void dropout_backward_kernel(const float* g, const std::uint8_t* keep
     out[i] = keep[i] ? g[i] * scale : 0.0f;
 }
 
-__global__ void loss_kernel(const float* z_all, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
-                            const std::uint8_t* mask, double normaliser, float* d_logits, double* total) {
+// One thread per row; the block's losses are summed (cub) before one atomic add per block.
+__global__ void __launch_bounds__(kBlock)
+    loss_kernel(const float* z_all, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                const std::uint8_t* mask, double normaliser, float* d_logits, double* total) {
   const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (r >= rows) return;
-  const float* z = z_all + r * cols;
-  const bool selected = mask[r] && labels[r] >= 0;
-  if (!selected) {
-    if (d_logits)
-      for (std::int64_t j = 0; j < cols; ++j) d_logits[r * cols + j] = 0.0f;
-    return;
+  double row_loss = 0;
+  if (r < rows) {
+    const float* z = z_all + r * cols;
+    if (!(mask[r] && labels[r] >= 0)) {
+      if (d_logits)
+        for (std::int64_t j = 0; j < cols; ++j) d_logits[r * cols + j] = 0.0f;
+    } else {
+      float zmax = z[0];
+      for (std::int64_t j = 1; j < cols; ++j) zmax = fmaxf(zmax, z[j]);
+      double sum = 0;
+      for (std::int64_t j = 0; j < cols; ++j) sum += exp(double(z[j] - zmax));
+      const double log_sum = log(sum) + double(zmax);
+      row_loss = log_sum - double(z[labels[r]]);
+      if (d_logits) {
+        float* g = d_logits + r * cols;
+        for (std::int64_t j = 0; j < cols; ++j) g[j] = float(exp(double(z[j]) - log_sum) / normaliser);
+        g[labels[r]] -= float(1.0 / normaliser);
+      }
+    }
   }
-  float zmax = z[0];
-  for (std::int64_t j = 1; j < cols; ++j) zmax = fmaxf(zmax, z[j]);
-  double sum = 0;
-  for (std::int64_t j = 0; j < cols; ++j) sum += exp(double(z[j] - zmax));
-  const double log_sum = log(sum) + double(zmax);
-  atomicAdd(total, log_sum - double(z[labels[r]]));
-  if (d_logits) {
-    float* g = d_logits + r * cols;
-    for (std::int64_t j = 0; j < cols; ++j) g[j] = float(exp(double(z[j]) - log_sum) / normaliser);
-    g[labels[r]] -= float(1.0 / normaliser);
-  }
+  using Reduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename Reduce::TempStorage tmp;
+  const double block_loss = Reduce(tmp).Sum(row_loss);
+  if (threadIdx.x == 0) atomicAdd(total, block_loss);
 }
-__global__ void correct_kernel(const float* z_all, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
-                               const std::uint8_t* mask, unsigned long long* correct) {
+__global__ void __launch_bounds__(kBlock)
+    correct_kernel(const float* z_all, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
+                   const std::uint8_t* mask, unsigned long long* correct) {
   const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (r >= rows || !mask[r] || labels[r] < 0) return;
-  const float* z = z_all + r * cols;
-  std::int64_t best = 0;
-  for (std::int64_t j = 1; j < cols; ++j)
-    if (z[j] > z[best]) best = j;
-  if (best == labels[r]) atomicAdd(correct, 1ULL);
+  int hit = 0;
+  if (r < rows && mask[r] && labels[r] >= 0) {
+    const float* z = z_all + r * cols;
+    std::int64_t best = 0;
+    for (std::int64_t j = 1; j < cols; ++j)
+      if (z[j] > z[best]) best = j;
+    hit = best == labels[r];
+  }
+  using Reduce = cub::BlockReduce<int, kBlock>;
+  __shared__ typename Reduce::TempStorage tmp;
+  const int block_hits = Reduce(tmp).Sum(hit);
+  if (threadIdx.x == 0 && block_hits > 0) atomicAdd(correct, static_cast<unsigned long long>(block_hits));
 }
 __global__ void adam_kernel(float* w, const float* g, double* m, double* v, std::int64_t n, double lr, double wd,
                             double b1, double b2, double eps, double c1, double c2) {
@@ -285,8 +319,19 @@ void add_bias(float* x, const float* bias, std::int64_t rows, std::int64_t cols,
 }
 void column_sums(const float* g, std::int64_t rows, std::int64_t cols, float* out, bool accumulate, void* stream) {
   if (cols == 0) return;
-  column_sums_kernel<<<blocks_for(cols), kBlock, 0, as_stream(stream)>>>(g, rows, cols, out, accumulate);
+  if (cols > 65535 * std::int64_t(kSumCols)) throw std::logic_error("column_sums: more than 2^21 columns");
+  const std::int64_t chunks = std::max<std::int64_t>(1, (rows + kSumChunk - 1) / kSumChunk);
+  const dim3 grid(unsigned(chunks), unsigned((cols + kSumCols - 1) / kSumCols)), block(kSumCols, kSumRows);
+  if (chunks == 1) {
+    column_sums_kernel<<<grid, block, 0, as_stream(stream)>>>(g, rows, cols, out, accumulate);
+    check(cudaGetLastError(), "column_sums");
+    return;
+  }
+  // One sum per chunk of rows, then the sums of those (a 1M-row gradient: two levels).
+  StreamBuffer partial(std::size_t(chunks * cols) * sizeof(float), stream);
+  column_sums_kernel<<<grid, block, 0, as_stream(stream)>>>(g, rows, cols, partial.as<float>(), false);
   check(cudaGetLastError(), "column_sums");
+  column_sums(partial.as<float>(), chunks, cols, out, accumulate, stream);
 }
 namespace {
 // As engine/model.cpp: row key hash_key({seed, epoch, layer, global id}), threshold lround(p 2^16).
@@ -344,7 +389,7 @@ void blend_rows(float* dst, std::int64_t ldc, const std::int32_t* list, const fl
 double softmax_cross_entropy(const float* logits, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
                              const std::uint8_t* mask, double normaliser, float* d_logits, void* stream) {
   if (rows == 0) return 0;
-  DeviceBuffer total(sizeof(double));
+  StreamBuffer total(sizeof(double), stream);
   check(cudaMemsetAsync(total.get(), 0, sizeof(double), as_stream(stream)), "loss reset");
   loss_kernel<<<blocks_for(rows), kBlock, 0, as_stream(stream)>>>(logits, rows, cols, labels, mask, normaliser,
                                                                   d_logits, total.as<double>());
@@ -358,7 +403,7 @@ double softmax_cross_entropy(const float* logits, std::int64_t rows, std::int64_
 std::int64_t count_correct(const float* logits, std::int64_t rows, std::int64_t cols, const std::int32_t* labels,
                            const std::uint8_t* mask, void* stream) {
   if (rows == 0) return 0;
-  DeviceBuffer count(sizeof(unsigned long long));
+  StreamBuffer count(sizeof(unsigned long long), stream);
   check(cudaMemsetAsync(count.get(), 0, sizeof(unsigned long long), as_stream(stream)), "count reset");
   correct_kernel<<<blocks_for(rows), kBlock, 0, as_stream(stream)>>>(logits, rows, cols, labels, mask,
                                                                      count.as<unsigned long long>());

@@ -152,6 +152,24 @@ TEST_CASE("element-wise kernels and dropout equal the CPU's", "[cuda][kernels]")
   }
 }
 
+TEST_CASE("column sums over many chunks of rows (two and three levels) equal the CPU's", "[cuda][kernels]") {
+  // 1024-row chunks: 2500 rows take two levels, 1M + 5 rows three; 70 columns span three
+  // 32-column tiles, the last one partial.
+  for (auto [rows, cols] : {std::pair<std::int64_t, std::int64_t>{2500, 70}, {(1 << 20) + 5, 3}, {0, 5}}) {
+    CAPTURE(rows, cols);
+    const auto x = random_vector(std::size_t(rows * cols), 21);
+    for (bool acc : {false, true}) {
+      CAPTURE(acc);
+      const auto init = random_vector(std::size_t(cols), 22);
+      auto sums = init;
+      cpu::column_sums(x.data(), rows, cols, sums.data(), acc);
+      auto dx = upload(x), ds = upload(init);
+      cuda::column_sums(dx.as<float>(), rows, cols, ds.as<float>(), acc);
+      CHECK(max_rel_diff(sums, download(ds, sums.size())) < 1e-5);
+    }
+  }
+}
+
 TEST_CASE("sparse-feature dropout keeps exactly the CPU's entries", "[cuda][kernels]") {
   // A random sparse matrix (about 10% non-zeros) with global ids that are not 0..rows-1.
   const std::int64_t rows = 700, cols = 301;
