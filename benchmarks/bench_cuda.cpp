@@ -1,8 +1,11 @@
 // GPU kernel throughput (Google Benchmark, manual time from CUDA events), next to the device's
 // copy bandwidth measured the same way:
 //   encode/W, decode/W   quantize+pack and unpack+dequantize of 100k message rows at width W;
-//   spmm/DATASET         the GCN operator of a whole shipped graph times a dense block (and its
-//                        transpose), as the executor calls cuSPARSE;
+//   spmm/DATASET/IMPL    the GCN operator of a whole graph (two shipped ones, and a 300k-node
+//                        SBM with 14M directed edges whose dense operands outgrow the L2 cache)
+//                        times a dense block (and its transpose), by cuSPARSE and by the
+//                        row-group kernel (engine/cuda/kernels.hpp: SpmmImpl; the engine takes
+//                        the faster per product);
 //   gemm/SHAPE           the GCN 3 x 256 layer products on Amazon Computers' row count: X W (nn),
 //                        X^T G (tn), G W^T (nt), cuBLAS fp32.
 // Counters: GB/s = bytes that must move at least (each operand read once, the result written
@@ -92,8 +95,9 @@ void set_rates(benchmark::State& st, double bytes, double flops, double seconds)
     st.counters["copy_fraction"] = bytes * double(st.iterations()) / seconds / 1e9 / g_copy_gbps;
 }
 
-void BM_spmm(benchmark::State& st, const std::string& dataset, bool transpose) {
+void BM_spmm(benchmark::State& st, const std::string& dataset, bool transpose, cuda::SpmmImpl impl) {
   const std::int64_t cols = st.range(0);
+  cuda::set_spmm_impl(impl);
   const auto& op = bench::partition_operator(dataset, 1);
   const graph::Csr& host = transpose ? op.bwd : op.fwd;
   cuda::DeviceCsr a(host);
@@ -169,13 +173,16 @@ int main(int argc, char** argv) {
                                      [enc](benchmark::State& st) { BM_codec(st, enc); })
             ->Args({cols, bits})
             ->UseManualTime();
-  for (const std::string d : {"amazon-computers", "coauthor-physics"})
+  for (const std::string d : {"amazon-computers", "coauthor-physics", "sbm:nodes=300000,classes=16,degree=48,seed=1"})
     for (bool transpose : {false, true})
-      benchmark::RegisterBenchmark(("spmm/" + d + (transpose ? "/transposed" : "")).c_str(),
-                                   [d, transpose](benchmark::State& st) { BM_spmm(st, d, transpose); })
-          ->Arg(64)
-          ->Arg(256)
-          ->UseManualTime();
+      for (auto impl : {cuda::SpmmImpl::cusparse, cuda::SpmmImpl::row_groups})
+        benchmark::RegisterBenchmark(
+            ("spmm/" + d + "/" + cuda::spmm_impl_name(impl) + (transpose ? "/transposed" : "")).c_str(),
+            [d, transpose, impl](benchmark::State& st) { BM_spmm(st, d, transpose, impl); })
+            ->Arg(16)
+            ->Arg(64)
+            ->Arg(256)
+            ->UseManualTime();
   // Amazon Computers: 13,752 rows, 767 features, hidden 256.
   benchmark::RegisterBenchmark("gemm/nn", [](benchmark::State& st) { BM_gemm(st, false, false); })
       ->Args({13752, 256, 767})

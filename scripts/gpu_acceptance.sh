@@ -43,8 +43,8 @@ step() {
 }
 cd "$root"
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed" >>"$out/summary.txt"
-step cuda_tests 90 adaqp_cuda_tests
-step bench_cuda 60 bench_cuda --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
+step cuda_tests 75 adaqp_cuda_tests
+step bench_cuda 75 bench_cuda --benchmark_min_time=0.05 --benchmark_out="$out/bench_cuda.json" \
   --benchmark_out_format=json
 step cuda_backend 150 bash tests/cuda/test_cuda_backend.sh gpu-bundle/bin/adaqp
 step torch_compare 240 bash benchmarks/torch_compare.sh "$out/torch"

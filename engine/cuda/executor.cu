@@ -60,7 +60,7 @@ class State {
     fwd_ = DeviceCsr(in.agg->fwd);
     bwd_ = DeviceCsr(in.agg->bwd);
     if (in.x->is_sparse()) {
-      x_sparse_ = DeviceCsr(in.x->sparse);
+      x_sparse_ = DeviceCsr(in.x->sparse, true);  // X^T G (the first layer's dW) as a plain product
     } else {
       x_dense_ = upload(in.x->dense.data);
       x_cols_ = in.x->dense.cols;
@@ -105,7 +105,7 @@ class State {
   void drop_sparse_features(bool drop, double p, const DropoutKey* key, int layer) {
     dropped_valid_ = drop;
     if (!drop) return;
-    if (!x_dropped_) x_dropped_ = std::make_unique<DeviceCsr>(in_.x->sparse);
+    if (!x_dropped_) x_dropped_ = std::make_unique<DeviceCsr>(in_.x->sparse, true);
     dropout_sparse_values(x_sparse_, *x_dropped_, p, *key, layer, local_global(), compute_.get());
   }
   const std::int32_t* labels() const { return labels_.as<std::int32_t>(); }
@@ -378,8 +378,7 @@ class CudaExecutor : public Executor {
       case TaskKind::bias_act: {
         const float* bias = ptr(t.a, &lda);
         float* y = ptr(t.c, &ldc);
-        add_bias(y, bias, t.rows, t.cols, stream);
-        if (t.relu) relu_forward(y, t.rows * t.cols, stream);
+        bias_act(y, bias, t.rows, t.cols, t.relu, stream);
         break;
       }
       case TaskKind::act_backward: relu_backward(ptr(t.a, &lda), ptr(t.c, &ldc), t.rows * t.cols, stream); break;

@@ -15,13 +15,6 @@ namespace {
 
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
-void check_blas(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) throw Error(std::string("cuBLAS: ") + what + ": status " + std::to_string(int(s)));
-}
-void check_sparse(cusparseStatus_t s, const char* what) {
-  if (s != CUSPARSE_STATUS_SUCCESS)
-    throw Error(std::string("cuSPARSE: ") + what + ": " + cusparseGetErrorString(s));
-}
 
 constexpr int kBlock = 256;
 unsigned blocks_for(std::int64_t n) { return unsigned(std::max<std::int64_t>(1, (n + kBlock - 1) / kBlock)); }
@@ -34,10 +27,14 @@ __global__ void relu_backward_kernel(const float* y, float* g, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
     if (y[i] <= 0.0f) g[i] = 0.0f;
 }
-__global__ void add_bias_kernel(float* x, const float* bias, std::int64_t rows, std::int64_t cols) {
-  const std::int64_t n = rows * cols;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
-    x[i] += bias[i % cols];
+// x = x + bias (then max(x, 0) when Relu), one pass: a thread per element, the column by 32-bit
+// arithmetic when the matrix has under 2^32 elements.
+template <bool Relu, class Index>
+__global__ void bias_act_kernel(float* __restrict__ x, const float* __restrict__ bias, Index n, Index cols) {
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
+    const float v = x[i] + bias[i % cols];
+    x[i] = Relu ? (v > 0.0f ? v : 0.0f) : v;
+  }
 }
 // Column sums, one level: block (x, y) sums rows [x kSumChunk, (x + 1) kSumChunk) of columns
 // [32 y, 32 y + 32) into out row x (kSumRows threads per column, each over every kSumRows-th row,
@@ -176,39 +173,6 @@ __global__ void blend_rows_kernel(float* dst, std::int64_t ldc, const std::int32
   }
 }
 
-// The dense operand descriptors of a row-major matrix.
-struct Dense {
-  cusparseDnMatDescr_t d = nullptr;
-  Dense(std::int64_t rows, std::int64_t cols, std::int64_t ld, const float* p) {
-    check_sparse(cusparseCreateDnMat(&d, rows, cols, ld, const_cast<float*>(p), CUDA_R_32F, CUSPARSE_ORDER_ROW),
-                 "cusparseCreateDnMat");
-  }
-  ~Dense() { cusparseDestroyDnMat(d); }
-};
-struct Sparse {
-  cusparseSpMatDescr_t d = nullptr;
-  Sparse(std::int64_t rows, std::int64_t cols, std::int64_t nnz, const std::int32_t* offsets,
-         const std::int32_t* indices, const float* values) {
-    check_sparse(cusparseCreateCsr(&d, rows, cols, nnz, const_cast<std::int32_t*>(offsets),
-                                   const_cast<std::int32_t*>(indices), const_cast<float*>(values), CUSPARSE_INDEX_32I,
-                                   CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F),
-                 "cusparseCreateCsr");
-  }
-  ~Sparse() { cusparseDestroySpMat(d); }
-};
-
-void run_spmm(Handles& h, cusparseOperation_t op, const Sparse& a, const Dense& b, const Dense& c, float beta) {
-  const float alpha = 1.0f;
-  auto handle = static_cast<cusparseHandle_t>(h.sparse());
-  std::size_t bytes = 0;
-  check_sparse(cusparseSpMM_bufferSize(handle, op, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a.d, b.d, &beta, c.d,
-                                       CUDA_R_32F, CUSPARSE_SPMM_CSR_ALG2, &bytes),
-               "cusparseSpMM_bufferSize");
-  check_sparse(cusparseSpMM(handle, op, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a.d, b.d, &beta, c.d, CUDA_R_32F,
-                            CUSPARSE_SPMM_CSR_ALG2, h.workspace(bytes)),
-               "cusparseSpMM");
-}
-
 }  // namespace
 
 Handles::Handles(void* stream) : stream_(stream) {
@@ -237,40 +201,6 @@ void* Handles::workspace(std::size_t bytes) {
   return work_.get();
 }
 
-DeviceCsr::DeviceCsr(const graph::Csr& host)
-    : rows_(host.num_rows), cols_(host.num_cols), nnz_(host.nnz()), host_offsets_(host.offsets) {
-  if (nnz_ >= (std::int64_t(1) << 31)) throw Error("GPU: a CSR matrix with 2^31 or more non-zeros is not supported");
-  if (std::int64_t(host.values.size()) != nnz_) throw Error("GPU: a CSR matrix without values");
-  indices_ = DeviceBuffer(std::size_t(nnz_) * 4);
-  copy_to_device(indices_.get(), host.indices.data(), std::size_t(nnz_) * 4);
-  values_ = DeviceBuffer(std::size_t(nnz_) * 4);
-  copy_to_device(values_.get(), host.values.data(), std::size_t(nnz_) * 4);
-}
-
-const std::int32_t* DeviceCsr::entry_rows() {
-  if (nnz_ > 0 && !entry_rows_.get()) {
-    std::vector<std::int32_t> row_of(static_cast<std::size_t>(nnz_));
-    for (std::int64_t r = 0; r < rows_; ++r)
-      std::fill(row_of.begin() + host_offsets_[std::size_t(r)], row_of.begin() + host_offsets_[std::size_t(r) + 1],
-                std::int32_t(r));
-    entry_rows_ = DeviceBuffer(row_of.size() * 4);
-    copy_to_device(entry_rows_.get(), row_of.data(), row_of.size() * 4);
-  }
-  return entry_rows_.as<std::int32_t>();
-}
-
-const std::int32_t* DeviceCsr::block_offsets(std::int64_t b, std::int64_t e) {
-  auto it = blocks_.find({b, e});
-  if (it == blocks_.end()) {
-    std::vector<std::int32_t> off(std::size_t(e - b + 1));
-    for (std::int64_t r = b; r <= e; ++r) off[std::size_t(r - b)] = std::int32_t(host_offsets_[std::size_t(r)] - host_offsets_[std::size_t(b)]);
-    DeviceBuffer d(off.size() * 4);
-    copy_to_device(d.get(), off.data(), off.size() * 4);
-    it = blocks_.emplace(std::pair{b, e}, std::move(d)).first;
-  }
-  return it->second.as<std::int32_t>();
-}
-
 void gemm(Handles& h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
   if (m == 0 || n == 0) return;
@@ -279,27 +209,6 @@ void gemm(Handles& h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int
                          ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta,
                          c, int(ldc)),
              "cublasSgemm");
-}
-
-void spmm(Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const float* b, std::int64_t cols, float* c,
-          bool accumulate) {
-  if (e0 <= b0 || cols == 0) return;
-  const std::int64_t first = a.first_nonzero(b0), nnz = a.first_nonzero(e0) - first;
-  const Sparse s(e0 - b0, a.cols(), nnz, a.block_offsets(b0, e0), a.indices() + first, a.values() + first);
-  const Dense db(a.cols(), cols, cols, b), dc(e0 - b0, cols, cols, c + b0 * cols);
-  run_spmm(h, CUSPARSE_OPERATION_NON_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);
-}
-
-void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate,
-                     std::int64_t rows) {
-  if (rows < 0) rows = a.rows();
-  if (rows > a.rows())
-    throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " + std::to_string(a.rows()) +
-                           "-row matrix");
-  if (cols == 0) return;
-  const Sparse s(rows, a.cols(), a.first_nonzero(rows), a.block_offsets(0, rows), a.indices(), a.values());
-  const Dense db(rows, cols, cols, b), dc(a.cols(), cols, cols, c);
-  run_spmm(h, CUSPARSE_OPERATION_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);
 }
 
 void relu_forward(float* x, std::int64_t n, void* stream) {
@@ -312,10 +221,19 @@ void relu_backward(const float* y, float* g, std::int64_t n, void* stream) {
   relu_backward_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(y, g, n);
   check(cudaGetLastError(), "relu_backward");
 }
-void add_bias(float* x, const float* bias, std::int64_t rows, std::int64_t cols, void* stream) {
-  if (rows * cols == 0) return;
-  add_bias_kernel<<<std::min(blocks_for(rows * cols), 65535u), kBlock, 0, as_stream(stream)>>>(x, bias, rows, cols);
-  check(cudaGetLastError(), "add_bias");
+void bias_act(float* x, const float* bias, std::int64_t rows, std::int64_t cols, bool relu, void* stream) {
+  const std::int64_t n = rows * cols;
+  if (n == 0) return;
+  const unsigned blocks = std::min(blocks_for(n), 65535u);
+  if (n < (std::int64_t(1) << 32)) {
+    const auto un = std::uint32_t(n), uc = std::uint32_t(cols);
+    if (relu) bias_act_kernel<true><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, un, uc);
+    else bias_act_kernel<false><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, un, uc);
+  } else {
+    if (relu) bias_act_kernel<true><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, n, cols);
+    else bias_act_kernel<false><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, n, cols);
+  }
+  check(cudaGetLastError(), "bias_act");
 }
 void column_sums(const float* g, std::int64_t rows, std::int64_t cols, float* out, bool accumulate, void* stream) {
   if (cols == 0) return;
@@ -348,7 +266,7 @@ void dropout_sparse_values(DeviceCsr& x, DeviceCsr& y, double p, const DropoutKe
   if (x.nnz() == 0) return;
   dropout_sparse_kernel<<<std::min(blocks_for(x.nnz()), 65535u), kBlock, 0, as_stream(stream)>>>(
       x.values(), x.indices(), x.entry_rows(), x.nnz(), std::uint32_t(std::lround(p * 65536.0)), float(1.0 / (1.0 - p)),
-      dropout_prefix(key, layer), global_ids, y.values());
+      dropout_prefix(key, layer), global_ids, y.mutable_values());
   check(cudaGetLastError(), "dropout_sparse_values");
 }
 

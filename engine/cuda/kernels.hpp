@@ -4,11 +4,13 @@
 // `stream` is a cudaStream_t (null: the default stream). No CUDA header here.
 //
 // Tolerances (tests/cuda): element-wise kernels and dropout masks are exact; GEMM (cuBLAS) and
-// SpMM (cuSPARSE) sum in another order than the CPU: relative 1e-5 of the row's magnitude.
+// SpMM (cuSPARSE; the row-group kernel sums in the CPU order but may round differently) sum in
+// another order than the CPU: relative 1e-5 of the row's magnitude.
 #pragma once
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "engine/cuda/device.hpp"
@@ -41,11 +43,16 @@ class Handles {
 
 // A CSR matrix with values on the device (32-bit offsets and column ids; throws adaqp::Error
 // beyond 2^31 non-zeros). Row blocks [b, e) are views sharing the column and value arrays, with
-// their own rebased offsets, made on first use.
+// their own rebased offsets, made on first use. With keep_transpose, it also holds its transpose
+// (cols x rows, entries of a column in row order), whose values follow this matrix's: a write
+// through mutable_values() marks them stale, and transpose() gathers them again (one kernel).
 class DeviceCsr {
  public:
   DeviceCsr() = default;
-  explicit DeviceCsr(const graph::Csr& host);  // host must carry values
+  explicit DeviceCsr(const graph::Csr& host, bool keep_transpose = false);  // host must carry values
+  DeviceCsr(DeviceCsr&&) noexcept;
+  DeviceCsr& operator=(DeviceCsr&&) noexcept;
+  ~DeviceCsr();
   std::int64_t rows() const { return rows_; }
   std::int64_t cols() const { return cols_; }
   std::int64_t nnz() const { return nnz_; }
@@ -54,30 +61,55 @@ class DeviceCsr {
   std::int64_t first_nonzero(std::int64_t b) const { return host_offsets_[std::size_t(b)]; }
   const std::int32_t* indices() const { return indices_.as<std::int32_t>(); }
   const float* values() const { return values_.as<float>(); }
-  float* values() { return values_.as<float>(); }
+  float* mutable_values() {
+    transpose_stale_ = true;
+    return values_.as<float>();
+  }
   // Row of every non-zero (nnz entries, device memory; made on first use).
   const std::int32_t* entry_rows();
+  // The transpose with current values (gathered on `stream` when stale), or null without
+  // keep_transpose.
+  DeviceCsr* transpose(void* stream);
+  // The SpMM implementation chosen for output rows [b, e) and `cols` columns (0: not yet).
+  int& spmm_choice(std::int64_t b, std::int64_t e, std::int64_t cols) { return spmm_choice_[{b, e, cols}]; }
 
  private:
   std::int64_t rows_ = 0, cols_ = 0, nnz_ = 0;
   std::vector<std::int64_t> host_offsets_;
   DeviceBuffer indices_, values_, entry_rows_;
   std::map<std::pair<std::int64_t, std::int64_t>, DeviceBuffer> blocks_;
+  std::unique_ptr<DeviceCsr> transpose_;
+  DeviceBuffer transpose_source_;  // nnz entries: the entry of this matrix each transposed entry copies
+  bool transpose_stale_ = false;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, int> spmm_choice_;
 };
+
+// How C = A B is computed: cuSPARSE (CSR, ALG2), adaqp's row-group kernel (one warp or a part of
+// one per row, 16-byte loads of B's rows when aligned, sums in the CPU's order), or `fastest`:
+// both timed on the first product of each (matrix, row block, width) and the faster kept. The
+// engine uses `fastest`; tests and benchmarks pin one (not thread-safe: set before running).
+enum class SpmmImpl { fastest = 0, cusparse = 1, row_groups = 2 };
+void set_spmm_impl(SpmmImpl impl);
+SpmmImpl spmm_impl();
+const char* spmm_impl_name(SpmmImpl impl);
 
 // C (m x n) = alpha op(A) op(B) + beta C, row-major, as cpu::gemm (cuBLAS, fp32, no TF32).
 void gemm(Handles& h, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
-// C rows [row_begin, row_end) (+)= A[rows] B, as cpu::spmm (B: A.cols x cols, C: A.rows x cols).
+// C rows [row_begin, row_end) (+)= A[rows] B, as cpu::spmm (B: A.cols x cols, C: A.rows x cols;
+// row-major, leading dimension cols), by spmm_impl().
 void spmm(Handles& h, DeviceCsr& a, std::int64_t row_begin, std::int64_t row_end, const float* b, std::int64_t cols,
           float* c, bool accumulate);
-// C (A.cols x cols) (+)= A[0:rows]^T B (rows -1: all), as cpu::spmm_transposed.
+// C (A.cols x cols) (+)= A[0:rows]^T B (rows -1: all), as cpu::spmm_transposed: over all rows of
+// a matrix that keeps its transpose, spmm() with the transpose; else cuSPARSE's transposed product.
 void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate,
                      std::int64_t rows = -1);
 
 void relu_forward(float* x, std::int64_t n, void* stream = nullptr);
 void relu_backward(const float* y, float* g, std::int64_t n, void* stream = nullptr);
-void add_bias(float* x, const float* bias, std::int64_t rows, std::int64_t cols, void* stream = nullptr);
+// x (rows x cols) = x + bias per row, then max(x, 0) when relu: cpu::add_bias and
+// cpu::relu_forward in one pass (the executor's bias_act task).
+void bias_act(float* x, const float* bias, std::int64_t rows, std::int64_t cols, bool relu, void* stream = nullptr);
 void column_sums(const float* g, std::int64_t rows, std::int64_t cols, float* out, bool accumulate,
                  void* stream = nullptr);
 // The CPU's mask (engine/model.hpp: same key, same 16-bit draws); keep (rows x cols) may be null.

@@ -65,38 +65,80 @@ TEST_CASE("cuBLAS GEMM equals the CPU GEMM, every transpose", "[cuda][kernels]")
     }
 }
 
-TEST_CASE("cuSPARSE SpMM equals the CPU SpMM on row blocks and transposed", "[cuda][kernels]") {
+TEST_CASE("SpMM (cuSPARSE, row groups, the faster) equals the CPU SpMM on row blocks and transposed",
+          "[cuda][kernels]") {
   auto g = graph::load_dataset("sbm:nodes=2000,classes=4,degree=12,seed=3,features=8").adj;
   g.values.resize(g.indices.size());
   for (std::size_t i = 0; i < g.values.size(); ++i) g.values[i] = 0.1f + float(i % 7) * 0.05f;
-  cuda::Handles h;
-  cuda::DeviceCsr dg(g);
-  for (std::int64_t cols : {1, 16, 100}) {
-    const auto b = random_vector(std::size_t(g.num_cols * cols), 5);
-    const auto c0 = random_vector(std::size_t(g.num_rows * cols), 6);
-    auto db = upload(b);
-    for (auto [lo, hi] : {std::pair<std::int64_t, std::int64_t>{0, 2000}, {0, 777}, {777, 2000}})
-      for (bool acc : {false, true}) {
-        CAPTURE(cols, lo, hi, acc);
+  // Widths: every row-group shape (1, 2, 4, ... 32 lanes; 1, 2, 4, 8 chunks per lane; column
+  // tiles) with 16-byte chunks (multiples of 4) and single floats (3, 1030).
+  for (auto impl : {cuda::SpmmImpl::cusparse, cuda::SpmmImpl::row_groups, cuda::SpmmImpl::fastest}) {
+    cuda::set_spmm_impl(impl);
+    cuda::Handles h;
+    cuda::DeviceCsr dg(g), dt(g, true);
+    for (std::int64_t cols : {1, 3, 8, 16, 64, 100, 256, 512, 1000, 1030, 4100}) {
+      CAPTURE(cuda::spmm_impl_name(impl), cols);
+      const auto b = random_vector(std::size_t(g.num_cols * cols), 5);
+      const auto c0 = random_vector(std::size_t(g.num_rows * cols), 6);
+      auto db = upload(b);
+      for (auto [lo, hi] : {std::pair<std::int64_t, std::int64_t>{0, 2000}, {0, 777}, {777, 2000}})
+        for (bool acc : {false, true}) {
+          CAPTURE(lo, hi, acc);
+          auto expected = c0;
+          cpu::spmm(g, lo, hi, b.data(), cols, expected.data(), acc);
+          auto dc = upload(c0);
+          cuda::spmm(h, dg, lo, hi, db.as<float>(), cols, dc.as<float>(), acc);
+          CHECK(max_rel_diff(expected, download(dc, c0.size())) < 1e-5);
+        }
+      {  // B one float off 16-byte alignment: single-float chunks at any width
+        std::vector<float> shifted(b.size() + 1, 7.0f);
+        std::copy(b.begin(), b.end(), shifted.begin() + 1);
+        auto ds = upload(shifted);
         auto expected = c0;
-        cpu::spmm(g, lo, hi, b.data(), cols, expected.data(), acc);
+        cpu::spmm(g, 0, 2000, b.data(), cols, expected.data(), true);
         auto dc = upload(c0);
-        cuda::spmm(h, dg, lo, hi, db.as<float>(), cols, dc.as<float>(), acc);
+        cuda::spmm(h, dg, 0, 2000, ds.as<float>() + 1, cols, dc.as<float>(), true);
         CHECK(max_rel_diff(expected, download(dc, c0.size())) < 1e-5);
       }
-    auto expected = c0;
-    cpu::spmm_transposed(g, b.data(), cols, expected.data(), true);
-    auto dc = upload(c0);
-    cuda::spmm_transposed(h, dg, db.as<float>(), cols, dc.as<float>(), true);
-    CHECK(max_rel_diff(expected, download(dc, c0.size())) < 1e-5);
-    for (std::int64_t prefix : {std::int64_t(0), std::int64_t(777)}) {  // the first rows only
-      CAPTURE(prefix);
-      auto want = c0;
-      cpu::spmm_transposed(g, b.data(), cols, want.data(), false, prefix);
-      auto dp = upload(c0);
-      cuda::spmm_transposed(h, dg, db.as<float>(), cols, dp.as<float>(), false, prefix);
-      CHECK(max_rel_diff(want, download(dp, c0.size())) < 1e-5);
+      auto expected = c0;
+      cpu::spmm_transposed(g, b.data(), cols, expected.data(), true);
+      for (cuda::DeviceCsr* m : {&dg, &dt}) {  // cuSPARSE's transposed product, then the kept transpose
+        CAPTURE(m == &dt);
+        auto dc = upload(c0);
+        cuda::spmm_transposed(h, *m, db.as<float>(), cols, dc.as<float>(), true);
+        CHECK(max_rel_diff(expected, download(dc, c0.size())) < 1e-5);
+      }
+      for (std::int64_t prefix : {std::int64_t(0), std::int64_t(777)}) {  // the first rows only
+        CAPTURE(prefix);
+        auto want = c0;
+        cpu::spmm_transposed(g, b.data(), cols, want.data(), false, prefix);
+        auto dp = upload(c0);
+        cuda::spmm_transposed(h, dt, db.as<float>(), cols, dp.as<float>(), false, prefix);
+        CHECK(max_rel_diff(want, download(dp, c0.size())) < 1e-5);
+      }
     }
+  }
+  cuda::set_spmm_impl(cuda::SpmmImpl::fastest);
+}
+
+TEST_CASE("a kept transpose follows writes to the values", "[cuda][kernels]") {
+  auto g = graph::load_dataset("sbm:nodes=500,classes=3,degree=8,seed=4,features=4").adj;
+  g.values.assign(g.indices.size(), 1.0f);
+  cuda::Handles h;
+  cuda::DeviceCsr dt(g, true);
+  const std::int64_t cols = 20;
+  const auto b = random_vector(std::size_t(g.num_rows * cols), 7);
+  auto db = upload(b);
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    // New values on the host and through mutable_values(), as sparse dropout writes them.
+    for (std::size_t i = 0; i < g.values.size(); ++i) g.values[i] = float((i * 13 + std::size_t(round) * 5) % 11) - 5.0f;
+    cuda::copy_to_device(dt.mutable_values(), g.values.data(), g.values.size() * 4);
+    std::vector<float> expected(std::size_t(g.num_cols * cols));
+    cpu::spmm_transposed(g, b.data(), cols, expected.data(), false);
+    cuda::DeviceBuffer dc(expected.size() * 4);
+    cuda::spmm_transposed(h, dt, db.as<float>(), cols, dc.as<float>(), false);
+    CHECK(max_rel_diff(expected, download(dc, expected.size())) < 1e-5);
   }
 }
 
@@ -115,12 +157,16 @@ TEST_CASE("element-wise kernels and dropout equal the CPU's", "[cuda][kernels]")
     cuda::relu_backward(dy.as<float>(), dg.as<float>(), n);
     CHECK(download(dg, g.size()) == g_cpu);
   }
-  {
+  for (bool relu : {false, true}) {
+    CAPTURE(relu);
     auto y = x;
     cpu::add_bias(y.data(), bias.data(), rows, cols);
+    if (relu) cpu::relu_forward(y.data(), n);
     auto d = upload(x), db = upload(bias);
-    cuda::add_bias(d.as<float>(), db.as<float>(), rows, cols);
+    cuda::bias_act(d.as<float>(), db.as<float>(), rows, cols, relu);
     CHECK(download(d, x.size()) == y);
+  }
+  {
     std::vector<float> sums(std::size_t(cols), 1.0f), sums_gpu_init = sums;
     cpu::column_sums(x.data(), rows, cols, sums.data(), true);
     auto dx = upload(x), ds = upload(sums_gpu_init);
