@@ -226,9 +226,16 @@ class CudaExecutor : public Executor {
 
   void set_boundary_sample(const scheduler::BoundarySample& sample) override {
     sample_message_rows(plan_, *st_.in().part, sample, rows_);
+    // Same row counts every epoch: rewrite the device lists in place (a new allocation's cudaFree
+    // of the old one would wait for the whole device). The last step has finished (run() ends
+    // with the compute stream synchronized), so nothing still reads them.
     for (const auto& t : plan_.tasks)
-      if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.row_sel.sampled)
-        rows_dev_[std::size_t(t.id)] = upload(rows_[std::size_t(t.id)]);
+      if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.row_sel.sampled) {
+        const auto& rows = rows_[std::size_t(t.id)];
+        auto& dev = rows_dev_[std::size_t(t.id)];
+        if (dev.bytes() == rows.size() * sizeof(rows[0])) copy_to_device(dev.get(), rows.data(), dev.bytes());
+        else dev = upload(rows);
+      }
     sample_given_ = true;
   }
 
@@ -597,6 +604,7 @@ class CudaBackend : public Backend {
             {"runtime_version", info_.runtime_version},
             {"driver_version", info_.driver_version},
             {"transport", transport_},
+            {"spmm", spmm_impl_name(spmm_impl())},
             {"transport_requested", state_->in().transport},
             {"nccl", nccl_found_}};
   }

@@ -87,7 +87,9 @@ class DeviceCsr {
 // How C = A B is computed: cuSPARSE (CSR, ALG2), adaqp's row-group kernel (one warp or a part of
 // one per row, 16-byte loads of B's rows when aligned, sums in the CPU's order), or `fastest`:
 // both timed on the first product of each (matrix, row block, width) and the faster kept. The
-// engine uses `fastest`; tests and benchmarks pin one (not thread-safe: set before running).
+// engine uses `fastest` unless the environment variable ADAQP_CUDA_SPMM names one (cusparse,
+// row_groups, fastest; another value throws adaqp::Error); tests and benchmarks pin one with
+// set_spmm_impl (not thread-safe: set before running).
 enum class SpmmImpl { fastest = 0, cusparse = 1, row_groups = 2 };
 void set_spmm_impl(SpmmImpl impl);
 SpmmImpl spmm_impl();

@@ -2,6 +2,7 @@
 // transpose, and C = A B by cuSPARSE or by the row-group kernel below, whichever is faster for
 // each (matrix, row block, width), measured once on the device.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,17 @@ namespace {
 
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
-SpmmImpl g_impl = SpmmImpl::fastest;
+// The process-wide choice: ADAQP_CUDA_SPMM (cusparse, row_groups or fastest) when set, else fastest.
+SpmmImpl& current_impl() {
+  static SpmmImpl impl = [] {
+    const char* env = std::getenv("ADAQP_CUDA_SPMM");
+    if (!env || !*env) return SpmmImpl::fastest;
+    for (auto i : {SpmmImpl::fastest, SpmmImpl::cusparse, SpmmImpl::row_groups})
+      if (std::string(env) == spmm_impl_name(i)) return i;
+    throw Error(std::string("ADAQP_CUDA_SPMM=") + env + ": must be cusparse, row_groups or fastest");
+  }();
+  return impl;
+}
 
 // ---- cuSPARSE ------------------------------------------------------------------------------
 
@@ -219,8 +230,8 @@ __global__ void gather_kernel(const float* __restrict__ src, const std::int32_t*
 
 }  // namespace
 
-void set_spmm_impl(SpmmImpl impl) { g_impl = impl; }
-SpmmImpl spmm_impl() { return g_impl; }
+void set_spmm_impl(SpmmImpl impl) { current_impl() = impl; }
+SpmmImpl spmm_impl() { return current_impl(); }
 const char* spmm_impl_name(SpmmImpl impl) {
   switch (impl) {
     case SpmmImpl::cusparse: return "cusparse";
@@ -304,7 +315,7 @@ DeviceCsr* DeviceCsr::transpose(void* stream) {
 void spmm(Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const float* b, std::int64_t cols, float* c,
           bool accumulate) {
   if (e0 <= b0 || cols == 0) return;
-  SpmmImpl impl = g_impl;
+  SpmmImpl impl = current_impl();
   if (impl == SpmmImpl::fastest) {
     int& choice = a.spmm_choice(b0, e0, cols);
     if (choice == 0) {
