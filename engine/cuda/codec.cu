@@ -73,12 +73,14 @@ __global__ void __launch_bounds__(kThreads)
   const float* x = src + i * ld;
   if (bits == 32) {
     float* y = reinterpret_cast<float*>(out) + r * cols;
+#pragma unroll 4
     for (std::int64_t j = lane; j < cols; j += G) y[j] = x[j];
     return;
   }
-  // Range and finiteness of the row.
+  // Range and finiteness of the row (unrolled: several loads in flight per lane).
   float lo = INFINITY, hi = -INFINITY;
   int bad = 0;
+#pragma unroll 4
   for (std::int64_t j = lane; j < cols; j += G) {
     const float v = x[j];
     bad |= !isfinite(v) || too_large(bits, v);
@@ -94,6 +96,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   if (bits == 16 || bits == scheduler::kBf16) {
     auto* h = reinterpret_cast<std::uint16_t*>(out) + r * cols;
+#pragma unroll 4
     for (std::int64_t j = lane; j < cols; j += G) {
       if (bits == 16) {
         h[j] = __half_as_ushort(__float2half_rn(x[j]));
@@ -155,6 +158,7 @@ __global__ void __launch_bounds__(kThreads)
   const int lane = Row::lane();
   float* y = dst + row_index(list, first, r) * ld;
   if (!scheduler::quantized(bits)) {
+#pragma unroll 4
     for (std::int64_t j = lane; j < cols; j += G) {
       float v;
       if (bits == 32) v = reinterpret_cast<const float*>(in)[r * cols + j];
@@ -168,6 +172,7 @@ __global__ void __launch_bounds__(kThreads)
   const float scale = reinterpret_cast<const float*>(in + r * 8)[1];
   const std::uint8_t* payload = in + rows * 8 + r * scheduler::row_payload_bytes(cols, bits);
   const std::uint32_t mask = (1u << bits) - 1u;
+#pragma unroll 4
   for (std::int64_t j = lane; j < cols; j += G) {
     const std::int64_t bit = j * bits;
     const float v = lo + float((payload[bit >> 3] >> (bit & 7)) & mask) * scale;
