@@ -66,7 +66,7 @@ Csr from_triplets(std::int64_t num_rows, std::int64_t num_cols, std::span<const 
   return a;
 }
 
-Csr transpose(const Csr& a) {
+Csr transpose(const Csr& a, std::vector<std::int64_t>* source) {
   Csr t;
   t.num_rows = a.num_cols;
   t.num_cols = a.num_rows;
@@ -76,6 +76,7 @@ Csr transpose(const Csr& a) {
   t.indices.resize(a.indices.size());
   const bool has_values = !a.values.empty();
   if (has_values) t.values.resize(a.values.size());
+  if (source) source->resize(a.indices.size());
   std::vector<std::int64_t> fill(t.offsets.begin(), t.offsets.end() - 1);
   // Rows visited in increasing order, so each transposed row comes out sorted.
   for (std::int64_t r = 0; r < a.num_rows; ++r) {
@@ -83,6 +84,7 @@ Csr transpose(const Csr& a) {
       const auto dst = fill[a.indices[k]]++;
       t.indices[dst] = NodeId(r);
       if (has_values) t.values[dst] = a.values[k];
+      if (source) (*source)[dst] = k;
     }
   }
   return t;

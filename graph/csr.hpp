@@ -37,7 +37,9 @@ Csr symmetrize(std::int64_t n, std::span<const std::int64_t> src, std::span<cons
 Csr from_triplets(std::int64_t num_rows, std::int64_t num_cols, std::span<const std::int64_t> rows,
                   std::span<const NodeId> cols, std::span<const float> values);
 
-// Transpose (num_cols x num_rows), values carried along; indices sorted within rows.
-Csr transpose(const Csr& a);
+// Transpose (num_cols x num_rows), values carried along; indices sorted within rows. When source
+// is given, (*source)[k] = the position in a's arrays of the transposed matrix's entry k (nnz
+// entries): what keeps a transpose's values equal to a's after a's change.
+Csr transpose(const Csr& a, std::vector<std::int64_t>* source = nullptr);
 
 }  // namespace adaqp::graph

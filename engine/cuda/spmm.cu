@@ -249,27 +249,12 @@ DeviceCsr::DeviceCsr(const graph::Csr& host, bool keep_transpose)
   values_ = DeviceBuffer(std::size_t(nnz_) * 4);
   copy_to_device(values_.get(), host.values.data(), std::size_t(nnz_) * 4);
   if (!keep_transpose) return;
-  // Counting sort of the entries by column: entry k of row r goes to row idx[k] of the transpose.
-  graph::Csr t;
-  t.num_rows = cols_;
-  t.num_cols = rows_;
-  t.offsets.assign(std::size_t(cols_ + 1), 0);
-  for (std::int64_t k = 0; k < nnz_; ++k) ++t.offsets[std::size_t(host.indices[std::size_t(k)]) + 1];
-  for (std::int64_t j = 0; j < cols_; ++j) t.offsets[std::size_t(j + 1)] += t.offsets[std::size_t(j)];
-  t.indices.resize(std::size_t(nnz_));
-  t.values.resize(std::size_t(nnz_));
-  std::vector<std::int32_t> source(static_cast<std::size_t>(nnz_));
-  std::vector<std::int64_t> next(t.offsets.begin(), t.offsets.end() - 1);
-  for (std::int64_t r = 0; r < rows_; ++r)
-    for (std::int64_t k = host.offsets[std::size_t(r)]; k < host.offsets[std::size_t(r + 1)]; ++k) {
-      const std::int64_t at = next[std::size_t(host.indices[std::size_t(k)])]++;
-      t.indices[std::size_t(at)] = graph::NodeId(r);
-      t.values[std::size_t(at)] = host.values[std::size_t(k)];
-      source[std::size_t(at)] = std::int32_t(k);
-    }
+  std::vector<std::int64_t> source;
+  const graph::Csr t = graph::transpose(host, &source);
+  const std::vector<std::int32_t> source32(source.begin(), source.end());  // nnz < 2^31, checked above
   transpose_ = std::make_unique<DeviceCsr>(t);
-  transpose_source_ = DeviceBuffer(source.size() * 4);
-  copy_to_device(transpose_source_.get(), source.data(), source.size() * 4);
+  transpose_source_ = DeviceBuffer(source32.size() * 4);
+  copy_to_device(transpose_source_.get(), source32.data(), source32.size() * 4);
 }
 DeviceCsr::DeviceCsr(DeviceCsr&&) noexcept = default;
 DeviceCsr& DeviceCsr::operator=(DeviceCsr&&) noexcept = default;

@@ -1,5 +1,6 @@
 // CPU kernels against naive loops, for widths that hit every code path (vector blocks and tails).
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <omp.h>
 
 #include "engine/cpu/kernels.hpp"
@@ -24,6 +25,33 @@ graph::Csr random_csr(std::int64_t rows, std::int64_t cols, double density, std:
   return graph::from_triplets(rows, cols, r, c, v);
 }
 }  // namespace
+
+TEST_CASE("transpose: entries moved to (column, row) in row order, and where each one came from", "[kernels]") {
+  for (auto [rows, cols] : {std::pair<std::int64_t, std::int64_t>{37, 53}, {64, 5}, {1, 9}, {8, 0}}) {
+    CAPTURE(rows, cols);
+    const auto a = random_csr(rows, cols, 0.2, std::uint64_t(rows * 100 + cols));
+    std::vector<std::int64_t> source;
+    const auto t = graph::transpose(a, &source);
+    REQUIRE(t.num_rows == cols);
+    REQUIRE(t.num_cols == rows);
+    REQUIRE(t.nnz() == a.nnz());
+    REQUIRE(std::int64_t(source.size()) == a.nnz());
+    std::vector<int> used(static_cast<std::size_t>(a.nnz()), 0);
+    for (std::int64_t j = 0; j < t.num_rows; ++j)
+      for (std::int64_t k = t.offsets[std::size_t(j)]; k < t.offsets[std::size_t(j + 1)]; ++k) {
+        const std::int64_t s = source[std::size_t(k)];
+        ++used[std::size_t(s)];
+        // Entry s of a is (row t.indices[k], column j), with the same value.
+        const std::int64_t r = t.indices[std::size_t(k)];
+        CHECK(a.offsets[std::size_t(r)] <= s);
+        CHECK(s < a.offsets[std::size_t(r + 1)]);
+        CHECK(a.indices[std::size_t(s)] == j);
+        CHECK(t.values[std::size_t(k)] == a.values[std::size_t(s)]);
+        if (k > t.offsets[std::size_t(j)]) CHECK(t.indices[std::size_t(k - 1)] < t.indices[std::size_t(k)]);
+      }
+    CHECK(std::all_of(used.begin(), used.end(), [](int u) { return u == 1; }));  // a permutation
+  }
+}
 
 TEMPLATE_TEST_CASE("spmm and spmm_transposed equal naive loops", "[kernels]", float, double) {
   const auto a = random_csr(70, 50, 0.1, 11);
