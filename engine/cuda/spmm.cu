@@ -186,12 +186,11 @@ void run_rows_v(const std::int32_t* off, const std::int32_t* idx, const float* v
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-// The two implementations on C rows [b0, e0) of A B.
+// The two implementations on rows [b0, e0) of A B, written from c0 (C's row b0) on.
 void product(SpmmImpl impl, Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const float* b,
-             std::int64_t cols, float* c, bool accumulate) {
+             std::int64_t cols, float* c0, bool accumulate) {
   const std::int64_t first = a.first_nonzero(b0), nnz = a.first_nonzero(e0) - first;
   const std::int32_t* off = a.block_offsets(b0, e0);
-  float* c0 = c + b0 * cols;
   if (impl == SpmmImpl::row_groups) {
     if (cols % 4 == 0 && aligned16(b) && aligned16(c0))
       run_rows_v<4>(off, a.indices() + first, a.values() + first, e0 - b0, b, cols, c0, accumulate, h.stream());
@@ -204,15 +203,15 @@ void product(SpmmImpl impl, Handles& h, DeviceCsr& a, std::int64_t b0, std::int6
   run_cusparse(h, CUSPARSE_OPERATION_NON_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);
 }
 
-// Median seconds of `runs` products into scratch output (after one untimed run).
+// Median seconds of `runs` products into scratch rows (after one untimed run).
 double time_product(SpmmImpl impl, Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const float* b,
                     std::int64_t cols, float* scratch, int runs) {
   Event start, stop;
   std::vector<double> t;
-  product(impl, h, a, b0, e0, b, cols, scratch - b0 * cols, false);
+  product(impl, h, a, b0, e0, b, cols, scratch, false);
   for (int i = 0; i < runs; ++i) {
     start.record(h.stream());
-    product(impl, h, a, b0, e0, b, cols, scratch - b0 * cols, false);
+    product(impl, h, a, b0, e0, b, cols, scratch, false);
     stop.record(h.stream());
     stop.synchronize();
     t.push_back(stop.seconds_since(start));
@@ -312,7 +311,7 @@ void spmm(Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const floa
     }
     impl = SpmmImpl(choice);
   }
-  product(impl, h, a, b0, e0, b, cols, c, accumulate);
+  product(impl, h, a, b0, e0, b, cols, c + b0 * cols, accumulate);
 }
 
 void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate,
