@@ -2,32 +2,33 @@
 // sweep, report.
 // User mistakes print one line "adaqp: error: ..." and exit 2; nothing half-written is left.
 // Under mpirun every rank runs the same command; an error on any rank aborts all of them.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fmt/format.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.hpp"
-#include "experiments/sweep.hpp"
 #include "engine/comm/communicator.hpp"
+#include "experiments/sweep.hpp"
 #ifdef ADAQP_WITH_CUDA
 #include "engine/cuda/executor.hpp"
 #endif
 #include "engine/trainer.hpp"
-#include "scheduler/plan.hpp"
-#include "scheduler/wire_format.hpp"
 #include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "graph/registry.hpp"
+#include "scheduler/plan.hpp"
+#include "scheduler/wire_format.hpp"
 
 namespace {
 
 using namespace adaqp;
 
 int cmd_datasets() {
-  fmt::print("{:<18} {:>8} {:>10} {:>6} {:>8}  {:<18} {:<10} {}\n", "name", "nodes", "edges", "F", "classes",
-             "split", "published", "source");
+  fmt::print("{:<18} {:>8} {:>10} {:>6} {:>8}  {:<18} {:<10} {}\n", "name", "nodes", "edges", "F", "classes", "split",
+             "published", "source");
   for (const auto& e : graph::load_registry()) {
     graph::LoadOptions opt;
     opt.features = false;
@@ -113,18 +114,19 @@ int cmd_train(const engine::TrainConfig& c, std::uint64_t split_seed, bool quiet
                comm.size(), scheduler::to_string(c.mode));
   const auto result = engine::train(data, c, comm, [&](const engine::EpochMetrics& m) {
     if (quiet) return;
-    const std::string acc = m.evaluated ? fmt::format("train {:.4f}  val {:.4f}  test {:.4f}", m.train_acc,
-                                                      m.val_acc, m.test_acc)
-                                        : std::string("(not evaluated)");
-    fmt::print("epoch {:>4}  loss {:.4f}  {}  epoch {:.2f} ms (compute {:.2f}, comm {:.2f}, reduce {:.2f})\n",
-               m.epoch, m.loss, acc, 1e3 * m.epoch_s, 1e3 * m.compute_s, 1e3 * m.comm_s, 1e3 * m.reduce_s);
+    const std::string acc =
+        m.evaluated ? fmt::format("train {:.4f}  val {:.4f}  test {:.4f}", m.train_acc, m.val_acc, m.test_acc)
+                    : std::string("(not evaluated)");
+    fmt::print("epoch {:>4}  loss {:.4f}  {}  epoch {:.2f} ms (compute {:.2f}, comm {:.2f}, reduce {:.2f})\n", m.epoch,
+               m.loss, acc, 1e3 * m.epoch_s, 1e3 * m.compute_s, 1e3 * m.comm_s, 1e3 * m.reduce_s);
   });
   if (!lead) return 0;
   const auto& s = result.summary;
-  fmt::print("{} {} on {}, {} rank(s), {}: test accuracy {:.2f}% at best validation {:.2f}% (epoch {}), "
-             "median epoch {:.2f} ms\n",
-             to_string(c.model.kind), c.model.layers, data.name, comm.size(), s.strategy, 100 * s.test_acc_at_best_val,
-             100 * s.best_val_acc, s.best_epoch, 1e3 * s.median_epoch_s);
+  fmt::print(
+      "{} {} on {}, {} rank(s), {}: test accuracy {:.2f}% at best validation {:.2f}% (epoch {}), "
+      "median epoch {:.2f} ms\n",
+      to_string(c.model.kind), c.model.layers, data.name, comm.size(), s.strategy, 100 * s.test_acc_at_best_val,
+      100 * s.best_val_acc, s.best_epoch, 1e3 * s.median_epoch_s);
   if (!c.metrics_path.empty()) fmt::print("records written to {}\n", c.metrics_path);
   return 0;
 }
@@ -142,10 +144,10 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
   } else if (dump == "dot") {
     std::cout << scheduler::to_dot(plan);
   } else if (dump == "table") {
-    fmt::print("plan of rank {} of {} ({}, {}-bit exchanges, {}): {} tasks, {} bytes sent ({} metadata)\n", rank,
-               parts, eval ? scheduler::to_string(plan.strategy) : scheduler::strategy_name(c.mode, c.peers),
-               scheduler::width_name(plan.bits), eval ? "evaluation" : "training step",
-               plan.tasks.size(), plan.bytes_sent(), plan.bytes_meta());
+    fmt::print("plan of rank {} of {} ({}, {}-bit exchanges, {}): {} tasks, {} bytes sent ({} metadata)\n", rank, parts,
+               eval ? scheduler::to_string(plan.strategy) : scheduler::strategy_name(c.mode, c.peers),
+               scheduler::width_name(plan.bits), eval ? "evaluation" : "training step", plan.tasks.size(),
+               plan.bytes_sent(), plan.bytes_meta());
     fmt::print("{:>4} {:<7} {:<16} {:>8} {:>6} {:>6} {:>9} {:>10}  {:<28} {}\n", "id", "lane", "kind", "rows", "cols",
                "inner", "nnz", "bytes", "label", "deps");
     for (const auto& t : plan.tasks) {
@@ -206,8 +208,8 @@ int main(int argc, char** argv) {
   // Under mpirun every process joins MPI_COMM_WORLD; a plain start is a single rank.
   std::unique_ptr<engine::Communicator> comm;
   try {
-    comm = engine::launched_by_mpirun() ? engine::make_mpi_communicator(&argc, &argv)
-                                        : engine::make_self_communicator();
+    comm =
+        engine::launched_by_mpirun() ? engine::make_mpi_communicator(&argc, &argv) : engine::make_self_communicator();
   } catch (const adaqp::Error& e) {
     std::fprintf(stderr, "adaqp: error: %s\n", e.what());
     return 2;
@@ -287,8 +289,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   sim->add_option("--metrics", so.metrics, "write run and summary records (predicted_epoch_s, ...) to this file");
   sim->add_option("--compare", so.compare, "records of a measured adaqp train run: print predicted next to measured");
-  sim->add_option("--shape", so.shape,
-                  "instead of --dataset: a statistical partition model nodes=N,edges=E[,halo=,marginal=,remote=,peers=]");
+  sim->add_option(
+      "--shape", so.shape,
+      "instead of --dataset: a statistical partition model nodes=N,edges=E[,halo=,marginal=,remote=,peers=]");
   sim->add_option("--features", so.features, "with --shape: input feature width")->capture_default_str();
   sim->add_option("--classes", so.classes, "with --shape: number of classes")->capture_default_str();
   sim->add_option("--trace", so.trace, "write rank 0's per-task predicted seconds (JSON Lines, as train --trace)");
@@ -338,8 +341,7 @@ int main(int argc, char** argv) {
       tc.bits = scheduler::quantizes(tc.mode) ? 8 : 32;
     } else {
       tc.bits = scheduler::parse_width(bits);
-      if (tc.bits == 0)
-        throw Error("--bits '" + bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
+      if (tc.bits == 0) throw Error("--bits '" + bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
     }
     if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
     if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "adaqp/git_commit.hpp"
 #include "apps/commands.hpp"
 #include "benchmarks/microbench.hpp"
 #include "engine/trainer.hpp"
@@ -18,13 +19,13 @@
 #include "simulator/cost_model.hpp"
 #include "simulator/profile.hpp"
 
-#include "adaqp/git_commit.hpp"
-
 namespace adaqp::apps {
 
 namespace {
 
-void print_line(const std::string& line) { fmt::print("  {}\n", line); }
+void print_line(const std::string& line) {
+  fmt::print("  {}\n", line);
+}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -96,8 +97,7 @@ int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
   simulator::Profile p;
   if (std::filesystem::exists(o.out)) p = simulator::load_profile(o.out);  // update in place
   if (!o.links_only && !p.backend.empty() && p.backend != o.backend) {
-    if (lead)
-      fmt::print("calibrate: {} holds {} fits; replacing them with {} fits\n", o.out, p.backend, o.backend);
+    if (lead) fmt::print("calibrate: {} holds {} fits; replacing them with {} fits\n", o.out, p.backend, o.backend);
     p.compute.clear();
   }
   if (o.links_only && !p.backend.empty() && p.backend != o.backend)

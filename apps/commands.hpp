@@ -12,25 +12,25 @@ namespace adaqp::apps {
 
 struct SimulateOptions {
   int parts = 2;
-  std::string profile;      // calibration profile (YAML)
-  std::string topology;     // flat | shared | nodes=NxG; empty: the link's default
-  std::string link = "none";  // none | RATE (emulated loopback link)
-  std::string metrics;      // write run + summary records here
-  std::string compare;      // a measured run's records: print predicted next to measured
-  std::string trace;        // rank 0's per-task predicted seconds (JSON Lines, as train --trace)
-  std::string shape;        // graph::parse_shape_model spec instead of a dataset
+  std::string profile;                        // calibration profile (YAML)
+  std::string topology;                       // flat | shared | nodes=NxG; empty: the link's default
+  std::string link = "none";                  // none | RATE (emulated loopback link)
+  std::string metrics;                        // write run + summary records here
+  std::string compare;                        // a measured run's records: print predicted next to measured
+  std::string trace;                          // rank 0's per-task predicted seconds (JSON Lines, as train --trace)
+  std::string shape;                          // graph::parse_shape_model spec instead of a dataset
   std::int64_t features = 100, classes = 47;  // with shape: input width and classes (dense features)
 };
 int cmd_simulate(const engine::TrainConfig& config, const SimulateOptions& options);
 
 struct CalibrateOptions {
-  std::string out;                 // profile to write (merged into when it exists)
-  int threads = 1;                 // compute threads per rank to calibrate for
-  bool quick = false;              // smaller benchmark grid
-  bool links_only = false;         // only the link probes (under mpirun)
+  std::string out;                   // profile to write (merged into when it exists)
+  int threads = 1;                   // compute threads per rank to calibrate for
+  bool quick = false;                // smaller benchmark grid
+  bool links_only = false;           // only the link probes (under mpirun)
   std::string link_class = "inter";  // name of the probed link class
-  std::string machine;             // profile's machine name; default: the host name
-  std::string backend = "cpu";     // whose kernels the compute fits time: cpu or cuda
+  std::string machine;               // profile's machine name; default: the host name
+  std::string backend = "cpu";       // whose kernels the compute fits time: cpu or cuda
 };
 int cmd_calibrate(const CalibrateOptions& options, engine::Communicator& comm);
 

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <vector>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "apps/commands.hpp"
 #include "engine/metrics.hpp"
@@ -94,28 +94,38 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   const double sim_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::size_t tasks = 0;
   for (const auto& p : train_plans) tasks += p.tasks.size();
-  fmt::print("{} {} x {} on shape {} ({} features, {} classes), {} ranks, {} {}-bit; profile {}, link {}, topology {}\n",
-             to_string(c.model.kind), c.model.layers, c.model.hidden, o.shape, o.features, o.classes, o.parts,
-             scheduler::to_string(c.mode), scheduler::width_name(c.bits), profile.machine, o.link, net.topology.spec(o.parts));
-  for (const auto& [name, value] : {std::pair{"epoch_s", train.epoch_s}, std::pair{"compute_s", train.compute_s},
-                                    std::pair{"comm_s", train.comm_s}, std::pair{"quant_s", train.quant_s},
-                                    std::pair{"reduce_s", train.reduce_s}, std::pair{"eval_s", eval.epoch_s}})
+  fmt::print(
+      "{} {} x {} on shape {} ({} features, {} classes), {} ranks, {} {}-bit; profile {}, link {}, topology {}\n",
+      to_string(c.model.kind), c.model.layers, c.model.hidden, o.shape, o.features, o.classes, o.parts,
+      scheduler::to_string(c.mode), scheduler::width_name(c.bits), profile.machine, o.link, net.topology.spec(o.parts));
+  for (const auto& [name, value] :
+       {std::pair{"epoch_s", train.epoch_s}, std::pair{"compute_s", train.compute_s}, std::pair{"comm_s", train.comm_s},
+        std::pair{"quant_s", train.quant_s}, std::pair{"reduce_s", train.reduce_s}, std::pair{"eval_s", eval.epoch_s}})
     fmt::print("{:<10} {:>14.3f} ms\n", name, 1e3 * value);
-  fmt::print("bytes sent per epoch {}; {} tasks; plans built in {:.3f} s; {} events simulated in {:.3f} s "
-             "({:.3g} events/s)\n",
-             train.bytes_sent, tasks, build_s, train.events + eval.events, sim_s,
-             double(train.events + eval.events) / std::max(sim_s, 1e-9));
+  fmt::print(
+      "bytes sent per epoch {}; {} tasks; plans built in {:.3f} s; {} events simulated in {:.3f} s "
+      "({:.3g} events/s)\n",
+      train.bytes_sent, tasks, build_s, train.events + eval.events, sim_s,
+      double(train.events + eval.events) / std::max(sim_s, 1e-9));
   if (!o.metrics.empty()) {
     engine::RecordWriter w(o.metrics);
     w.write({{"type", "run"},
              {"started_utc", engine::utc_now()},
              {"ranks", o.parts},
              {"settings",
-              {{"shape", o.shape}, {"features", o.features}, {"classes", o.classes},
-               {"model", to_string(c.model.kind)}, {"layers", c.model.layers}, {"hidden", c.model.hidden},
-               {"mode", scheduler::to_string(c.mode)}, {"bits", scheduler::width_name(c.bits)}}},
-             {"simulated", {{"profile", o.profile}, {"machine", profile.machine}, {"link", o.link},
-                            {"topology", net.topology.spec(o.parts)}}}});
+              {{"shape", o.shape},
+               {"features", o.features},
+               {"classes", o.classes},
+               {"model", to_string(c.model.kind)},
+               {"layers", c.model.layers},
+               {"hidden", c.model.hidden},
+               {"mode", scheduler::to_string(c.mode)},
+               {"bits", scheduler::width_name(c.bits)}}},
+             {"simulated",
+              {{"profile", o.profile},
+               {"machine", profile.machine},
+               {"link", o.link},
+               {"topology", net.topology.spec(o.parts)}}}});
     auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode),
                                              scheduler::width_name(c.bits), sim_s);
     summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
@@ -130,8 +140,9 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
 
 int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   if (c.adaptive)
-    throw Error("simulate --bits adaptive: adaptive widths depend on run-time statistics; simulate a uniform "
-                "width (2, 4, 8, 16)");
+    throw Error(
+        "simulate --bits adaptive: adaptive widths depend on run-time statistics; simulate a uniform "
+        "width (2, 4, 8, 16)");
   if (o.profile.empty()) throw Error("simulate: --profile PROFILE is required (profiles/ ships some)");
   const auto profile = simulator::load_profile(o.profile);
   const auto net = simulator::make_network(profile, o.parts, o.topology, o.link);
@@ -146,9 +157,12 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
       const auto eq = item.find('=');
       const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
       try {
-        if (key == "features") so.features = std::stoll(value);
-        else if (key == "classes") so.classes = std::stoll(value);
-        else rest += (rest.empty() ? "" : ",") + item;
+        if (key == "features")
+          so.features = std::stoll(value);
+        else if (key == "classes")
+          so.classes = std::stoll(value);
+        else
+          rest += (rest.empty() ? "" : ",") + item;
       } catch (const std::exception&) {
         throw Error("--dataset '" + c.dataset + "': key '" + key + "' needs a number");
       }
@@ -171,14 +185,15 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
 
   fmt::print("{} {} x {} on {}, {} ranks, {} {}-bit; profile {} ({} thread(s)/rank), link {}, topology {}\n",
-             to_string(c.model.kind), c.model.layers, c.model.hidden, data.name, o.parts,
-             scheduler::to_string(c.mode), bits, profile.machine, profile.threads, o.link, net.topology.spec(o.parts));
+             to_string(c.model.kind), c.model.layers, c.model.hidden, data.name, o.parts, scheduler::to_string(c.mode),
+             bits, profile.machine, profile.threads, o.link, net.topology.spec(o.parts));
   std::optional<Measured> measured;
   if (!o.compare.empty()) {
     measured = read_measured(o.compare);
     const auto& s = measured->run["settings"];
     auto check = [&](const char* key, const std::string& mine) {
-      const std::string theirs = s.contains(key) ? (s[key].is_string() ? s[key].get<std::string>() : s[key].dump()) : "";
+      const std::string theirs =
+          s.contains(key) ? (s[key].is_string() ? s[key].get<std::string>() : s[key].dump()) : "";
       if (theirs != mine)
         throw Error(o.compare + ": measured run has " + key + " '" + theirs + "', simulated '" + mine + "'");
     };
@@ -189,11 +204,13 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
       throw Error(o.compare + ": measured run has " + std::to_string(measured->run.value("ranks", 0)) +
                   " ranks, simulated " + std::to_string(o.parts));
   }
-  const std::pair<const char*, double> rows[] = {
-      {"epoch_s", train.epoch_s}, {"compute_s", train.compute_s}, {"comm_s", train.comm_s},
-      {"quant_s", train.quant_s}, {"reduce_s", train.reduce_s},   {"eval_s", eval.epoch_s}};
-  if (measured) fmt::print("{:<10} {:>14} {:>14} {:>9}\n", "", "predicted ms", "measured ms", "error");
-  else fmt::print("{:<10} {:>14}\n", "", "predicted ms");
+  const std::pair<const char*, double> rows[] = {{"epoch_s", train.epoch_s},   {"compute_s", train.compute_s},
+                                                 {"comm_s", train.comm_s},     {"quant_s", train.quant_s},
+                                                 {"reduce_s", train.reduce_s}, {"eval_s", eval.epoch_s}};
+  if (measured)
+    fmt::print("{:<10} {:>14} {:>14} {:>9}\n", "", "predicted ms", "measured ms", "error");
+  else
+    fmt::print("{:<10} {:>14}\n", "", "predicted ms");
   for (const auto& [name, value] : rows) {
     if (!measured) {
       fmt::print("{:<10} {:>14.3f}\n", name, 1e3 * value);
@@ -222,9 +239,18 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
     engine::RecordWriter tw(o.trace);
     for (const auto& t : plans.train[0].tasks) {
       const auto& span = train.timeline[0][std::size_t(t.id)];
-      tw.write({{"type", "task"}, {"rank", 0}, {"id", t.id}, {"kind", scheduler::to_string(t.kind)},
-                {"label", t.label}, {"layer", t.layer}, {"dir", scheduler::to_string(t.dir)}, {"rows", t.rows},
-                {"cols", t.cols}, {"inner", t.inner}, {"nnz", t.nnz}, {"bits", t.bits},
+      tw.write({{"type", "task"},
+                {"rank", 0},
+                {"id", t.id},
+                {"kind", scheduler::to_string(t.kind)},
+                {"label", t.label},
+                {"layer", t.layer},
+                {"dir", scheduler::to_string(t.dir)},
+                {"rows", t.rows},
+                {"cols", t.cols},
+                {"inner", t.inner},
+                {"nnz", t.nnz},
+                {"bits", t.bits},
                 {"predicted_s", span.end_s - span.start_s}});
     }
     tw.commit();
@@ -232,8 +258,11 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   if (!o.metrics.empty()) {
     engine::RecordWriter w(o.metrics);
     auto run = engine::run_record(c, data, o.parts);
-    run["simulated"] = {{"profile", o.profile}, {"machine", profile.machine}, {"link", o.link},
-                        {"topology", net.topology.spec(o.parts)}, {"profile_threads", profile.threads}};
+    run["simulated"] = {{"profile", o.profile},
+                        {"machine", profile.machine},
+                        {"link", o.link},
+                        {"topology", net.topology.spec(o.parts)},
+                        {"profile_threads", profile.threads}};
     w.write(run);
     w.write(summary);
     w.commit();

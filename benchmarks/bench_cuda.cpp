@@ -76,8 +76,10 @@ void BM_codec(benchmark::State& st, bool encode) {
   double seconds = 0;
   for (auto _ : st) {
     t.start();
-    if (encode) cuda::encode_rows(src, kRows, cols, bits, {1, 1, 0, 0}, d.msg.as<std::uint8_t>());
-    else cuda::decode_rows(d.msg.as<std::uint8_t>(), kRows, cols, bits, dst);
+    if (encode)
+      cuda::encode_rows(src, kRows, cols, bits, {1, 1, 0, 0}, d.msg.as<std::uint8_t>());
+    else
+      cuda::decode_rows(d.msg.as<std::uint8_t>(), kRows, cols, bits, dst);
     const double s = t.stop();
     seconds += s;
     st.SetIterationTime(s);
@@ -116,7 +118,8 @@ void BM_spmm(benchmark::State& st, const std::string& dataset, bool transpose, c
     st.SetIterationTime(s);
   }
   const double nnz = double(host.nnz());
-  const double bytes = 4.0 * (double(host.num_rows + 1) + 2 * nnz) + 4.0 * double(cols) * double(host.num_cols + host.num_rows);
+  const double bytes =
+      4.0 * (double(host.num_rows + 1) + 2 * nnz) + 4.0 * double(cols) * double(host.num_cols + host.num_rows);
   set_rates(st, bytes, 2.0 * nnz * double(cols), seconds);
 }
 

@@ -83,12 +83,11 @@ void BM_FeatureTimesWeight(benchmark::State& state) {
     if (sparse)
       engine::cpu::spmm(x.sparse, 0, n, w.data.data(), out, y.data.data(), false);
     else
-      engine::cpu::gemm(false, false, n, out, d.num_features, 1.0f, x.dense.data.data(), d.num_features,
-                        w.data.data(), out, 0.0f, y.data.data(), out);
+      engine::cpu::gemm(false, false, n, out, d.num_features, 1.0f, x.dense.data.data(), d.num_features, w.data.data(),
+                        out, 0.0f, y.data.data(), out);
     benchmark::DoNotOptimize(y.data.data());
   }
-  state.counters["density"] =
-      sparse ? double(x.sparse.nnz()) / double(n * d.num_features) : 1.0;
+  state.counters["density"] = sparse ? double(x.sparse.nnz()) / double(n * d.num_features) : 1.0;
 }
 BENCHMARK(BM_FeatureTimesWeight)
     ->ArgsProduct({{1, 2}, {0, 1}})
@@ -108,8 +107,8 @@ void BM_GcnEpochAmazonComputers(benchmark::State& state) {
   mc.layers = 3;
   mc.hidden = 256;
   engine::Model<float> model(mc, d.num_features, d.num_classes, 1);
-  const auto x = engine::make_features<float>(d.features.data(), d.num_features, part.inner_global,
-                                              engine::kSparseFeatureDensity);
+  const auto x =
+      engine::make_features<float>(d.features.data(), d.num_features, part.inner_global, engine::kSparseFeatureDensity);
   engine::Adam<float> adam({}, model.params());
   std::vector<std::int32_t> labels(d.labels.begin(), d.labels.end());
   engine::Matrix<float> grad;
@@ -123,7 +122,13 @@ void BM_GcnEpochAmazonComputers(benchmark::State& state) {
     adam.step();
   }
 }
-BENCHMARK(BM_GcnEpochAmazonComputers)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_GcnEpochAmazonComputers)
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(3.0);
 
 }  // namespace
 

@@ -63,7 +63,13 @@ void BM_SimulateTrainingStep(benchmark::State& state) {
   for (const auto& p : plans) tasks += std::int64_t(p.tasks.size());
   state.counters["tasks"] = double(tasks);
 }
-BENCHMARK(BM_SimulateTrainingStep)->Arg(2)->Arg(8)->Arg(64)->ArgName("ranks")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SimulateTrainingStep)
+    ->Arg(2)
+    ->Arg(8)
+    ->Arg(64)
+    ->ArgName("ranks")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // P = 64 at the scale of ogbn-products (2,449,029 nodes, 123,718,280 directed edges, 100 features,
 // 47 classes) from the statistical partition model (graph::model_shapes: halo 0.5, marginal 0.4,

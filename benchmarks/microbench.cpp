@@ -1,7 +1,5 @@
 #include "benchmarks/microbench.hpp"
 
-#include "benchmarks/microbench_common.hpp"
-
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <omp.h>
@@ -12,6 +10,7 @@
 #include <numeric>
 #include <random>
 
+#include "benchmarks/microbench_common.hpp"
 #include "engine/codec.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/cpu/kernels.hpp"
@@ -20,8 +19,8 @@
 #include "engine/optimizer.hpp"
 #include "engine/trainer.hpp"
 #include "graph/dataset.hpp"
-#include "graph/partition.hpp"
 #include "graph/error.hpp"
+#include "graph/partition.hpp"
 #include "scheduler/wire_format.hpp"
 #include "simulator/cost_model.hpp"
 
@@ -90,8 +89,9 @@ const engine::Aggregation& partition_operator(const std::string& dataset, int pa
     const auto d = graph::load_dataset(dataset, lo);
     const auto owner = graph::partition_graph(d.adj, parts, graph::PartitionMethod::metis_cut, 0);
     const auto part = graph::build_partitions(d.adj, owner, parts)[0];
-    it = cache.emplace(std::pair{dataset, parts},
-                       engine::make_aggregation(engine::ModelKind::gcn, part, engine::global_degrees(d.adj)))
+    it = cache
+             .emplace(std::pair{dataset, parts},
+                      engine::make_aggregation(engine::ModelKind::gcn, part, engine::global_degrees(d.adj)))
              .first;
   }
   return it->second;
@@ -312,7 +312,8 @@ void register_elementwise(const MicrobenchOptions& o) {
         logits.data = random_values(n * c, 15);
         std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
         std::vector<std::uint8_t> mask(static_cast<std::size_t>(n));
-        for (std::int64_t r = 0; r < n; ++r) labels[std::size_t(r)] = std::int32_t(r % c), mask[std::size_t(r)] = r % 20 == 0;
+        for (std::int64_t r = 0; r < n; ++r)
+          labels[std::size_t(r)] = std::int32_t(r % c), mask[std::size_t(r)] = r % 20 == 0;
         grad.resize(n, c);
         for (auto _ : st) {
           benchmark::DoNotOptimize(engine::softmax_cross_entropy(logits, labels, mask, double(n) / 20, &grad));

@@ -15,9 +15,9 @@
 namespace adaqp::bench {
 
 struct MicrobenchOptions {
-  int threads = 1;         // OpenMP and BLAS threads while timing
-  bool quick = false;      // a smaller grid (tests, CI)
-  double min_time_s = 0.05;  // Google Benchmark minimum time per benchmark
+  int threads = 1;              // OpenMP and BLAS threads while timing
+  bool quick = false;           // a smaller grid (tests, CI)
+  double min_time_s = 0.05;     // Google Benchmark minimum time per benchmark
   std::string backend = "cpu";  // "cpu" or "cuda" (threads: host threads, unused by the GPU kernels)
 };
 

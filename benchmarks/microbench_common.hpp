@@ -33,7 +33,8 @@ struct GemmPattern {
   const char* cls;
   bool ta, tb;
 };
-inline constexpr GemmPattern kGemmPatterns[] = {{"gemm_nn", false, false}, {"gemm_tn", true, false}, {"gemm_nt", false, true}};
+inline constexpr GemmPattern kGemmPatterns[] = {
+    {"gemm_nn", false, false}, {"gemm_tn", true, false}, {"gemm_nt", false, true}};
 struct Mnk {
   std::int64_t m, n, k;
 };

@@ -41,10 +41,13 @@ cuda::DeviceBuffer upload(const std::vector<T>& v) {
 const graph::Csr& cached_csr(std::int64_t rows, std::int64_t cols, std::int64_t per_row, std::uint64_t seed) {
   static std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::uint64_t>, graph::Csr> cache;
   auto it = cache.find({rows, cols, per_row, seed});
-  if (it == cache.end()) it = cache.emplace(std::tuple{rows, cols, per_row, seed}, random_csr(rows, cols, per_row, seed)).first;
+  if (it == cache.end())
+    it = cache.emplace(std::tuple{rows, cols, per_row, seed}, random_csr(rows, cols, per_row, seed)).first;
   return it->second;
 }
-cuda::DeviceBuffer random_device(std::int64_t n, std::uint64_t seed) { return upload(random_values(n, seed)); }
+cuda::DeviceBuffer random_device(std::int64_t n, std::uint64_t seed) {
+  return upload(random_values(n, seed));
+}
 cuda::DeviceBuffer iota_ids(std::int64_t n) {
   std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
   std::iota(ids.begin(), ids.end(), 0);
@@ -126,9 +129,7 @@ void register_sparse(const MicrobenchOptions& o) {
             cuda::DeviceCsr x(host), y(host);
             const auto ids = iota_ids(n);
             std::int64_t epoch = 0;
-            timed(st, [&] {
-              cuda::dropout_sparse_values(x, y, 0.5, {1, ++epoch}, 0, ids.as<std::int64_t>());
-            });
+            timed(st, [&] { cuda::dropout_sparse_values(x, y, 0.5, {1, ++epoch}, 0, ids.as<std::int64_t>()); });
             auto t = task_of(TaskKind::dropout, n, f, 0, host.nnz());
             t.c = {scheduler::Operand::features, 1};
             t.dropout = 0.5;
@@ -176,7 +177,8 @@ void register_gemm(const MicrobenchOptions& o) {
             const std::int64_t lda = s.ta ? m : k, ldb = s.tb ? k : n;
             cuda::Handles h;
             timed(st, [&] {
-              cuda::gemm(h, s.ta, s.tb, m, n, k, 1.0f, a.as<float>(), lda, b.as<float>(), ldb, 0.0f, out.as<float>(), n);
+              cuda::gemm(h, s.ta, s.tb, m, n, k, 1.0f, a.as<float>(), lda, b.as<float>(), ldb, 0.0f, out.as<float>(),
+                         n);
             });
             auto t = task_of(TaskKind::gemm, m, n, k);
             t.trans_a = s.ta;
@@ -233,7 +235,8 @@ void register_elementwise(const MicrobenchOptions& o) {
         for (std::size_t i = 0; i < host_keep.size(); ++i) host_keep[i] = std::uint8_t(i % 3 != 0);
         const auto keep = upload(host_keep);
         cuda::DeviceBuffer out(bytes);
-        timed(st, [&] { cuda::dropout_backward(g.as<float>(), keep.as<std::uint8_t>(), 2.0f, n * c, out.as<float>()); });
+        timed(st,
+              [&] { cuda::dropout_backward(g.as<float>(), keep.as<std::uint8_t>(), 2.0f, n * c, out.as<float>()); });
         set_features(st, task_of(TaskKind::dropout_backward, n, c));
       });
     }
@@ -251,7 +254,8 @@ void register_elementwise(const MicrobenchOptions& o) {
         cuda::DeviceBuffer grad(std::size_t(n * c) * 4);
         timed(st, [&] {
           benchmark::DoNotOptimize(cuda::softmax_cross_entropy(logits.as<float>(), n, c, dl.as<std::int32_t>(),
-                                                               dm.as<std::uint8_t>(), double(n) / 20, grad.as<float>()));
+                                                               dm.as<std::uint8_t>(), double(n) / 20,
+                                                               grad.as<float>()));
         });
         set_features(st, task_of(TaskKind::loss, n, c));
       });
@@ -263,9 +267,8 @@ void register_elementwise(const MicrobenchOptions& o) {
       cuda::fill_zero(v.get(), v.bytes());
       const engine::AdamConfig config;
       long step = 0;
-      timed(st, [&] {
-        cuda::adam_step(w.as<float>(), g.as<float>(), m.as<double>(), v.as<double>(), n, config, ++step);
-      });
+      timed(st,
+            [&] { cuda::adam_step(w.as<float>(), g.as<float>(), m.as<double>(), v.as<double>(), n, config, ++step); });
       set_features(st, task_of(TaskKind::optimizer, n, 1));
     });
 }
@@ -301,7 +304,8 @@ void register_codecs(const MicrobenchOptions& o) {
           cuda::encode_rows({x.as<float>(), c, rows_of.as<std::int32_t>(), 0, ids.as<std::int64_t>()}, n, c, bits,
                             {1, 1, 0, 0}, msg.as<std::uint8_t>());
           timed(st, [&] {
-            cuda::decode_rows(msg.as<std::uint8_t>(), n, c, bits, {y.as<float>(), c, rows_of.as<std::int32_t>(), 0, false});
+            cuda::decode_rows(msg.as<std::uint8_t>(), n, c, bits,
+                              {y.as<float>(), c, rows_of.as<std::int32_t>(), 0, false});
           });
           auto t = task_of(TaskKind::unpack, n, c);
           t.bits = bits;

@@ -53,13 +53,15 @@ inline float uniform16(std::uint64_t key, std::int64_t j) {
 }
 
 [[noreturn]] void non_finite(std::int64_t global_row, std::int64_t col, float v) {
-  throw Error("quantization: non-finite value " + std::to_string(v) + " in row of node " +
-              std::to_string(global_row) + ", column " + std::to_string(col) + " (training diverged?)");
+  throw Error("quantization: non-finite value " + std::to_string(v) + " in row of node " + std::to_string(global_row) +
+              ", column " + std::to_string(col) + " (training diverged?)");
 }
 
 // Largest magnitude a 16-bit format holds without overflowing to infinity (fp16: its maximum,
 // as before; bf16: the largest float that rounds to a finite bfloat16, 0x7f7f7fff).
-inline float max16(int bits) { return bits == 16 ? 65504.0f : 3.3895312e38f; }
+inline float max16(int bits) {
+  return bits == 16 ? 65504.0f : 3.3895312e38f;
+}
 inline bool too_large(int bits, float v) {
   return (bits == 16 || bits == scheduler::kBf16) && std::fabs(v) > max16(bits);
 }
@@ -240,8 +242,7 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
     const std::int64_t i = src.index(bad_row);
     const float* x = src.data + i * src.ld;
     for (std::int64_t j = 0; j < cols; ++j)
-      if (!std::isfinite(x[j]) || too_large(bits, x[j]))
-        non_finite(src.global_ids ? src.global_ids[i] : i, j, x[j]);
+      if (!std::isfinite(x[j]) || too_large(bits, x[j])) non_finite(src.global_ids ? src.global_ids[i] : i, j, x[j]);
   }
 }
 

@@ -44,7 +44,7 @@ ADAQP_HOST_DEVICE constexpr std::uint64_t quant_row_key(std::uint64_t prefix, st
 // id global_ids[index(r)]) of `cols` values into out (scheduler::message_bytes(rows, cols, bits)).
 struct RowSource {
   const float* data = nullptr;
-  std::int64_t ld = 0;                // row stride of data
+  std::int64_t ld = 0;                 // row stride of data
   const std::int32_t* list = nullptr;  // row indices, or null for [first, first + rows)
   std::int64_t first = 0;
   const std::int64_t* global_ids = nullptr;  // by row index; required for 2/4/8 bits

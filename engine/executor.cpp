@@ -21,7 +21,9 @@ using scheduler::TaskKind;
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 }  // namespace
 
 std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
@@ -41,8 +43,8 @@ std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan
       base = part.send_rows[s.peer];
     } else {
       const std::int64_t first = s.kind == RowSet::halo ? n_inner + part.halo_begin[s.peer] : s.begin;
-      const std::int64_t count = s.kind == RowSet::halo ? part.halo_begin[s.peer + 1] - part.halo_begin[s.peer]
-                                                        : s.end - s.begin;
+      const std::int64_t count =
+          s.kind == RowSet::halo ? part.halo_begin[s.peer + 1] - part.halo_begin[s.peer] : s.end - s.begin;
       for (std::int64_t i = 0; i < count; ++i) base.push_back(graph::NodeId(first + i));
     }
     if (std::int64_t(base.size()) != t.rows)
@@ -59,7 +61,8 @@ std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan
 }
 
 void sample_message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
-                         const scheduler::BoundarySample& sample, std::vector<std::vector<graph::NodeId>>& rows_by_task) {
+                         const scheduler::BoundarySample& sample,
+                         std::vector<std::vector<graph::NodeId>>& rows_by_task) {
   const std::int64_t n_inner = part.num_inner();
   for (const auto& t : plan.tasks) {
     if ((t.kind != TaskKind::pack && t.kind != TaskKind::unpack) || !t.row_sel.sampled) continue;
@@ -81,7 +84,8 @@ void sample_message_rows(const scheduler::Plan& plan, const graph::LocalPartitio
 std::vector<std::pair<std::int64_t, int>> message_groups(const Task& t) {
   if (t.layout.empty()) return {{t.rows, t.bits}};
   std::vector<std::pair<std::int64_t, int>> g;
-  for (std::size_t k = 0; k < t.layout.group_rows.size(); ++k) g.push_back({t.layout.group_rows[k], t.layout.group_bits[k]});
+  for (std::size_t k = 0; k < t.layout.group_rows.size(); ++k)
+    g.push_back({t.layout.group_rows[k], t.layout.group_bits[k]});
   return g;
 }
 
@@ -164,7 +168,8 @@ float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>
       if (o.id != 0 || x.is_sparse()) throw std::logic_error("plan reads sparse features as a dense matrix");
       *ld = x.dense.cols;
       return const_cast<float*>(x.dense.data.data());
-    default: throw std::logic_error("plan task has an empty operand");
+    default:
+      throw std::logic_error("plan task has an empty operand");
   }
 }
 
@@ -179,7 +184,8 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
   if (params.size() != plan_.params.size())
     throw std::logic_error("executor: model has " + std::to_string(params.size()) + " parameters, plan " +
                            std::to_string(plan_.params.size()));
-  if (sampled_ && !sample_given_) throw std::logic_error("executor: plan samples boundary rows but no sample was given");
+  if (sampled_ && !sample_given_)
+    throw std::logic_error("executor: plan samples boundary rows but no sample was given");
   if (x.rows() != (plan_.halo_features ? part_.num_local() : part_.num_inner()))
     throw std::logic_error("executor: features have " + std::to_string(x.rows()) + " rows, the plan reads " +
                            std::to_string(plan_.halo_features ? part_.num_local() : part_.num_inner()));
@@ -201,10 +207,14 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
     execute(t, params, adam, x, key, loss, times);
     const double dt = since(c0);
     if (trace_) (*trace_)[std::size_t(t.id)] += dt;
-    if (t.kind == TaskKind::allreduce) times.reduce_s += dt;
-    else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32) times.quant_s += dt;
-    else if (t.lane == scheduler::Lane::compute) times.compute_s += dt;
-    else times.comm_s += dt;  // posting a send / receive
+    if (t.kind == TaskKind::allreduce)
+      times.reduce_s += dt;
+    else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32)
+      times.quant_s += dt;
+    else if (t.lane == scheduler::Lane::compute)
+      times.compute_s += dt;
+    else
+      times.comm_s += dt;  // posting a send / receive
     if (t.lane == scheduler::Lane::compute) comm_.progress();
   }
   const auto w0 = Clock::now();
@@ -218,15 +228,13 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
 }
 
 void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& params, Adam<float>* adam,
-                           const Features<float>& x, const DropoutKey* key, const LossInputs* loss,
-                           StepTimes& times) {
+                           const Features<float>& x, const DropoutKey* key, const LossInputs* loss, StepTimes& times) {
   std::int64_t lda = 0, ldb = 0, ldc = 0;
   switch (t.kind) {
     case TaskKind::dropout: {
       const bool drop = key && t.dropout > 0;
       if (t.c.kind == Operand::features) {  // sparse first-layer input
-        dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data())
-                                 : x.sparse;
+        dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data()) : x.sparse;
         break;
       }
       const float* src = rows_ptr(t.a, params, x, &lda);
@@ -341,8 +349,10 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
       std::int64_t at = 0;
       for (const auto& [count, bits] : message_groups(t)) {
-        if (plain) decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
-        else decode_rows(in, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, at, false});
+        if (plain)
+          decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
+        else
+          decode_rows(in, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, at, false});
         in += scheduler::message_bytes(count, t.cols, bits);
         at += count;
       }
@@ -365,7 +375,8 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       float* dst = rows_ptr(t.c, params, x, &ldc);
       const float* src = t.a.kind == Operand::none ? nullptr : rows_ptr(t.a, params, x, &lda);
       const auto& s = t.row_sel;
-      const std::vector<graph::NodeId>* list = s.kind == RowSet::send_list ? &part_.send_rows[std::size_t(s.peer)] : nullptr;
+      const std::vector<graph::NodeId>* list =
+          s.kind == RowSet::send_list ? &part_.send_rows[std::size_t(s.peer)] : nullptr;
       if (!list && s.kind != RowSet::range) throw std::logic_error("copy_rows: row set must be a range or a send list");
 #pragma omp parallel for schedule(static)
       for (std::int64_t r = 0; r < t.rows; ++r) {

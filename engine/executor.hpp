@@ -7,11 +7,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/comm/communicator.hpp"
 #include "engine/model.hpp"
@@ -37,15 +36,15 @@ struct StepTimes {
   double quant_s = 0;    // packing / unpacking quantized (or fp16) messages
   std::int64_t bytes_sent = 0;
   std::int64_t bytes_meta = 0;
-  double loss = 0;       // this rank's share of the loss (sum over its training rows / normaliser)
+  double loss = 0;  // this rank's share of the loss (sum over its training rows / normaliser)
 };
 
 // Quantization error of one run's packs (collected on request): measured squared error of the
 // decoded values against the originals, and the model's bound sum of cols * range^2 / (4 (2^b-1)^2).
 struct QuantStats {
-  double error_sq = 0;    // sum over quantized elements of (x^ - x)^2
-  double bound_sq = 0;    // the worst-case model of the same sum
-  double model_sq = 0;    // the variance model of the same sum: (C - 2) range^2 / (6 (2^b-1)^2) per row
+  double error_sq = 0;  // sum over quantized elements of (x^ - x)^2
+  double bound_sq = 0;  // the worst-case model of the same sum
+  double model_sq = 0;  // the variance model of the same sum: (C - 2) range^2 / (6 (2^b-1)^2) per row
   std::int64_t elements = 0;
   void add(const QuantStats& o) {
     error_sq += o.error_sq;
@@ -63,7 +62,8 @@ std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan
                                                      bool* sampled);
 // The rows of the plan's sampled packs / unpacks for one epoch's boundary sample.
 void sample_message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
-                         const scheduler::BoundarySample& sample, std::vector<std::vector<graph::NodeId>>& rows_by_task);
+                         const scheduler::BoundarySample& sample,
+                         std::vector<std::vector<graph::NodeId>>& rows_by_task);
 // (rows, bits) of each group of a pack / unpack's message; a uniform message is one group.
 std::vector<std::pair<std::int64_t, int>> message_groups(const scheduler::Task& t);
 // Quantization error of one encoded group: `count` rows (row r at src + rows[r] * ld) of `cols`
@@ -174,15 +174,15 @@ class PlanExecutor : public Executor {
   const Aggregation& agg_;
   Communicator& comm_;
   std::vector<Matrix<float>> buffers_;  // owned (non-persistent) buffers
-  std::vector<Matrix<float>*> buf_;      // every buffer by plan id (owned or persistent)
-  bool sampled_ = false;                 // the plan has sampled row sets
+  std::vector<Matrix<float>*> buf_;     // every buffer by plan id (owned or persistent)
+  bool sampled_ = false;                // the plan has sampled row sets
   bool sample_given_ = false;
   std::vector<std::vector<std::uint8_t>> messages_;
-  std::vector<std::int64_t> local_global_;  // local row (inner, then halo) -> global node id
+  std::vector<std::int64_t> local_global_;        // local row (inner, then halo) -> global node id
   std::vector<std::vector<std::uint8_t>> masks_;  // per buffer: dropout mask (when a backward needs it)
   std::vector<bool> mask_needed_;
   graph::Csr dropped_features_;
-  std::vector<int> request_;  // per task: communicator request of a send / recv, or -1
+  std::vector<int> request_;                           // per task: communicator request of a send / recv, or -1
   std::vector<std::vector<graph::NodeId>> task_rows_;  // pack / unpack: local rows in message order
   bool collect_ = false;
   std::vector<double>* trace_ = nullptr;

@@ -8,9 +8,12 @@
 
 namespace adaqp::engine {
 
-double accuracy(std::int64_t correct, std::int64_t total) { return total > 0 ? double(correct) / double(total) : 0.0; }
+double accuracy(std::int64_t correct, std::int64_t total) {
+  return total > 0 ? double(correct) / double(total) : 0.0;
+}
 
-Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std::string& mode, const std::string& bits) {
+Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std::string& mode,
+                  const std::string& bits) {
   Summary s;
   s.epochs = std::int64_t(epochs.size());
   s.ranks = ranks;
@@ -47,17 +50,23 @@ nlohmann::json to_json(const EpochMetrics& m) {
   nlohmann::json by_layer = nlohmann::json::array();
   for (const auto& b : m.bytes_by_layer)
     by_layer.push_back({{"layer", b.layer}, {"dir", b.dir}, {"payload", b.payload}, {"meta", b.meta}});
-  nlohmann::json j = {{"bytes_by_layer", by_layer},
-          {"type", "epoch"},         {"epoch", m.epoch},         {"loss", m.loss},
-          {"train_acc", m.train_acc}, {"val_acc", m.val_acc},     {"test_acc", m.test_acc},
-          {"epoch_s", m.epoch_s},     {"compute_s", m.compute_s}, {"comm_s", m.comm_s},
-          {"quant_s", m.quant_s},     {"reduce_s", m.reduce_s},   {"eval_s", m.eval_s},
-          {"bytes_sent", m.bytes_sent}, {"bytes_meta", m.bytes_meta}};
+  nlohmann::json j = {{"bytes_by_layer", by_layer}, {"type", "epoch"},
+                      {"epoch", m.epoch},           {"loss", m.loss},
+                      {"train_acc", m.train_acc},   {"val_acc", m.val_acc},
+                      {"test_acc", m.test_acc},     {"epoch_s", m.epoch_s},
+                      {"compute_s", m.compute_s},   {"comm_s", m.comm_s},
+                      {"quant_s", m.quant_s},       {"reduce_s", m.reduce_s},
+                      {"eval_s", m.eval_s},         {"bytes_sent", m.bytes_sent},
+                      {"bytes_meta", m.bytes_meta}};
   if (!m.quant_by_layer.empty()) {
     nlohmann::json q = nlohmann::json::array();
     for (const auto& r : m.quant_by_layer)
-      q.push_back({{"layer", r.layer}, {"dir", r.dir}, {"error_sq", r.error_sq}, {"model_sq", r.model_sq},
-                   {"bound_sq", r.bound_sq}, {"elements", r.elements}});
+      q.push_back({{"layer", r.layer},
+                   {"dir", r.dir},
+                   {"error_sq", r.error_sq},
+                   {"model_sq", r.model_sq},
+                   {"bound_sq", r.bound_sq},
+                   {"elements", r.elements}});
     j["quant_by_layer"] = q;
   }
   if (!m.evaluated)

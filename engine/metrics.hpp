@@ -16,9 +16,9 @@ double accuracy(std::int64_t correct, std::int64_t total);
 // Bytes one exchange (layer, direction) puts on the wire per epoch, all ranks.
 struct ExchangeBytes {
   int layer = 0;
-  std::string dir;            // "forward" | "backward"
-  std::int64_t payload = 0;   // values (codes)
-  std::int64_t meta = 0;      // per-row min / scale of quantized messages
+  std::string dir;           // "forward" | "backward"
+  std::int64_t payload = 0;  // values (codes)
+  std::int64_t meta = 0;     // per-row min / scale of quantized messages
 };
 
 // A bit-width re-assignment made after an epoch (adaptive widths).
@@ -37,10 +37,10 @@ struct AssignmentRecord {
 // Quantization error of one (layer, direction) in an epoch whose statistics were collected.
 struct QuantLayerRecord {
   int layer = 0;
-  std::string dir;           // "forward" | "backward"
-  double error_sq = 0;       // measured sum of (x^ - x)^2 over the exchange's quantized elements, all ranks
-  double model_sq = 0;       // the variance model's prediction of that sum: (C - 2) range^2 / (6 (2^b - 1)^2) per row
-  double bound_sq = 0;       // its worst case: C range^2 / (4 (2^b - 1)^2) per row
+  std::string dir;      // "forward" | "backward"
+  double error_sq = 0;  // measured sum of (x^ - x)^2 over the exchange's quantized elements, all ranks
+  double model_sq = 0;  // the variance model's prediction of that sum: (C - 2) range^2 / (6 (2^b - 1)^2) per row
+  double bound_sq = 0;  // its worst case: C range^2 / (4 (2^b - 1)^2) per row
   std::int64_t elements = 0;
 };
 
@@ -49,16 +49,16 @@ struct EpochMetrics {
   double loss = 0;         // training loss of this epoch's forward pass (with dropout), mean over train nodes
   bool evaluated = true;   // false on epochs skipped by --eval-every: accuracies and eval_s are absent
   double train_acc = 0, val_acc = 0, test_acc = 0;  // after this epoch's step, evaluation mode (no dropout)
-  double epoch_s = 0;      // wall time of the training step (forward, loss, backward, optimizer), max over ranks
-  double compute_s = 0;    // part of epoch_s spent in compute tasks (max over ranks)
-  double comm_s = 0;       // part of epoch_s spent waiting on communication (max over ranks)
-  double quant_s = 0;      // part of epoch_s spent quantizing / dequantizing (max over ranks)
-  double reduce_s = 0;     // part of epoch_s spent in the gradient all-reduce (max over ranks)
-  double eval_s = 0;       // wall time of the evaluation pass, not part of epoch_s
+  double epoch_s = 0;           // wall time of the training step (forward, loss, backward, optimizer), max over ranks
+  double compute_s = 0;         // part of epoch_s spent in compute tasks (max over ranks)
+  double comm_s = 0;            // part of epoch_s spent waiting on communication (max over ranks)
+  double quant_s = 0;           // part of epoch_s spent quantizing / dequantizing (max over ranks)
+  double reduce_s = 0;          // part of epoch_s spent in the gradient all-reduce (max over ranks)
+  double eval_s = 0;            // wall time of the evaluation pass, not part of epoch_s
   std::int64_t bytes_sent = 0;  // bytes sent by all ranks in the training step (payload + metadata)
   std::int64_t bytes_meta = 0;  // metadata part of bytes_sent
-  std::vector<ExchangeBytes> bytes_by_layer;  // bytes_sent split by layer and direction
-  AssignmentRecord assignment;                // present after a re-assignment
+  std::vector<ExchangeBytes> bytes_by_layer;     // bytes_sent split by layer and direction
+  AssignmentRecord assignment;                   // present after a re-assignment
   std::vector<QuantLayerRecord> quant_by_layer;  // on epochs with collected statistics (quantized runs)
 };
 
@@ -72,11 +72,11 @@ struct Summary {
   double test_acc_at_best_val = 0;  // test_acc of the first epoch reaching best_val_acc
   std::int64_t best_epoch = 0;
   // Less noisy than the best-validation pick when validation swings between evaluations:
-  double final_test_acc = 0;        // test_acc of the last evaluated epoch
-  double tail_test_acc = 0;         // mean test_acc of the last kTailEvaluations evaluated epochs
-  double median_epoch_s = 0;        // median of epoch_s over all epochs
-  double final_loss = 0;            // loss of the last epoch
-  double total_train_s = 0;         // sum of epoch_s
+  double final_test_acc = 0;  // test_acc of the last evaluated epoch
+  double tail_test_acc = 0;   // mean test_acc of the last kTailEvaluations evaluated epochs
+  double median_epoch_s = 0;  // median of epoch_s over all epochs
+  double final_loss = 0;      // loss of the last epoch
+  double total_train_s = 0;   // sum of epoch_s
 };
 
 // Evaluations averaged by Summary::tail_test_acc (fewer when the run evaluated fewer times).

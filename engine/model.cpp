@@ -15,7 +15,9 @@ ModelKind parse_model_kind(const std::string& name) {
   throw Error("--model '" + name + "': unknown model (allowed: gcn, sage)");
 }
 
-std::string to_string(ModelKind k) { return k == ModelKind::gcn ? "gcn" : "sage"; }
+std::string to_string(ModelKind k) {
+  return k == ModelKind::gcn ? "gcn" : "sage";
+}
 
 Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
                              const std::vector<std::int64_t>& global_degree) {
@@ -57,7 +59,9 @@ namespace {
 inline std::uint64_t dropout_row_key(const DropoutKey& key, int layer, std::int64_t global_id) {
   return hash_key({key.seed, std::uint64_t(key.epoch), std::uint64_t(layer), std::uint64_t(global_id)});
 }
-inline std::uint32_t dropout_threshold(double p) { return std::uint32_t(std::lround(p * 65536.0)); }
+inline std::uint32_t dropout_threshold(double p) {
+  return std::uint32_t(std::lround(p * 65536.0));
+}
 inline bool dropout_keep(std::uint64_t row_key, std::int64_t col, std::uint32_t threshold) {
   const std::uint64_t bits = mix64(row_key ^ std::uint64_t(col & ~std::int64_t(3)));
   return std::uint32_t((bits >> (16 * (col & 3))) & 0xffffu) >= threshold;
@@ -183,7 +187,8 @@ Model<T>::Model(const ModelConfig& config, std::int64_t in_features, int num_cla
     const std::string pre = "layer" + std::to_string(l) + ".";
     glorot(L.w_neigh, pre + (config.kind == ModelKind::sage ? "w_neigh" : "weight"), dims_[l], dims_[l + 1],
            std::uint64_t(2 * l));
-    if (config.kind == ModelKind::sage) glorot(L.w_self, pre + "w_self", dims_[l], dims_[l + 1], std::uint64_t(2 * l + 1));
+    if (config.kind == ModelKind::sage)
+      glorot(L.w_self, pre + "w_self", dims_[l], dims_[l + 1], std::uint64_t(2 * l + 1));
     L.bias.name = pre + "bias";
     L.bias.value.resize(1, dims_[l + 1]);
     L.bias.grad.resize(1, dims_[l + 1]);
@@ -219,8 +224,8 @@ const Matrix<T>& Model<T>::forward(const Aggregation& agg, const Features<T>& x,
       if (sparse)
         cpu::spmm(L.sparse_input, 0, n, w.value.data.data(), out, result, add);
       else
-        cpu::gemm(false, false, n, out, in, T(1), L.input.data.data(), in, w.value.data.data(), out,
-                  add ? T(1) : T(0), result, out);
+        cpu::gemm(false, false, n, out, in, T(1), L.input.data.data(), in, w.value.data.data(), out, add ? T(1) : T(0),
+                  result, out);
     };
     if (sparse) {
       L.sparse_input = drop ? dropout_sparse(x.sparse, config_.dropout, *dropout, l, global_ids.data()) : x.sparse;
@@ -314,8 +319,7 @@ void Model<T>::backward(const Aggregation& agg, const Matrix<T>& d_logits) {
 template class Model<float>;
 template class Model<double>;
 template Features<float> make_features<float>(const float*, std::int64_t, const std::vector<std::int64_t>&, double);
-template Features<double> make_features<double>(const float*, std::int64_t, const std::vector<std::int64_t>&,
-                                                double);
+template Features<double> make_features<double>(const float*, std::int64_t, const std::vector<std::int64_t>&, double);
 template void dropout_forward<float>(const float*, float*, std::uint8_t*, std::int64_t, std::int64_t, double,
                                      const DropoutKey&, int, const std::int64_t*);
 template void dropout_forward<double>(const double*, double*, std::uint8_t*, std::int64_t, std::int64_t, double,

@@ -13,9 +13,9 @@
 #include "engine/cpu/blas.hpp"
 #include "engine/executor.hpp"
 #include "engine/loss.hpp"
+#include "graph/error.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/wire_format.hpp"
-#include "graph/error.hpp"
 
 namespace adaqp::engine {
 
@@ -33,8 +33,8 @@ std::string utc_now() {
 }
 
 nlohmann::json build_record() {
-  return {{"version", build::kVersion},   {"type", build::kBuildType}, {"compiler", build::kCompiler},
-          {"cuda", build::kCuda},         {"nccl", build::kNccl},      {"mpi", build::kMpi},
+  return {{"version", build::kVersion},   {"type", build::kBuildType},     {"compiler", build::kCompiler},
+          {"cuda", build::kCuda},         {"nccl", build::kNccl},          {"mpi", build::kMpi},
           {"sanitize", build::kSanitize}, {"libraries", build::kLibraries}};
 }
 
@@ -48,33 +48,34 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
   return {{"type", "run"},
           {"started_utc", utc_now()},
           {"settings",
-           {{"dataset", c.dataset},
-            {"model", to_string(c.model.kind)},
-            {"layers", c.model.layers},
-            {"hidden", c.model.hidden},
-            {"dropout", c.model.dropout},
-            {"epochs", c.epochs},
-            {"lr", c.adam.lr},
-            {"weight_decay", c.adam.weight_decay},
-            {"seed", c.seed},
-            {"threads", c.threads},
-            {"backend", c.backend},
-            {"transport", c.transport},
-            {"mode", scheduler::to_string(c.mode)},
-            {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.bits)},
-            {"stale", c.peers.stale},
-            {"stale_momentum", c.peers.stale_momentum},
-            {"boundary_rate", c.peers.boundary_rate},
-            {"strategy", scheduler::strategy_name(c.mode, c.peers)},
-            {"assign", scheduler::to_string(c.assign.scheme)},
-            {"lambda", c.assign.lambda},
-            {"group_size", c.assign.group_size},
-            {"assign_period", c.assign_period},
-            {"assign_time_limit_s", c.assign.time_limit_s},
-            {"link_model", c.link_model},
-            {"partition", graph::to_string(c.partition)},
-            {"partition_seed", c.partition_seed},
-}},
+           {
+               {"dataset", c.dataset},
+               {"model", to_string(c.model.kind)},
+               {"layers", c.model.layers},
+               {"hidden", c.model.hidden},
+               {"dropout", c.model.dropout},
+               {"epochs", c.epochs},
+               {"lr", c.adam.lr},
+               {"weight_decay", c.adam.weight_decay},
+               {"seed", c.seed},
+               {"threads", c.threads},
+               {"backend", c.backend},
+               {"transport", c.transport},
+               {"mode", scheduler::to_string(c.mode)},
+               {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.bits)},
+               {"stale", c.peers.stale},
+               {"stale_momentum", c.peers.stale_momentum},
+               {"boundary_rate", c.peers.boundary_rate},
+               {"strategy", scheduler::strategy_name(c.mode, c.peers)},
+               {"assign", scheduler::to_string(c.assign.scheme)},
+               {"lambda", c.assign.lambda},
+               {"group_size", c.assign.group_size},
+               {"assign_period", c.assign_period},
+               {"assign_time_limit_s", c.assign.time_limit_s},
+               {"link_model", c.link_model},
+               {"partition", graph::to_string(c.partition)},
+               {"partition_seed", c.partition_seed},
+           }},
           {"ranks", ranks},
           {"git_commit", build::kGitCommit},
           {"build", build_record()},
@@ -183,11 +184,13 @@ std::vector<std::vector<scheduler::ChannelCost>> link_costs(const std::string& m
   if (!(alpha_us >= 0) || !(gbps > 0))
     throw Error("--link-model '" + model + "': expected 'probe' or ALPHA_US:GBPS (e.g. 50:0.25)");
   const scheduler::ChannelCost c{alpha_us * 1e-6, 8.0 / (gbps * 1e9)};
-  return std::vector<std::vector<scheduler::ChannelCost>>(comm.size(), std::vector<scheduler::ChannelCost>(comm.size(), c));
+  return std::vector<std::vector<scheduler::ChannelCost>>(comm.size(),
+                                                          std::vector<scheduler::ChannelCost>(comm.size(), c));
 }
 
 scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::LocalPartition& part,
-                                       const Aggregation& agg, const std::vector<std::vector<scheduler::ChannelCost>>& costs,
+                                       const Aggregation& agg,
+                                       const std::vector<std::vector<scheduler::ChannelCost>>& costs,
                                        const TrainConfig& config, Communicator& comm, AssignmentRecord* record) {
   // This rank's statistics, self-described: [layer, dir, sender, receiver, kind, cols, count, values...]
   // with kind 0 = range^2 (as sender), 1 = weight (as receiver), rows in base order.
@@ -208,7 +211,7 @@ scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::Loc
       mine.insert(mine.end(), {double(t.layer), double(int(t.dir)), double(t.peer), double(part.rank), 1.0,
                                double(t.cols), double(t.rows)});
       for (std::int64_t i = 0; i < t.rows; ++i) {
-        double w = 1.0;  // backward: the gradient row is added once into the owner's row
+        double w = 1.0;                                // backward: the gradient row is added once into the owner's row
         if (t.dir == scheduler::Direction::forward) {  // sum of this halo row's aggregation coefficients
           const std::int64_t row = n + part.halo_begin[t.peer] + i;
           w = 0;
@@ -337,7 +340,8 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     comm.allgather(std::hash<std::string>{}(text), all.data());
     for (int r = 1; r < ranks; ++r)
       if (all[r] != all[0])
-        throw Error("rank " + std::to_string(r) + " computed a different partition than rank 0 (different METIS "
+        throw Error("rank " + std::to_string(r) +
+                    " computed a different partition than rank 0 (different METIS "
                     "builds on the hosts?)");
   }
   const auto parts = graph::build_partitions(data.adj, owner, ranks);
@@ -377,8 +381,10 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   // statistics of the period's last training step.
   const bool adaptive = config.adaptive && ranks > 1;
   std::vector<std::vector<scheduler::ChannelCost>> costs;
-  if (adaptive) costs = link_costs(config.link_model, comm);
-  else if (config.adaptive && config.link_model != "probe") link_costs(config.link_model, comm);  // validate
+  if (adaptive)
+    costs = link_costs(config.link_model, comm);
+  else if (config.adaptive && config.link_model != "probe")
+    link_costs(config.link_model, comm);  // validate
 
   // Bytes on the wire per layer and direction (all ranks), fixed by the plans.
   auto bytes_by_layer = exchange_bytes(plans->train, config.model.layers);

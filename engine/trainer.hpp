@@ -24,25 +24,25 @@ struct TrainConfig {
   ModelConfig model;
   AdamConfig adam;
   std::int64_t epochs = 200;
-  std::int64_t eval_every = 1;  // evaluate after epochs divisible by this, and after the last one
-  std::uint64_t seed = 0;  // weights and dropout
-  int threads = 0;         // OpenMP + BLAS threads per rank; 0 = cores / ranks on this host
+  std::int64_t eval_every = 1;                      // evaluate after epochs divisible by this, and after the last one
+  std::uint64_t seed = 0;                           // weights and dropout
+  int threads = 0;                                  // OpenMP + BLAS threads per rank; 0 = cores / ranks on this host
   scheduler::Mode mode = scheduler::Mode::vanilla;  // strategy (overlap or not) and quantization
-  int bits = 32;  // exchange width of the training step: 32 for vanilla / overlap; 2, 4, 8, 16 when quantized
+  int bits = 32;          // exchange width of the training step: 32 for vanilla / overlap; 2, 4, 8, 16 when quantized
   bool adaptive = false;  // --bits adaptive: widths from scheduler::assign_bits; `bits` is the first period's
   scheduler::AssignConfig assign;
-  scheduler::PeerOptions peers;  // stale pipelining / boundary sampling (scheduler/peers.hpp)
-  std::int64_t assign_period = 50;  // epochs between re-assignments
+  scheduler::PeerOptions peers;      // stale pipelining / boundary sampling (scheduler/peers.hpp)
+  std::int64_t assign_period = 50;   // epochs between re-assignments
   std::string link_model = "probe";  // channel costs: "probe" (measured) or "ALPHA_US:GBPS" for every link
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
   std::uint64_t partition_seed = 0;
-  std::string metrics_path;  // JSON Lines output, empty = none
+  std::string metrics_path;     // JSON Lines output, empty = none
   std::string backend = "cpu";  // what runs the plans: "cpu" or "cuda" (engine/executor.hpp: make_backend)
   // How ranks of the cuda backend exchange messages: "mpi" (staged through pinned host memory),
   // "nccl" (device buffers, one rank per GPU) or "auto" (nccl when every rank can, else mpi).
   // The cpu backend talks MPI only ("auto" or "mpi").
   std::string transport = "auto";
-  std::string trace_path;    // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
+  std::string trace_path;  // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
 };
 
 // Input features at most this dense are kept as CSR (sparse first-layer products); measured on

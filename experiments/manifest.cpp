@@ -100,7 +100,8 @@ const std::map<std::string, Check>& checks() {
       {"bits", one_of({"2", "4", "8", "16", "fp16", "bf16", "32", "adaptive"})},
       {"stale", one_of({"false", "true"})},
       {"stale_momentum", real(0, 1, true, "a number in [0, 1)")},
-      {"boundary_rate", [](const std::string& v) -> std::string {
+      {"boundary_rate",
+       [](const std::string& v) -> std::string {
          try {
            std::size_t used = 0;
            const double x = std::stod(v, &used);
@@ -118,7 +119,8 @@ const std::map<std::string, Check>& checks() {
       {"eval_every", integer(1)},
       {"threads", integer(0)},
       {"profile", check_profile},
-      {"topology", [](const std::string& v) -> std::string {
+      {"topology",
+       [](const std::string& v) -> std::string {
          static const std::regex nodes(R"(^nodes=[0-9]+x[0-9]+$)");
          return v == "flat" || v == "shared" || std::regex_match(v, nodes) ? "" : "flat, shared or nodes=NxG";
        }},
@@ -159,13 +161,15 @@ void check_values(const std::string& path, const std::string& key, const std::ve
 
 const std::map<std::string, std::string>& axis_defaults() {
   static const std::map<std::string, std::string> d = {
-      {"executor", "engine"}, {"dataset", ""},       {"partition", "metis"}, {"parts", "1"},
-      {"model", "gcn"},       {"layers", "2"},       {"hidden", "64"},       {"dropout", "0.5"},
-      {"lr", "0.01"},         {"weight_decay", "5e-4"}, {"mode", "vanilla"}, {"bits", ""},
-      {"lambda", "0.5"},      {"group_size", "100"}, {"assign_period", "50"}, {"link", "none"},
-      {"seed", "0"},          {"epochs", "200"},     {"eval_every", "1"},    {"threads", "0"},
-      {"profile", "profiles/this-machine.yaml"}, {"topology", "flat"},
-      {"stale", "false"},     {"stale_momentum", "0"}, {"boundary_rate", "1"},
+      {"executor", "engine"},   {"dataset", ""},       {"partition", "metis"},
+      {"parts", "1"},           {"model", "gcn"},      {"layers", "2"},
+      {"hidden", "64"},         {"dropout", "0.5"},    {"lr", "0.01"},
+      {"weight_decay", "5e-4"}, {"mode", "vanilla"},   {"bits", ""},
+      {"lambda", "0.5"},        {"group_size", "100"}, {"assign_period", "50"},
+      {"link", "none"},         {"seed", "0"},         {"epochs", "200"},
+      {"eval_every", "1"},      {"threads", "0"},      {"profile", "profiles/this-machine.yaml"},
+      {"topology", "flat"},     {"stale", "false"},    {"stale_momentum", "0"},
+      {"boundary_rate", "1"},
   };
   return d;
 }
@@ -227,7 +231,8 @@ Manifest load_manifest(const std::string& path) {
   if (engine) {
     for (const auto& d : m.axes.at("dataset"))
       if (d.rfind("shape:", 0) == 0)
-        throw Error(path + ": key 'dataset': value '" + d + "' is a partition model, simulator only (executor: simulator)");
+        throw Error(path + ": key 'dataset': value '" + d +
+                    "' is a partition model, simulator only (executor: simulator)");
     if (m.axes.count("topology") && m.axes.at("topology") != std::vector<std::string>{"flat"})
       throw Error(path + ": key 'topology': the engine runs on this machine; topologies are for executor: simulator");
   }

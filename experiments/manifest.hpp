@@ -43,13 +43,13 @@ struct Point {
 struct Manifest {
   std::string path;
   std::string name, description;
-  std::string hash;  // FNV-1a of the file's bytes, hex
+  std::string hash;                                      // FNV-1a of the file's bytes, hex
   std::map<std::string, std::vector<std::string>> axes;  // every given axis key, values as written
   std::vector<std::map<std::string, std::vector<std::string>>> exclude;
 };
 
 Manifest load_manifest(const std::string& path);  // validates everything up front
-std::vector<Point> expand(const Manifest& m);       // in a stable order; defaults filled in
+std::vector<Point> expand(const Manifest& m);     // in a stable order; defaults filled in
 
 // The axis keys a manifest may use, with their defaults ("" = required).
 const std::map<std::string, std::string>& axis_defaults();

@@ -1,6 +1,7 @@
 #include "experiments/sweep.hpp"
 
 #include <fmt/format.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <sys/wait.h>
 #include <vector>
 
 #include "adaqp/build_info.hpp"
@@ -54,10 +54,10 @@ void write_atomic(const std::string& path, const std::string& text) {
 // The model / training flags shared by train and simulate.
 std::vector<std::string> model_flags(const Point& p) {
   const auto& v = p.values;
-  std::vector<std::string> f = {"--dataset", v.at("dataset"), "--model", v.at("model"),
-                                "--layers", v.at("layers"), "--hidden", v.at("hidden"),
-                                "--dropout", v.at("dropout"), "--mode", v.at("mode"),
-                                "--bits", v.at("bits"), "--partition", v.at("partition")};
+  std::vector<std::string> f = {"--dataset", v.at("dataset"), "--model",     v.at("model"),
+                                "--layers",  v.at("layers"),  "--hidden",    v.at("hidden"),
+                                "--dropout", v.at("dropout"), "--mode",      v.at("mode"),
+                                "--bits",    v.at("bits"),    "--partition", v.at("partition")};
   if (v.at("stale") == "true") {
     f.push_back("--stale");
     f.push_back("--stale-momentum");
@@ -144,11 +144,14 @@ int write_results_csv(const std::string& out) {
   std::vector<std::string> keys;
   for (const auto& [k, d] : axis_defaults())
     if (k != "executor") keys.push_back(k);  // the row's own executor column says which ran
-  const std::vector<std::string> fields = {"strategy", "ranks", "median_epoch_s", "test_acc_at_best_val",
-                                           "best_val_acc", "best_epoch", "final_loss", "total_train_s",
-                                           "predicted_epoch_s", "predicted_compute_s", "predicted_comm_s",
-                                           "predicted_quant_s", "predicted_reduce_s", "predicted_eval_s",
-                                           "bytes_sent", "bytes_meta"};
+  const std::vector<std::string> fields = {"strategy",           "ranks",
+                                           "median_epoch_s",     "test_acc_at_best_val",
+                                           "best_val_acc",       "best_epoch",
+                                           "final_loss",         "total_train_s",
+                                           "predicted_epoch_s",  "predicted_compute_s",
+                                           "predicted_comm_s",   "predicted_quant_s",
+                                           "predicted_reduce_s", "predicted_eval_s",
+                                           "bytes_sent",         "bytes_meta"};
   std::ostringstream csv;
   csv << "id,executor";
   for (const auto& k : keys) csv << "," << k;
@@ -167,9 +170,12 @@ int write_results_csv(const std::string& out) {
       const auto r = nlohmann::json::parse(line, nullptr, false);
       if (r.is_discarded()) continue;
       const auto type = r.value("type", "");
-      if (type == "run") run = r;
-      else if (type == "summary") summary = r;
-      else if (type == "epoch") last_epoch = r;
+      if (type == "run")
+        run = r;
+      else if (type == "summary")
+        summary = r;
+      else if (type == "epoch")
+        last_epoch = r;
     }
     if (summary.is_null() || !run.contains("sweep_point")) continue;
     const std::string stem = path.stem().string();  // ID.EXECUTOR
@@ -180,8 +186,10 @@ int write_results_csv(const std::string& out) {
     for (const auto& f : fields) {
       csv << ",";
       const nlohmann::json* src = summary.contains(f) ? &summary : (last_epoch.contains(f) ? &last_epoch : nullptr);
-      if (src && (*src)[f].is_string()) csv << csv_field((*src)[f].get<std::string>());
-      else if (src && !(*src)[f].is_null()) csv << (*src)[f].dump();
+      if (src && (*src)[f].is_string())
+        csv << csv_field((*src)[f].get<std::string>());
+      else if (src && !(*src)[f].is_null())
+        csv << (*src)[f].dump();
     }
     csv << "\n";
     ++rows;
@@ -203,8 +211,8 @@ int run_sweep(const SweepOptions& o) {
       if (ex != e && ex != "both") continue;
       Run r{&p, e, out + "/runs/" + p.id + "." + e + ".jsonl", out + "/logs/" + p.id + "." + e + ".log", ""};
       if (e == "simulator" && p.values.at("bits") == "adaptive") continue;  // widths come from a run
-      r.command = e == "engine" ? engine_command(p, adaqp, r.records + ".part") :
-                                  simulator_command(p, adaqp, r.records + ".part");
+      r.command = e == "engine" ? engine_command(p, adaqp, r.records + ".part")
+                                : simulator_command(p, adaqp, r.records + ".part");
       runs.push_back(r);
     }
   }
@@ -223,7 +231,8 @@ int run_sweep(const SweepOptions& o) {
     const auto prov = nlohmann::json::parse(f, nullptr, false);
     const std::string hash = prov.is_object() ? prov.value("manifest_hash", "") : "";
     if (hash != m.hash) {
-      const std::string other = out + ": holds the results of another manifest (hash " + hash + ", this one " + m.hash + ")";
+      const std::string other =
+          out + ": holds the results of another manifest (hash " + hash + ", this one " + m.hash + ")";
       if (!o.resume) throw Error(other + ": choose another --out, or --resume if this manifest only adds points to it");
       std::set<std::string> mine;
       for (const auto& r : runs) mine.insert(fs::path(r.records).filename().string());
@@ -294,8 +303,8 @@ int run_sweep(const SweepOptions& o) {
     for (std::size_t i = 0; i < sim_batch.size(); i += std::size_t(o.jobs)) {
       std::vector<std::future<int>> fut;
       for (std::size_t j = i; j < std::min(sim_batch.size(), i + std::size_t(o.jobs)); ++j)
-        fut.push_back(std::async(std::launch::async,
-                                 [r = sim_batch[j]] { return run_command(r->command, r->log, nullptr); }));
+        fut.push_back(
+            std::async(std::launch::async, [r = sim_batch[j]] { return run_command(r->command, r->log, nullptr); }));
       for (std::size_t j = 0; j < fut.size(); ++j) finish(*sim_batch[i + j], fut[j].get());
     }
     sim_batch.clear();

@@ -8,16 +8,15 @@
 
 namespace adaqp::graph {
 
-Csr symmetrize(std::int64_t n, std::span<const std::int64_t> src, std::span<const std::int64_t> dst,
-               const char* what) {
+Csr symmetrize(std::int64_t n, std::span<const std::int64_t> src, std::span<const std::int64_t> dst, const char* what) {
   Csr g;
   g.num_rows = g.num_cols = n;
   std::vector<std::int64_t> count(n + 1, 0);
   for (std::size_t i = 0; i < src.size(); ++i) {
     const std::int64_t u = src[i], v = dst[i];
     if (u < 0 || u >= n || v < 0 || v >= n)
-      throw Error(std::string(what) + ": edge " + std::to_string(i) + " (" + std::to_string(u) +
-                  ", " + std::to_string(v) + ") names a node outside [0, " + std::to_string(n) + ")");
+      throw Error(std::string(what) + ": edge " + std::to_string(i) + " (" + std::to_string(u) + ", " +
+                  std::to_string(v) + ") names a node outside [0, " + std::to_string(n) + ")");
     if (u == v) continue;
     ++count[u + 1];
     ++count[v + 1];

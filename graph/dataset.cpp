@@ -119,8 +119,8 @@ CsrArrays read_csr(const NpzFile& z, const std::string& prefix, bool with_data) 
                 std::to_string(c.indices.size()));
   for (auto col : c.indices)
     if (col < 0 || col >= c.shape[1])
-      throw Error(indices.where() + ": column " + std::to_string(col) + " outside [0, " +
-                  std::to_string(c.shape[1]) + ")");
+      throw Error(indices.where() + ": column " + std::to_string(col) + " outside [0, " + std::to_string(c.shape[1]) +
+                  ")");
   if (with_data) {
     const auto data = z.read(prefix + "_data");
     c.data = data.to_float();
@@ -134,8 +134,7 @@ CsrArrays read_csr(const NpzFile& z, const std::string& prefix, bool with_data) 
 Dataset load_layout_b(const NpzFile& z, const LoadOptions& opt) {
   Dataset d;
   const auto adj = read_csr(z, "adj", false);
-  if (adj.shape[0] != adj.shape[1])
-    throw Error(z.path() + ": member 'adj_shape': adjacency is not square");
+  if (adj.shape[0] != adj.shape[1]) throw Error(z.path() + ": member 'adj_shape': adjacency is not square");
   d.num_nodes = adj.shape[0];
   std::vector<std::int64_t> src(adj.indices.size());
   for (std::int64_t r = 0; r < d.num_nodes; ++r)
@@ -176,13 +175,16 @@ void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::ui
     CounterRng rng(hash_key({seed, 0x5b117ULL, std::uint64_t(c)}));
     for (std::size_t i = nodes.size(); i > 1; --i) std::swap(nodes[i - 1], nodes[rng.below(i)]);  // Fisher-Yates
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (i < std::size_t(train_per_class)) d.train_mask[nodes[i]] = 1;
-      else if (i < std::size_t(train_per_class + val_per_class)) d.val_mask[nodes[i]] = 1;
-      else d.test_mask[nodes[i]] = 1;
+      if (i < std::size_t(train_per_class))
+        d.train_mask[nodes[i]] = 1;
+      else if (i < std::size_t(train_per_class + val_per_class))
+        d.val_mask[nodes[i]] = 1;
+      else
+        d.test_mask[nodes[i]] = 1;
     }
   }
-  d.split_rule = "per-class-" + std::to_string(train_per_class) + "-" + std::to_string(val_per_class) +
-                 "(seed " + std::to_string(seed) + ")";
+  d.split_rule = "per-class-" + std::to_string(train_per_class) + "-" + std::to_string(val_per_class) + "(seed " +
+                 std::to_string(seed) + ")";
 }
 
 void normalize_features(Dataset& d, FeatureNorm norm) {
@@ -228,11 +230,14 @@ void save_npz(const Dataset& d, const std::string& path) {
 Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options) {
   NpzFile z(path);
   if (layout == NpzLayout::automatic) {
-    if (z.has("edges") || z.has("node_features")) layout = NpzLayout::edges_with_masks;
-    else if (z.has("adj_indptr") || z.has("attr_indptr")) layout = NpzLayout::csr_attributes;
+    if (z.has("edges") || z.has("node_features"))
+      layout = NpzLayout::edges_with_masks;
+    else if (z.has("adj_indptr") || z.has("attr_indptr"))
+      layout = NpzLayout::csr_attributes;
     else
-      throw Error(path + ": unknown npz layout (expected members 'edges', 'node_features', ... or "
-                         "'adj_indptr', 'attr_indptr', ...)");
+      throw Error(path +
+                  ": unknown npz layout (expected members 'edges', 'node_features', ... or "
+                  "'adj_indptr', 'attr_indptr', ...)");
   }
   Dataset d = layout == NpzLayout::edges_with_masks ? load_layout_a(z, options) : load_layout_b(z, options);
   d.source = path;
@@ -244,8 +249,8 @@ Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& o
 Dataset load_dataset(const std::string& spec, const LoadOptions& options) {
   if (spec.starts_with("sbm:") || spec.starts_with("rmat:")) return make_synthetic(spec, options);
   if (auto entry = find_registered(spec)) {
-    Dataset d = load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes,
-                         options);
+    Dataset d =
+        load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes, options);
     if (entry->split == "per-class-20-30" && entry->layout == "A") per_class_split(d, 20, 30, options.split_seed);
     normalize_features(d, parse_feature_norm(entry->feature_norm));
     d.name = entry->name;

@@ -31,9 +31,9 @@ struct Dataset {
 };
 
 struct LoadOptions {
-  bool features = true;        // false: graph, labels and splits only (F still reported)
+  bool features = true;          // false: graph, labels and splits only (F still reported)
   std::uint64_t split_seed = 0;  // seed of per-class random splits (layout B, synthetic)
-  int split_index = 0;         // which of S fixed splits (layout A files with S > 1)
+  int split_index = 0;           // which of S fixed splits (layout A files with S > 1)
 };
 
 // spec is one of:

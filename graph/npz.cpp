@@ -14,12 +14,15 @@
 namespace adaqp::graph {
 namespace {
 
-std::uint16_t le16(const std::uint8_t* p) { return std::uint16_t(p[0] | (p[1] << 8)); }
-std::uint32_t le32(const std::uint8_t* p) {
-  return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8) | (std::uint32_t(p[2]) << 16) |
-         (std::uint32_t(p[3]) << 24);
+std::uint16_t le16(const std::uint8_t* p) {
+  return std::uint16_t(p[0] | (p[1] << 8));
 }
-std::uint64_t le64(const std::uint8_t* p) { return le32(p) | (std::uint64_t(le32(p + 4)) << 32); }
+std::uint32_t le32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8) | (std::uint32_t(p[2]) << 16) | (std::uint32_t(p[3]) << 24);
+}
+std::uint64_t le64(const std::uint8_t* p) {
+  return le32(p) | (std::uint64_t(le32(p + 4)) << 32);
+}
 
 std::vector<std::uint8_t> read_range(const std::string& path, std::uint64_t offset, std::uint64_t n) {
   std::ifstream in(path, std::ios::binary);
@@ -41,8 +44,7 @@ std::int64_t NpyArray::count() const {
 
 void NpyArray::expect_ndim(int ndim) const {
   if (int(shape.size()) != ndim)
-    throw Error(where() + ": expected " + std::to_string(ndim) + " dimensions, found " +
-                std::to_string(shape.size()));
+    throw Error(where() + ": expected " + std::to_string(ndim) + " dimensions, found " + std::to_string(shape.size()));
 }
 
 template <class Out>
@@ -65,21 +67,39 @@ static std::vector<Out> convert(const NpyArray& a) {
         break;
       case 'i':
         switch (a.item_bytes) {
-          case 1: out[i] = Out(std::int8_t(p[0])); break;
-          case 2: out[i] = Out(std::int16_t(le16(p))); break;
-          case 4: out[i] = Out(std::int32_t(le32(p))); break;
-          default: out[i] = Out(std::int64_t(le64(p))); break;
+          case 1:
+            out[i] = Out(std::int8_t(p[0]));
+            break;
+          case 2:
+            out[i] = Out(std::int16_t(le16(p)));
+            break;
+          case 4:
+            out[i] = Out(std::int32_t(le32(p)));
+            break;
+          default:
+            out[i] = Out(std::int64_t(le64(p)));
+            break;
         }
         break;
       case 'u':
         switch (a.item_bytes) {
-          case 1: out[i] = Out(p[0]); break;
-          case 2: out[i] = Out(le16(p)); break;
-          case 4: out[i] = Out(le32(p)); break;
-          default: out[i] = Out(le64(p)); break;
+          case 1:
+            out[i] = Out(p[0]);
+            break;
+          case 2:
+            out[i] = Out(le16(p));
+            break;
+          case 4:
+            out[i] = Out(le32(p));
+            break;
+          default:
+            out[i] = Out(le64(p));
+            break;
         }
         break;
-      default: out[i] = Out(p[0] != 0); break;  // 'b'
+      default:
+        out[i] = Out(p[0] != 0);
+        break;  // 'b'
     }
   }
   return out;
@@ -104,15 +124,14 @@ std::vector<std::uint8_t> NpyArray::to_bool() const {
   auto v = convert<std::int64_t>(*this);
   std::vector<std::uint8_t> out(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) {
-    if (v[i] != 0 && v[i] != 1)
-      throw Error(where() + ": expected a bool mask, found value " + std::to_string(v[i]));
+    if (v[i] != 0 && v[i] != 1) throw Error(where() + ": expected a bool mask, found value " + std::to_string(v[i]));
     out[i] = std::uint8_t(v[i]);
   }
   return out;
 }
 
-static NpyArray parse_header(const std::vector<std::uint8_t>& bytes, const std::string& file,
-                             const std::string& member, std::size_t* payload_offset) {
+static NpyArray parse_header(const std::vector<std::uint8_t>& bytes, const std::string& file, const std::string& member,
+                             std::size_t* payload_offset) {
   NpyArray a;
   a.file = file;
   a.member = member;
@@ -161,8 +180,7 @@ static NpyArray parse_header(const std::vector<std::uint8_t>& bytes, const std::
   return a;
 }
 
-NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file,
-                   const std::string& member) {
+NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file, const std::string& member) {
   std::size_t off = 0;
   NpyArray a = parse_header(bytes, file, member, &off);
   if (a.kind == '?') throw Error(a.where() + ": unsupported dtype '" + a.descr + "'");
@@ -204,8 +222,7 @@ NpzFile::NpzFile(std::string path) : path_(std::move(path)) {
       eocd = i;
       break;
     }
-  if (eocd < 0)
-    throw Error(path_ + ": not a zip archive or truncated (no end-of-central-directory record)");
+  if (eocd < 0) throw Error(path_ + ": not a zip archive or truncated (no end-of-central-directory record)");
   std::uint64_t n_entries = le16(&buf[eocd + 10]);
   std::uint64_t cd_size = le32(&buf[eocd + 12]);
   std::uint64_t cd_offset = le32(&buf[eocd + 16]);
@@ -221,15 +238,13 @@ NpzFile::NpzFile(std::string path) : path_(std::move(path)) {
   auto cd = read_range(path_, cd_offset, cd_size);
   std::size_t p = 0;
   for (std::uint64_t e = 0; e < n_entries; ++e) {
-    if (p + 46 > cd.size() || le32(&cd[p]) != 0x02014b50)
-      throw Error(path_ + ": corrupt zip central directory");
+    if (p + 46 > cd.size() || le32(&cd[p]) != 0x02014b50) throw Error(path_ + ": corrupt zip central directory");
     Entry en;
     en.method = le16(&cd[p + 10]);
     en.crc = le32(&cd[p + 16]);
     en.compressed = le32(&cd[p + 20]);
     en.uncompressed = le32(&cd[p + 24]);
-    const std::size_t name_len = le16(&cd[p + 28]), extra_len = le16(&cd[p + 30]),
-                      comment_len = le16(&cd[p + 32]);
+    const std::size_t name_len = le16(&cd[p + 28]), extra_len = le16(&cd[p + 30]), comment_len = le16(&cd[p + 32]);
     en.local_offset = le32(&cd[p + 42]);
     if (p + 46 + name_len + extra_len > cd.size()) throw Error(path_ + ": corrupt zip central directory");
     en.name.assign(reinterpret_cast<const char*>(&cd[p + 46]), name_len);
@@ -273,14 +288,13 @@ std::vector<std::uint8_t> NpzFile::raw_bytes(const Entry& e, std::uint64_t max_u
   if (le32(lh.data()) != 0x04034b50) throw Error(where + ": corrupt local header");
   const std::uint64_t data_offset = e.local_offset + 30 + le16(&lh[26]) + le16(&lh[28]);
   if (data_offset + e.compressed > file_size_)
-    throw Error(where + ": truncated (" + std::to_string(file_size_ - std::min(file_size_, data_offset)) +
-                " of " + std::to_string(e.compressed) + " bytes present)");
+    throw Error(where + ": truncated (" + std::to_string(file_size_ - std::min(file_size_, data_offset)) + " of " +
+                std::to_string(e.compressed) + " bytes present)");
   const bool partial = max_uncompressed < e.uncompressed;
   if (e.method == 0) {
     return read_range(path_, data_offset, partial ? max_uncompressed : e.compressed);
   }
-  if (e.method != 8)
-    throw Error(where + ": unsupported zip compression method " + std::to_string(e.method));
+  if (e.method != 8) throw Error(where + ": unsupported zip compression method " + std::to_string(e.method));
   auto comp = read_range(path_, data_offset, e.compressed);
   std::vector<std::uint8_t> out(partial ? max_uncompressed : e.uncompressed);
   z_stream zs{};
@@ -300,8 +314,7 @@ std::vector<std::uint8_t> NpzFile::raw_bytes(const Entry& e, std::uint64_t max_u
   }
   inflateEnd(&zs);
   if (!partial) {
-    if (rc != Z_STREAM_END || produced != e.uncompressed)
-      throw Error(where + ": corrupt deflate stream");
+    if (rc != Z_STREAM_END || produced != e.uncompressed) throw Error(where + ": corrupt deflate stream");
   } else if (produced != out.size()) {
     throw Error(where + ": corrupt deflate stream");
   }
@@ -334,7 +347,8 @@ void put32(std::string& o, std::uint32_t v) {
 // A version-1.0 .npy header, padded so the payload starts on a 64-byte boundary.
 std::string npy_header(const NpyOut& a) {
   std::string shape = "(";
-  for (std::size_t i = 0; i < a.shape.size(); ++i) shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 ? "," : i + 1 < a.shape.size() ? ", " : "");
+  for (std::size_t i = 0; i < a.shape.size(); ++i)
+    shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 ? "," : i + 1 < a.shape.size() ? ", " : "");
   shape += ")";
   std::string dict = "{'descr': '" + a.descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   const std::size_t unpadded = 10 + dict.size() + 1;
@@ -383,10 +397,10 @@ void write_npz(const std::string& path, const std::vector<NpyOut>& arrays) {
     }
     std::string local;
     put32(local, 0x04034b50);
-    put16(local, 20);  // version needed
-    put16(local, 0);   // flags
-    put16(local, 0);   // stored
-    put16(local, 0);   // time
+    put16(local, 20);    // version needed
+    put16(local, 0);     // flags
+    put16(local, 0);     // stored
+    put16(local, 0);     // time
     put16(local, 0x21);  // date: 1980-01-01
     put32(local, std::uint32_t(crc));
     put32(local, std::uint32_t(size));
@@ -435,7 +449,8 @@ void write_npz(const std::string& path, const std::vector<NpyOut>& arrays) {
   out.write(end.data(), std::streamsize(end.size()));
   out.close();
   if (!out) fail(path + ": write failed (" + std::strerror(errno) + ")");
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path + ": cannot rename " + tmp + " (" + std::strerror(errno) + ")");
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    fail(path + ": cannot rename " + tmp + " (" + std::strerror(errno) + ")");
 }
 
 }  // namespace adaqp::graph

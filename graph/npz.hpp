@@ -15,7 +15,7 @@ struct NpyArray {
   std::string member;  // member name without ".npy"
   char kind = 0;       // numpy kind: 'f' float, 'i' signed, 'u' unsigned, 'b' bool, other
   int item_bytes = 0;
-  std::string descr;   // e.g. "<f4"
+  std::string descr;  // e.g. "<f4"
   std::vector<std::int64_t> shape;
   bool fortran_order = false;  // as stored (data is already converted to C order)
   std::vector<std::uint8_t> data;
@@ -24,18 +24,17 @@ struct NpyArray {
   std::string where() const { return file + ": member '" + member + "'"; }
 
   // Typed copies; each checks the kind (integer / float / bool) and throws naming the member.
-  std::vector<float> to_float() const;          // kinds f (f4, f8)
-  std::vector<double> to_double() const;        // kinds f
-  std::vector<std::int64_t> to_int64() const;   // kinds i, u (and b as 0/1)
-  std::vector<std::uint8_t> to_bool() const;    // kind b, or integers 0/1
+  std::vector<float> to_float() const;         // kinds f (f4, f8)
+  std::vector<double> to_double() const;       // kinds f
+  std::vector<std::int64_t> to_int64() const;  // kinds i, u (and b as 0/1)
+  std::vector<std::uint8_t> to_bool() const;   // kind b, or integers 0/1
 
   // Throws unless the array has exactly `ndim` dimensions.
   void expect_ndim(int ndim) const;
 };
 
 // Parses a whole .npy byte image (magic, header dict, payload). `file`/`member` name it in errors.
-NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file,
-                   const std::string& member);
+NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file, const std::string& member);
 
 // An open .npz archive: the central directory is read on construction; members on demand.
 class NpzFile {

@@ -21,16 +21,20 @@ PartitionMethod parse_partition_method(const std::string& name) {
 
 std::string to_string(PartitionMethod m) {
   switch (m) {
-    case PartitionMethod::metis_cut: return "metis";
-    case PartitionMethod::metis_volume: return "metis-vol";
-    default: return "random";
+    case PartitionMethod::metis_cut:
+      return "metis";
+    case PartitionMethod::metis_volume:
+      return "metis-vol";
+    default:
+      return "random";
   }
 }
 
 std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMethod method, std::uint64_t seed) {
   const std::int64_t n = adj.num_rows;
   if (parts < 1) throw Error("--parts " + std::to_string(parts) + ": must be >= 1");
-  if (parts > n) throw Error("--parts " + std::to_string(parts) + ": more parts than nodes (" + std::to_string(n) + ")");
+  if (parts > n)
+    throw Error("--parts " + std::to_string(parts) + ": more parts than nodes (" + std::to_string(n) + ")");
   std::vector<std::int32_t> owner(n, 0);
   if (parts == 1) return owner;
   if (method == PartitionMethod::random) {
@@ -43,7 +47,8 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
     return owner;
   }
   if (adj.nnz() >= (std::int64_t(1) << 31))
-    throw Error("METIS: graph has " + std::to_string(adj.nnz()) + " directed edges; this METIS build uses "
+    throw Error("METIS: graph has " + std::to_string(adj.nnz()) +
+                " directed edges; this METIS build uses "
                 "32-bit indices (limit 2^31)");
   std::vector<idx_t> xadj(adj.offsets.begin(), adj.offsets.end());
   std::vector<idx_t> adjncy(adj.indices.begin(), adj.indices.end());
@@ -54,8 +59,8 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
   options[METIS_OPTION_OBJTYPE] = method == PartitionMethod::metis_volume ? METIS_OBJTYPE_VOL : METIS_OBJTYPE_CUT;
   options[METIS_OPTION_SEED] = idx_t(seed % 1000003);
   options[METIS_OPTION_NUMBERING] = 0;
-  const int rc = METIS_PartGraphKway(&nvtxs, &ncon, xadj.data(), adjncy.data(), nullptr, nullptr, nullptr,
-                                     &nparts, nullptr, nullptr, options, &objval, part.data());
+  const int rc = METIS_PartGraphKway(&nvtxs, &ncon, xadj.data(), adjncy.data(), nullptr, nullptr, nullptr, &nparts,
+                                     nullptr, nullptr, options, &objval, part.data());
   if (rc != METIS_OK)
     throw Error("METIS_PartGraphKway failed (code " + std::to_string(rc) + ") for " + std::to_string(parts) + " parts");
   for (std::int64_t v = 0; v < n; ++v) owner[v] = std::int32_t(part[v]);
@@ -96,9 +101,8 @@ std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<s
     for (auto v : marginal[p])
       for (NodeId u : adj.row(v))
         if (owner[u] != p) halo.push_back(u);
-    std::sort(halo.begin(), halo.end(), [&](std::int64_t a, std::int64_t b) {
-      return owner[a] != owner[b] ? owner[a] < owner[b] : a < b;
-    });
+    std::sort(halo.begin(), halo.end(),
+              [&](std::int64_t a, std::int64_t b) { return owner[a] != owner[b] ? owner[a] < owner[b] : a < b; });
     halo.erase(std::unique(halo.begin(), halo.end()), halo.end());
     lp.halo_global = std::move(halo);
     lp.halo_begin.assign(parts + 1, 0);
@@ -209,12 +213,18 @@ ShapeModel parse_shape_model(const std::string& spec) {
     } catch (const std::exception&) {
       throw Error("partition shape '" + spec + "': key '" + key + "' needs a number");
     }
-    if (key == "nodes") m.nodes = std::int64_t(v), have_nodes = true;
-    else if (key == "edges") m.directed_edges = std::int64_t(v), have_edges = true;
-    else if (key == "halo") m.halo = v;
-    else if (key == "marginal") m.marginal = v;
-    else if (key == "remote") m.remote = v;
-    else if (key == "peers") m.peers = int(v);
+    if (key == "nodes")
+      m.nodes = std::int64_t(v), have_nodes = true;
+    else if (key == "edges")
+      m.directed_edges = std::int64_t(v), have_edges = true;
+    else if (key == "halo")
+      m.halo = v;
+    else if (key == "marginal")
+      m.marginal = v;
+    else if (key == "remote")
+      m.remote = v;
+    else if (key == "peers")
+      m.peers = int(v);
     else
       throw Error("partition shape '" + spec + "': unknown key '" + key +
                   "' (allowed: nodes, edges, halo, marginal, remote, peers)");

@@ -24,9 +24,9 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
 struct LocalPartition {
   int rank = 0, parts = 1;
   std::int64_t num_central = 0, num_marginal = 0;  // inner = central + marginal
-  std::vector<std::int64_t> inner_global;   // local inner id -> global id (num_inner entries)
-  std::vector<std::int64_t> halo_global;    // halo index -> global id
-  std::vector<std::int64_t> halo_begin;     // parts + 1: halo rows owned by q are [halo_begin[q], halo_begin[q+1])
+  std::vector<std::int64_t> inner_global;          // local inner id -> global id (num_inner entries)
+  std::vector<std::int64_t> halo_global;           // halo index -> global id
+  std::vector<std::int64_t> halo_begin;        // parts + 1: halo rows owned by q are [halo_begin[q], halo_begin[q+1])
   std::vector<std::vector<NodeId>> send_rows;  // per peer q: local inner ids to send to q
   // rows = inner nodes (local order), cols = inner ids then num_inner + halo index; pattern of the
   // global adjacency restricted to the part's in-edges (no self-loops). Within a row, columns are
@@ -47,8 +47,8 @@ std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<s
 struct PartitionShape {
   int rank = 0, parts = 1;
   std::int64_t num_central = 0, num_marginal = 0;
-  std::vector<std::int64_t> halo_rows;  // [q]: rows this rank receives from q per exchange (0 for itself)
-  std::vector<std::int64_t> send_rows;  // [q]: rows this rank sends to q per exchange
+  std::vector<std::int64_t> halo_rows;             // [q]: rows this rank receives from q per exchange (0 for itself)
+  std::vector<std::int64_t> send_rows;             // [q]: rows this rank sends to q per exchange
   std::int64_t nnz_central = 0, nnz_marginal = 0;  // local adjacency non-zeros (no self-loops) by row class
   std::int64_t nnz_to_halo = 0;                    // of those, non-zeros in halo columns
 
@@ -76,13 +76,13 @@ std::vector<PartitionShape> model_shapes(const ShapeModel& model, int parts);
 struct PartitionStats {
   int parts = 0;
   std::int64_t num_nodes = 0, num_directed_edges = 0;
-  std::int64_t edge_cut = 0;             // undirected edges whose endpoints have different owners
+  std::int64_t edge_cut = 0;                         // undirected edges whose endpoints have different owners
   std::vector<std::vector<std::int64_t>> halo_rows;  // [p][q]: rows p receives from q per exchange
-  std::int64_t comm_volume_rows = 0;     // sum of halo_rows: rows moved per exchanged layer, one direction
+  std::int64_t comm_volume_rows = 0;                 // sum of halo_rows: rows moved per exchanged layer, one direction
   std::vector<std::int64_t> inner, halo, marginal, local_edges;  // per part
-  double marginal_fraction = 0;          // sum marginal / num_nodes
-  double node_imbalance = 0;             // max inner / mean inner (1 = perfect)
-  double edge_imbalance = 0;             // max local edges / mean local edges
+  double marginal_fraction = 0;                                  // sum marginal / num_nodes
+  double node_imbalance = 0;                                     // max inner / mean inner (1 = perfect)
+  double edge_imbalance = 0;                                     // max local edges / mean local edges
 };
 
 PartitionStats partition_stats(const Csr& adj, const std::vector<LocalPartition>& parts);

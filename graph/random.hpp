@@ -26,7 +26,9 @@ ADAQP_HOST_DEVICE constexpr std::uint64_t mix64(std::uint64_t x) {
 // Hash of a key tuple; each element is folded in with a fresh mixing round:
 // hash_key({a, b}) == hash_fold(hash_fold(kHashStart, a), b).
 inline constexpr std::uint64_t kHashStart = 0x6a09e667f3bcc908ULL;
-ADAQP_HOST_DEVICE constexpr std::uint64_t hash_fold(std::uint64_t h, std::uint64_t k) { return mix64(h ^ mix64(k)); }
+ADAQP_HOST_DEVICE constexpr std::uint64_t hash_fold(std::uint64_t h, std::uint64_t k) {
+  return mix64(h ^ mix64(k));
+}
 constexpr std::uint64_t hash_key(std::initializer_list<std::uint64_t> key) {
   std::uint64_t h = kHashStart;
   for (std::uint64_t k : key) h = hash_fold(h, k);
@@ -34,7 +36,9 @@ constexpr std::uint64_t hash_key(std::initializer_list<std::uint64_t> key) {
 }
 
 // Uniform in [0, 1) with 53 random bits.
-constexpr double to_unit(std::uint64_t bits) { return double(bits >> 11) * 0x1.0p-53; }
+constexpr double to_unit(std::uint64_t bits) {
+  return double(bits >> 11) * 0x1.0p-53;
+}
 
 // Uniform integer in [0, n) (n > 0), by 128-bit multiply (negligible bias for n << 2^64).
 inline std::uint64_t to_range(std::uint64_t bits, std::uint64_t n) {

@@ -32,8 +32,7 @@ std::vector<RegistryEntry> load_registry() {
     const auto n = list[i];
     auto get = [&](const char* key, bool required) -> std::string {
       if (!n[key]) {
-        if (required)
-          throw Error(path + ": datasets[" + std::to_string(i) + "]: missing key '" + key + "'");
+        if (required) throw Error(path + ": datasets[" + std::to_string(i) + "]: missing key '" + key + "'");
         return "";
       }
       return n[key].as<std::string>();

@@ -26,8 +26,7 @@ Params parse_spec(const std::string& spec, const Params& defaults, const std::se
     if (comma == std::string::npos) comma = spec.size();
     const std::string item = spec.substr(start, comma - start);
     const auto eq = item.find('=');
-    if (eq == std::string::npos)
-      throw Error("--dataset '" + spec + "': '" + item + "' is not key=value");
+    if (eq == std::string::npos) throw Error("--dataset '" + spec + "': '" + item + "' is not key=value");
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
     if (!defaults.count(key))
       throw Error("--dataset '" + spec + "': unknown key '" + key + "' (allowed: " + allowed + ")");
@@ -50,7 +49,9 @@ void require(bool ok, const std::string& spec, const std::string& key, const std
   if (!ok) throw Error("--dataset '" + spec + "': key '" + key + "' must be " + allowed);
 }
 
-std::int64_t as_int(const Params& p, const char* key) { return std::int64_t(p.at(key)); }
+std::int64_t as_int(const Params& p, const char* key) {
+  return std::int64_t(p.at(key));
+}
 
 void fill_gaussian_features(Dataset& d, std::uint64_t seed, const std::vector<float>* class_means, double noise) {
   const std::int64_t f = d.num_features;
@@ -66,8 +67,15 @@ void fill_gaussian_features(Dataset& d, std::uint64_t seed, const std::vector<fl
 
 Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
   const Params p = parse_spec(spec,
-                              {{"nodes", 0}, {"classes", 0}, {"degree", 0}, {"seed", 0}, {"intra", 0.8},
-                               {"features", 64}, {"noise", 1.0}, {"train", 20}, {"val", 30}},
+                              {{"nodes", 0},
+                               {"classes", 0},
+                               {"degree", 0},
+                               {"seed", 0},
+                               {"intra", 0.8},
+                               {"features", 64},
+                               {"noise", 1.0},
+                               {"train", 20},
+                               {"val", 30}},
                               {"nodes", "classes", "degree"});
   Dataset d;
   d.name = spec;
@@ -121,8 +129,14 @@ Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
 
 Dataset make_rmat(const std::string& spec, const LoadOptions& opt) {
   const Params p = parse_spec(spec,
-                              {{"scale", 0}, {"degree", 0}, {"seed", 0}, {"a", 0.57}, {"b", 0.19}, {"c", 0.19},
-                               {"features", 32}, {"classes", 8}},
+                              {{"scale", 0},
+                               {"degree", 0},
+                               {"seed", 0},
+                               {"a", 0.57},
+                               {"b", 0.19},
+                               {"c", 0.19},
+                               {"features", 32},
+                               {"classes", 8}},
                               {"scale", "degree"});
   Dataset d;
   d.name = spec;

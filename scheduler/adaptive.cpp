@@ -14,7 +14,9 @@ AssignScheme parse_assign_scheme(const std::string& name) {
   throw Error("--assign '" + name + "': unknown scheme (allowed: adaptive, random; uniform widths: --bits 2|4|8)");
 }
 
-const char* to_string(AssignScheme s) { return s == AssignScheme::adaptive ? "adaptive" : "random"; }
+const char* to_string(AssignScheme s) {
+  return s == AssignScheme::adaptive ? "adaptive" : "random";
+}
 
 BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::vector<std::vector<ChannelCost>>& costs,
                           const AssignConfig& config, AssignReport* report) {

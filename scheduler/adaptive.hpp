@@ -53,17 +53,16 @@ struct AssignConfig {
 using BitAssignment = std::map<ChannelKey, MessageLayout>;
 
 struct AssignReport {
-  double solve_s = 0;           // all rounds
-  std::vector<std::string> methods;  // per round: "milp-optimal", "milp", "greedy-fallback", "random"
-  double objective = 0;         // sum over rounds
-  double predicted_variance = 0;  // sum over rounds of the model's weighted variance
+  double solve_s = 0;                        // all rounds
+  std::vector<std::string> methods;          // per round: "milp-optimal", "milp", "greedy-fallback", "random"
+  double objective = 0;                      // sum over rounds
+  double predicted_variance = 0;             // sum over rounds of the model's weighted variance
   std::map<int, std::int64_t> rows_at_bits;  // histogram: width -> message rows
 };
 
 // costs[sender][receiver]: the channel's alpha-beta model.
-BitAssignment assign_bits(const std::vector<ChannelStats>& channels,
-                          const std::vector<std::vector<ChannelCost>>& costs, const AssignConfig& config,
-                          AssignReport* report);
+BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::vector<std::vector<ChannelCost>>& costs,
+                          const AssignConfig& config, AssignReport* report);
 
 // Flattens / restores an assignment (for broadcasting it from the rank that solved it).
 std::vector<std::int32_t> serialize(const BitAssignment& a);

@@ -18,7 +18,9 @@ double variance_of(const RowGroup& g, int bits) {
   const double levels = double((1 << bits) - 1);
   return g.weighted_range2 * double(g.cols) / (4.0 * levels * levels);
 }
-double bytes_of(const RowGroup& g, int bits) { return double(message_bytes(g.rows, g.cols, bits)); }
+double bytes_of(const RowGroup& g, int bits) {
+  return double(message_bytes(g.rows, g.cols, bits));
+}
 
 struct Norms {
   double v_max = 1, t_max = 1;
@@ -103,7 +105,8 @@ Assignment solve_greedy(const AssignmentProblem& p) {
       std::priority_queue<Step, std::vector<Step>, std::greater<Step>> steps;
       auto push = [&](int g) {
         if (level[g] == 0) return;
-        const double dv = variance_of(p.groups[g], p.widths[level[g] - 1]) - variance_of(p.groups[g], p.widths[level[g]]);
+        const double dv =
+            variance_of(p.groups[g], p.widths[level[g] - 1]) - variance_of(p.groups[g], p.widths[level[g]]);
         const double db = bytes_of(p.groups[g], p.widths[level[g]]) - bytes_of(p.groups[g], p.widths[level[g] - 1]);
         steps.push({db > 0 ? dv / db : 1e300, g});
       };

@@ -34,17 +34,17 @@ struct ChannelCost {
 struct AssignmentProblem {
   std::vector<RowGroup> groups;
   std::vector<ChannelCost> channels;
-  double lambda = 0.5;              // weight of variance, in [0, 1]
+  double lambda = 0.5;               // weight of variance, in [0, 1]
   std::vector<int> widths{2, 4, 8};  // allowed widths, increasing
 };
 
 struct Assignment {
-  std::vector<int> bits;   // per group
-  double objective = 0;    // the normalised objective above
-  double variance = 0;     // sum_g V_g(b_g)
-  double round_s = 0;      // Z
-  double solve_s = 0;      // wall time of the solve
-  std::string method;      // "milp", "milp-optimal", "greedy", "greedy-fallback"
+  std::vector<int> bits;  // per group
+  double objective = 0;   // the normalised objective above
+  double variance = 0;    // sum_g V_g(b_g)
+  double round_s = 0;     // Z
+  double solve_s = 0;     // wall time of the solve
+  std::string method;     // "milp", "milp-optimal", "greedy", "greedy-fallback"
 };
 
 // Objective, variance and round time of a given choice (the one definition used by all solvers).

@@ -1,8 +1,7 @@
 #include "scheduler/build_plan.hpp"
 
-#include <stdexcept>
-
 #include <functional>
+#include <stdexcept>
 
 #include "graph/error.hpp"
 #include "scheduler/peers.hpp"
@@ -15,11 +14,18 @@ class Builder {
  public:
   Builder(const graph::PartitionShape& part, const ModelShape& m, Strategy s, bool training, int bits,
           const BitAssignment* assignment, const PeerOptions& peers)
-      : part_(part), m_(m), strategy_(s), bits_(training ? bits : 32), assignment_(training ? assignment : nullptr),
-        peers_(training ? peers : PeerOptions{}), n_(part.num_inner()), nl_(part.num_local()) {
+      : part_(part),
+        m_(m),
+        strategy_(s),
+        bits_(training ? bits : 32),
+        assignment_(training ? assignment : nullptr),
+        peers_(training ? peers : PeerOptions{}),
+        n_(part.num_inner()),
+        nl_(part.num_local()) {
     if (!valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed " + kWidthsAllowed);
     check_peers(peers_, s == Strategy::overlap ? Mode::overlap : Mode::vanilla, false);
-    if (peers_.any() && assignment_) throw Error("adaptive widths with stale pipelining or boundary sampling: not supported");
+    if (peers_.any() && assignment_)
+      throw Error("adaptive widths with stale pipelining or boundary sampling: not supported");
     plan_.rank = part.rank;
     plan_.ranks = part.parts;
     plan_.strategy = s;
@@ -76,10 +82,14 @@ class Builder {
   std::int64_t fwd_nnz(std::int64_t b, std::int64_t e) const {
     const std::int64_t nc = part_.num_central;
     std::int64_t nnz = 0;
-    if (b == 0 && e == n_) nnz = part_.nnz_central + part_.nnz_marginal;
-    else if (b == 0 && e == nc) nnz = part_.nnz_central;
-    else if (b == nc && e == n_) nnz = part_.nnz_marginal;
-    else throw std::logic_error("scheduler: SpMM over rows that are not a row class");
+    if (b == 0 && e == n_)
+      nnz = part_.nnz_central + part_.nnz_marginal;
+    else if (b == 0 && e == nc)
+      nnz = part_.nnz_central;
+    else if (b == nc && e == n_)
+      nnz = part_.nnz_marginal;
+    else
+      throw std::logic_error("scheduler: SpMM over rows that are not a row class");
     return nnz + self_loops_ * (e - b);
   }
   std::int64_t halo_rows(int q) const { return part_.halo_rows[std::size_t(q)]; }
@@ -106,8 +116,8 @@ class Builder {
   Task task(TaskKind kind, int l, Direction d, std::vector<int> deps, const std::string& what) const {
     Task t;
     t.kind = kind;
-    t.lane = (kind == TaskKind::send || kind == TaskKind::recv || kind == TaskKind::allreduce) ? Lane::comm
-                                                                                                : Lane::compute;
+    t.lane =
+        (kind == TaskKind::send || kind == TaskKind::recv || kind == TaskKind::allreduce) ? Lane::comm : Lane::compute;
     t.layer = l;
     t.dir = d;
     t.deps = std::move(deps);
@@ -126,7 +136,7 @@ class Builder {
     int data;
     std::int64_t cols;
     std::vector<int> recv_task, recv_msg;
-    int zero = -1;  // boundary sampling, forward: the task clearing the halo rows before the unpacks
+    int zero = -1;           // boundary sampling, forward: the task clearing the halo rows before the unpacks
     std::vector<int> packs;  // the pack tasks (they read `data`)
   };
   // Rows of the full boundary lists, and of this epoch's sample (boundary sampling).
@@ -202,7 +212,8 @@ class Builder {
       if (q == me || rows_out(d, q) == 0) continue;
       const Wire w = wire(l, d, me, q, rows_out(d, q), cols);
       const int msg = message(q, w.bytes, true);
-      Task pk = message_task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
+      Task pk =
+          message_task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
       pk.a = buf(data);
       pk.row_sel = d == Direction::forward ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
       pk.row_sel.sampled = peers_.sampled();
@@ -340,8 +351,8 @@ class Builder {
     return add(std::move(t));
   }
 
-  int gemm(int l, Direction d, std::vector<int> deps, Operand a, bool ta, Operand b, bool tb, Operand c,
-           std::int64_t m, std::int64_t n, std::int64_t k, bool accumulate, const std::string& what) {
+  int gemm(int l, Direction d, std::vector<int> deps, Operand a, bool ta, Operand b, bool tb, Operand c, std::int64_t m,
+           std::int64_t n, std::int64_t k, bool accumulate, const std::string& what) {
     Task t = task(TaskKind::gemm, l, d, std::move(deps), what);
     t.a = a;
     t.b = b;
@@ -486,8 +497,7 @@ class Builder {
     const auto unpacks = finish_exchange(post_exchange(l, F, src, cols, ready), {});
     std::vector<int> after = ready;
     after.insert(after.end(), unpacks.begin(), unpacks.end());
-    if (strategy_ == Strategy::vanilla)
-      return {spmm(l, F, after, src, dst, cols, 0, n_, false, "A*[all]")};
+    if (strategy_ == Strategy::vanilla) return {spmm(l, F, after, src, dst, cols, 0, n_, false, "A*[all]")};
     const int central = spmm(l, F, ready, src, dst, cols, 0, part_.num_central, false, "A*[central]");
     const int marginal = spmm(l, F, after, src, dst, cols, part_.num_central, n_, false, "A*[marginal]");
     return {central, marginal};
@@ -594,16 +604,16 @@ class Builder {
           const auto final_rows = aggregate_backward(l, {gout_ready}, gout, gmid, out, nullptr);
           grad_tasks.push_back(input_t_times(gmid, w, final_rows, "dW=X^T*G", n_));
           if (need_dx)
-            gin_done = {gemm(l, B, final_rows, buf(gmid), false, value(w), true, buf(gin), n_, in, out, false,
-                             "dX=G*W^T")};
+            gin_done = {
+                gemm(l, B, final_rows, buf(gmid), false, value(w), true, buf(gin), n_, in, out, false, "dX=G*W^T")};
         }
       } else {
         grad_tasks.push_back(
             gemm(l, B, {gout_ready}, buf(mid_[l]), true, buf(gout), false, grad(w), in, out, n_, false, "dW=M^T*G"));
         if (need_dx) {
           const int gmid = buffer(L + "aggregated.grad", n_, in);
-          const int gm = gemm(l, B, {gout_ready}, buf(gout), false, value(w), true, buf(gmid), n_, in, out, false,
-                              "dM=G*W^T");
+          const int gm =
+              gemm(l, B, {gout_ready}, buf(gout), false, value(w), true, buf(gmid), n_, in, out, false, "dM=G*W^T");
           std::function<std::vector<int>(int)> self_term;
           if (m_.sage)
             self_term = [&, gin, w_self, gout, gout_ready](int inner) {
@@ -614,7 +624,8 @@ class Builder {
             // The layer dropped all its rows after the exchange (forward_layer): the gradients of
             // the halo rows go back through that mask before they travel, and the received ones
             // (gradients of undropped rows) are added after this rank's own mask.
-            if (strategy_ != Strategy::vanilla) throw std::logic_error("scheduler: inputs exchanged before dropout need the vanilla schedule");
+            if (strategy_ != Strategy::vanilla)
+              throw std::logic_error("scheduler: inputs exchanged before dropout need the vanilla schedule");
             const int all = spmm(l, B, {gm}, gmid, gin, in, 0, nl_, true, "A^T*[all]");
             const int dropped = dropout_backward(l, self_term ? self_term(all) : std::vector<int>{all}, gin, gin, nl_,
                                                  in, "dropout'[all rows]");
@@ -628,8 +639,8 @@ class Builder {
       if (m_.sage) {
         grad_tasks.push_back(input_t_times(gout, w_self, {gout_ready}, "dW_self=X^T*G", n_));
         if (need_dx && tf)
-          gin_done = {gemm(l, B, gin_done, buf(gout), false, value(w_self), true, buf(gin), n_, in, out, true,
-                           "+G*W_self^T")};
+          gin_done = {
+              gemm(l, B, gin_done, buf(gout), false, value(w_self), true, buf(gin), n_, in, out, true, "+G*W_self^T")};
       }
       if (need_dx && drop_after(l)) {
         // Already through the dropout: the inner rows are the previous layer's output gradient.
@@ -677,13 +688,13 @@ class Builder {
 
 }  // namespace
 
-Plan build_plan(const graph::PartitionShape& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits, const BitAssignment* assignment, const PeerOptions& peers) {
+Plan build_plan(const graph::PartitionShape& part, const ModelShape& model, Strategy strategy, bool training, int bits,
+                const BitAssignment* assignment, const PeerOptions& peers) {
   return Builder(part, model, strategy, training, bits, assignment, peers).build();
 }
 
-Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits, const BitAssignment* assignment, const PeerOptions& peers) {
+Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training, int bits,
+                const BitAssignment* assignment, const PeerOptions& peers) {
   return build_plan(graph::shape_of(part), model, strategy, training, bits, assignment, peers);
 }
 

@@ -18,11 +18,11 @@
 namespace adaqp::scheduler {
 
 struct ModelShape {
-  bool sage = false;                // GraphSAGE (self weight, mean aggregation) or GCN (self-loops)
-  std::vector<std::int64_t> dims;   // [features, hidden x (layers - 1), classes]
-  double dropout = 0;               // probability in [0, 1)
-  bool sparse_input = false;        // the first layer multiplies sparse features (transform-first only)
-  std::int64_t feature_nnz = 0;     // non-zeros of the rank's sparse features (sizes only)
+  bool sage = false;               // GraphSAGE (self weight, mean aggregation) or GCN (self-loops)
+  std::vector<std::int64_t> dims;  // [features, hidden x (layers - 1), classes]
+  double dropout = 0;              // probability in [0, 1)
+  bool sparse_input = false;       // the first layer multiplies sparse features (transform-first only)
+  std::int64_t feature_nnz = 0;    // non-zeros of the rank's sparse features (sizes only)
   // Every layer aggregates first, so its exchanges carry the layer's input rows H (and gradients
   // with respect to them) rather than H W. Stale pipelining needs this: PipeGCN's stale quantity
   // is the boundary input H of the previous epoch, multiplied by this epoch's weights; a stale
@@ -35,9 +35,7 @@ struct ModelShape {
   // The first layer keeps the ordinary rule under exchange_inputs: its input rows are features,
   // which never go stale, and a transform-first first layer computes its halo rows X[halo] W itself
   // from the rank's copy of the halo features (Plan::halo_features), so nothing is exchanged.
-  bool transform_first(int layer) const {
-    return !(exchange_inputs && layer > 0) && dims[layer + 1] <= dims[layer];
-  }
+  bool transform_first(int layer) const { return !(exchange_inputs && layer > 0) && dims[layer + 1] <= dims[layer]; }
   // Parameter index of a layer's weights / bias (order: w_neigh, [w_self], bias per layer).
   int param_index(int layer, int which) const { return layer * (sage ? 3 : 2) + which; }
 };

@@ -19,8 +19,9 @@ void check_peers(const PeerOptions& p, Mode mode, bool adaptive) {
     throw Error(std::string("--stale with --mode ") + to_string(mode) +
                 ": stale pipelining already overlaps the whole exchange; use --mode vanilla or quant");
   if (p.stale && p.sampled())
-    throw Error("--stale with --boundary-rate: not supported together (a stale store would hold another "
-                "epoch's sample)");
+    throw Error(
+        "--stale with --boundary-rate: not supported together (a stale store would hold another "
+        "epoch's sample)");
   if (adaptive && p.any())
     throw Error(std::string(p.stale ? "--stale" : "--boundary-rate") +
                 " with --bits adaptive: not supported (adaptive layouts assume every row travels every epoch)");
@@ -73,8 +74,7 @@ std::vector<std::int32_t> keep(const std::vector<std::int64_t>& global_ids, doub
 }
 }  // namespace
 
-BoundarySample sample_boundary(const graph::LocalPartition& part, double rate, std::uint64_t seed,
-                               std::int64_t epoch) {
+BoundarySample sample_boundary(const graph::LocalPartition& part, double rate, std::uint64_t seed, std::int64_t epoch) {
   const int P = part.parts, me = part.rank;
   BoundarySample out;
   out.send_pos.resize(std::size_t(P));

@@ -36,9 +36,9 @@
 namespace adaqp::scheduler {
 
 struct PeerOptions {
-  bool stale = false;          // stale pipelining
-  double stale_momentum = 0;   // smoothing of the stale stores, in [0, 1)
-  double boundary_rate = 1;    // fraction of boundary nodes kept per epoch, in (0, 1]; 1 = no sampling
+  bool stale = false;         // stale pipelining
+  double stale_momentum = 0;  // smoothing of the stale stores, in [0, 1)
+  double boundary_rate = 1;   // fraction of boundary nodes kept per epoch, in (0, 1]; 1 = no sampling
   // Stale pipelining only: build the first epoch's plan (synchronous exchange that fills the stores).
   bool warmup = false;
 
@@ -64,7 +64,6 @@ std::int64_t sampled_rows(std::int64_t rows, double rate);
 struct BoundarySample {
   std::vector<std::vector<std::int32_t>> send_pos, halo_pos;
 };
-BoundarySample sample_boundary(const graph::LocalPartition& part, double rate, std::uint64_t seed,
-                               std::int64_t epoch);
+BoundarySample sample_boundary(const graph::LocalPartition& part, double rate, std::uint64_t seed, std::int64_t epoch);
 
 }  // namespace adaqp::scheduler

@@ -11,31 +11,52 @@ namespace adaqp::scheduler {
 
 const char* to_string(TaskKind k) {
   switch (k) {
-    case TaskKind::dropout: return "dropout";
-    case TaskKind::gemm: return "gemm";
-    case TaskKind::spmm: return "spmm";
-    case TaskKind::spmm_features: return "spmm_features";
-    case TaskKind::spmm_features_t: return "spmm_features_t";
-    case TaskKind::bias_act: return "bias_act";
-    case TaskKind::act_backward: return "act_backward";
-    case TaskKind::bias_grad: return "bias_grad";
-    case TaskKind::dropout_backward: return "dropout_backward";
-    case TaskKind::pack: return "pack";
-    case TaskKind::unpack: return "unpack";
-    case TaskKind::copy_rows: return "copy_rows";
-    case TaskKind::send: return "send";
-    case TaskKind::recv: return "recv";
-    case TaskKind::loss: return "loss";
-    case TaskKind::allreduce: return "allreduce";
-    case TaskKind::optimizer: return "optimizer";
+    case TaskKind::dropout:
+      return "dropout";
+    case TaskKind::gemm:
+      return "gemm";
+    case TaskKind::spmm:
+      return "spmm";
+    case TaskKind::spmm_features:
+      return "spmm_features";
+    case TaskKind::spmm_features_t:
+      return "spmm_features_t";
+    case TaskKind::bias_act:
+      return "bias_act";
+    case TaskKind::act_backward:
+      return "act_backward";
+    case TaskKind::bias_grad:
+      return "bias_grad";
+    case TaskKind::dropout_backward:
+      return "dropout_backward";
+    case TaskKind::pack:
+      return "pack";
+    case TaskKind::unpack:
+      return "unpack";
+    case TaskKind::copy_rows:
+      return "copy_rows";
+    case TaskKind::send:
+      return "send";
+    case TaskKind::recv:
+      return "recv";
+    case TaskKind::loss:
+      return "loss";
+    case TaskKind::allreduce:
+      return "allreduce";
+    case TaskKind::optimizer:
+      return "optimizer";
   }
   return "?";
 }
-const char* to_string(Lane l) { return l == Lane::compute ? "compute" : "comm"; }
+const char* to_string(Lane l) {
+  return l == Lane::compute ? "compute" : "comm";
+}
 const char* to_string(Direction d) {
   return d == Direction::forward ? "forward" : d == Direction::backward ? "backward" : "none";
 }
-const char* to_string(Strategy s) { return s == Strategy::vanilla ? "vanilla" : "overlap"; }
+const char* to_string(Strategy s) {
+  return s == Strategy::vanilla ? "vanilla" : "overlap";
+}
 
 Strategy parse_strategy(const std::string& name) {
   if (name == "vanilla") return Strategy::vanilla;
@@ -53,10 +74,14 @@ Mode parse_mode(const std::string& name) {
 
 const char* to_string(Mode m) {
   switch (m) {
-    case Mode::vanilla: return "vanilla";
-    case Mode::quant: return "quant";
-    case Mode::overlap: return "overlap";
-    default: return "adaqp";
+    case Mode::vanilla:
+      return "vanilla";
+    case Mode::quant:
+      return "quant";
+    case Mode::overlap:
+      return "overlap";
+    default:
+      return "adaqp";
   }
 }
 
@@ -77,8 +102,8 @@ std::int64_t Plan::bytes_sent() const {
 namespace {
 
 std::string describe(const Plan& p, const Task& t) {
-  std::string s = "plan of rank " + std::to_string(p.rank) + ": task " + std::to_string(t.id) + " (" +
-                  to_string(t.kind);
+  std::string s =
+      "plan of rank " + std::to_string(p.rank) + ": task " + std::to_string(t.id) + " (" + to_string(t.kind);
   if (t.peer >= 0) s += (t.kind == TaskKind::recv ? " from " : " to ") + std::to_string(t.peer);
   if (t.layer >= 0) s += ", layer " + std::to_string(t.layer) + " " + to_string(t.dir);
   return s + ")";
@@ -100,8 +125,9 @@ void validate(const Plan& p) {
   std::vector<std::vector<int>> users(n);
   for (int i = 0; i < n; ++i) {
     const Task& t = p.tasks[i];
-    if (t.id != i) throw Error("plan of rank " + std::to_string(p.rank) + ": task at position " + std::to_string(i) +
-                               " has id " + std::to_string(t.id));
+    if (t.id != i)
+      throw Error("plan of rank " + std::to_string(p.rank) + ": task at position " + std::to_string(i) + " has id " +
+                  std::to_string(t.id));
     for (int d : t.deps) {
       if (d < 0 || d >= n) throw Error(describe(p, t) + ": depends on missing task " + std::to_string(d));
       if (d == i) throw Error(describe(p, t) + ": depends on itself (cycle)");
@@ -111,12 +137,11 @@ void validate(const Plan& p) {
     check_operand(p, t, t.a);
     check_operand(p, t, t.b);
     check_operand(p, t, t.c);
-    const bool comm = t.kind == TaskKind::pack || t.kind == TaskKind::unpack || t.kind == TaskKind::send ||
-                      t.kind == TaskKind::recv;
+    const bool comm =
+        t.kind == TaskKind::pack || t.kind == TaskKind::unpack || t.kind == TaskKind::send || t.kind == TaskKind::recv;
     if (comm && (t.message < 0 || t.message >= int(p.messages.size())))
       throw Error(describe(p, t) + ": refers to missing message slot " + std::to_string(t.message));
-    if ((t.kind == TaskKind::send || t.kind == TaskKind::recv) &&
-        (t.peer < 0 || t.peer >= p.ranks || t.peer == p.rank))
+    if ((t.kind == TaskKind::send || t.kind == TaskKind::recv) && (t.peer < 0 || t.peer >= p.ranks || t.peer == p.rank))
       throw Error(describe(p, t) + ": invalid peer " + std::to_string(t.peer));
     if (t.kind == TaskKind::copy_rows) {
       if (t.c.kind != Operand::buffer || (t.a.kind != Operand::none && t.a.kind != Operand::buffer))
@@ -196,17 +221,30 @@ std::string to_json(const Plan& p) {
   json tasks = json::array();
   for (const auto& t : p.tasks) {
     static const char* sel[] = {"all", "range", "send_list", "halo"};
-    json j = {{"id", t.id},     {"kind", to_string(t.kind)}, {"lane", to_string(t.lane)}, {"layer", t.layer},
-              {"dir", to_string(t.dir)}, {"deps", t.deps}, {"rows", t.rows},  {"cols", t.cols},
-              {"inner", t.inner}, {"nnz", t.nnz},          {"bytes", t.bytes}, {"peer", t.peer},
-              {"bits", t.bits}, {"label", t.label}};
+    json j = {{"id", t.id},
+              {"kind", to_string(t.kind)},
+              {"lane", to_string(t.lane)},
+              {"layer", t.layer},
+              {"dir", to_string(t.dir)},
+              {"deps", t.deps},
+              {"rows", t.rows},
+              {"cols", t.cols},
+              {"inner", t.inner},
+              {"nnz", t.nnz},
+              {"bytes", t.bytes},
+              {"peer", t.peer},
+              {"bits", t.bits},
+              {"label", t.label}};
     if (t.a.kind != Operand::none) j["a"] = operand(t.a);
     if (t.b.kind != Operand::none) j["b"] = operand(t.b);
     if (t.c.kind != Operand::none) j["c"] = operand(t.c);
     if (t.kind == TaskKind::spmm || t.kind == TaskKind::pack || t.kind == TaskKind::unpack ||
         t.kind == TaskKind::copy_rows)
-      j["row_sel"] = {{"kind", sel[t.row_sel.kind]}, {"begin", t.row_sel.begin}, {"end", t.row_sel.end},
-                      {"peer", t.row_sel.peer}, {"sampled", t.row_sel.sampled}};
+      j["row_sel"] = {{"kind", sel[t.row_sel.kind]},
+                      {"begin", t.row_sel.begin},
+                      {"end", t.row_sel.end},
+                      {"peer", t.row_sel.peer},
+                      {"sampled", t.row_sel.sampled}};
     if (t.kind == TaskKind::copy_rows) j["src_begin"] = t.src_begin;
     if (t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0)) {
       j["scale"] = t.scale;
@@ -221,10 +259,18 @@ std::string to_json(const Plan& p) {
     buffers.push_back({{"name", b.name}, {"rows", b.rows}, {"cols", b.cols}, {"persistent", b.persistent}});
   for (const auto& m : p.messages) messages.push_back({{"peer", m.peer}, {"bytes", m.bytes}, {"outgoing", m.outgoing}});
   for (const auto& q : p.params) params.push_back({{"name", q.name}, {"rows", q.rows}, {"cols", q.cols}});
-  const json j = {{"rank", p.rank},         {"ranks", p.ranks},     {"strategy", to_string(p.strategy)},
-                  {"training", p.training}, {"bits", p.bits},       {"bytes_sent", p.bytes_sent()},
-                  {"bytes_meta", p.bytes_meta()}, {"halo_features", p.halo_features}, {"buffers", buffers},
-                  {"messages", messages},   {"params", params},     {"tasks", tasks}};
+  const json j = {{"rank", p.rank},
+                  {"ranks", p.ranks},
+                  {"strategy", to_string(p.strategy)},
+                  {"training", p.training},
+                  {"bits", p.bits},
+                  {"bytes_sent", p.bytes_sent()},
+                  {"bytes_meta", p.bytes_meta()},
+                  {"halo_features", p.halo_features},
+                  {"buffers", buffers},
+                  {"messages", messages},
+                  {"params", params},
+                  {"tasks", tasks}};
   return j.dump(2);
 }
 
@@ -235,7 +281,7 @@ std::string to_dot(const Plan& p) {
     o << "  subgraph cluster_" << to_string(lane) << " {\n    label=\"" << to_string(lane) << " lane\";\n";
     for (const auto& t : p.tasks)
       if (t.lane == lane)
-        o << "    t" << t.id << " [label=\"" << t.id << ": " << t.label << "\"" 
+        o << "    t" << t.id << " [label=\"" << t.id << ": " << t.label << "\""
           << (lane == Lane::comm ? ", style=filled, fillcolor=lightblue" : "") << "];\n";
     o << "  }\n";
   }

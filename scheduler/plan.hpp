@@ -14,26 +14,26 @@
 namespace adaqp::scheduler {
 
 enum class TaskKind {
-  dropout,            // c = dropout(a) over rows [0, rows), mask kept for dropout_backward
-  gemm,               // c (+)= op(a) op(b): m = rows, n = cols, k = inner
-  spmm,               // c rows in row_sel (+)= M[rows] a, M = forward aggregation or its transpose;
-                      // inner = rows of a (columns of M)
-  spmm_features,      // c (+)= X b with X the sparse (dropped) input features
-  spmm_features_t,    // c (+)= X^T a (parameter gradient of a sparse first layer)
-  bias_act,           // c += bias (param a); then ReLU if relu
-  act_backward,       // c *= [out > 0] with out = buffer a (ReLU derivative)
-  bias_grad,          // grad(param c) = column sums of buffer a
-  dropout_backward,   // c = a * mask(dropout that produced buffer b) * 1/(1-p)
-  pack,               // message slot <- rows row_sel of buffer a
-  unpack,             // rows row_sel of buffer c (+)= scale * message slot; with smoothing s (overwrite
-                      // only): c = s * c + (1 - s) * scale * message
-  copy_rows,          // rows row_sel of buffer c (+)= rows [src_begin, src_begin + rows) of buffer a
-                      // (zeros when a is none): moves stale stores in, clears dropped halo rows
-  send,               // post a send of message slot to peer
-  recv,               // post a receive of message slot from peer
-  loss,               // softmax cross-entropy of logits a over training rows -> gradient c
-  allreduce,          // sum every parameter gradient over ranks
-  optimizer,          // optimizer step on every parameter
+  dropout,           // c = dropout(a) over rows [0, rows), mask kept for dropout_backward
+  gemm,              // c (+)= op(a) op(b): m = rows, n = cols, k = inner
+  spmm,              // c rows in row_sel (+)= M[rows] a, M = forward aggregation or its transpose;
+                     // inner = rows of a (columns of M)
+  spmm_features,     // c (+)= X b with X the sparse (dropped) input features
+  spmm_features_t,   // c (+)= X^T a (parameter gradient of a sparse first layer)
+  bias_act,          // c += bias (param a); then ReLU if relu
+  act_backward,      // c *= [out > 0] with out = buffer a (ReLU derivative)
+  bias_grad,         // grad(param c) = column sums of buffer a
+  dropout_backward,  // c = a * mask(dropout that produced buffer b) * 1/(1-p)
+  pack,              // message slot <- rows row_sel of buffer a
+  unpack,            // rows row_sel of buffer c (+)= scale * message slot; with smoothing s (overwrite
+                     // only): c = s * c + (1 - s) * scale * message
+  copy_rows,         // rows row_sel of buffer c (+)= rows [src_begin, src_begin + rows) of buffer a
+                     // (zeros when a is none): moves stale stores in, clears dropped halo rows
+  send,              // post a send of message slot to peer
+  recv,              // post a receive of message slot from peer
+  loss,              // softmax cross-entropy of logits a over training rows -> gradient c
+  allreduce,         // sum every parameter gradient over ranks
+  optimizer,         // optimizer step on every parameter
 };
 enum class Lane { compute, comm };
 enum class Direction { forward, backward, none };
@@ -49,8 +49,12 @@ const char* to_string(Strategy s);
 Strategy parse_strategy(const std::string& name);  // "vanilla" | "overlap"; throws adaqp::Error
 Mode parse_mode(const std::string& name);          // "vanilla" | "quant" | "overlap" | "adaqp"
 const char* to_string(Mode m);
-inline Strategy strategy_of(Mode m) { return m == Mode::overlap || m == Mode::adaqp ? Strategy::overlap : Strategy::vanilla; }
-inline bool quantizes(Mode m) { return m == Mode::quant || m == Mode::adaqp; }
+inline Strategy strategy_of(Mode m) {
+  return m == Mode::overlap || m == Mode::adaqp ? Strategy::overlap : Strategy::vanilla;
+}
+inline bool quantizes(Mode m) {
+  return m == Mode::quant || m == Mode::adaqp;
+}
 
 // Rows of a buffer a task touches.
 struct RowSet {
@@ -89,7 +93,7 @@ struct Task {
   // Sizes (what a cost model needs).
   std::int64_t rows = 0, cols = 0, inner = 0, nnz = 0, bytes = 0;
   int peer = -1;
-  int bits = 32;  // pack / unpack / send / recv: wire width (scheduler/wire_format.hpp); 0 = mixed (layout)
+  int bits = 32;         // pack / unpack / send / recv: wire width (scheduler/wire_format.hpp); 0 = mixed (layout)
   MessageLayout layout;  // pack / unpack: per-group widths when mixed
   std::int64_t meta_bytes = 0;  // metadata part of bytes (quantized messages)
   // Operands.

@@ -22,14 +22,20 @@ inline constexpr int kBf16 = -16;
 inline constexpr bool valid_bits(int bits) {
   return bits == 2 || bits == 4 || bits == 8 || bits == 16 || bits == kBf16 || bits == 32;
 }
-inline constexpr bool quantized(int bits) { return bits == 2 || bits == 4 || bits == 8; }
+inline constexpr bool quantized(int bits) {
+  return bits == 2 || bits == 4 || bits == 8;
+}
 // Bits one element occupies on the wire (bf16: 16).
-inline constexpr int element_bits(int bits) { return bits == kBf16 ? 16 : bits; }
+inline constexpr int element_bits(int bits) {
+  return bits == kBf16 ? 16 : bits;
+}
 
 inline constexpr std::int64_t row_payload_bytes(std::int64_t cols, int bits) {
   return quantized(bits) ? (cols * bits + 7) / 8 : cols * (element_bits(bits) / 8);
 }
-inline constexpr std::int64_t meta_bytes(std::int64_t rows, int bits) { return quantized(bits) ? rows * kRowMetaBytes : 0; }
+inline constexpr std::int64_t meta_bytes(std::int64_t rows, int bits) {
+  return quantized(bits) ? rows * kRowMetaBytes : 0;
+}
 inline constexpr std::int64_t payload_bytes(std::int64_t rows, std::int64_t cols, int bits) {
   return rows * row_payload_bytes(cols, bits);
 }

@@ -1,11 +1,10 @@
 #include "simulator/cost_model.hpp"
 
-#include "scheduler/wire_format.hpp"
-
 #include <algorithm>
 #include <cmath>
 
 #include "graph/error.hpp"
+#include "scheduler/wire_format.hpp"
 
 namespace adaqp::simulator {
 
@@ -103,8 +102,9 @@ std::pair<std::string, std::vector<double>> task_features(const Task& t) {
       return {"dropout_backward", split(1, elements, elements * 9)};
     case TaskKind::pack:
     case TaskKind::unpack:
-      return {std::string(t.kind == TaskKind::pack ? "pack" : "unpack") + std::to_string(scheduler::element_bits(t.bits)),
-              split(1, elements, elements * 4)};
+      return {
+          std::string(t.kind == TaskKind::pack ? "pack" : "unpack") + std::to_string(scheduler::element_bits(t.bits)),
+          split(1, elements, elements * 4)};
     case TaskKind::copy_rows:  // stale stores in, dropped halo rows cleared: a row copy
       return {"copy", split(1, elements, elements * 8)};
     case TaskKind::loss:

@@ -12,7 +12,7 @@ namespace adaqp::simulator {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kEmulationBurstBytes = 256 * 1024;  // benchmarks/link_emulation.sh: tbf burst 256kb
-}
+}  // namespace
 
 std::string Topology::spec(int ranks) const {
   switch (kind) {
@@ -66,9 +66,12 @@ double parse_rate_bps(const std::string& rate) {
   }
   const std::string unit = used < rate.size() ? rate.substr(used) : "";
   double scale = 0;
-  if (unit == "kbit") scale = 1e3;
-  else if (unit == "mbit") scale = 1e6;
-  else if (unit == "gbit") scale = 1e9;
+  if (unit == "kbit")
+    scale = 1e3;
+  else if (unit == "mbit")
+    scale = 1e6;
+  else if (unit == "gbit")
+    scale = 1e9;
   if (!(v > 0) || scale == 0)
     throw Error("--link '" + rate + "': expected none, lo or a rate such as 100mbit, 1gbit, 10gbit");
   return v * scale;
@@ -108,7 +111,8 @@ Network make_network(const Profile& profile, int ranks, const std::string& topol
       throw Error("--link lo is TCP over this host's loopback: --topology must be flat or omitted");
     const LinkClass* lo = find("lo");
     if (!lo && ranks > 1)
-      throw Error("profile '" + profile.machine + "' has no link class 'lo' (calibrate under benchmarks/link_emulation.sh none)");
+      throw Error("profile '" + profile.machine +
+                  "' has no link class 'lo' (calibrate under benchmarks/link_emulation.sh none)");
     if (lo) net.inter = *lo;
     net.intra = net.inter;
     measured_allreduce("lo");
@@ -120,7 +124,8 @@ Network make_network(const Profile& profile, int ranks, const std::string& topol
   net.topology.kind = Topology::shared;
   const LinkClass* lo = find("lo");
   if (!lo && ranks > 1)
-    throw Error("profile '" + profile.machine + "' has no link class 'lo' (calibrate under benchmarks/link_emulation.sh none)");
+    throw Error("profile '" + profile.machine +
+                "' has no link class 'lo' (calibrate under benchmarks/link_emulation.sh none)");
   net.inter.alpha_s = lo ? lo->alpha_s : 0;
   net.inter.beta_s_per_byte = 8.0 / bps;
   net.inter.source = "tbf rate " + link;
@@ -188,8 +193,10 @@ std::vector<int> FlowNetwork::path_of(int src, int dst, bool* cross) const {
   const int P = net_.ranks;
   *cross = true;
   switch (net_.topology.kind) {
-    case Topology::flat: return {src, P + dst};
-    case Topology::shared: return {0};
+    case Topology::flat:
+      return {src, P + dst};
+    case Topology::shared:
+      return {0};
     case Topology::nodes: {
       const int g = net_.topology.ranks_per_node, N = (P + g - 1) / g;
       *cross = src / g != dst / g;
@@ -261,9 +268,12 @@ double FlowNetwork::next_completion() const {
   }
   for (int id : live_) {
     const Flow& f = flows_[id];
-    if (!f.moving) t = std::min(t, std::max(now_, f.ready_s));  // starts moving (or completes, if empty)
-    else if (f.remaining <= 0 || std::isinf(f.rate)) t = std::min(t, now_);
-    else if (f.rate > 0) t = std::min(t, now_ + f.remaining / f.rate);
+    if (!f.moving)
+      t = std::min(t, std::max(now_, f.ready_s));  // starts moving (or completes, if empty)
+    else if (f.remaining <= 0 || std::isinf(f.rate))
+      t = std::min(t, now_);
+    else if (f.rate > 0)
+      t = std::min(t, now_ + f.remaining / f.rate);
   }
   return t;
 }
@@ -302,8 +312,10 @@ std::vector<int> FlowNetwork::advance(double t) {
     for (int id : live_) {
       Flow& f = flows_[id];
       if (!f.moving) continue;
-      if (std::isinf(f.rate)) f.remaining = 0;
-      else f.remaining -= f.rate * dt;
+      if (std::isinf(f.rate))
+        f.remaining = 0;
+      else
+        f.remaining -= f.rate * dt;
       if (f.remaining <= 1e-9 * std::max(1.0, f.rate)) f.remaining = 0;  // rounding at the event time
     }
     now_ = to;
@@ -325,8 +337,10 @@ std::vector<int> FlowNetwork::advance(double t) {
       fast_ = tokens_ > 0;
       changed = true;
     }
-    if (changed) reshare();
-    else if (now_ >= t) break;
+    if (changed)
+      reshare();
+    else if (now_ >= t)
+      break;
   }
   return done;
 }

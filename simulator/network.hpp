@@ -26,7 +26,7 @@ namespace adaqp::simulator {
 
 struct Topology {
   enum Kind { flat, shared, nodes } kind = flat;
-  int ranks_per_node = 1;  // nodes only
+  int ranks_per_node = 1;             // nodes only
   std::string spec(int ranks) const;  // as parse_topology reads it
 };
 // "flat" | "shared" | "nodes=NxG" (N * G must equal ranks); throws adaqp::Error naming the value.
@@ -101,11 +101,11 @@ class FlowNetwork {
 
  private:
   struct Flow {
-    double ready_s = 0;      // when its bytes start to move (post + alpha)
-    double remaining = 0;    // bytes
-    double rate = 0;         // bytes / s while active
-    std::vector<int> path;   // resource ids
-    bool moving = false;     // past its latency: shares the resources
+    double ready_s = 0;     // when its bytes start to move (post + alpha)
+    double remaining = 0;   // bytes
+    double rate = 0;        // bytes / s while active
+    std::vector<int> path;  // resource ids
+    bool moving = false;    // past its latency: shares the resources
     bool done = false;
   };
   void reshare();
@@ -113,15 +113,15 @@ class FlowNetwork {
   // uses class inter (else intra).
   std::vector<int> path_of(int src, int dst, bool* cross) const;
   double nominal_capacity(int resource) const;  // bytes / s, without the token bucket's peak
-  double medium_throughput() const;  // bytes / s over resource 0 (shared topology)
+  double medium_throughput() const;             // bytes / s over resource 0 (shared topology)
   Network net_;
-  double tokens_ = 0;  // token bucket credit (bytes), shared topology with a bucket
-  bool fast_ = false;  // spending credit: resource 0 at the peak rate
-  std::vector<double> capacity_;  // bytes / s per resource
+  double tokens_ = 0;                                 // token bucket credit (bytes), shared topology with a bucket
+  bool fast_ = false;                                 // spending credit: resource 0 at the peak rate
+  std::vector<double> capacity_;                      // bytes / s per resource
   std::map<std::pair<int, int>, int> pair_resource_;  // ordered pair -> its resource id
-  std::vector<int> count_;        // moving transfers per resource (reshare's scratch)
+  std::vector<int> count_;                            // moving transfers per resource (reshare's scratch)
   std::vector<Flow> flows_;
-  std::vector<int> live_;         // ids of flows not done
+  std::vector<int> live_;  // ids of flows not done
   int active_ = 0;
   double now_ = 0;
   std::int64_t reshares_ = 0;

@@ -16,7 +16,9 @@ namespace adaqp::simulator {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw Error(path + ": " + what);
+}
 
 void check_keys(const YAML::Node& node, const std::set<std::string>& allowed, const std::string& path,
                 const std::string& where) {
@@ -100,9 +102,10 @@ Profile load_profile(const std::string& path) {
     fail(path, std::string("not valid YAML: ") + e.what());
   }
   if (!root.IsMap()) fail(path, "a profile is a YAML map");
-  check_keys(root, {"version", "machine", "backend", "date", "source", "threads", "cores_per_host", "post_s", "compute",
-              "links"}, path,
-             "");
+  check_keys(
+      root,
+      {"version", "machine", "backend", "date", "source", "threads", "cores_per_host", "post_s", "compute", "links"},
+      path, "");
   Profile p;
   p.version = get<int>(root, "version", path, "");
   if (p.version != kProfileVersion)
@@ -130,8 +133,8 @@ Profile load_profile(const std::string& path) {
       fit.r2 = get<double>(kv.second, "r2", path, where);
       fit.samples = get<std::int64_t>(kv.second, "samples", path, where);
       if (fit.coef_s.size() != cls->features.size())
-        fail(path, "'" + where + "coef_s' has " + std::to_string(fit.coef_s.size()) + " values, cost class '" +
-                       name + "' has " + std::to_string(cls->features.size()) + " features");
+        fail(path, "'" + where + "coef_s' has " + std::to_string(fit.coef_s.size()) + " values, cost class '" + name +
+                       "' has " + std::to_string(cls->features.size()) + " features");
       for (double c : fit.coef_s)
         if (!(c >= 0) || !std::isfinite(c)) fail(path, "'" + where + "coef_s' must be finite and >= 0");
       p.compute[name] = fit;

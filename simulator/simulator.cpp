@@ -45,8 +45,11 @@ using Key = std::tuple<int, int, int>;  // sender, receiver, tag
 class Cpus {
  public:
   Cpus(int ranks, int ranks_per_host, double cores, int threads)
-      : per_host_(std::max(1, ranks_per_host)), cores_(cores), threads_(std::max(1, threads)),
-        jobs_(std::size_t(ranks)), busy_(std::size_t((ranks + per_host_ - 1) / per_host_), 0),
+      : per_host_(std::max(1, ranks_per_host)),
+        cores_(cores),
+        threads_(std::max(1, threads)),
+        jobs_(std::size_t(ranks)),
+        busy_(std::size_t((ranks + per_host_ - 1) / per_host_), 0),
         alive_(busy_.size(), 0) {
     oversubscribed_ = cores_ > 0 && double(std::min(per_host_, ranks)) * threads_ > cores_;
     for (int r = 0; r < ranks; ++r) ++alive_[std::size_t(r / per_host_)];
@@ -117,11 +120,14 @@ class Cpus {
 class Sim {
  public:
   Sim(const std::vector<scheduler::Plan>& plans, const Profile& profile, const Network& net, bool timeline)
-      : plans_(plans), profile_(profile), net_(net), flows_(net),
-        cpus_(int(plans.size()),
-              net.topology.kind == Topology::nodes ? net.topology.ranks_per_node : int(plans.size()),
+      : plans_(plans),
+        profile_(profile),
+        net_(net),
+        flows_(net),
+        cpus_(int(plans.size()), net.topology.kind == Topology::nodes ? net.topology.ranks_per_node : int(plans.size()),
               profile.cores_per_host, profile.threads),
-        ranks_(plans.size()), arrival_(plans.size(), 0) {
+        ranks_(plans.size()),
+        arrival_(plans.size(), 0) {
     for (std::size_t r = 0; r < plans.size(); ++r) {
       ranks_[r].ops.resize(plans[r].tasks.size());
       ready_.push({0.0, int(r)});
@@ -333,8 +339,8 @@ Prediction simulate(const std::vector<scheduler::Plan>& plans, const Profile& pr
     throw Error("simulator: " + std::to_string(plans.size()) + " plans for a network of " + std::to_string(net.ranks) +
                 " ranks");
   for (std::size_t r = 0; r < plans.size(); ++r)
-    if (plans[r].rank != int(r)) throw Error("simulator: plan at index " + std::to_string(r) + " is rank " +
-                                             std::to_string(plans[r].rank));
+    if (plans[r].rank != int(r))
+      throw Error("simulator: plan at index " + std::to_string(r) + " is rank " + std::to_string(plans[r].rank));
   return Sim(plans, profile, net, timeline).run();
 }
 

@@ -1,8 +1,9 @@
+#include "engine/comm/communicator.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
-#include "engine/comm/communicator.hpp"
 #include "graph/error.hpp"
 
 namespace adaqp::engine {
@@ -39,7 +40,9 @@ class SelfCommunicator final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_self_communicator() { return std::make_unique<SelfCommunicator>(); }
+std::unique_ptr<Communicator> make_self_communicator() {
+  return std::make_unique<SelfCommunicator>();
+}
 
 bool launched_by_mpirun() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})

@@ -1,5 +1,7 @@
 #include "engine/cpu/kernels.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -8,11 +10,11 @@
 
 #include "engine/cpu/blas.hpp"
 
-#include <omp.h>
-
 namespace adaqp::engine::cpu {
 
-void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+void set_blas_threads(int threads) {
+  openblas_set_num_threads(threads);
+}
 
 namespace {
 // 64-byte vectors (one AVX-512 register; split by the compiler on narrower ISAs); memory is
@@ -52,8 +54,7 @@ inline void spmm_row_block(const std::int64_t* __restrict off, const graph::Node
   constexpr int lanes = 64 / sizeof(T);
   Vec<T> acc[NV];
 #pragma GCC unroll 16
-  for (int v = 0; v < NV; ++v)
-    acc[v] = accumulate ? load_vec(out + j0 + v * lanes) : Vec<T>{};
+  for (int v = 0; v < NV; ++v) acc[v] = accumulate ? load_vec(out + j0 + v * lanes) : Vec<T>{};
   for (std::int64_t k = off[r]; k < off[r + 1]; ++k) {
     const T w = T(val[k]);
     const T* in = b + std::int64_t(idx[k]) * cols + j0;
@@ -92,7 +93,8 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
   for (std::int64_t r = row_begin; r < row_end; ++r) {
     T* out = c + r * cols;
     std::int64_t j0 = 0;
-    for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes) spmm_row_block<T, 8>(off, idx, val, r, b, cols, j0, out, accumulate);
+    for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes)
+      spmm_row_block<T, 8>(off, idx, val, r, b, cols, j0, out, accumulate);
     for (; j0 + lanes <= cols; j0 += lanes) spmm_row_block<T, 1>(off, idx, val, r, b, cols, j0, out, accumulate);
     if (j0 < cols) {  // tail narrower than one vector
       if (!accumulate) std::fill(out + j0, out + cols, T(0));
@@ -108,8 +110,9 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
 template <class T>
 void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows) {
   if (rows < 0) rows = a.num_rows;
-  if (rows > a.num_rows) throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " +
-                                                std::to_string(a.num_rows) + "-row matrix");
+  if (rows > a.num_rows)
+    throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " + std::to_string(a.num_rows) +
+                           "-row matrix");
   const std::int64_t out_elems = a.num_cols * cols;
   constexpr std::int64_t lanes = 64 / sizeof(T);
   const int threads = omp_get_max_threads();
@@ -188,14 +191,14 @@ void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_
   for (std::int64_t i = 0; i < n; ++i) out[i] = keep[i] ? g[i] * scale : T(0);
 }
 
-#define ADAQP_INSTANTIATE(T)                                                                                  \
-  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);    \
-  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t);                  \
-  template void relu_forward<T>(T*, std::int64_t);                                                            \
-  template void relu_backward<T>(const T*, T*, std::int64_t);                                                 \
-  template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                        \
-  template void column_sums<T>(const T*, std::int64_t, std::int64_t, T*, bool);                               \
-  template void axpy<T>(std::int64_t, T, const T*, T*);                                                      \
+#define ADAQP_INSTANTIATE(T)                                                                              \
+  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool); \
+  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t);    \
+  template void relu_forward<T>(T*, std::int64_t);                                                        \
+  template void relu_backward<T>(const T*, T*, std::int64_t);                                             \
+  template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                    \
+  template void column_sums<T>(const T*, std::int64_t, std::int64_t, T*, bool);                           \
+  template void axpy<T>(std::int64_t, T, const T*, T*);                                                   \
   template void dropout_backward<T>(const T*, const std::uint8_t*, T, std::int64_t, T*);
 ADAQP_INSTANTIATE(float)
 ADAQP_INSTANTIATE(double)

@@ -18,8 +18,7 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
 // used (-1: all); B is rows x cols, C is num_cols x cols. Deterministic for a fixed thread count
 // (per-thread partial sums added in thread order).
 template <class T>
-void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate,
-                     std::int64_t rows = -1);
+void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows = -1);
 
 // y[r, :] = max(x[r, :], 0) in place over n elements.
 template <class T>

@@ -161,9 +161,12 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 4
     for (std::int64_t j = lane; j < cols; j += G) {
       float v;
-      if (bits == 32) v = reinterpret_cast<const float*>(in)[r * cols + j];
-      else if (bits == 16) v = __half2float(__ushort_as_half(reinterpret_cast<const std::uint16_t*>(in)[r * cols + j]));
-      else v = __uint_as_float(std::uint32_t(reinterpret_cast<const std::uint16_t*>(in)[r * cols + j]) << 16);
+      if (bits == 32)
+        v = reinterpret_cast<const float*>(in)[r * cols + j];
+      else if (bits == 16)
+        v = __half2float(__ushort_as_half(reinterpret_cast<const std::uint16_t*>(in)[r * cols + j]));
+      else
+        v = __uint_as_float(std::uint32_t(reinterpret_cast<const std::uint16_t*>(in)[r * cols + j]) << 16);
       y[j] = accumulate ? y[j] + v : v;
     }
     return;
@@ -181,13 +184,17 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Blocks for `rows` rows of `cols` columns, and whether a row takes a warp.
-bool warp_rows(std::int64_t cols) { return cols <= kWarpRowMaxCols; }
+bool warp_rows(std::int64_t cols) {
+  return cols <= kWarpRowMaxCols;
+}
 unsigned blocks_for_rows(std::int64_t rows, std::int64_t cols) {
   const std::int64_t per_block = warp_rows(cols) ? kThreads / 32 : 1;
   return unsigned((rows + per_block - 1) / per_block);
 }
 
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+cudaStream_t as_stream(void* s) {
+  return static_cast<cudaStream_t>(s);
+}
 
 }  // namespace
 
@@ -211,8 +218,10 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
   if (bad == none) return;
   // Report the offending value exactly as the CPU codec does: run it on that one row.
   std::int32_t index = 0;
-  if (src.list) copy_to_host(&index, src.list + bad, sizeof index);
-  else index = std::int32_t(src.first + std::int64_t(bad));
+  if (src.list)
+    copy_to_host(&index, src.list + bad, sizeof index);
+  else
+    index = std::int32_t(src.first + std::int64_t(bad));
   std::vector<float> row(static_cast<std::size_t>(cols));
   copy_to_host(row.data(), src.data + std::int64_t(index) * src.ld, std::size_t(cols) * sizeof(float));
   std::int64_t gid = index;
@@ -231,7 +240,7 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
   if (rows == 0) return;
   const auto kernel = warp_rows(cols) ? decode_kernel<32> : decode_kernel<kThreads>;
   kernel<<<blocks_for_rows(rows, cols), kThreads, 0, as_stream(stream)>>>(in, rows, cols, bits, dst.data, dst.ld,
-                                                                         dst.list, dst.first, dst.accumulate);
+                                                                          dst.list, dst.first, dst.accumulate);
   check(cudaGetLastError(), "decode kernel launch");
 }
 

@@ -14,8 +14,8 @@ struct DeviceInfo {
   int count = 0;           // devices visible
   std::string name;        // device 0
   int sm_count = 0;
-  int major = 0, minor = 0;     // compute capability
-  double memory_gib = 0;        // total global memory
+  int major = 0, minor = 0;  // compute capability
+  double memory_gib = 0;     // total global memory
   int runtime_version = 0, driver_version = 0;
 };
 DeviceInfo device_info();  // never throws
@@ -44,7 +44,9 @@ class OwnedMemory {
   OwnedMemory& operator=(const OwnedMemory&) = delete;
   void* get() const { return ptr_; }
   template <class T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
   std::size_t bytes() const { return bytes_; }
 
  private:
@@ -78,7 +80,9 @@ class StreamBuffer {
   StreamBuffer& operator=(const StreamBuffer&) = delete;
   void* get() const { return ptr_; }
   template <class T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
 
  private:
   void* ptr_ = nullptr;

@@ -1,11 +1,10 @@
-#include "engine/cuda/executor.hpp"
-
 #include <chrono>
 #include <string>
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/codec.hpp"
 #include "engine/cuda/device.hpp"
+#include "engine/cuda/executor.hpp"
 #include "engine/cuda/kernels.hpp"
 #include "engine/cuda/nccl.hpp"
 #include "scheduler/wire_format.hpp"
@@ -18,7 +17,9 @@ using scheduler::RowSet;
 using scheduler::Task;
 using scheduler::TaskKind;
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 template <class T>
 DeviceBuffer upload(const std::vector<T>& v) {
@@ -217,7 +218,8 @@ class CudaExecutor : public Executor {
     }
     std::int64_t scratch = 0;
     for (const auto& t : plan.tasks)
-      if (t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0)) scratch = std::max(scratch, t.rows * t.cols);
+      if (t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0))
+        scratch = std::max(scratch, t.rows * t.cols);
     scratch_ = DeviceBuffer(std::size_t(scratch) * sizeof(float));
     // The zero fills above ran on the legacy stream, which the non-blocking compute stream does
     // not wait for: finish them before the first task.
@@ -233,8 +235,10 @@ class CudaExecutor : public Executor {
       if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.row_sel.sampled) {
         const auto& rows = rows_[std::size_t(t.id)];
         auto& dev = rows_dev_[std::size_t(t.id)];
-        if (dev.bytes() == rows.size() * sizeof(rows[0])) copy_to_device(dev.get(), rows.data(), dev.bytes());
-        else dev = upload(rows);
+        if (dev.bytes() == rows.size() * sizeof(rows[0]))
+          copy_to_device(dev.get(), rows.data(), dev.bytes());
+        else
+          dev = upload(rows);
       }
     sample_given_ = true;
   }
@@ -244,7 +248,8 @@ class CudaExecutor : public Executor {
     if (params.size() != plan_.params.size())
       throw std::logic_error("cuda executor: model has " + std::to_string(params.size()) + " parameters, plan " +
                              std::to_string(plan_.params.size()));
-    if (sampled_ && !sample_given_) throw std::logic_error("cuda executor: plan samples boundary rows but no sample was given");
+    if (sampled_ && !sample_given_)
+      throw std::logic_error("cuda executor: plan samples boundary rows but no sample was given");
     sample_given_ = false;
     StepTimes times;
     quant_stats_ = {};
@@ -267,7 +272,8 @@ class CudaExecutor : public Executor {
           times.comm_s += since(w0);
           const Task& r = plan_.tasks[std::size_t(d)];
           if (r.kind == TaskKind::recv) {  // to the device on the comm stream; compute waits for it
-            copy_to_device_async(dmsg_[r.message].get(), hmsg_[r.message].get(), std::size_t(r.bytes), st_.comm().get());
+            copy_to_device_async(dmsg_[r.message].get(), hmsg_[r.message].get(), std::size_t(r.bytes),
+                                 st_.comm().get());
             staged_[r.message].record(st_.comm().get());
             staged_[r.message].make_wait(stream);
           }
@@ -283,7 +289,8 @@ class CudaExecutor : public Executor {
     comm_.wait_all();
     if (st_.nccl()) {
       for (const auto& [tag, ops] : nccl_ops_)
-        if (!ops.empty()) throw std::logic_error("cuda executor: exchange " + std::to_string(tag) + " was not posted whole");
+        if (!ops.empty())
+          throw std::logic_error("cuda executor: exchange " + std::to_string(tag) + " was not posted whole");
       st_.comm().synchronize();
     }
     times.comm_s += since(w0);
@@ -296,9 +303,12 @@ class CudaExecutor : public Executor {
       if (t.lane != scheduler::Lane::compute) continue;
       const double dt = end_[t.id].seconds_since(begin_[t.id]);
       if (trace_) (*trace_)[std::size_t(t.id)] += dt;
-      if (t.kind == TaskKind::allreduce) times.reduce_s += dt;
-      else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32) times.quant_s += dt;
-      else times.compute_s += dt;
+      if (t.kind == TaskKind::allreduce)
+        times.reduce_s += dt;
+      else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32)
+        times.quant_s += dt;
+      else
+        times.compute_s += dt;
     }
     times.bytes_sent = plan_.bytes_sent();
     times.bytes_meta = plan_.bytes_meta();
@@ -326,12 +336,17 @@ class CudaExecutor : public Executor {
       case Operand::buffer:
         *ld = buf_[std::size_t(o.id)]->cols;
         return buf_[std::size_t(o.id)]->ptr();
-      case Operand::param_value: *ld = st_.param_cols(o.id); return st_.value(o.id);
-      case Operand::param_grad: *ld = st_.param_cols(o.id); return st_.grad(o.id);
+      case Operand::param_value:
+        *ld = st_.param_cols(o.id);
+        return st_.value(o.id);
+      case Operand::param_grad:
+        *ld = st_.param_cols(o.id);
+        return st_.grad(o.id);
       case Operand::features:
         if (o.id != 0 || st_.sparse_features()) throw std::logic_error("plan reads sparse features as a dense matrix");
         return const_cast<float*>(st_.dense_features(ld));
-      default: throw std::logic_error("plan task has an empty operand");
+      default:
+        throw std::logic_error("plan task has an empty operand");
     }
   }
 
@@ -388,8 +403,12 @@ class CudaExecutor : public Executor {
         bias_act(y, bias, t.rows, t.cols, t.relu, stream);
         break;
       }
-      case TaskKind::act_backward: relu_backward(ptr(t.a, &lda), ptr(t.c, &ldc), t.rows * t.cols, stream); break;
-      case TaskKind::bias_grad: column_sums(ptr(t.a, &lda), t.rows, t.cols, ptr(t.c, &ldc), false, stream); break;
+      case TaskKind::act_backward:
+        relu_backward(ptr(t.a, &lda), ptr(t.c, &ldc), t.rows * t.cols, stream);
+        break;
+      case TaskKind::bias_grad:
+        column_sums(ptr(t.a, &lda), t.rows, t.cols, ptr(t.c, &ldc), false, stream);
+        break;
       case TaskKind::dropout_backward: {
         const float* g = ptr(t.a, &lda);
         float* out = ptr(t.c, &ldc);
@@ -402,7 +421,9 @@ class CudaExecutor : public Executor {
         }
         break;
       }
-      case TaskKind::pack: pack(t, key); break;
+      case TaskKind::pack:
+        pack(t, key);
+        break;
       case TaskKind::unpack: {
         float* dst = ptr(t.c, &ldc);
         const auto* rows = rows_dev_[std::size_t(t.id)].as<std::int32_t>();
@@ -410,8 +431,10 @@ class CudaExecutor : public Executor {
         const bool plain = t.scale == 1 && t.smoothing == 0;
         std::int64_t at = 0;
         for (const auto& [count, bits] : message_groups(t)) {
-          if (plain) decode_rows(in, count, t.cols, bits, {dst, ldc, rows + at, 0, t.accumulate}, stream);
-          else decode_rows(in, count, t.cols, bits, {scratch_.as<float>(), t.cols, nullptr, at, false}, stream);
+          if (plain)
+            decode_rows(in, count, t.cols, bits, {dst, ldc, rows + at, 0, t.accumulate}, stream);
+          else
+            decode_rows(in, count, t.cols, bits, {scratch_.as<float>(), t.cols, nullptr, at, false}, stream);
           in += scheduler::message_bytes(count, t.cols, bits);
           at += count;
         }
@@ -496,8 +519,10 @@ class CudaExecutor : public Executor {
     nccl.group_start();
     for (int id : ops) {
       const Task& o = plan_.tasks[std::size_t(id)];
-      if (o.kind == TaskKind::send) nccl.send(dmsg_[std::size_t(o.message)].get(), o.bytes, o.peer, cs);
-      else nccl.recv(dmsg_[std::size_t(o.message)].get(), o.bytes, o.peer, cs);
+      if (o.kind == TaskKind::send)
+        nccl.send(dmsg_[std::size_t(o.message)].get(), o.bytes, o.peer, cs);
+      else
+        nccl.recv(dmsg_[std::size_t(o.message)].get(), o.bytes, o.peer, cs);
     }
     nccl.group_end();
     nccl_arrived_.at(t.tag).record(cs);
@@ -622,7 +647,9 @@ class CudaBackend : public Backend {
     comm.allgather(std::hash<std::string>{}(device_pci_bus_id(device_)), bus.data());
     std::string why_not;
     for (int r = 0; r < comm.size() && why_not.empty(); ++r) {
-      if (!ok[std::size_t(r)]) why_not = "rank " + std::to_string(r) + " has no NCCL (" + (r == comm.rank() ? status.reason : "see its log") + ")";
+      if (!ok[std::size_t(r)])
+        why_not =
+            "rank " + std::to_string(r) + " has no NCCL (" + (r == comm.rank() ? status.reason : "see its log") + ")";
       for (int q = 0; q < r && why_not.empty(); ++q)
         if (bus[std::size_t(q)] == bus[std::size_t(r)])
           why_not = "ranks " + std::to_string(q) + " and " + std::to_string(r) +

@@ -1,9 +1,8 @@
 #include <cublas_v2.h>
 #include <cusparse.h>
 
-#include <cub/block/block_reduce.cuh>
-
 #include <cmath>
+#include <cub/block/block_reduce.cuh>
 #include <string>
 
 #include "engine/cuda/check.cuh"
@@ -13,18 +12,23 @@
 namespace adaqp::engine::cuda {
 namespace {
 
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
-
+cudaStream_t as_stream(void* s) {
+  return static_cast<cudaStream_t>(s);
+}
 
 constexpr int kBlock = 256;
-unsigned blocks_for(std::int64_t n) { return unsigned(std::max<std::int64_t>(1, (n + kBlock - 1) / kBlock)); }
+unsigned blocks_for(std::int64_t n) {
+  return unsigned(std::max<std::int64_t>(1, (n + kBlock - 1) / kBlock));
+}
 
 __global__ void relu_forward_kernel(float* x, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x)
     x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 __global__ void relu_backward_kernel(const float* y, float* g, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x)
     if (y[i] <= 0.0f) g[i] = 0.0f;
 }
 // x = x + bias (then max(x, 0) when Relu), one pass: a thread per element, the column by 32-bit
@@ -67,7 +71,8 @@ __global__ void dropout_forward_kernel(const float* x, float* y, std::uint8_t* k
                                        std::int64_t cols, std::uint32_t threshold, float scale, std::uint64_t prefix,
                                        const std::int64_t* global_ids) {
   const std::int64_t groups = (cols + 3) / 4, n = rows * groups;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t r = i / groups, g = i % groups;
     const std::uint64_t bits = mix64(hash_fold(prefix, std::uint64_t(global_ids[r])) ^ std::uint64_t(4 * g));
     for (std::int64_t j = 4 * g; j < 4 * g + 4 && j < cols; ++j) {
@@ -80,17 +85,20 @@ __global__ void dropout_forward_kernel(const float* x, float* y, std::uint8_t* k
 __global__ void dropout_sparse_kernel(const float* x, const std::int32_t* indices, const std::int32_t* rows,
                                       std::int64_t nnz, std::uint32_t threshold, float scale, std::uint64_t prefix,
                                       const std::int64_t* global_ids, float* y) {
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < nnz; k += std::int64_t(gridDim.x) * blockDim.x) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < nnz;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t j = indices[k];
     // The dense kernel's draw for column j: 16 bits of the hash of its group of 4 columns.
-    const std::uint64_t bits = mix64(hash_fold(prefix, std::uint64_t(global_ids[rows[k]])) ^ std::uint64_t(4 * (j / 4)));
+    const std::uint64_t bits =
+        mix64(hash_fold(prefix, std::uint64_t(global_ids[rows[k]])) ^ std::uint64_t(4 * (j / 4)));
     const bool keep = std::uint32_t((bits >> (16 * (j & 3))) & 0xffffu) >= threshold;
     y[k] = keep ? x[k] * scale : 0.0f;
   }
 }
 __global__ void dropout_backward_kernel(const float* g, const std::uint8_t* keep, float scale, std::int64_t n,
                                         float* out) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x)
     out[i] = keep[i] ? g[i] * scale : 0.0f;
 }
 
@@ -143,7 +151,8 @@ __global__ void __launch_bounds__(kBlock)
 }
 __global__ void adam_kernel(float* w, const float* g, double* m, double* v, std::int64_t n, double lr, double wd,
                             double b1, double b2, double eps, double c1, double c2) {
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < n; k += std::int64_t(gridDim.x) * blockDim.x) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < n;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
     const double gk = double(g[k]) + wd * double(w[k]);
     m[k] = b1 * m[k] + (1.0 - b1) * gk;
     v[k] = b2 * v[k] + (1.0 - b2) * gk * gk;
@@ -154,18 +163,23 @@ __global__ void copy_rows_kernel(float* dst, std::int64_t ldc, const std::int32_
                                  const float* src, std::int64_t lds, std::int64_t src_first, std::int64_t rows,
                                  std::int64_t cols, bool accumulate) {
   const std::int64_t n = rows * cols;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t r = i / cols, j = i % cols;
     float* y = dst + (list ? std::int64_t(list[r]) : first + r) * ldc + j;
-    if (!src) *y = 0.0f;
-    else if (accumulate) *y += src[(src_first + r) * lds + j];
-    else *y = src[(src_first + r) * lds + j];
+    if (!src)
+      *y = 0.0f;
+    else if (accumulate)
+      *y += src[(src_first + r) * lds + j];
+    else
+      *y = src[(src_first + r) * lds + j];
   }
 }
 __global__ void blend_rows_kernel(float* dst, std::int64_t ldc, const std::int32_t* list, const float* m,
                                   std::int64_t rows, std::int64_t cols, float s, float f, bool accumulate) {
   const std::int64_t n = rows * cols;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t r = i / cols, j = i % cols;
     float* y = dst + std::int64_t(list[r]) * ldc + j;
     // Separate multiplies and adds (the CPU build may contract them: tests allow 1 ulp).
@@ -205,10 +219,10 @@ void gemm(Handles& h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int
           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
   if (m == 0 || n == 0) return;
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
-  check_blas(cublasSgemm(static_cast<cublasHandle_t>(h.blas()), tb ? CUBLAS_OP_T : CUBLAS_OP_N,
-                         ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta,
-                         c, int(ldc)),
-             "cublasSgemm");
+  check_blas(
+      cublasSgemm(static_cast<cublasHandle_t>(h.blas()), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                  int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta, c, int(ldc)),
+      "cublasSgemm");
 }
 
 void relu_forward(float* x, std::int64_t n, void* stream) {
@@ -227,11 +241,15 @@ void bias_act(float* x, const float* bias, std::int64_t rows, std::int64_t cols,
   const unsigned blocks = std::min(blocks_for(n), 65535u);
   if (n < (std::int64_t(1) << 32)) {
     const auto un = std::uint32_t(n), uc = std::uint32_t(cols);
-    if (relu) bias_act_kernel<true><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, un, uc);
-    else bias_act_kernel<false><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, un, uc);
+    if (relu)
+      bias_act_kernel<true><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, un, uc);
+    else
+      bias_act_kernel<false><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, un, uc);
   } else {
-    if (relu) bias_act_kernel<true><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, n, cols);
-    else bias_act_kernel<false><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, n, cols);
+    if (relu)
+      bias_act_kernel<true><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, n, cols);
+    else
+      bias_act_kernel<false><<<blocks, kBlock, 0, as_stream(stream)>>>(x, bias, n, cols);
   }
   check(cudaGetLastError(), "bias_act");
 }
@@ -281,8 +299,7 @@ void dropout_forward(const float* x, float* y, std::uint8_t* keep, std::int64_t 
       x, y, keep, rows, cols, threshold, scale, prefix, global_ids);
   check(cudaGetLastError(), "dropout_forward");
 }
-void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std::int64_t n, float* out,
-                      void* stream) {
+void dropout_backward(const float* g, const std::uint8_t* keep, float scale, std::int64_t n, float* out, void* stream) {
   if (n == 0) return;
   dropout_backward_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(g, keep, scale, n, out);
   check(cudaGetLastError(), "dropout_backward");

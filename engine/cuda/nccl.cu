@@ -1,5 +1,3 @@
-#include "engine/cuda/nccl.hpp"
-
 #include <dlfcn.h>
 #include <nccl.h>
 
@@ -7,6 +5,7 @@
 #include <mutex>
 #include <vector>
 
+#include "engine/cuda/nccl.hpp"
 #include "graph/error.hpp"
 
 namespace adaqp::engine::cuda {
@@ -69,7 +68,9 @@ void check(ncclResult_t r, const char* what) {
 
 }  // namespace
 
-NcclStatus nccl_status() { return api().status; }
+NcclStatus nccl_status() {
+  return api().status;
+}
 
 struct NcclComm::Impl {
   ncclComm_t comm = nullptr;
@@ -95,8 +96,12 @@ NcclComm::~NcclComm() {
   if (impl_ && impl_->comm) api().comm_destroy(impl_->comm);
 }
 
-void NcclComm::group_start() { check(api().group_start(), "ncclGroupStart"); }
-void NcclComm::group_end() { check(api().group_end(), "ncclGroupEnd"); }
+void NcclComm::group_start() {
+  check(api().group_start(), "ncclGroupStart");
+}
+void NcclComm::group_end() {
+  check(api().group_end(), "ncclGroupEnd");
+}
 void NcclComm::send(const void* data, std::int64_t bytes, int peer, void* stream) {
   check(api().send(data, std::size_t(bytes), ncclUint8, peer, impl_->comm, static_cast<cudaStream_t>(stream)),
         "ncclSend");
@@ -106,7 +111,8 @@ void NcclComm::recv(void* data, std::int64_t bytes, int peer, void* stream) {
         "ncclRecv");
 }
 void NcclComm::allreduce_sum(float* data, std::int64_t n, void* stream) {
-  check(api().all_reduce(data, data, std::size_t(n), ncclFloat32, ncclSum, impl_->comm, static_cast<cudaStream_t>(stream)),
+  check(api().all_reduce(data, data, std::size_t(n), ncclFloat32, ncclSum, impl_->comm,
+                         static_cast<cudaStream_t>(stream)),
         "ncclAllReduce");
 }
 

@@ -5,10 +5,14 @@
 
 namespace adaqp::engine::cuda {
 
-NcclStatus nccl_status() { return {false, "adaqp was built without NCCL (nccl.h not found at configure time)", ""}; }
+NcclStatus nccl_status() {
+  return {false, "adaqp was built without NCCL (nccl.h not found at configure time)", ""};
+}
 
 struct NcclComm::Impl {};
-NcclComm::NcclComm(Communicator&, int) { throw Error("--transport nccl: " + nccl_status().reason); }
+NcclComm::NcclComm(Communicator&, int) {
+  throw Error("--transport nccl: " + nccl_status().reason);
+}
 NcclComm::~NcclComm() = default;
 void NcclComm::group_start() {}
 void NcclComm::group_end() {}

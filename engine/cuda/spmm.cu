@@ -12,7 +12,9 @@
 namespace adaqp::engine::cuda {
 namespace {
 
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+cudaStream_t as_stream(void* s) {
+  return static_cast<cudaStream_t>(s);
+}
 
 // The process-wide choice: ADAQP_CUDA_SPMM (cusparse, row_groups or fastest) when set, else fastest.
 SpmmImpl& current_impl() {
@@ -153,8 +155,8 @@ __global__ void __launch_bounds__(kRowThreads)
 }
 
 template <int V, int L, int CH>
-void launch_rows(const std::int32_t* off, const std::int32_t* idx, const float* val, std::int64_t rows,
-                 const float* b, std::int64_t cols, float* c, bool accumulate, void* stream) {
+void launch_rows(const std::int32_t* off, const std::int32_t* idx, const float* val, std::int64_t rows, const float* b,
+                 std::int64_t cols, float* c, bool accumulate, void* stream) {
   constexpr std::int64_t groups = kRowThreads / L, tile = 32 * CH * V;
   const std::int64_t tiles = L == 32 ? (cols + tile - 1) / tile : 1;
   if (tiles > 65535) throw std::logic_error("spmm: " + std::to_string(cols) + " columns");
@@ -166,25 +168,36 @@ void launch_rows(const std::int32_t* off, const std::int32_t* idx, const float* 
 // Group size and chunks per lane for `chunks` chunks of V columns: the smallest power-of-two
 // group that covers a row, or a warp with up to 8 chunks per lane (then column tiles).
 template <int V>
-void run_rows_v(const std::int32_t* off, const std::int32_t* idx, const float* val, std::int64_t rows,
-                const float* b, std::int64_t cols, float* c, bool accumulate, void* stream) {
+void run_rows_v(const std::int32_t* off, const std::int32_t* idx, const float* val, std::int64_t rows, const float* b,
+                std::int64_t cols, float* c, bool accumulate, void* stream) {
   const std::int64_t chunks = (cols + V - 1) / V;
   auto go = [&](auto l, auto ch) {
     launch_rows<V, decltype(l)::value, decltype(ch)::value>(off, idx, val, rows, b, cols, c, accumulate, stream);
   };
   using std::integral_constant;
-  if (chunks <= 1) go(integral_constant<int, 1>{}, integral_constant<int, 1>{});
-  else if (chunks <= 2) go(integral_constant<int, 2>{}, integral_constant<int, 1>{});
-  else if (chunks <= 4) go(integral_constant<int, 4>{}, integral_constant<int, 1>{});
-  else if (chunks <= 8) go(integral_constant<int, 8>{}, integral_constant<int, 1>{});
-  else if (chunks <= 16) go(integral_constant<int, 16>{}, integral_constant<int, 1>{});
-  else if (chunks <= 32) go(integral_constant<int, 32>{}, integral_constant<int, 1>{});
-  else if (chunks <= 64) go(integral_constant<int, 32>{}, integral_constant<int, 2>{});
-  else if (chunks <= 128) go(integral_constant<int, 32>{}, integral_constant<int, 4>{});
-  else go(integral_constant<int, 32>{}, integral_constant<int, 8>{});
+  if (chunks <= 1)
+    go(integral_constant<int, 1>{}, integral_constant<int, 1>{});
+  else if (chunks <= 2)
+    go(integral_constant<int, 2>{}, integral_constant<int, 1>{});
+  else if (chunks <= 4)
+    go(integral_constant<int, 4>{}, integral_constant<int, 1>{});
+  else if (chunks <= 8)
+    go(integral_constant<int, 8>{}, integral_constant<int, 1>{});
+  else if (chunks <= 16)
+    go(integral_constant<int, 16>{}, integral_constant<int, 1>{});
+  else if (chunks <= 32)
+    go(integral_constant<int, 32>{}, integral_constant<int, 1>{});
+  else if (chunks <= 64)
+    go(integral_constant<int, 32>{}, integral_constant<int, 2>{});
+  else if (chunks <= 128)
+    go(integral_constant<int, 32>{}, integral_constant<int, 4>{});
+  else
+    go(integral_constant<int, 32>{}, integral_constant<int, 8>{});
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
 
 // The two implementations on rows [b0, e0) of A B, written from c0 (C's row b0) on.
 void product(SpmmImpl impl, Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const float* b,
@@ -229,13 +242,20 @@ __global__ void gather_kernel(const float* __restrict__ src, const std::int32_t*
 
 }  // namespace
 
-void set_spmm_impl(SpmmImpl impl) { current_impl() = impl; }
-SpmmImpl spmm_impl() { return current_impl(); }
+void set_spmm_impl(SpmmImpl impl) {
+  current_impl() = impl;
+}
+SpmmImpl spmm_impl() {
+  return current_impl();
+}
 const char* spmm_impl_name(SpmmImpl impl) {
   switch (impl) {
-    case SpmmImpl::cusparse: return "cusparse";
-    case SpmmImpl::row_groups: return "row_groups";
-    default: return "fastest";
+    case SpmmImpl::cusparse:
+      return "cusparse";
+    case SpmmImpl::row_groups:
+      return "row_groups";
+    default:
+      return "fastest";
   }
 }
 

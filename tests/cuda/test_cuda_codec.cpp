@@ -4,7 +4,6 @@
 // device the program prints why and exits 77, which ctest reports as skipped.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -65,7 +64,8 @@ TEST_CASE("GPU encode equals the CPU reference byte for byte", "[cuda][codec]") 
       reference::decode_rows(cpu.data(), rows, cols, bits, {y_cpu.data(), cols, list.data(), 0, true});
       auto dy = upload(y);
       auto din = upload(cpu);
-      cuda::decode_rows(din.as<std::uint8_t>(), rows, cols, bits, {dy.as<float>(), cols, dlist.as<std::int32_t>(), 0, true});
+      cuda::decode_rows(din.as<std::uint8_t>(), rows, cols, bits,
+                        {dy.as<float>(), cols, dlist.as<std::int32_t>(), 0, true});
       cuda::synchronize();
       const auto y_gpu = download<float>(dy, y.size());
       REQUIRE(std::memcmp(y_gpu.data(), y_cpu.data(), y.size() * sizeof(float)) == 0);
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     std::printf("skipped: no usable CUDA device (%s)\n", info.reason.c_str());
     return 77;
   }
-  std::printf("CUDA device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", info.name.c_str(), info.major, info.minor,
-              info.sm_count, info.memory_gib);
+  std::printf("CUDA device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", info.name.c_str(), info.major, info.minor, info.sm_count,
+              info.memory_gib);
   return Catch::Session().run(argc, argv);
 }

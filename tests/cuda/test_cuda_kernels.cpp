@@ -2,9 +2,8 @@
 // Tolerances: element-wise kernels and dropout masks exact; GEMM, SpMM and column sums (another
 // summation order) within 1e-5 relative to the largest |value| of the result; loss (device exp /
 // log) and Adam (FMA contraction on the CPU) within 1e-6.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <numeric>
 
@@ -132,7 +131,8 @@ TEST_CASE("a kept transpose follows writes to the values", "[cuda][kernels]") {
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
     // New values on the host and through mutable_values(), as sparse dropout writes them.
-    for (std::size_t i = 0; i < g.values.size(); ++i) g.values[i] = float((i * 13 + std::size_t(round) * 5) % 11) - 5.0f;
+    for (std::size_t i = 0; i < g.values.size(); ++i)
+      g.values[i] = float((i * 13 + std::size_t(round) * 5) % 11) - 5.0f;
     cuda::copy_to_device(dt.mutable_values(), g.values.data(), g.values.size() * 4);
     std::vector<float> expected(std::size_t(g.num_cols * cols));
     cpu::spmm_transposed(g, b.data(), cols, expected.data(), false);
@@ -249,7 +249,8 @@ TEST_CASE("sparse-feature dropout keeps exactly the CPU's entries", "[cuda][kern
       std::int64_t k2 = kept.offsets[std::size_t(r)];
       for (std::int64_t k = x.offsets[std::size_t(r)]; k < x.offsets[std::size_t(r) + 1]; ++k) {
         if (got[std::size_t(k)] == 0.0f) continue;
-        const bool same = k2 < kept.offsets[std::size_t(r) + 1] && kept.indices[std::size_t(k2)] == x.indices[std::size_t(k)] &&
+        const bool same = k2 < kept.offsets[std::size_t(r) + 1] &&
+                          kept.indices[std::size_t(k2)] == x.indices[std::size_t(k)] &&
                           kept.values[std::size_t(k2)] == got[std::size_t(k)];
         mismatched += !same;
         ++k2;
@@ -268,7 +269,8 @@ TEST_CASE("loss, accuracy count and Adam equal the CPU's", "[cuda][kernels]") {
   logits.data = random_vector(std::size_t(rows * cols), 21);
   std::vector<std::int32_t> labels(static_cast<std::size_t>(rows));
   std::vector<std::uint8_t> mask(static_cast<std::size_t>(rows));
-  for (std::int64_t r = 0; r < rows; ++r) labels[std::size_t(r)] = std::int32_t(r % cols), mask[std::size_t(r)] = r % 3 == 0;
+  for (std::int64_t r = 0; r < rows; ++r)
+    labels[std::size_t(r)] = std::int32_t(r % cols), mask[std::size_t(r)] = r % 3 == 0;
   labels[3] = -1;
   Matrix<float> grad;
   const double loss = softmax_cross_entropy(logits, labels, mask, 400.0, &grad);

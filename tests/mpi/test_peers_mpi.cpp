@@ -18,7 +18,6 @@
 //     both sides).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <memory>
 #include <tuple>
@@ -218,7 +217,8 @@ TEST_CASE("stale pipelining: the warm-up epoch's gradients equal the whole graph
     StaleExecutors ex(r);
     ex.first.run(r.model.params(), &r.adam, r.xs, &key, &r.loss);  // the step leaves the gradients
     // The single process on the whole graph.
-    const auto whole = graph::build_partitions(s.data.adj, std::vector<std::int32_t>(std::size_t(s.data.num_nodes), 0), 1);
+    const auto whole =
+        graph::build_partitions(s.data.adj, std::vector<std::int32_t>(std::size_t(s.data.num_nodes), 0), 1);
     const auto agg = make_aggregation(ModelKind::gcn, whole[0], global_degrees(s.data.adj));
     const auto x = make_features<float>(s.data.features.data(), s.data.num_features, whole[0].inner_global,
                                         r.plans.sparse_features ? 1.0 : 0.0);
@@ -275,7 +275,8 @@ TEST_CASE("boundary sampling exchanges the sampled rows, scaled, and zeroes the 
         const std::int64_t h = part.halo_begin[std::size_t(q)] + i;
         const double f = is_kept[std::size_t(i)] ? double(b) / double(kept.size()) : 0.0;
         for (std::int64_t j = 0; j < H; ++j)
-          wrong += std::fabs(double(used[h * H + j]) - f * xw[std::size_t(h * H + j)]) > 1e-4 * scale * std::max(f, 1.0);
+          wrong +=
+              std::fabs(double(used[h * H + j]) - f * xw[std::size_t(h * H + j)]) > 1e-4 * scale * std::max(f, 1.0);
       }
     }
     // Every rank keeps running after a failed check (its peer waits for its messages).
@@ -287,62 +288,66 @@ TEST_CASE("boundary sampling exchanges the sampled rows, scaled, and zeroes the 
 }
 
 TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "[peers][stale]") {
- for (double dropout : {0.0, 0.5}) {
-  CAPTURE(dropout);
-  scheduler::PeerOptions peers;
-  peers.stale = true;
-  const auto s = setup(peers, dropout);
-  const int rank = g_comm->rank(), peer = 1 - rank;
-  REQUIRE(g_comm->size() == 2);
-  Rank r(s);
-  const auto& [part, plans, agg, xs] = std::tie(r.part, r.plans, r.agg, r.xs);
-  auto& model = r.model;
-  auto& adam = r.adam;
-  const auto& loss = r.loss;
-  StaleExecutors ex(r);
-  const auto& plan = plans.train[std::size_t(rank)];
-  // Layer 1 aggregates first: gmid = A^T gout holds the gradients of its input rows, whose halo
-  // part goes to the peer.
-  const int gmid = buffer_id(plan, "layer1.input.grad"), gout = buffer_id(plan, "layer1.aggregated.grad");
-  const std::int64_t n = part.num_inner(), nl = part.num_local(), H = s.config.model.hidden;
-  const auto& send = part.send_rows[std::size_t(peer)];
-  std::vector<double> store_before;  // what the store held when this epoch started
-  for (std::int64_t epoch = 1; epoch <= 4; ++epoch) {
-    CAPTURE(epoch);
-    PlanExecutor& exec = ex.of_epoch(epoch);
-    const DropoutKey key{1, epoch};
-    exec.run(model.params(), &adam, xs, &key, &loss);
-    const auto& g = exec.buffer(gmid);
-    const auto& d = exec.buffer(gout);
-    // This epoch's halo-row gradients, as sent, and the peer's.
-    std::vector<double> mine(g.data.begin() + n * H, g.data.begin() + nl * H);
-    const auto all = g_comm->allgather(mine);
-    const auto& theirs = all[std::size_t(peer)];
-    const auto& store = ex.stores.at("stale.layer1.backward");
-    REQUIRE(store.data.size() == theirs.size());
-    const double scale = std::max(max_abs(theirs), 1e-30);
-    // After the run the store holds what the peer computed in this very epoch.
-    CHECK(max_abs_diff(store.data.data(), theirs, theirs.size()) <= 1e-6 * scale);
-    // The inner rows are A^T dY of this epoch through this epoch's dropout mask of layer 1, plus
-    // a stored gradient: this epoch's at the warm-up, the previous epoch's afterwards.
-    std::vector<double> expect(std::size_t(n * H), 0.0);
-    std::vector<float> ones(std::size_t(n * H), 1.0f), masked(ones.size());
-    if (dropout > 0) dropout_forward(ones.data(), masked.data(), nullptr, n, H, dropout, key, 1, part.inner_global.data());
-    else masked = ones;
-    for (std::int64_t r = 0; r < n; ++r)
-      for (std::int64_t k = agg.bwd.offsets[std::size_t(r)]; k < agg.bwd.offsets[std::size_t(r) + 1]; ++k)
+  for (double dropout : {0.0, 0.5}) {
+    CAPTURE(dropout);
+    scheduler::PeerOptions peers;
+    peers.stale = true;
+    const auto s = setup(peers, dropout);
+    const int rank = g_comm->rank(), peer = 1 - rank;
+    REQUIRE(g_comm->size() == 2);
+    Rank r(s);
+    const auto& [part, plans, agg, xs] = std::tie(r.part, r.plans, r.agg, r.xs);
+    auto& model = r.model;
+    auto& adam = r.adam;
+    const auto& loss = r.loss;
+    StaleExecutors ex(r);
+    const auto& plan = plans.train[std::size_t(rank)];
+    // Layer 1 aggregates first: gmid = A^T gout holds the gradients of its input rows, whose halo
+    // part goes to the peer.
+    const int gmid = buffer_id(plan, "layer1.input.grad"), gout = buffer_id(plan, "layer1.aggregated.grad");
+    const std::int64_t n = part.num_inner(), nl = part.num_local(), H = s.config.model.hidden;
+    const auto& send = part.send_rows[std::size_t(peer)];
+    std::vector<double> store_before;  // what the store held when this epoch started
+    for (std::int64_t epoch = 1; epoch <= 4; ++epoch) {
+      CAPTURE(epoch);
+      PlanExecutor& exec = ex.of_epoch(epoch);
+      const DropoutKey key{1, epoch};
+      exec.run(model.params(), &adam, xs, &key, &loss);
+      const auto& g = exec.buffer(gmid);
+      const auto& d = exec.buffer(gout);
+      // This epoch's halo-row gradients, as sent, and the peer's.
+      std::vector<double> mine(g.data.begin() + n * H, g.data.begin() + nl * H);
+      const auto all = g_comm->allgather(mine);
+      const auto& theirs = all[std::size_t(peer)];
+      const auto& store = ex.stores.at("stale.layer1.backward");
+      REQUIRE(store.data.size() == theirs.size());
+      const double scale = std::max(max_abs(theirs), 1e-30);
+      // After the run the store holds what the peer computed in this very epoch.
+      CHECK(max_abs_diff(store.data.data(), theirs, theirs.size()) <= 1e-6 * scale);
+      // The inner rows are A^T dY of this epoch through this epoch's dropout mask of layer 1, plus
+      // a stored gradient: this epoch's at the warm-up, the previous epoch's afterwards.
+      std::vector<double> expect(std::size_t(n * H), 0.0);
+      std::vector<float> ones(std::size_t(n * H), 1.0f), masked(ones.size());
+      if (dropout > 0)
+        dropout_forward(ones.data(), masked.data(), nullptr, n, H, dropout, key, 1, part.inner_global.data());
+      else
+        masked = ones;
+      for (std::int64_t r = 0; r < n; ++r)
+        for (std::int64_t k = agg.bwd.offsets[std::size_t(r)]; k < agg.bwd.offsets[std::size_t(r) + 1]; ++k)
+          for (std::int64_t j = 0; j < H; ++j)
+            expect[std::size_t(r * H + j)] += double(masked[std::size_t(r * H + j)]) *
+                                              double(agg.bwd.values[std::size_t(k)]) *
+                                              d.data[std::size_t(agg.bwd.indices[std::size_t(k)] * H + j)];
+      const std::vector<double>& added = epoch == 1 ? theirs : store_before;
+      for (std::size_t i = 0; i < send.size(); ++i)
         for (std::int64_t j = 0; j < H; ++j)
-          expect[std::size_t(r * H + j)] += double(masked[std::size_t(r * H + j)]) * double(agg.bwd.values[std::size_t(k)]) *
-                                            d.data[std::size_t(agg.bwd.indices[std::size_t(k)] * H + j)];
-    const std::vector<double>& added = epoch == 1 ? theirs : store_before;
-    for (std::size_t i = 0; i < send.size(); ++i)
-      for (std::int64_t j = 0; j < H; ++j) expect[std::size_t(send[i]) * std::size_t(H) + std::size_t(j)] += added[i * std::size_t(H) + std::size_t(j)];
-    const double gscale = std::max(max_abs(expect), 1e-30);
-    CHECK(max_abs_diff(g.data.data(), expect, expect.size()) <= 1e-5 * gscale);
-    if (epoch > 1) CHECK(max_abs_diff(store.data.data(), store_before, theirs.size()) > 1e-3 * scale);  // it moved
-    store_before = theirs;
+          expect[std::size_t(send[i]) * std::size_t(H) + std::size_t(j)] += added[i * std::size_t(H) + std::size_t(j)];
+      const double gscale = std::max(max_abs(expect), 1e-30);
+      CHECK(max_abs_diff(g.data.data(), expect, expect.size()) <= 1e-5 * gscale);
+      if (epoch > 1) CHECK(max_abs_diff(store.data.data(), store_before, theirs.size()) > 1e-3 * scale);  // it moved
+      store_before = theirs;
+    }
   }
- }
 }
 
 int main(int argc, char** argv) {

@@ -20,16 +20,20 @@ std::vector<std::uint8_t> encode(const std::vector<float>& x, std::int64_t rows,
                                  const QuantKey& key, bool fast, const std::vector<std::int64_t>* ids = nullptr) {
   std::vector<std::uint8_t> out(std::size_t(message_bytes(rows, cols, bits)), 0xAB);
   RowSource src{x.data(), cols, nullptr, 0, ids ? ids->data() : nullptr};
-  if (fast) encode_rows(src, rows, cols, bits, key, out.data());
-  else reference::encode_rows(src, rows, cols, bits, key, out.data());
+  if (fast)
+    encode_rows(src, rows, cols, bits, key, out.data());
+  else
+    reference::encode_rows(src, rows, cols, bits, key, out.data());
   return out;
 }
 std::vector<float> decode(const std::vector<std::uint8_t>& in, std::int64_t rows, std::int64_t cols, int bits,
                           bool fast) {
   std::vector<float> y(std::size_t(rows * cols), 0.0f);
   RowTarget dst{y.data(), cols, nullptr, 0, false};
-  if (fast) decode_rows(in.data(), rows, cols, bits, dst);
-  else reference::decode_rows(in.data(), rows, cols, bits, dst);
+  if (fast)
+    decode_rows(in.data(), rows, cols, bits, dst);
+  else
+    reference::decode_rows(in.data(), rows, cols, bits, dst);
   return y;
 }
 std::vector<float> random_rows(std::int64_t n, std::uint64_t seed) {
@@ -122,7 +126,7 @@ TEST_CASE("stochastic rounding is unbiased with the predicted variance", "[codec
       REQUIRE(std::fabs(mean[j] / double(trials) - x[j]) <= 5 * se + scale / 65536.0 + 1e-6);
     }
     CAPTURE(bits, predicted, measured);
-    CHECK(measured == Approx(predicted).epsilon(0.10));  // within 10% of theory
+    CHECK(measured == Approx(predicted).epsilon(0.10));    // within 10% of theory
     CHECK(predicted <= double(cols) * scale * scale / 4);  // the DESIGN.md bound
   }
 }
@@ -161,12 +165,12 @@ TEST_CASE("fp16 and bf16 round trips stay within their precision", "[codec]") {
     CHECK(worst > eps / 16);  // the format really is that coarse (the test can fail)
     // Values representable in the format round-trip exactly.
     std::vector<float> exact = {0.0f, -0.0f, 1.0f, -2.5f, 0.15625f, 1024.0f, -3.0f * 0x1p-10f};
-    const auto e = decode(encode(exact, 1, std::int64_t(exact.size()), bits, key, false), 1,
-                          std::int64_t(exact.size()), bits, false);
+    const auto e = decode(encode(exact, 1, std::int64_t(exact.size()), bits, key, false), 1, std::int64_t(exact.size()),
+                          bits, false);
     CHECK(e == exact);
   }
-  CHECK(from_bfloat16(to_bfloat16(1e30f)) == Approx(1e30f).epsilon(0x1p-8));  // beyond fp16, fine in bf16
-  CHECK(from_bfloat16(to_bfloat16(1.0f + 0x1p-8f)) == 1.0f);                  // a tie: rounds to even
+  CHECK(from_bfloat16(to_bfloat16(1e30f)) == Approx(1e30f).epsilon(0x1p-8));      // beyond fp16, fine in bf16
+  CHECK(from_bfloat16(to_bfloat16(1.0f + 0x1p-8f)) == 1.0f);                      // a tie: rounds to even
   CHECK(from_bfloat16(to_bfloat16(1.0f + 0x1p-7f + 0x1p-8f)) == 1.0f + 0x1p-6f);  // tie, odd: rounds up
   std::vector<float> big = {1.0f, 3.4e38f, 2.0f};
   CHECK_THROWS_WITH(encode(big, 1, 3, scheduler::kBf16, key, true), Catch::Contains("column 1"));
@@ -182,8 +186,8 @@ TEST_CASE("gather / scatter-add through row lists", "[codec]") {
   encode_rows({x.data(), 5, send, 0, nullptr}, 2, 5, 32, {}, msg.data());
   std::vector<float> y(20, 1.0f);
   decode_rows(msg.data(), 2, 5, 32, {y.data(), 5, recv, 0, true});
-  CHECK(y[0] == 16.0f);   // 1 + x[15]
-  CHECK(y[10] == 6.0f);   // 1 + x[5]
+  CHECK(y[0] == 16.0f);  // 1 + x[15]
+  CHECK(y[10] == 6.0f);  // 1 + x[5]
   CHECK(y[5] == 1.0f);
 }
 

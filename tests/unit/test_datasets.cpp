@@ -88,8 +88,7 @@ TEST_CASE("every shipped dataset loads with the published counts", "[datasets]")
         CHECK(d.count(d.val_mask) == e.val);
         CHECK(d.count(d.test_mask) == e.test);
       }
-      for (std::int64_t v = 0; v < d.num_nodes; ++v)
-        REQUIRE(d.train_mask[v] + d.val_mask[v] + d.test_mask[v] <= 1);
+      for (std::int64_t v = 0; v < d.num_nodes; ++v) REQUIRE(d.train_mask[v] + d.val_mask[v] + d.test_mask[v] <= 1);
       CHECK(symmetric_without_self_loops(d.adj));
     }
   }
@@ -206,8 +205,8 @@ TEST_CASE("bad files give one clear error naming file and member", "[npz][errors
     const std::string path = dir + "/missing.npz";
     const std::vector<std::int64_t> labels = {0, 1, 1};
     const std::vector<std::int64_t> edges = {0, 1, 1, 2};
-    testing::write_npz(path, {{"node_labels", testing::npy_of("<i8", {3}, labels)},
-                              {"edges", testing::npy_of("<i8", {2, 2}, edges)}});
+    testing::write_npz(
+        path, {{"node_labels", testing::npy_of("<i8", {3}, labels)}, {"edges", testing::npy_of("<i8", {2, 2}, edges)}});
     expect_error([&] { load_npz(path, NpzLayout::automatic, {}); }, {path, "member 'node_features'", "missing"});
   }
   SECTION("edge naming a node out of range") {

@@ -1,14 +1,13 @@
 // The plan executor (one rank) against the reference model: same logits, loss and gradients for
 // GCN and GraphSAGE, transform-first and aggregate-first layers, dense and sparse features, both
 // strategies.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-
 #include "engine/executor.hpp"
-#include "graph/error.hpp"
 #include "engine/loss.hpp"
 #include "engine/trainer.hpp"
+#include "graph/error.hpp"
 #include "scheduler/build_plan.hpp"
 
 using namespace adaqp;

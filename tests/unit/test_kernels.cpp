@@ -1,7 +1,8 @@
 // CPU kernels against naive loops, for widths that hit every code path (vector blocks and tails).
-#include <catch2/catch.hpp>
-#include <algorithm>
 #include <omp.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
 
 #include "engine/cpu/kernels.hpp"
 #include "graph/random.hpp"
@@ -66,7 +67,8 @@ TEMPLATE_TEST_CASE("spmm and spmm_transposed equal naive loops", "[kernels]", fl
       std::vector<TestType> c(std::size_t(a.num_rows * cols), TestType(1)), want(c.size(), TestType(0));
       for (std::int64_t r = 0; r < a.num_rows; ++r)
         for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1]; ++k)
-          for (std::int64_t j = 0; j < cols; ++j) want[r * cols + j] += TestType(a.values[k]) * b[a.indices[k] * cols + j];
+          for (std::int64_t j = 0; j < cols; ++j)
+            want[r * cols + j] += TestType(a.values[k]) * b[a.indices[k] * cols + j];
       cpu::spmm(a, 0, a.num_rows, b.data(), cols, c.data(), false);
       for (std::size_t i = 0; i < c.size(); ++i) REQUIRE(c[i] == Approx(want[i]).margin(1e-5));
       cpu::spmm(a, 0, a.num_rows, b.data(), cols, c.data(), true);  // accumulate doubles it
@@ -100,8 +102,10 @@ TEST_CASE("row range spmm leaves other rows alone", "[kernels]") {
   cpu::spmm(a, 3, 6, b.data(), 4, c.data(), false);
   for (std::int64_t r = 0; r < 10; ++r)
     for (int j = 0; j < 4; ++j) {
-      if (r < 3 || r >= 6) REQUIRE(c[r * 4 + j] == -7.0f);
-      else REQUIRE(c[r * 4 + j] != -7.0f);
+      if (r < 3 || r >= 6)
+        REQUIRE(c[r * 4 + j] == -7.0f);
+      else
+        REQUIRE(c[r * 4 + j] != -7.0f);
     }
 }
 

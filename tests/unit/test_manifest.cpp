@@ -64,8 +64,8 @@ TEST_CASE("bad manifests give one clear line", "[manifest]") {
     }
     return std::string("no error");
   };
-  CHECK_THAT(error_of("name: t\ndataset: cora\ncolour: red\n"), Catch::Contains("unknown key 'colour'") &&
-                                                                   Catch::Contains("allowed: name"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\ncolour: red\n"),
+             Catch::Contains("unknown key 'colour'") && Catch::Contains("allowed: name"));
   CHECK_THAT(error_of("name: t\ndataset: cora\nparts: two\n"),
              Catch::Contains("key 'parts': value 'two'") && Catch::Contains("an integer >= 1"));
   CHECK_THAT(error_of("name: t\ndataset: cora\nmode: []\n"), Catch::Contains("key 'mode': empty list"));

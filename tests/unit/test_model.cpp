@@ -49,8 +49,8 @@ void check_gradients(ModelKind kind, int layers, int hidden, bool sparse) {
   mc.dropout = 0.3;
   Model<double> model(mc, f.data.num_features, f.data.num_classes, 9);
   if (sparse && !model.accepts_sparse_input()) return;
-  const auto x = make_features<double>(f.data.features.data(), f.data.num_features, f.parts[0].inner_global,
-                                       sparse ? 1.0 : 0.0);
+  const auto x =
+      make_features<double>(f.data.features.data(), f.data.num_features, f.parts[0].inner_global, sparse ? 1.0 : 0.0);
   REQUIRE(x.is_sparse() == sparse);
   // Zero biases put dead hidden units exactly on ReLU's kink (pre-activation = bias = 0), where
   // no derivative exists; small random biases move every unit off it.
@@ -78,8 +78,8 @@ void check_gradients(ModelKind kind, int layers, int hidden, bool sparse) {
       den += fd * fd;
     }
     const double rel = std::sqrt(num / den);
-    INFO(to_string(kind) << " layers " << layers << " hidden " << hidden << (sparse ? " sparse " : " dense ")
-                         << p->name << ": relative error " << rel);
+    INFO(to_string(kind) << " layers " << layers << " hidden " << hidden << (sparse ? " sparse " : " dense ") << p->name
+                         << ": relative error " << rel);
     CHECK(rel < 1e-6);
   }
 }

@@ -110,7 +110,8 @@ TEST_CASE("boundary sampling: floor(p b) rows per channel on the wire, scaled by
             // Forward: the rows q holds as halo; backward: the gradients of this rank's halo rows from q.
             const auto s = sampled_rows(std::int64_t(part.send_rows[std::size_t(q)].size()), rate);
             const auto h = sampled_rows(part.halo_begin[std::size_t(q) + 1] - part.halo_begin[std::size_t(q)], rate);
-            for (std::int64_t cols : {64, 64, 7}) expected += message_bytes(s, cols, bits) + message_bytes(h, cols, bits);
+            for (std::int64_t cols : {64, 64, 7})
+              expected += message_bytes(s, cols, bits) + message_bytes(h, cols, bits);
           }
         CHECK(bytes == expected);
         if (bits == 32 && rate < 1) CHECK(double(bytes) <= rate * double(full) + 1e-9);
@@ -124,7 +125,9 @@ TEST_CASE("boundary sampling: floor(p b) rows per channel on the wire, scaled by
   }
 }
 
-TEST_CASE("a first layer reads halo features locally (aggregate-first, or exchanging inputs), except under boundary sampling", "[peers][plan]") {
+TEST_CASE(
+    "a first layer reads halo features locally (aggregate-first, or exchanging inputs), except under boundary sampling",
+    "[peers][plan]") {
   const auto parts = cora_parts(2);
   ModelShape wide = gcn3();
   wide.dims = {1433, 2048, 7};  // aggregate-first first layer

@@ -163,9 +163,8 @@ TEST_CASE("bytes per epoch = communication volume x exchanged columns x 4, forwa
         std::int64_t fwd_columns, bwd_columns;
         bool halo_features;
       };
-      const Case cases[] = {{gcn, 256 + 256 + 7, 256 + 256 + 7, false},
-                            {sage, 7, 7, true},
-                            {inputs, 256 + 256, 256 + 256, true}};
+      const Case cases[] = {
+          {gcn, 256 + 256 + 7, 256 + 256 + 7, false}, {sage, 7, 7, true}, {inputs, 256 + 256, 256 + 256, true}};
       for (const auto& [shape, fwd_columns, bwd_columns, halo_features] : cases) {
         const auto plans = build_plans(parts, shape, strategy, true);
         std::int64_t fwd = 0, bwd = 0;

@@ -14,10 +14,10 @@
 
 using namespace adaqp;
 using namespace adaqp::simulator;
+using Catch::Detail::Approx;
 using scheduler::Plan;
 using scheduler::Task;
 using scheduler::TaskKind;
-using Catch::Detail::Approx;
 
 namespace {
 
@@ -54,7 +54,9 @@ struct PlanBuilder {
     plan.tasks.push_back(t);
     return t.id;
   }
-  int compute(double ms, std::vector<int> deps = {}) { return add(TaskKind::bias_act, std::move(deps), std::int64_t(ms)); }
+  int compute(double ms, std::vector<int> deps = {}) {
+    return add(TaskKind::bias_act, std::move(deps), std::int64_t(ms));
+  }
 };
 
 Network net_of(const Profile& p, int ranks, const std::string& topology) {

@@ -61,7 +61,8 @@ TEST_CASE("training writes run, epoch and summary records and learns", "[train]"
   for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
   REQUIRE(lines.size() == 32);
   CHECK(lines.front()["type"] == "run");
-  for (const char* k : {"settings", "ranks", "git_commit", "build", "host", "dataset"}) CHECK(lines.front().contains(k));
+  for (const char* k : {"settings", "ranks", "git_commit", "build", "host", "dataset"})
+    CHECK(lines.front().contains(k));
   CHECK(lines.front()["dataset"]["nodes"] == 600);
   for (std::size_t i = 1; i <= 30; ++i) {
     CHECK(lines[i]["type"] == "epoch");
@@ -72,8 +73,8 @@ TEST_CASE("training writes run, epoch and summary records and learns", "[train]"
     CHECK(lines[i]["epoch_s"].get<double>() > 0);
   }
   CHECK(lines.back()["type"] == "summary");
-  for (const char* k : {"epochs", "ranks", "mode", "bits", "best_val_acc", "test_acc_at_best_val", "median_epoch_s",
-                        "final_loss"})
+  for (const char* k :
+       {"epochs", "ranks", "mode", "bits", "best_val_acc", "test_acc_at_best_val", "median_epoch_s", "final_loss"})
     CHECK(lines.back().contains(k));
   CHECK(lines.back()["final_loss"].get<double>() == r.epochs.back().loss);
   CHECK_FALSE(std::filesystem::exists(c.metrics_path + ".tmp"));
