@@ -7,6 +7,7 @@ packages=(
   libopenblas-dev libopenblas-openmp-dev
   libboost-graph-dev libfmt-dev catch2 libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev zlib1g-dev libeigen3-dev python3-matplotlib python3-numpy
+  clang-format  # scripts/check_format.sh (the format test)
   iproute2  # tc and ip, for link emulation (benchmarks/link_emulation.sh)
 )
 missing=()
