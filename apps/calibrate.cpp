@@ -44,9 +44,7 @@ simulator::LinkClass probe_link(engine::Communicator& comm, double* post_s) {
     }
     samples.push_back({double(m), best});
   }
-  // Round trip = 2 alpha + beta m (the reply is one byte): fit, then halve the intercept.
-  simulator::LinkClass l = simulator::fit_link(samples);
-  l.alpha_s /= 2;
+  const simulator::LinkClass l = simulator::fit_round_trip_link(samples);
   // Posting cost: 64 receives and 64 sends of 64 bytes each way, timed while posting only.
   const int n = 64;
   std::vector<char> out(std::size_t(64 * n)), in(std::size_t(64 * n));

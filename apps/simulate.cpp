@@ -67,18 +67,7 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   if (o.features < 1 || o.classes < 1) throw Error("simulate --shape: --features and --classes must be >= 1");
   const auto model = graph::parse_shape_model(o.shape);
   const auto shapes = graph::model_shapes(model, o.parts);
-  scheduler::ModelShape ms;
-  ms.sage = c.model.kind == engine::ModelKind::sage;
-  ms.dims.push_back(o.features);
-  for (int l = 0; l + 1 < c.model.layers; ++l) ms.dims.push_back(c.model.hidden);
-  ms.dims.push_back(o.classes);
-  ms.dropout = c.model.dropout;
-  if (!scheduler::valid_bits(c.bits))
-    throw Error("--bits " + scheduler::width_name(c.bits) + ": allowed " + scheduler::kWidthsAllowed);
-  if (!scheduler::quantizes(c.mode) && c.bits != 32)
-    throw Error("--bits " + scheduler::width_name(c.bits) + ": mode '" + scheduler::to_string(c.mode) +
-                "' exchanges fp32; use --mode quant or adaqp to quantize");
-  scheduler::check_peers(c.peers, c.mode, c.adaptive);
+  const auto ms = engine::model_shape(c, o.features, o.classes);
   const auto t_build = std::chrono::steady_clock::now();
   std::vector<scheduler::Plan> train_plans, eval_plans;
   for (const auto& s : shapes) {

@@ -80,9 +80,13 @@ void BM_SimulateProductsScaleP64(benchmark::State& state) {
   const auto profile = nominal_profile();
   const int P = 64;
   const auto net = simulator::make_network(profile, P, "flat", "none");
-  scheduler::ModelShape ms;
-  ms.dims = {100, 256, 256, 47};
-  ms.dropout = 0.5;
+  engine::TrainConfig c;
+  c.model.layers = 3;
+  c.model.hidden = 256;
+  c.model.dropout = 0.5;
+  c.mode = scheduler::Mode::adaqp;
+  c.bits = 8;
+  const auto ms = engine::model_shape(c, 100, 47);
   std::int64_t events = 0;
   for (auto _ : state) {
     std::vector<scheduler::Plan> train, eval;

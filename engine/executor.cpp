@@ -19,13 +19,6 @@ using scheduler::RowSet;
 using scheduler::Task;
 using scheduler::TaskKind;
 
-namespace {
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-}  // namespace
-
 std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
                                                      bool* sampled) {
   std::vector<std::vector<graph::NodeId>> out(plan.tasks.size());
@@ -118,7 +111,7 @@ QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* ro
 
 PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
                            Communicator& comm, PersistentBuffers* persistent)
-    : plan_(plan), part_(part), agg_(agg), comm_(comm) {
+    : plan_(plan), part_(part), agg_(agg), comm_(comm), driver_(plan, comm) {
   buffers_.reserve(plan.buffers.size());
   for (const auto& b : plan.buffers) {
     if (!b.persistent) {
@@ -143,7 +136,6 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
     if (t.kind == TaskKind::dropout_backward && t.b.kind == Operand::buffer) mask_needed_[t.b.id] = true;
   for (const auto& p : plan.params) grad_elems += p.rows * p.cols;
   flat_grads_.resize(std::size_t(grad_elems));
-  request_.assign(plan.tasks.size(), -1);
   task_rows_ = message_rows(plan, part, &sampled_);
 }
 
@@ -173,12 +165,6 @@ float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>
   }
 }
 
-bool PlanExecutor::in_flight() const {
-  for (int r : request_)
-    if (r >= 0) return true;
-  return false;
-}
-
 StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
                             const DropoutKey* key, const LossInputs* loss) {
   if (params.size() != plan_.params.size())
@@ -190,45 +176,21 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
     throw std::logic_error("executor: features have " + std::to_string(x.rows()) + " rows, the plan reads " +
                            std::to_string(plan_.halo_features ? part_.num_local() : part_.num_inner()));
   sample_given_ = false;
-  StepTimes times;
   quant_stats_ = {};
   quant_by_layer_.clear();
-  const auto t0 = Clock::now();
-  for (const Task& t : plan_.tasks) {
-    // Wait for the sends / receives this task depends on.
-    for (int d : t.deps)
-      if (request_[d] >= 0) {
-        const auto w0 = Clock::now();
-        comm_.wait(request_[d]);
-        request_[d] = -1;
-        times.comm_s += since(w0);
-      }
-    const auto c0 = Clock::now();
-    execute(t, params, adam, x, key, loss, times);
-    const double dt = since(c0);
-    if (trace_) (*trace_)[std::size_t(t.id)] += dt;
-    if (t.kind == TaskKind::allreduce)
-      times.reduce_s += dt;
-    else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32)
-      times.quant_s += dt;
-    else if (t.lane == scheduler::Lane::compute)
-      times.compute_s += dt;
-    else
-      times.comm_s += dt;  // posting a send / receive
-    if (t.lane == scheduler::Lane::compute) comm_.progress();
-  }
-  const auto w0 = Clock::now();
-  comm_.wait_all();  // sends nobody waited for
-  times.comm_s += since(w0);
-  std::fill(request_.begin(), request_.end(), -1);
-  times.total_s = since(t0);
-  times.bytes_sent = plan_.bytes_sent();
-  times.bytes_meta = plan_.bytes_meta();
+  args_ = {&params, adam, &x, key, loss};
+  const StepTimes times = driver_.run(*this, trace_);
+  args_ = {};
   return times;
 }
 
-void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& params, Adam<float>* adam,
-                           const Features<float>& x, const DropoutKey* key, const LossInputs* loss, StepTimes& times) {
+int PlanExecutor::execute(const Task& t, StepTimes& times) {
+  const auto& params = *args_.params;
+  const Features<float>& x = *args_.x;
+  Adam<float>* adam = args_.adam;
+  const DropoutKey* key = args_.key;
+  const LossInputs* loss = args_.loss;
+
   std::int64_t lda = 0, ldb = 0, ldc = 0;
   switch (t.kind) {
     case TaskKind::dropout: {
@@ -258,7 +220,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       // are then rows of A).
       // A row range (not transposed A) offsets A's and C's rows.
       const std::int64_t first = t.row_sel.kind == RowSet::range && !t.trans_a ? t.row_sel.begin : 0;
-      const std::int64_t chunk = in_flight() && !t.trans_a ? kProgressRows : t.rows;
+      const std::int64_t chunk = driver_.in_flight() && !t.trans_a ? kProgressRows : t.rows;
       for (std::int64_t r = 0; r < t.rows; r += std::max<std::int64_t>(chunk, 1)) {
         const std::int64_t m = std::min(chunk, t.rows - r);
         cpu::gemm(t.trans_a, t.trans_b, m, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : (first + r) * lda), lda, b, ldb,
@@ -273,7 +235,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       float* dst = rows_ptr(t.c, params, x, &ldc);
       // With messages in flight, work in row chunks and let the transport progress between them
       // (TCP moves data only inside MPI calls).
-      const std::int64_t chunk = in_flight() ? kProgressRows : t.row_sel.end - t.row_sel.begin;
+      const std::int64_t chunk = driver_.in_flight() ? kProgressRows : t.row_sel.end - t.row_sel.begin;
       for (std::int64_t b = t.row_sel.begin; b < t.row_sel.end; b += std::max<std::int64_t>(chunk, 1)) {
         cpu::spmm(m, b, std::min(t.row_sel.end, b + chunk), src, t.cols, dst, t.accumulate);
         comm_.progress();
@@ -395,11 +357,9 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       break;
     }
     case TaskKind::send:
-      request_[t.id] = comm_.isend(messages_[t.message].data(), t.bytes, t.peer, t.tag);
-      break;
+      return comm_.isend(messages_[t.message].data(), t.bytes, t.peer, t.tag);
     case TaskKind::recv:
-      request_[t.id] = comm_.irecv(messages_[t.message].data(), t.bytes, t.peer, t.tag);
-      break;
+      return comm_.irecv(messages_[t.message].data(), t.bytes, t.peer, t.tag);
     case TaskKind::loss: {
       if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
       times.loss = softmax_cross_entropy(*buf_[std::size_t(t.a.id)], *loss->labels, *loss->mask, loss->normaliser,
@@ -426,6 +386,7 @@ void PlanExecutor::execute(const Task& t, const std::vector<Param<float>*>& para
       adam->step();
       break;
   }
+  return -1;
 }
 
 namespace {

@@ -15,6 +15,7 @@
 #include "engine/comm/communicator.hpp"
 #include "engine/model.hpp"
 #include "engine/optimizer.hpp"
+#include "engine/step_driver.hpp"
 #include "scheduler/peers.hpp"
 #include "scheduler/plan.hpp"
 
@@ -128,7 +129,7 @@ void register_backend(const std::string& name, BackendFactory factory);
 std::unique_ptr<Backend> make_backend(const std::string& name, const BackendInputs& in);
 std::vector<std::string> backend_names();
 
-class PlanExecutor : public Executor {
+class PlanExecutor : public Executor, private StepHooks {
  public:
   // All references must outlive the executor. `persistent` is required when the plan declares
   // persistent buffers: they are taken from it by name (made, zero, when missing).
@@ -163,12 +164,19 @@ class PlanExecutor : public Executor {
  private:
   // Rows per chunk of an SpMM / GEMM while messages are in flight (progress calls in between).
   static constexpr std::int64_t kProgressRows = 2048;
-  bool in_flight() const;  // some posted send / receive not yet waited for
   float* rows_ptr(const scheduler::Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
                   std::int64_t* ld);
-  void execute(const scheduler::Task& t, const std::vector<Param<float>*>& params, Adam<float>* adam,
-               const Features<float>& x, const DropoutKey* key, const LossInputs* loss, StepTimes& times);
+  int execute(const scheduler::Task& t, StepTimes& times) override;  // StepHooks
 
+  // The arguments of the run in progress (null outside run()).
+  struct RunArgs {
+    const std::vector<Param<float>*>* params = nullptr;
+    Adam<float>* adam = nullptr;
+    const Features<float>* x = nullptr;
+    const DropoutKey* key = nullptr;
+    const LossInputs* loss = nullptr;
+  };
+  RunArgs args_;
   const scheduler::Plan& plan_;
   const graph::LocalPartition& part_;
   const Aggregation& agg_;
@@ -191,6 +199,7 @@ class PlanExecutor : public Executor {
   std::map<std::pair<int, int>, QuantStats> quant_by_layer_;
   std::vector<float> scratch_;
   std::vector<float> flat_grads_;
+  StepDriver driver_;
 };
 
 }  // namespace adaqp::engine

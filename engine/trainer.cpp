@@ -15,6 +15,7 @@
 #include "engine/loss.hpp"
 #include "graph/error.hpp"
 #include "scheduler/build_plan.hpp"
+#include "scheduler/link_fit.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine {
@@ -55,6 +56,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
                {"hidden", c.model.hidden},
                {"dropout", c.model.dropout},
                {"epochs", c.epochs},
+               {"eval_every", c.eval_every},
                {"lr", c.adam.lr},
                {"weight_decay", c.adam.weight_decay},
                {"seed", c.seed},
@@ -140,28 +142,19 @@ std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm)
   for (int s = 0; s < P; ++s)
     for (int r = 0; r < P; ++r) {
       if (s == r || (me != s && me != r)) continue;
-      std::vector<double> x, y;
+      std::vector<std::pair<double, double>> samples;  // (bytes, round trip s)
       for (std::int64_t m : sizes) {
         double best = 1e300;
         for (int rep = 0; rep < 3; ++rep) {
           const double t = comm.ping_pong(me == s ? r : s, m, me == s);
           best = std::min(best, t);
         }
-        x.push_back(double(m));
-        y.push_back(best);
+        samples.push_back({double(m), best});
       }
       if (me != s) continue;
-      // Least squares t = a + b m.
-      const double n = double(x.size());
-      const double mx = std::accumulate(x.begin(), x.end(), 0.0) / n, my = std::accumulate(y.begin(), y.end(), 0.0) / n;
-      double sxy = 0, sxx = 0;
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        sxy += (x[i] - mx) * (y[i] - my);
-        sxx += (x[i] - mx) * (x[i] - mx);
-      }
-      const double beta = std::max(sxy / sxx, 1e-12);
-      mine[2 * std::size_t(r)] = std::max((my - beta * mx) / 2, 0.0);
-      mine[2 * std::size_t(r) + 1] = beta;
+      const auto fit = scheduler::fit_round_trip(samples);
+      mine[2 * std::size_t(r)] = fit.alpha_s;
+      mine[2 * std::size_t(r) + 1] = std::max(fit.beta_s_per_byte, 1e-12);  // the assigner needs a cost per byte
     }
   const auto all = comm.allgather(mine);
   std::vector<std::vector<scheduler::ChannelCost>> costs(P, std::vector<scheduler::ChannelCost>(P));
@@ -257,22 +250,27 @@ scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::Loc
   return scheduler::deserialize(wire);
 }
 
-PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
-                   const std::vector<graph::LocalPartition>& parts, const scheduler::BitAssignment* assignment) {
+scheduler::ModelShape model_shape(const TrainConfig& config, std::int64_t features, std::int64_t classes) {
   if (!scheduler::valid_bits(config.bits))
     throw Error("--bits " + scheduler::width_name(config.bits) + ": allowed " + scheduler::kWidthsAllowed);
   if (!scheduler::quantizes(config.mode) && config.bits != 32)
     throw Error("--bits " + scheduler::width_name(config.bits) + ": mode '" + scheduler::to_string(config.mode) +
                 "' exchanges fp32; use --mode quant or adaqp to quantize");
   scheduler::check_peers(config.peers, config.mode, config.adaptive);
-  const int ranks = int(parts.size());
   scheduler::ModelShape shape;
   shape.sage = config.model.kind == ModelKind::sage;
-  shape.dims.push_back(data.num_features);
+  shape.dims.push_back(features);
   for (int l = 0; l + 1 < config.model.layers; ++l) shape.dims.push_back(config.model.hidden);
-  shape.dims.push_back(data.num_classes);
+  shape.dims.push_back(classes);
   shape.dropout = config.model.dropout;
   shape.exchange_inputs = config.peers.stale;  // PipeGCN's stale quantity (scheduler/build_plan.hpp)
+  return shape;
+}
+
+PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
+                   const std::vector<graph::LocalPartition>& parts, const scheduler::BitAssignment* assignment) {
+  const int ranks = int(parts.size());
+  scheduler::ModelShape shape = model_shape(config, data.num_features, data.num_classes);
   // Sparse first-layer features when the whole feature matrix is sparse enough (decided on the
   // whole graph, so every rank agrees) and the first layer is transform-first.
   std::vector<std::int64_t> part_nnz(ranks, 0);
@@ -295,10 +293,14 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
       out.train_first.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment, first));
     }
   }
-  out.halo_features = !out.train.empty() && out.train[0].halo_features;
+  // A rank without halo rows reads no halo features whatever its plan says (its local rows are its
+  // inner rows), so only ranks with halo rows must agree.
+  out.halo_features = false;
+  for (const auto& p : out.train) out.halo_features = out.halo_features || p.halo_features;
   for (const auto* set : {&out.train, &out.eval, &out.train_first})
-    for (const auto& p : *set)
-      if (p.halo_features != out.halo_features) throw std::logic_error("plans disagree on halo features");
+    for (std::size_t r = 0; r < set->size(); ++r)
+      if ((*set)[r].halo_features != out.halo_features && parts[r].num_local() > parts[r].num_inner())
+        throw std::logic_error("plans disagree on halo features (rank " + std::to_string(r) + ")");
   scheduler::validate(out.train);
   scheduler::validate(out.eval);
   if (!out.train_first.empty()) scheduler::validate(out.train_first);

@@ -14,6 +14,7 @@
 #include "graph/dataset.hpp"
 #include "graph/partition.hpp"
 #include "scheduler/adaptive.hpp"
+#include "scheduler/build_plan.hpp"
 #include "scheduler/peers.hpp"
 #include "scheduler/plan.hpp"
 
@@ -66,6 +67,12 @@ nlohmann::json build_record();
 
 // The `run` record: every setting, build options, host, dataset counts.
 nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data, int ranks);
+
+// The model as the scheduler sees it (widths, dropout, GraphSAGE or GCN, whether exchanges carry
+// layer inputs), after checking the exchange settings (--bits against --mode, the peer options);
+// throws adaqp::Error naming the flag. The one builder of train, plan and simulate; the caller
+// sets sparse_input and feature_nnz.
+scheduler::ModelShape model_shape(const TrainConfig& config, std::int64_t features, std::int64_t classes);
 
 // Every rank's training and evaluation plans for a partition, validated together; and whether
 // the first layer reads sparse features (decided on the whole feature matrix, so ranks agree).

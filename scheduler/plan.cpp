@@ -48,6 +48,24 @@ const char* to_string(TaskKind k) {
   }
   return "?";
 }
+TimeBucket time_bucket(const Task& t) {
+  if (t.kind == TaskKind::allreduce) return TimeBucket::reduce;
+  if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32) return TimeBucket::quant;
+  return t.lane == Lane::compute ? TimeBucket::compute : TimeBucket::comm;
+}
+const char* to_string(TimeBucket b) {
+  switch (b) {
+    case TimeBucket::compute:
+      return "compute";
+    case TimeBucket::comm:
+      return "comm";
+    case TimeBucket::quant:
+      return "quant";
+    case TimeBucket::reduce:
+      return "reduce";
+  }
+  return "?";
+}
 const char* to_string(Lane l) {
   return l == Lane::compute ? "compute" : "comm";
 }

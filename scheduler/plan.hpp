@@ -110,6 +110,33 @@ struct Task {
   std::string label;
 };
 
+// Where a task's time goes in a step's accounting (docs/metrics.md): the gradient all-reduce is
+// reduce_s (whatever its lane), packing / unpacking a message narrower than fp32 is quant_s, other
+// compute-lane tasks are compute_s, posting a send or receive is comm_s (as is waiting for one,
+// which no task owns). The one rule of the CPU and CUDA executors and the simulator.
+enum class TimeBucket { compute, comm, quant, reduce };
+TimeBucket time_bucket(const Task& t);
+const char* to_string(TimeBucket b);
+// Adds seconds to the field of `times` the bucket names (any struct with compute_s, comm_s,
+// quant_s and reduce_s: engine::StepTimes, simulator::RankPrediction).
+template <class Times>
+void add_time(Times& times, TimeBucket b, double seconds) {
+  switch (b) {
+    case TimeBucket::compute:
+      times.compute_s += seconds;
+      break;
+    case TimeBucket::comm:
+      times.comm_s += seconds;
+      break;
+    case TimeBucket::quant:
+      times.quant_s += seconds;
+      break;
+    case TimeBucket::reduce:
+      times.reduce_s += seconds;
+      break;
+  }
+}
+
 struct BufferSpec {
   std::string name;
   std::int64_t rows = 0, cols = 0;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "graph/error.hpp"
+#include "scheduler/link_fit.hpp"
 #include "simulator/cost_model.hpp"
 
 namespace adaqp::simulator {
@@ -210,36 +211,13 @@ LinearFit fit_linear(const std::vector<Sample>& samples) {
 }
 
 LinkClass fit_link(const std::vector<std::pair<double, double>>& bytes_seconds) {
-  if (bytes_seconds.size() < 2) throw Error("link fit: needs at least 2 message sizes");
-  std::vector<Sample> samples;
-  for (const auto& [bytes, s] : bytes_seconds) samples.push_back({{1.0, bytes}, s});
-  // Ordinary least squares (weights 1) through the two-feature model.
-  const std::size_t n = samples.size();
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const auto& s : samples) {
-    sx += s.features[1];
-    sy += s.seconds;
-    sxx += s.features[1] * s.features[1];
-    sxy += s.features[1] * s.seconds;
-  }
-  const double den = double(n) * sxx - sx * sx;
-  LinkClass l;
-  l.beta_s_per_byte = den > 0 ? (double(n) * sxy - sx * sy) / den : 0;
-  l.alpha_s = (sy - l.beta_s_per_byte * sx) / double(n);
-  if (l.alpha_s < 0) {  // latency below resolution: fit through the origin
-    l.alpha_s = 0;
-    l.beta_s_per_byte = sxx > 0 ? sxy / sxx : 0;
-  }
-  const double mean = sy / double(n);
-  double ss_res = 0, ss_tot = 0;
-  for (const auto& s : samples) {
-    const double pred = l.alpha_s + l.beta_s_per_byte * s.features[1];
-    ss_res += (s.seconds - pred) * (s.seconds - pred);
-    ss_tot += (s.seconds - mean) * (s.seconds - mean);
-  }
-  l.r2 = ss_tot > 0 ? 1.0 - ss_res / ss_tot : 1.0;
-  l.source = "probe";
-  return l;
+  const auto f = scheduler::fit_alpha_beta(bytes_seconds);
+  return {f.alpha_s, f.beta_s_per_byte, f.r2, "probe"};
+}
+
+LinkClass fit_round_trip_link(const std::vector<std::pair<double, double>>& bytes_round_trip_s) {
+  const auto f = scheduler::fit_round_trip(bytes_round_trip_s);
+  return {f.alpha_s, f.beta_s_per_byte, f.r2, "probe"};
 }
 
 }  // namespace adaqp::simulator

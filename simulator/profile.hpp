@@ -60,7 +60,9 @@ struct Sample {
 // and the rest refitted. Throws adaqp::Error when there are fewer samples than features.
 LinearFit fit_linear(const std::vector<Sample>& samples);
 
-// Alpha-beta fit of (bytes, seconds) samples (ordinary least squares on seconds).
+// Alpha-beta fit of (bytes, seconds) samples: scheduler::fit_alpha_beta (scheduler/link_fit.hpp).
 LinkClass fit_link(const std::vector<std::pair<double, double>>& bytes_seconds);
+// The same of ping-pong round trips (scheduler::fit_round_trip: the intercept halved).
+LinkClass fit_round_trip_link(const std::vector<std::pair<double, double>>& bytes_round_trip_s);
 
 }  // namespace adaqp::simulator

@@ -194,8 +194,7 @@ class Sim {
   void finish_compute(int r, int task_id, double start, double end) {
     auto& rs = ranks_[std::size_t(r)];
     const Task& task = plans_[std::size_t(r)].tasks[std::size_t(task_id)];
-    const bool quant = (task.kind == TaskKind::pack || task.kind == TaskKind::unpack) && task.bits != 32;
-    (quant ? rs.times.quant_s : rs.times.compute_s) += end - start;
+    scheduler::add_time(rs.times, scheduler::time_bucket(task), end - start);
     record(r, task_id, start, end);
     ++rs.pc;
     ready_.push({end, r});
@@ -205,7 +204,7 @@ class Sim {
   void finish_allreduce(double t) {
     for (std::size_t q = 0; q < plans_.size(); ++q) {
       auto& qs = ranks_[q];
-      qs.times.reduce_s += t - arrival_[q];
+      scheduler::add_time(qs.times, scheduler::time_bucket(plans_[q].tasks[qs.pc]), t - arrival_[q]);
       record(int(q), plans_[q].tasks[qs.pc].id, arrival_[q], t);
       ++qs.pc;
       unblock(int(q), t, false);
@@ -265,7 +264,7 @@ class Sim {
       case TaskKind::recv: {
         // Posted at t (the transfer may start now); the rank is busy posting until t + post_s.
         end = t + profile_.post_s;
-        rs.times.comm_s += profile_.post_s;
+        scheduler::add_time(rs.times, scheduler::time_bucket(task), profile_.post_s);
         Op& op = rs.ops[std::size_t(task.id)];
         op.posted = true;
         op.post_s = t;

@@ -1,4 +1,3 @@
-#include <chrono>
 #include <string>
 
 #include "engine/cuda/check.cuh"
@@ -16,10 +15,6 @@ using scheduler::Operand;
 using scheduler::RowSet;
 using scheduler::Task;
 using scheduler::TaskKind;
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 template <class T>
 DeviceBuffer upload(const std::vector<T>& v) {
@@ -165,9 +160,10 @@ class State {
   std::map<std::string, DeviceMatrix> stores_;
 };
 
-class CudaExecutor : public Executor {
+class CudaExecutor : public Executor, private StepHooks {
  public:
-  CudaExecutor(const scheduler::Plan& plan, State& st) : plan_(plan), st_(st), comm_(*st.in().comm) {
+  CudaExecutor(const scheduler::Plan& plan, State& st)
+      : plan_(plan), st_(st), comm_(*st.in().comm), driver_(plan, *st.in().comm) {
     const auto& part = *st.in().part;
     if (st.in().x->rows() != (plan.halo_features ? part.num_local() : part.num_inner()))
       throw std::logic_error("cuda executor: features have " + std::to_string(st.in().x->rows()) +
@@ -196,7 +192,6 @@ class CudaExecutor : public Executor {
     rows_dev_.resize(plan.tasks.size());
     for (std::size_t i = 0; i < rows_.size(); ++i)
       if (!rows_[i].empty()) rows_dev_[i] = upload(rows_[i]);
-    request_.assign(plan.tasks.size(), -1);
     for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
       begin_.emplace_back();
       end_.emplace_back();
@@ -251,68 +246,52 @@ class CudaExecutor : public Executor {
     if (sampled_ && !sample_given_)
       throw std::logic_error("cuda executor: plan samples boundary rows but no sample was given");
     sample_given_ = false;
-    StepTimes times;
     quant_stats_ = {};
     quant_by_layer_.clear();
-    void* stream = st_.stream();
-    const auto t0 = Clock::now();
     if (st_.nccl()) {
       std::fill(recv_tag_.begin(), recv_tag_.end(), -1);
       std::fill(waited_.begin(), waited_.end(), 0);
     }
-    for (const Task& t : plan_.tasks) {
-      if (st_.nccl())
-        for (int d : t.deps)
-          if (plan_.tasks[std::size_t(d)].kind == TaskKind::recv) nccl_wait(t, d);
-      for (int d : t.deps)
-        if (request_[d] >= 0) {
-          const auto w0 = Clock::now();
-          comm_.wait(request_[d]);
-          request_[d] = -1;
-          times.comm_s += since(w0);
-          const Task& r = plan_.tasks[std::size_t(d)];
-          if (r.kind == TaskKind::recv) {  // to the device on the comm stream; compute waits for it
-            copy_to_device_async(dmsg_[r.message].get(), hmsg_[r.message].get(), std::size_t(r.bytes),
-                                 st_.comm().get());
-            staged_[r.message].record(st_.comm().get());
-            staged_[r.message].make_wait(stream);
-          }
-        }
-      begin_[t.id].record(stream);
-      const auto c0 = Clock::now();
-      execute(t, adam, key, loss, times);
-      if (t.lane == scheduler::Lane::comm) times.comm_s += since(c0);  // posting a send / receive
-      end_[t.id].record(stream);
-      if (t.lane == scheduler::Lane::compute) comm_.progress();
-    }
-    const auto w0 = Clock::now();
-    comm_.wait_all();
-    if (st_.nccl()) {
-      for (const auto& [tag, ops] : nccl_ops_)
-        if (!ops.empty())
-          throw std::logic_error("cuda executor: exchange " + std::to_string(tag) + " was not posted whole");
-      st_.comm().synchronize();
-    }
-    times.comm_s += since(w0);
-    std::fill(request_.begin(), request_.end(), -1);
-    st_.compute().synchronize();
-    times.total_s = since(t0);
+    args_ = {adam, key, loss};
+    const StepTimes times = driver_.run(*this, trace_);
+    args_ = {};
+    return times;
+  }
+
+  // StepHooks (engine/step_driver.hpp): the shared run loop calls these.
+  void before_task(const Task& t) override {
+    if (!st_.nccl()) return;
+    for (int d : t.deps)
+      if (plan_.tasks[std::size_t(d)].kind == TaskKind::recv) nccl_wait(t, d);
+  }
+  void request_done(const Task& r) override {
+    if (r.kind != TaskKind::recv) return;
+    // To the device on the comm stream; the compute stream waits for it.
+    copy_to_device_async(dmsg_[r.message].get(), hmsg_[r.message].get(), std::size_t(r.bytes), st_.comm().get());
+    staged_[r.message].record(st_.comm().get());
+    staged_[r.message].make_wait(st_.stream());
+  }
+  int execute(const Task& t, StepTimes& times) override {
+    begin_[t.id].record(st_.stream());
+    const int request = run_task(t, args_.adam, args_.key, args_.loss, times);
+    end_[t.id].record(st_.stream());
+    return request;
+  }
+  // Posting a send or receive is host time; every other task is timed on the device.
+  bool host_timed(const Task& t) const override { return t.kind == TaskKind::send || t.kind == TaskKind::recv; }
+  void drain() override {
+    if (!st_.nccl()) return;
+    for (const auto& [tag, ops] : nccl_ops_)
+      if (!ops.empty())
+        throw std::logic_error("cuda executor: exchange " + std::to_string(tag) + " was not posted whole");
+    st_.comm().synchronize();
+  }
+  void synchronize() override { st_.compute().synchronize(); }
+  void account(StepTimes& times, std::vector<double>* trace) override {
     for (std::size_t d = 0; d < waited_.size(); ++d)
       if (waited_[d]) times.comm_s += stall_end_[d].seconds_since(stall_begin_[d]);  // device stalls on NCCL
-    for (const Task& t : plan_.tasks) {
-      if (t.lane != scheduler::Lane::compute) continue;
-      const double dt = end_[t.id].seconds_since(begin_[t.id]);
-      if (trace_) (*trace_)[std::size_t(t.id)] += dt;
-      if (t.kind == TaskKind::allreduce)
-        times.reduce_s += dt;
-      else if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32)
-        times.quant_s += dt;
-      else
-        times.compute_s += dt;
-    }
-    times.bytes_sent = plan_.bytes_sent();
-    times.bytes_meta = plan_.bytes_meta();
-    return times;
+    for (const Task& t : plan_.tasks)
+      if (!host_timed(t)) book_time(times, t, end_[t.id].seconds_since(begin_[t.id]), trace);
   }
 
   const Matrix<float>& host_buffer(int id) override {
@@ -350,7 +329,8 @@ class CudaExecutor : public Executor {
     }
   }
 
-  void execute(const Task& t, Adam<float>* adam, const DropoutKey* key, const LossInputs* loss, StepTimes& times) {
+  // Runs one task; a send or recv over MPI returns its communicator request (else -1).
+  int run_task(const Task& t, Adam<float>* adam, const DropoutKey* key, const LossInputs* loss, StepTimes& times) {
     void* stream = st_.stream();
     Handles& h = st_.handles();
     std::int64_t lda = 0, ldb = 0, ldc = 0;
@@ -458,9 +438,9 @@ class CudaExecutor : public Executor {
         if (st_.nccl()) {
           nccl_enqueue(t);
         } else if (t.kind == TaskKind::send) {
-          request_[t.id] = comm_.isend(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
+          return comm_.isend(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
         } else {
-          request_[t.id] = comm_.irecv(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
+          return comm_.irecv(hmsg_[std::size_t(t.message)].get(), t.bytes, t.peer, t.tag);
         }
         break;
       case TaskKind::loss: {
@@ -478,6 +458,7 @@ class CudaExecutor : public Executor {
         st_.adam_step();
         break;
     }
+    return -1;
   }
 
   // Encodes on the device, then copies the message to its pinned host slot for the send.
@@ -597,7 +578,6 @@ class CudaExecutor : public Executor {
   std::vector<std::vector<graph::NodeId>> rows_;
   std::vector<DeviceBuffer> rows_dev_;
   bool sampled_ = false, sample_given_ = false;
-  std::vector<int> request_;
   std::vector<Event> begin_, end_;
   DeviceBuffer scratch_;
   std::vector<float> host_scratch_;
@@ -606,6 +586,14 @@ class CudaExecutor : public Executor {
   std::vector<std::vector<float>> ranges_;
   QuantStats quant_stats_;
   std::map<std::pair<int, int>, QuantStats> quant_by_layer_;
+  // The arguments of the run in progress (null outside run()).
+  struct RunArgs {
+    Adam<float>* adam = nullptr;
+    const DropoutKey* key = nullptr;
+    const LossInputs* loss = nullptr;
+  };
+  RunArgs args_;
+  StepDriver driver_;
 };
 
 class CudaBackend : public Backend {

@@ -206,6 +206,10 @@ expect_abort "one rank's error aborts all ranks" "adaqp: error: rank 0: --metric
 expect_abort "differing settings rejected" "settings or dataset differ between ranks" \
   mpirun --oversubscribe -np 1 "$adaqp" train --dataset cora --epochs 5 --quiet : \
   -np 1 "$adaqp" train --dataset cora --epochs 6 --quiet
+# --eval-every decides when ranks join the evaluation's exchanges: differing values would hang.
+expect_abort "differing --eval-every rejected" "settings or dataset differ between ranks" \
+  mpirun --oversubscribe -np 1 "$adaqp" train --dataset cora --epochs 5 --eval-every 1 --quiet : \
+  -np 1 "$adaqp" train --dataset cora --epochs 5 --eval-every 2 --quiet
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -8,6 +8,7 @@
 #include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "scheduler/build_plan.hpp"
+#include "scheduler/link_fit.hpp"
 #include "simulator/cost_model.hpp"
 #include "simulator/simulator.hpp"
 #include "tests/npz_writer.hpp"
@@ -412,4 +413,28 @@ TEST_CASE("simulator: per-channel links from the engine's probes", "[simulator]"
   // after its 1 ms latency at its pair's 0.5 MB/s: done at 3 ms.
   CHECK(pred.ranks[1].total_s == Approx(1e-3));
   CHECK(pred.ranks[0].total_s == Approx(3e-3));
+}
+
+TEST_CASE("link fit: one alpha-beta fit for the engine's probe and the calibration", "[simulator][link_fit]") {
+  // Exact line: alpha 20 us, 1 ns per byte.
+  const std::vector<std::pair<double, double>> line = {{1e3, 20e-6 + 1e-6}, {1e5, 20e-6 + 1e-4}, {1e6, 20e-6 + 1e-3}};
+  const auto f = scheduler::fit_alpha_beta(line);
+  CHECK(f.alpha_s == Approx(20e-6).epsilon(1e-9));
+  CHECK(f.beta_s_per_byte == Approx(1e-9).epsilon(1e-9));
+  CHECK(f.r2 == Approx(1.0));
+  // Round trips of the same messages with a 1-byte reply take 2 alpha + beta m: alpha halved.
+  std::vector<std::pair<double, double>> rt;
+  for (const auto& [m, s] : line) rt.push_back({m, s + 20e-6});
+  const auto g = scheduler::fit_round_trip(rt);
+  CHECK(g.alpha_s == Approx(20e-6).epsilon(1e-9));
+  CHECK(g.beta_s_per_byte == Approx(1e-9).epsilon(1e-9));
+  // A negative intercept (latency under the timer's resolution): through the origin, alpha 0.
+  const auto h = scheduler::fit_alpha_beta({{1e3, 0.5e-6}, {1e6, 1e-3}, {2e6, 2.1e-3}});
+  CHECK(h.alpha_s == 0);
+  CHECK(h.beta_s_per_byte > 0);
+  // The simulator's fit_link is this fit.
+  const auto l = simulator::fit_link(line);
+  CHECK(l.alpha_s == f.alpha_s);
+  CHECK(l.beta_s_per_byte == f.beta_s_per_byte);
+  CHECK_THROWS_WITH(scheduler::fit_alpha_beta({{1e3, 1e-6}}), Catch::Contains("at least 2"));
 }

@@ -108,3 +108,26 @@ TEST_CASE("training writes run, epoch and summary records and learns", "[train]"
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("model_shape: the one builder of train, plan and simulate", "[train]") {
+  engine::TrainConfig c;
+  c.model.layers = 3;
+  c.model.hidden = 16;
+  c.model.dropout = 0.25;
+  auto s = engine::model_shape(c, 100, 7);
+  CHECK(s.dims == std::vector<std::int64_t>{100, 16, 16, 7});
+  CHECK(s.dropout == 0.25);
+  CHECK_FALSE(s.sage);
+  CHECK_FALSE(s.exchange_inputs);
+  c.peers.stale = true;  // PipeGCN exchanges layer inputs (simulate --shape once lost this)
+  CHECK(engine::model_shape(c, 100, 7).exchange_inputs);
+  c.peers.stale = false;
+  c.model.kind = engine::ModelKind::sage;
+  CHECK(engine::model_shape(c, 100, 7).sage);
+  c.bits = 4;  // vanilla mode exchanges fp32
+  CHECK_THROWS_WITH(engine::model_shape(c, 100, 7), Catch::Contains("--bits 4"));
+  c.mode = scheduler::Mode::quant;
+  CHECK_NOTHROW(engine::model_shape(c, 100, 7));
+  c.bits = 3;
+  CHECK_THROWS_WITH(engine::model_shape(c, 100, 7), Catch::Contains("allowed"));
+}
