@@ -15,8 +15,8 @@
 #ifdef ADAQP_WITH_CUDA
 #include "engine/cuda/executor.hpp"
 #endif
+#include "base/error.hpp"
 #include "engine/trainer.hpp"
-#include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "graph/registry.hpp"
 #include "scheduler/plan.hpp"

@@ -13,9 +13,9 @@
 
 #include "adaqp/git_commit.hpp"
 #include "apps/commands.hpp"
+#include "base/error.hpp"
 #include "benchmarks/microbench.hpp"
 #include "engine/trainer.hpp"
-#include "graph/error.hpp"
 #include "simulator/cost_model.hpp"
 #include "simulator/profile.hpp"
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "apps/commands.hpp"
+#include "base/error.hpp"
 #include "engine/metrics.hpp"
-#include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "graph/registry.hpp"
 #include "scheduler/build_plan.hpp"

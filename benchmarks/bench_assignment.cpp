@@ -3,7 +3,7 @@
 // per assignment); greedy alone and the CBC MILP (time limit 5 s per round).
 #include <benchmark/benchmark.h>
 
-#include "graph/random.hpp"
+#include "base/random.hpp"
 #include "scheduler/bit_assignment.hpp"
 
 namespace {

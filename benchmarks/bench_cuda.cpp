@@ -20,11 +20,11 @@
 #include <numeric>
 #include <vector>
 
+#include "base/random.hpp"
 #include "benchmarks/microbench_common.hpp"
 #include "engine/cuda/codec.hpp"
 #include "engine/cuda/device.hpp"
 #include "engine/cuda/kernels.hpp"
-#include "graph/random.hpp"
 #include "scheduler/wire_format.hpp"
 
 using namespace adaqp;

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 
+#include "base/error.hpp"
 #include "benchmarks/microbench_common.hpp"
 #include "engine/codec.hpp"
 #include "engine/cpu/blas.hpp"
@@ -19,7 +20,6 @@
 #include "engine/optimizer.hpp"
 #include "engine/trainer.hpp"
 #include "graph/dataset.hpp"
-#include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "scheduler/wire_format.hpp"
 #include "simulator/cost_model.hpp"

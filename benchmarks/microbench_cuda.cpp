@@ -13,12 +13,12 @@
 #include <numeric>
 #include <tuple>
 
+#include "base/error.hpp"
 #include "benchmarks/microbench.hpp"
 #include "benchmarks/microbench_common.hpp"
 #include "engine/cuda/codec.hpp"
 #include "engine/cuda/device.hpp"
 #include "engine/cuda/kernels.hpp"
-#include "graph/error.hpp"
 #include "scheduler/wire_format.hpp"
 #include "simulator/cost_model.hpp"
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/error.hpp"
-#include "graph/random.hpp"
+#include "base/error.hpp"
+#include "base/random.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine {

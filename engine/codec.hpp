@@ -15,7 +15,7 @@
 #pragma once
 #include <cstdint>
 
-#include "graph/random.hpp"
+#include "base/random.hpp"
 
 namespace adaqp::engine {
 

@@ -5,11 +5,11 @@
 #include <cstring>
 #include <mutex>
 
+#include "base/error.hpp"
 #include "engine/codec.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/cpu/kernels.hpp"
 #include "engine/loss.hpp"
-#include "graph/error.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine {

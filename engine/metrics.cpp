@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::engine {
 

@@ -2,10 +2,10 @@
 
 #include <cmath>
 
+#include "base/error.hpp"
+#include "base/random.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/cpu/kernels.hpp"
-#include "graph/error.hpp"
-#include "graph/random.hpp"
 
 namespace adaqp::engine {
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::engine {
 

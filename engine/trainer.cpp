@@ -10,10 +10,10 @@
 
 #include "adaqp/build_info.hpp"
 #include "adaqp/git_commit.hpp"
+#include "base/error.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/executor.hpp"
 #include "engine/loss.hpp"
-#include "graph/error.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/link_fit.hpp"
 #include "scheduler/wire_format.hpp"

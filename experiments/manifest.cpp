@@ -13,7 +13,7 @@
 #include <set>
 #include <sstream>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 #include "graph/registry.hpp"
 
 namespace adaqp::experiments {

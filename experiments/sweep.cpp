@@ -17,9 +17,9 @@
 
 #include "adaqp/build_info.hpp"
 #include "adaqp/git_commit.hpp"
+#include "base/error.hpp"
 #include "engine/trainer.hpp"
 #include "experiments/manifest.hpp"
-#include "graph/error.hpp"
 
 namespace adaqp::experiments {
 

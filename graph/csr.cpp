@@ -4,7 +4,7 @@
 #include <numeric>
 #include <string>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::graph {
 

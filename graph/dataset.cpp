@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <numeric>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
+#include "base/random.hpp"
 #include "graph/npz.hpp"
-#include "graph/random.hpp"
 #include "graph/registry.hpp"
 #include "graph/synthetic.hpp"
 

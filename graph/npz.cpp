@@ -3,13 +3,13 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <regex>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::graph {
 namespace {
@@ -130,6 +130,28 @@ std::vector<std::uint8_t> NpyArray::to_bool() const {
   return out;
 }
 
+// The value of 'key' in a .npy header (a Python dict literal): the text after the key's colon and
+// spaces, between `open` and `close` (open 0: from the first character up to close, a ',' or '}';
+// spaces trimmed). Empty when the key or its delimiters are missing.
+static std::string header_value(const std::string& header, const std::string& key, char open, char close) {
+  const auto k = header.find("'" + key + "'");
+  if (k == std::string::npos) return "";
+  auto i = header.find(':', k + key.size() + 2);
+  if (i == std::string::npos) return "";
+  ++i;
+  while (i < header.size() && std::isspace(static_cast<unsigned char>(header[i]))) ++i;
+  if (open != 0) {
+    if (i >= header.size() || header[i] != open) return "";
+    const auto e = header.find(close, i + 1);
+    return e == std::string::npos ? "" : header.substr(i + 1, e - i - 1);
+  }
+  auto e = i;
+  while (e < header.size() && header[e] != close && header[e] != '}' &&
+         !std::isspace(static_cast<unsigned char>(header[e])))
+    ++e;
+  return header.substr(i, e - i);
+}
+
 static NpyArray parse_header(const std::vector<std::uint8_t>& bytes, const std::string& file, const std::string& member,
                              std::size_t* payload_offset) {
   NpyArray a;
@@ -152,19 +174,24 @@ static NpyArray parse_header(const std::vector<std::uint8_t>& bytes, const std::
   }
   if (start + header_len > bytes.size()) throw Error(a.where() + ": truncated .npy header");
   const std::string header(reinterpret_cast<const char*>(&bytes[start]), header_len);
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
+  a.descr = header_value(header, "descr", '\'', '\'');
+  if (a.descr.empty() && header.find("'descr'") == std::string::npos)
     throw Error(a.where() + ": .npy header has no 'descr' (object or structured dtype?)");
-  a.descr = m[1];
-  if (!std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")))
-    throw Error(a.where() + ": .npy header has no 'fortran_order'");
-  a.fortran_order = m[1] == "True";
-  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
-    throw Error(a.where() + ": .npy header has no 'shape'");
-  const std::string dims = m[1];
-  static const std::regex digits(R"(\d+)");
-  for (std::sregex_iterator it(dims.begin(), dims.end(), digits), end; it != end; ++it)
-    a.shape.push_back(std::stoll(it->str()));
+  const std::string order_flag = header_value(header, "fortran_order", 0, ',');
+  if (order_flag != "True" && order_flag != "False") throw Error(a.where() + ": .npy header has no 'fortran_order'");
+  a.fortran_order = order_flag == "True";
+  if (header.find("'shape'") == std::string::npos) throw Error(a.where() + ": .npy header has no 'shape'");
+  const std::string dims = header_value(header, "shape", '(', ')');
+  for (std::size_t i = 0; i < dims.size();) {
+    if (!std::isdigit(static_cast<unsigned char>(dims[i]))) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < dims.size() && std::isdigit(static_cast<unsigned char>(dims[j]))) ++j;
+    a.shape.push_back(std::stoll(dims.substr(i, j - i)));
+    i = j;
+  }
   if (a.descr.size() < 3) throw Error(a.where() + ": unsupported dtype '" + a.descr + "'");
   const char order = a.descr[0];
   a.kind = a.descr[1];

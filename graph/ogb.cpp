@@ -8,8 +8,8 @@
 #include <functional>
 #include <string_view>
 
+#include "base/error.hpp"
 #include "graph/dataset.hpp"
-#include "graph/error.hpp"
 
 namespace adaqp::graph {
 namespace {

@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "graph/error.hpp"
-#include "graph/random.hpp"
+#include "base/error.hpp"
+#include "base/random.hpp"
 
 namespace adaqp::graph {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "adaqp/build_info.hpp"
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::graph {
 

@@ -6,8 +6,8 @@
 #include <map>
 #include <set>
 
-#include "graph/error.hpp"
-#include "graph/random.hpp"
+#include "base/error.hpp"
+#include "base/random.hpp"
 
 namespace adaqp::graph {
 namespace {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "graph/error.hpp"
-#include "graph/random.hpp"
+#include "base/error.hpp"
+#include "base/random.hpp"
 
 namespace adaqp::scheduler {
 

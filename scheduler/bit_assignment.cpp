@@ -8,7 +8,7 @@
 #include <cmath>
 #include <queue>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::scheduler {

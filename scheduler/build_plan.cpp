@@ -3,7 +3,7 @@
 #include <functional>
 #include <stdexcept>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 #include "scheduler/peers.hpp"
 #include "scheduler/wire_format.hpp"
 

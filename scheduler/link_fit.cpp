@@ -1,6 +1,6 @@
 #include "scheduler/link_fit.hpp"
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::scheduler {
 

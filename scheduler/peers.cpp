@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "graph/error.hpp"
-#include "graph/random.hpp"
+#include "base/error.hpp"
+#include "base/random.hpp"
 
 namespace adaqp::scheduler {
 

@@ -5,7 +5,7 @@
 #include <queue>
 #include <sstream>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::scheduler {
 

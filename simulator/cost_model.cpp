@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::simulator {

@@ -5,7 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::simulator {
 

@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 #include "scheduler/link_fit.hpp"
 #include "simulator/cost_model.hpp"
 

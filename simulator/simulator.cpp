@@ -7,7 +7,7 @@
 #include <queue>
 #include <tuple>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 #include "simulator/cost_model.hpp"
 
 namespace adaqp::simulator {

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::engine {
 namespace {

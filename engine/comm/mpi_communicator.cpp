@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "base/error.hpp"
 #include "engine/comm/communicator.hpp"
-#include "graph/error.hpp"
 
 namespace adaqp::engine {
 namespace {

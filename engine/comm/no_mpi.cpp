@@ -1,6 +1,6 @@
 // Built when ADAQP_MPI=OFF: multi-rank runs are unavailable, and say so.
+#include "base/error.hpp"
 #include "engine/comm/communicator.hpp"
-#include "graph/error.hpp"
 
 namespace adaqp::engine {
 

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "graph/error.hpp"
+#include "base/error.hpp"
 
 namespace adaqp::engine::cuda {
 

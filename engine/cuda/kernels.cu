@@ -5,9 +5,9 @@
 #include <cub/block/block_reduce.cuh>
 #include <string>
 
+#include "base/random.hpp"
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels.hpp"
-#include "graph/random.hpp"
 
 namespace adaqp::engine::cuda {
 namespace {

@@ -5,8 +5,8 @@
 #include <mutex>
 #include <vector>
 
+#include "base/error.hpp"
 #include "engine/cuda/nccl.hpp"
-#include "graph/error.hpp"
 
 namespace adaqp::engine::cuda {
 namespace {

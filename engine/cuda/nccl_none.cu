@@ -1,7 +1,7 @@
 // Built without nccl.h (ADAQP_NCCL=OFF, or NCCL not found at configure time): NCCL is reported
 // unavailable and the GPU backend talks MPI.
+#include "base/error.hpp"
 #include "engine/cuda/nccl.hpp"
-#include "graph/error.hpp"
 
 namespace adaqp::engine::cuda {
 

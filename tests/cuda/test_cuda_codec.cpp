@@ -9,11 +9,11 @@
 #include <cstring>
 #include <numeric>
 
+#include "base/error.hpp"
+#include "base/random.hpp"
 #include "engine/codec.hpp"
 #include "engine/cuda/codec.hpp"
 #include "engine/cuda/device.hpp"
-#include "graph/error.hpp"
-#include "graph/random.hpp"
 #include "scheduler/wire_format.hpp"
 
 using namespace adaqp;

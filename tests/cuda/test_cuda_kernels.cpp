@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "base/random.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/cpu/kernels.hpp"
 #include "engine/cuda/device.hpp"
@@ -14,7 +15,6 @@
 #include "engine/loss.hpp"
 #include "engine/optimizer.hpp"
 #include "graph/dataset.hpp"
-#include "graph/random.hpp"
 
 using namespace adaqp;
 using namespace adaqp::engine;

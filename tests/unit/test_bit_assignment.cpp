@@ -2,7 +2,7 @@
 // better than the MILP, and the extremes of lambda give the obvious answers.
 #include <catch2/catch.hpp>
 
-#include "graph/random.hpp"
+#include "base/random.hpp"
 #include "scheduler/adaptive.hpp"
 #include "scheduler/bit_assignment.hpp"
 

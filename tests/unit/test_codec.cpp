@@ -6,9 +6,9 @@
 #include <limits>
 #include <numeric>
 
+#include "base/error.hpp"
+#include "base/random.hpp"
 #include "engine/codec.hpp"
-#include "graph/error.hpp"
-#include "graph/random.hpp"
 #include "scheduler/wire_format.hpp"
 
 using namespace adaqp;

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.hpp"
 #include "graph/dataset.hpp"
-#include "graph/error.hpp"
 #include "graph/npz.hpp"
 #include "graph/registry.hpp"
 #include "tests/npz_writer.hpp"

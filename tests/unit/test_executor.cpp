@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include "base/error.hpp"
 #include "engine/executor.hpp"
 #include "engine/loss.hpp"
 #include "engine/trainer.hpp"
-#include "graph/error.hpp"
 #include "scheduler/build_plan.hpp"
 
 using namespace adaqp;

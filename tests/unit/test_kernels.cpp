@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include "base/random.hpp"
 #include "engine/cpu/kernels.hpp"
-#include "graph/random.hpp"
 
 using namespace adaqp;
 using namespace adaqp::engine;

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <set>
 
+#include "base/error.hpp"
 #include "experiments/manifest.hpp"
-#include "graph/error.hpp"
 #include "tests/npz_writer.hpp"
 
 using namespace adaqp;

@@ -3,12 +3,12 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "base/random.hpp"
 #include "engine/loss.hpp"
 #include "engine/model.hpp"
 #include "engine/optimizer.hpp"
 #include "engine/trainer.hpp"
 #include "graph/dataset.hpp"
-#include "graph/random.hpp"
 
 using namespace adaqp;
 using namespace adaqp::engine;

@@ -4,8 +4,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "base/error.hpp"
 #include "graph/dataset.hpp"
-#include "graph/error.hpp"
 #include "tests/npz_writer.hpp"
 
 using namespace adaqp;

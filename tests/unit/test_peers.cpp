@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <set>
 
+#include "base/error.hpp"
 #include "graph/dataset.hpp"
-#include "graph/error.hpp"
 #include "graph/registry.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/peers.hpp"

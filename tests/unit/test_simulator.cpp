@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.hpp"
 #include "engine/trainer.hpp"
-#include "graph/error.hpp"
 #include "graph/partition.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/link_fit.hpp"

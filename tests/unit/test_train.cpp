@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.hpp"
 #include "engine/trainer.hpp"
-#include "graph/error.hpp"
 #include "tests/npz_writer.hpp"
 
 using namespace adaqp;

@@ -1,6 +1,7 @@
 // adaqp::Error: the one exception type for user mistakes (bad file, key, value). Its message is a
 // single line naming the file / key / value at fault; the CLI prints it and exits non-zero.
-// Internal invariants use assert, never this type. Library code never calls exit().
+// A broken internal invariant throws std::logic_error naming the invariant, never this type.
+// Library code never calls exit().
 #pragma once
 #include <stdexcept>
 #include <string>
