@@ -8,11 +8,13 @@ DeviceInfo device_info() {
   cudaRuntimeGetVersion(&d.runtime_version);
   if (cudaDriverGetVersion(&d.driver_version) != cudaSuccess || d.driver_version == 0) {
     d.reason = "no CUDA driver on this machine";
+    d.no_device = true;
     return d;
   }
   const cudaError_t e = cudaGetDeviceCount(&d.count);
   if (e != cudaSuccess || d.count == 0) {
     d.reason = e != cudaSuccess ? std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e) : "no CUDA device";
+    d.no_device = e == cudaSuccess || e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver;
     cudaGetLastError();  // clear the sticky error
     return d;
   }

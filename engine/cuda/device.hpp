@@ -11,6 +11,7 @@ namespace adaqp::engine::cuda {
 struct DeviceInfo {
   bool available = false;  // a device this process can use
   std::string reason;      // why not, when unavailable (no driver, no device, ...)
+  bool no_device = false;  // unavailable because this machine has no driver or no device (tests skip only then)
   int count = 0;           // devices visible
   std::string name;        // device 0
   int sm_count = 0;

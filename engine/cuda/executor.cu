@@ -667,7 +667,8 @@ class CudaBackend : public Backend {
 void register_backend() {
   engine::register_backend("cuda", [](const BackendInputs& in) -> std::unique_ptr<Backend> {
     const DeviceInfo info = device_info();
-    if (!info.available) throw Error("--backend cuda: " + info.reason);
+    if (!info.available)
+      throw Error("--backend cuda: " + (info.no_device ? "no device (" + info.reason + ")" : info.reason));
     return std::make_unique<CudaBackend>(in, info, in.comm->rank() % info.count);
   });
 }

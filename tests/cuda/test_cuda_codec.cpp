@@ -85,9 +85,13 @@ TEST_CASE("GPU encode reports non-finite input like the CPU", "[cuda][codec]") {
 
 int main(int argc, char** argv) {
   const auto info = cuda::device_info();
-  if (!info.available) {
-    std::printf("skipped: no usable CUDA device (%s)\n", info.reason.c_str());
+  if (!info.available && info.no_device) {
+    std::printf("skipped: no device (%s)\n", info.reason.c_str());
     return 77;
+  }
+  if (!info.available) {  // a device that cannot be used is a failure, not a skip
+    std::printf("CUDA device unusable: %s\n", info.reason.c_str());
+    return 1;
   }
   std::printf("CUDA device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", info.name.c_str(), info.major, info.minor, info.sm_count,
               info.memory_gib);
