@@ -269,6 +269,10 @@ int main(int argc, char** argv) {
   tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads per rank (0 = cores / ranks on the host)")
       ->capture_default_str();
   tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
+  tr->add_option("--comm-timeout", tc.comm_timeout_s,
+                 "seconds a message or all-reduce may take before the run ends with an error naming the rank, "
+                 "task and peer (0: no limit)")
+      ->capture_default_str();
   tr->add_flag("--quiet", quiet, "no per-epoch lines");
   tr->add_option("--backend", tc.backend, "what runs the plans: cpu (the reference) or cuda (GPU kernels)")
       ->capture_default_str();

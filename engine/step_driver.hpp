@@ -4,7 +4,9 @@
 // after every compute-lane task, waits for the sends nobody waited for at the end, and books each
 // task's time by the scheduler's one rule (scheduler::time_bucket). A backend supplies what
 // differs through StepHooks: how a task runs, and which tasks it times itself (a GPU times its
-// kernels with device events and books them after the step).
+// kernels with device events and books them after the step). A wait or all-reduce past the
+// communicator's timeout (Communicator::set_timeout, --comm-timeout) throws CommTimeout naming the
+// task and its peer: the watchdog that ends a run instead of letting it hang.
 #pragma once
 #include <vector>
 
@@ -53,6 +55,7 @@ class StepDriver {
   Communicator& comm_;
   std::vector<int> request_;  // per task: communicator request of a posted send / recv, or -1
   int posted_ = 0;            // requests in request_
+  bool drop_sends_ = false;   // ADAQP_FAULT=drop-sends:RANK on this rank (watchdog test only)
 };
 
 }  // namespace adaqp::engine

@@ -3,6 +3,8 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -57,6 +59,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
                {"dropout", c.model.dropout},
                {"epochs", c.epochs},
                {"eval_every", c.eval_every},
+               {"comm_timeout_s", c.comm_timeout_s},
                {"lr", c.adam.lr},
                {"weight_decay", c.adam.weight_decay},
                {"seed", c.seed},
@@ -96,6 +99,22 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
 }
 
 namespace {
+
+// A non-finite loss ends the run on every rank with one line; the records of the epochs before
+// it are kept (rank 0 commits them before any rank throws).
+[[noreturn]] void diverged(const EpochMetrics& m, int first_rank, const TrainConfig& config, RecordWriter& records,
+                           Communicator& comm) {
+  records.commit();
+  double sync = 0;
+  comm.allreduce_max(&sync, 1);  // rank 0 has committed
+  char lr[32];
+  std::snprintf(lr, sizeof(lr), "%g", config.adam.lr);
+  const std::string value = std::isnan(m.loss) ? "nan" : m.loss > 0 ? "inf" : "-inf";
+  throw Error("epoch " + std::to_string(m.epoch) + ": the training loss is not finite (" + value +
+              ", first on rank " + std::to_string(first_rank) + "): training diverged; try a lower --lr (now " + lr +
+              "), a larger --weight-decay or wider --bits" +
+              (config.metrics_path.empty() ? "" : "; epochs before it are in " + config.metrics_path));
+}
 
 void check_same_everywhere(const TrainConfig& c, const graph::Dataset& d, Communicator& comm) {
   if (comm.size() == 1) return;
@@ -325,6 +344,9 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   if (config.transport != "auto" && config.transport != "mpi" && config.transport != "nccl")
     throw Error("--transport " + config.transport + ": must be auto, mpi or nccl");
   if (data.features.empty()) throw Error(data.name + ": dataset was loaded without features");
+  if (!(config.comm_timeout_s >= 0))
+    throw Error("--comm-timeout " + std::to_string(config.comm_timeout_s) + ": must be >= 0 (0: no limit)");
+  comm.set_timeout(config.comm_timeout_s);
   check_same_everywhere(config, data, comm);
   const int ranks = comm.size(), rank = comm.rank();
   const int threads = config.threads > 0 ? config.threads : std::max(1, omp_get_num_procs() / comm.local_size());
@@ -420,7 +442,14 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     if (evaluate) eval = evaluator->run(params, nullptr, xs, nullptr, nullptr);
     const Matrix<float>* logits = evaluate ? &evaluator->host_buffer(evaluator->plan().logits_buffer) : nullptr;
     // Reduce: times are maxima over ranks; loss, bytes and correct counts are sums.
-    double maxima[6] = {step.total_s, step.compute_s, step.comm_s, step.reduce_s, step.quant_s, eval.total_s};
+    // maxima[6]: ranks - (lowest rank whose loss share is not finite), 0 when every share is.
+    double maxima[7] = {step.total_s,
+                        step.compute_s,
+                        step.comm_s,
+                        step.reduce_s,
+                        step.quant_s,
+                        eval.total_s,
+                        std::isfinite(step.loss) ? 0.0 : double(ranks - rank)};
     double sums[1] = {step.loss};
     std::int64_t counts[5] = {step.bytes_sent, step.bytes_meta, 0, 0, 0};
     if (evaluate) {
@@ -428,7 +457,7 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
       counts[3] = count_correct(*logits, labels, val_mask);
       counts[4] = count_correct(*logits, labels, test_mask);
     }
-    comm.allreduce_max(maxima, 6);
+    comm.allreduce_max(maxima, 7);
     comm.allreduce_sum(sums, 1);
     comm.allreduce_sum(counts, 5);
     EpochMetrics m;
@@ -447,6 +476,8 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     m.train_acc = accuracy(counts[2], n_train);
     m.val_acc = accuracy(counts[3], n_val);
     m.test_acc = accuracy(counts[4], n_test);
+    if (maxima[6] > 0 || !std::isfinite(m.loss))
+      diverged(m, ranks - int(maxima[6] > 0 ? maxima[6] : ranks), config, records, comm);
     if (stats) {
       const int L = config.model.layers;
       std::vector<double> flat(std::size_t(L) * 2 * 4, 0.0);

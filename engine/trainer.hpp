@@ -43,6 +43,7 @@ struct TrainConfig {
   // "nccl" (device buffers, one rank per GPU) or "auto" (nccl when every rank can, else mpi).
   // The cpu backend talks MPI only ("auto" or "mpi").
   std::string transport = "auto";
+  double comm_timeout_s = kDefaultCommTimeout_s;  // watchdog of every wait and collective; 0 = none
   std::string trace_path;  // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
 };
 

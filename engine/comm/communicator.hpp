@@ -7,7 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "base/error.hpp"
+
 namespace adaqp::engine {
+
+// A wait or collective that did not complete within the communicator's timeout (the watchdog:
+// a peer that stopped or a link that went down ends the run with a message, never a hang).
+// Callers that know which task waited (engine::StepDriver) rethrow it with that context.
+class CommTimeout : public Error {
+ public:
+  using Error::Error;
+};
+
+// Default of --comm-timeout: generous, since one wait can span a peer's whole layer of compute.
+inline constexpr double kDefaultCommTimeout_s = 600;
 
 class Communicator {
  public:
@@ -16,6 +29,11 @@ class Communicator {
   virtual int size() const = 0;
   // Number of ranks on this host (for picking threads per rank).
   virtual int local_size() const = 0;
+
+  // Every wait and collective from now on throws CommTimeout when it has not completed within
+  // seconds (0: wait forever). Transports that cannot time out ignore it.
+  void set_timeout(double seconds) { timeout_s_ = seconds; }
+  double timeout() const { return timeout_s_; }
 
   // Non-blocking point-to-point. Returns a request handle (>= 0) for wait/test.
   virtual int isend(const void* data, std::int64_t bytes, int peer, int tag) = 0;
@@ -43,6 +61,9 @@ class Communicator {
 
   // Ends every rank's process with this message on stderr (fail fast: no rank is left hanging).
   [[noreturn]] virtual void abort(const std::string& message, int code) = 0;
+
+ protected:
+  double timeout_s_ = kDefaultCommTimeout_s;
 };
 
 // The one-rank communicator: collectives are the identity; point-to-point is an internal error.

@@ -211,5 +211,20 @@ expect_abort "differing --eval-every rejected" "settings or dataset differ betwe
   mpirun --oversubscribe -np 1 "$adaqp" train --dataset cora --epochs 5 --eval-every 1 --quiet : \
   -np 1 "$adaqp" train --dataset cora --epochs 5 --eval-every 2 --quiet
 
+# The watchdog: rank 1 never posts its sends (fault injection), so rank 0's first receive never
+# completes; within the 2 s limit every rank ends with a line naming the rank, task and peer.
+ADAQP_FAULT=drop-sends:1 expect_abort "unmatched receive ends within --comm-timeout" \
+  "rank 0: task [0-9]* (recv .*, peer 1): message did not complete within 2 s (--comm-timeout)" \
+  "${mpirun[@]}" 2 -x ADAQP_FAULT "$adaqp" train --dataset cora --epochs 5 --quiet --comm-timeout 2
+# Divergence: a non-finite loss stops every rank with one line; the epochs before it are kept.
+expect_abort "non-finite loss stops the run" "epoch 2: the training loss is not finite (nan, first on rank 0)" \
+  "${mpirun[@]}" 2 "$adaqp" train --dataset cora --epochs 20 --lr 1e300 --quiet --metrics "$tmp/nan.jsonl"
+check "diverged run keeps its records" python3 - "$tmp/nan.jsonl" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["type"] for r in recs] == ["run", "epoch"], [r["type"] for r in recs]
+print("ok: run record and epoch 1 kept")
+PY
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
