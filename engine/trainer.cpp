@@ -110,8 +110,8 @@ namespace {
   char lr[32];
   std::snprintf(lr, sizeof(lr), "%g", config.adam.lr);
   const std::string value = std::isnan(m.loss) ? "nan" : m.loss > 0 ? "inf" : "-inf";
-  throw Error("epoch " + std::to_string(m.epoch) + ": the training loss is not finite (" + value +
-              ", first on rank " + std::to_string(first_rank) + "): training diverged; try a lower --lr (now " + lr +
+  throw Error("epoch " + std::to_string(m.epoch) + ": the training loss is not finite (" + value + ", first on rank " +
+              std::to_string(first_rank) + "): training diverged; try a lower --lr (now " + lr +
               "), a larger --weight-decay or wider --bits" +
               (config.metrics_path.empty() ? "" : "; epochs before it are in " + config.metrics_path));
 }
