@@ -269,6 +269,11 @@ int main(int argc, char** argv) {
   tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads per rank (0 = cores / ranks on the host)")
       ->capture_default_str();
   tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
+  tr->add_option("--checkpoint", tc.checkpoint_dir,
+                 "folder of checkpoints: every rank's state, every --checkpoint-every epochs and after the last");
+  tr->add_option("--checkpoint-every", tc.checkpoint_every, "epochs between checkpoints (0: none)")
+      ->capture_default_str();
+  tr->add_flag("--resume", tc.resume, "continue from the last complete checkpoint in --checkpoint DIR");
   tr->add_option("--comm-timeout", tc.comm_timeout_s,
                  "seconds a message or all-reduce may take before the run ends with an error naming the rank, "
                  "task and peer (0: no limit)")

@@ -389,6 +389,18 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
   return -1;
 }
 
+void copy_stores(const PersistentBuffers& from, PersistentBuffers& to) {
+  if (from.size() != to.size())
+    throw Error("checkpoint: " + std::to_string(from.size()) + " stale stores saved, this run's plans declare " +
+                std::to_string(to.size()));
+  for (const auto& [name, m] : from) {
+    auto it = to.find(name);
+    if (it == to.end() || it->second.rows != m.rows || it->second.cols != m.cols)
+      throw Error("checkpoint: stale store '" + name + "' is not one this run's plans declare with that shape");
+    it->second.data = m.data;  // in place: executors hold pointers to the matrices
+  }
+}
+
 namespace {
 class CpuBackend : public Backend {
  public:
@@ -397,6 +409,12 @@ class CpuBackend : public Backend {
     return std::make_unique<PlanExecutor>(plan, *in_.part, *in_.agg, *in_.comm, &stores_);
   }
   void finish(const std::vector<Param<float>*>&) override {}
+  AdamState optimizer_state(const Adam<float>& adam) override { return adam.state(); }
+  void set_training_state(const std::vector<Param<float>*>&, Adam<float>& adam, const AdamState& state) override {
+    adam.set_state(state);  // parameter values are the host model's own
+  }
+  PersistentBuffers stores() override { return stores_; }
+  void set_stores(const PersistentBuffers& stores) override { copy_stores(stores, stores_); }
   nlohmann::json describe() const override {
     return {{"name", "cpu"}, {"transport", in_.comm->size() > 1 ? "mpi" : "none"}};
   }

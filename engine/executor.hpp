@@ -76,6 +76,9 @@ QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* ro
 
 // The persistent buffers of a run (stale stores), by name; shared by the plans that declare them.
 using PersistentBuffers = std::map<std::string, Matrix<float>>;
+// Copies every store of `from` into the one of the same name and shape in `to`, in place (matrices
+// stay where they are). Throws adaqp::Error when names or shapes differ.
+void copy_stores(const PersistentBuffers& from, PersistentBuffers& to);
 
 // What the trainer asks of the executor of a plan, whichever backend runs it: the CPU's
 // PlanExecutor below (the reference) or the GPU's (engine/cuda/executor.hpp).
@@ -107,6 +110,16 @@ class Backend {
   virtual void finish(const std::vector<Param<float>*>& params) = 0;
   // What runs the plans, for the run record ({"name": "cpu", ...}).
   virtual nlohmann::json describe() const = 0;
+
+  // Checkpoints (engine/checkpoint.hpp): the training state as this backend holds it, copied to
+  // and from the host. `adam` is the host optimizer the CPU steps; a GPU backend keeps parameter
+  // values and moments on the device and copies those instead. Stores: the persistent buffers
+  // (stale pipelining), by name; set_stores requires the names and shapes the plans declared.
+  virtual AdamState optimizer_state(const Adam<float>& adam) = 0;
+  virtual void set_training_state(const std::vector<Param<float>*>& params, Adam<float>& adam,
+                                  const AdamState& state) = 0;
+  virtual PersistentBuffers stores() = 0;
+  virtual void set_stores(const PersistentBuffers& stores) = 0;
 };
 
 // What a backend is made from; every pointer outlives the backend.

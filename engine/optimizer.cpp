@@ -1,6 +1,8 @@
 #include "engine/optimizer.hpp"
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "base/error.hpp"
 
@@ -36,6 +38,19 @@ void Adam<T>::step() {
       w[k] = T(double(w[k]) - config_.lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + config_.eps));
     }
   }
+}
+
+template <class T>
+void Adam<T>::set_state(const AdamState& s) {
+  if (s.m.size() != m_.size() || s.v.size() != v_.size())
+    throw std::logic_error("Adam::set_state: " + std::to_string(s.m.size()) + " moment vectors for " +
+                           std::to_string(m_.size()) + " parameters");
+  for (std::size_t i = 0; i < m_.size(); ++i)
+    if (s.m[i].size() != m_[i].size() || s.v[i].size() != v_[i].size())
+      throw std::logic_error("Adam::set_state: moments of parameter " + std::to_string(i) + " have another size");
+  step_ = s.step;
+  m_ = s.m;
+  v_ = s.v;
 }
 
 template class Adam<float>;

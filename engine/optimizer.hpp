@@ -13,11 +13,21 @@ struct AdamConfig {
   double lr = 0.01, weight_decay = 5e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
+// Adam's state beyond the parameters: steps taken and the moment estimates, one vector per
+// parameter in Model::params() order (what a checkpoint saves).
+struct AdamState {
+  long step = 0;
+  std::vector<std::vector<double>> m, v;
+};
+
 template <class T>
 class Adam {
  public:
   Adam(const AdamConfig& config, const std::vector<Param<T>*>& params);
   void step();  // one update of every parameter from its grad
+  AdamState state() const { return {step_, m_, v_}; }
+  // Throws std::logic_error when the shapes differ from this optimizer's parameters.
+  void set_state(const AdamState& s);
 
  private:
   AdamConfig config_;

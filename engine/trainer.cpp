@@ -9,10 +9,13 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
+#include <sstream>
 
 #include "adaqp/build_info.hpp"
 #include "adaqp/git_commit.hpp"
 #include "base/error.hpp"
+#include "engine/checkpoint.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/executor.hpp"
 #include "engine/loss.hpp"
@@ -60,6 +63,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
                {"epochs", c.epochs},
                {"eval_every", c.eval_every},
                {"comm_timeout_s", c.comm_timeout_s},
+               {"checkpoint_every", c.checkpoint_every},
                {"lr", c.adam.lr},
                {"weight_decay", c.adam.weight_decay},
                {"seed", c.seed},
@@ -337,8 +341,10 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, const E
   return train(data, config, *self, on_epoch);
 }
 
-TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,
-                  const EpochCallback& on_epoch) {
+namespace {
+
+// The checks of a run's settings that need no data.
+void check_config(const TrainConfig& config, const graph::Dataset& data) {
   if (config.epochs < 1) throw Error("--epochs " + std::to_string(config.epochs) + ": must be >= 1");
   if (config.threads < 0) throw Error("--threads " + std::to_string(config.threads) + ": must be >= 0");
   if (config.transport != "auto" && config.transport != "mpi" && config.transport != "nccl")
@@ -346,102 +352,196 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
   if (data.features.empty()) throw Error(data.name + ": dataset was loaded without features");
   if (!(config.comm_timeout_s >= 0))
     throw Error("--comm-timeout " + std::to_string(config.comm_timeout_s) + ": must be >= 0 (0: no limit)");
-  comm.set_timeout(config.comm_timeout_s);
-  check_same_everywhere(config, data, comm);
-  const int ranks = comm.size(), rank = comm.rank();
-  const int threads = config.threads > 0 ? config.threads : std::max(1, omp_get_num_procs() / comm.local_size());
-  omp_set_num_threads(threads);
-  cpu::set_blas_threads(threads);
+  if (config.checkpoint_every < 0)
+    throw Error("--checkpoint-every " + std::to_string(config.checkpoint_every) + ": must be >= 0");
+  if ((config.checkpoint_every > 0 || config.resume) && config.checkpoint_dir.empty())
+    throw Error(std::string(config.resume ? "--resume" : "--checkpoint-every") + " needs --checkpoint DIR");
+}
 
-  RecordWriter records(rank == 0 ? config.metrics_path : "");
-  auto run = run_record(config, data, ranks);  // written once the backend says what it runs on
-
-  // The same deterministic partition on every rank.
-  const auto owner = graph::partition_graph(data.adj, ranks, config.partition, config.partition_seed);
-  if (ranks > 1) {  // METIS is deterministic, but ranks on different hosts may link different builds
+// The same deterministic partition on every rank (METIS is deterministic, but ranks on different
+// hosts may link different builds: checked).
+std::vector<std::int32_t> agreed_partition(const graph::Dataset& data, const TrainConfig& config, Communicator& comm) {
+  const int ranks = comm.size();
+  auto owner = graph::partition_graph(data.adj, ranks, config.partition, config.partition_seed);
+  if (ranks > 1) {
     std::string text(reinterpret_cast<const char*>(owner.data()), owner.size() * sizeof(owner[0]));
     std::vector<std::uint64_t> all(ranks);
     comm.allgather(std::hash<std::string>{}(text), all.data());
     for (int r = 1; r < ranks; ++r)
       if (all[r] != all[0])
         throw Error("rank " + std::to_string(r) +
-                    " computed a different partition than rank 0 (different METIS "
-                    "builds on the hosts?)");
+                    " computed a different partition than rank 0 (different METIS builds on the hosts?)");
   }
-  const auto parts = graph::build_partitions(data.adj, owner, ranks);
-  const auto& part = parts[rank];
-  const Aggregation agg = make_aggregation(config.model.kind, part, global_degrees(data.adj));
+  return owner;
+}
 
-  Model<float> model(config.model, data.num_features, data.num_classes, config.seed);
-  Adam<float> adam(config.adam, model.params());
-  auto plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts));
-  const auto xs = local_features(data, part, *plans);
-  // Labels and splits of this rank's inner rows.
+// Labels and split masks of one rank's inner rows, with the global split sizes.
+struct LocalLabels {
+  std::vector<std::int32_t> labels;
+  std::vector<std::uint8_t> train_mask, val_mask, test_mask;
+  std::int64_t n_train = 0, n_val = 0, n_test = 0;  // all ranks
+};
+LocalLabels local_labels(const graph::Dataset& data, const graph::LocalPartition& part) {
+  LocalLabels l;
   const std::int64_t n = part.num_inner();
-  std::vector<std::int32_t> labels(n);
-  std::vector<std::uint8_t> train_mask(n), val_mask(n), test_mask(n);
+  l.labels.resize(std::size_t(n));
+  l.train_mask.resize(std::size_t(n));
+  l.val_mask.resize(std::size_t(n));
+  l.test_mask.resize(std::size_t(n));
   for (std::int64_t i = 0; i < n; ++i) {
-    const auto g = part.inner_global[i];
-    labels[i] = data.labels[g];
-    train_mask[i] = data.train_mask[g];
-    val_mask[i] = data.val_mask[g];
-    test_mask[i] = data.test_mask[g];
+    const auto g = part.inner_global[std::size_t(i)];
+    l.labels[std::size_t(i)] = data.labels[g];
+    l.train_mask[std::size_t(i)] = data.train_mask[g];
+    l.val_mask[std::size_t(i)] = data.val_mask[g];
+    l.test_mask[std::size_t(i)] = data.test_mask[g];
   }
-  const std::int64_t n_train = data.count(data.train_mask), n_val = data.count(data.val_mask),
-                     n_test = data.count(data.test_mask);
-  if (n_train == 0) throw Error(data.name + ": the training split is empty");
-  const LossInputs loss{&labels, &train_mask, double(n_train)};
+  l.n_train = data.count(data.train_mask);
+  l.n_val = data.count(data.val_mask);
+  l.n_test = data.count(data.test_mask);
+  if (l.n_train == 0) throw Error(data.name + ": the training split is empty");
+  return l;
+}
 
+// The checkpoint identity of a run (engine/checkpoint.hpp): its run record without what may
+// change between a run and its resumption.
+nlohmann::json checkpoint_identity(const TrainConfig& config, const graph::Dataset& data, int ranks) {
+  auto id = run_record(config, data, ranks);
+  for (const char* k : {"started_utc", "host", "git_commit", "build"}) id.erase(k);
+  for (const char* k : {"epochs", "comm_timeout_s", "checkpoint_every"}) id["settings"].erase(k);
+  return id;
+}
+
+// The scalar fields of an epoch record (what summarize reads), from its JSON (a resumed run's
+// epochs before the checkpoint).
+EpochMetrics epoch_from_json(const nlohmann::json& j) {
+  EpochMetrics m;
+  auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : 0.0; };
+  m.epoch = j.at("epoch").get<std::int64_t>();
+  m.loss = num("loss");
+  m.evaluated = j.contains("val_acc") && j["val_acc"].is_number();
+  m.train_acc = num("train_acc");
+  m.val_acc = num("val_acc");
+  m.test_acc = num("test_acc");
+  m.epoch_s = num("epoch_s");
+  m.compute_s = num("compute_s");
+  m.comm_s = num("comm_s");
+  m.quant_s = num("quant_s");
+  m.reduce_s = num("reduce_s");
+  m.eval_s = num("eval_s");
+  m.bytes_sent = std::int64_t(num("bytes_sent"));
+  m.bytes_meta = std::int64_t(num("bytes_meta"));
+  return m;
+}
+
+// One rank's training run: what the epoch loop works on, built in named steps.
+class TrainingRun {
+ public:
+  TrainingRun(const graph::Dataset& data, const TrainConfig& config, Communicator& comm)
+      : data_(data),
+        config_(config),
+        comm_(comm),
+        ranks_(comm.size()),
+        rank_(comm.rank()),
+        records_(comm.rank() == 0 ? config.metrics_path : ""),
+        owner_(agreed_partition(data, config, comm)),
+        parts_(graph::build_partitions(data.adj, owner_, ranks_)),
+        part_(parts_[std::size_t(rank_)]),
+        agg_(make_aggregation(config.model.kind, part_, global_degrees(data.adj))),
+        model_(config.model, data.num_features, data.num_classes, config.seed),
+        adam_(config.adam, model_.params()),
+        plans_(std::make_unique<PlanSet>(make_plans(data, config, owner_, parts_))),
+        xs_(local_features(data, part_, *plans_)),
+        labels_(local_labels(data, part_)),
+        loss_{&labels_.labels, &labels_.train_mask, double(labels_.n_train)},
+        params_(model_.params()),
+        adaptive_(config.adaptive && ranks_ > 1) {
+    make_backend_and_executors();
+    if (adaptive_)
+      costs_ = link_costs(config.link_model, comm);
+    else if (config.adaptive && config.link_model != "probe")
+      link_costs(config.link_model, comm);  // validate
+    bytes_by_layer_ = exchange_bytes(plans_->train, config.model.layers);
+  }
+
+  TrainResult run(const EpochCallback& on_epoch) {
+    std::int64_t start = 1;
+    if (config_.resume)
+      start = resume() + 1;
+    else
+      write_record(run_record_);
+    for (std::int64_t epoch = start; epoch <= config_.epochs; ++epoch) {
+      EpochMetrics m = train_epoch(epoch);
+      write_record(to_json(m));
+      result_.epochs.push_back(m);
+      if (on_epoch && rank_ == 0) on_epoch(m);
+      if (config_.checkpoint_every > 0 && (epoch % config_.checkpoint_every == 0 || epoch == config_.epochs))
+        checkpoint(epoch);
+    }
+    write_trace();
+    backend_->finish(params_);
+    result_.summary = summarize(result_.epochs, ranks_, scheduler::to_string(config_.mode),
+                                config_.adaptive ? "adaptive" : scheduler::width_name(config_.bits));
+    result_.summary.strategy = scheduler::strategy_name(config_.mode, config_.peers);
+    auto summary = to_json(result_.summary);
+    summary["backend"] = backend_->describe();  // what ran the plans (device, communicator)
+    records_.write(summary);
+    records_.commit();
+    return std::move(result_);
+  }
+
+ private:
   // The backend makes the executors and keeps what they share (stale stores, device copies).
-  BackendInputs inputs{&part, &agg, &comm, model.params(), config.adam, &xs, &loss, config.transport};
-  auto backend = make_backend(config.backend, inputs);
-  run["backend"] = backend->describe();  // device and transport found at run time
-  records.write(run);
-  auto trainer = backend->make(plans->train[rank]);
-  auto evaluator = backend->make(plans->eval[rank]);
-  std::unique_ptr<Executor> first;  // stale pipelining: the synchronous first epoch
-  if (!plans->train_first.empty()) first = backend->make(plans->train_first[rank]);
-  // Adaptive widths: probe every link once, then re-assign every assign_period epochs from the
-  // statistics of the period's last training step.
-  const bool adaptive = config.adaptive && ranks > 1;
-  std::vector<std::vector<scheduler::ChannelCost>> costs;
-  if (adaptive)
-    costs = link_costs(config.link_model, comm);
-  else if (config.adaptive && config.link_model != "probe")
-    link_costs(config.link_model, comm);  // validate
+  void make_backend_and_executors() {
+    BackendInputs inputs{&part_, &agg_, &comm_, params_, config_.adam, &xs_, &loss_, config_.transport};
+    backend_ = make_backend(config_.backend, inputs);
+    run_record_ = run_record(config_, data_, ranks_);
+    run_record_["backend"] = backend_->describe();  // device and transport found at run time
+    make_executors();
+  }
+  void make_executors() {
+    trainer_ = backend_->make(plans_->train[std::size_t(rank_)]);
+    evaluator_ = backend_->make(plans_->eval[std::size_t(rank_)]);
+    first_.reset();  // stale pipelining: the synchronous first epoch
+    if (!plans_->train_first.empty()) first_ = backend_->make(plans_->train_first[std::size_t(rank_)]);
+  }
+  // Rank 0 writes the records and keeps their lines for checkpoints.
+  void write_record(const nlohmann::json& r) {
+    if (rank_ != 0) return;
+    records_.write(r);
+    record_lines_ += r.dump() + "\n";
+  }
 
-  // Bytes on the wire per layer and direction (all ranks), fixed by the plans.
-  auto bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
-  const auto params = model.params();
-  TrainResult result;
-  // --trace: every task's seconds, summed from the second epoch on (the first warms caches).
-  std::vector<double> trace;
-  std::int64_t traced_epochs = 0;
-  auto start_trace = [&] {
-    trace.assign(plans->train[rank].tasks.size(), 0.0);
-    traced_epochs = 0;
-    trainer->trace(config.trace_path.empty() ? nullptr : &trace);
-  };
-  for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
-    const DropoutKey key{config.seed, epoch};
-    const bool reassign = adaptive && epoch % config.assign_period == 0 && epoch < config.epochs;
+  EpochMetrics train_epoch(std::int64_t epoch) {
+    const DropoutKey key{config_.seed, epoch};
+    const bool reassign = adaptive_ && epoch % config_.assign_period == 0 && epoch < config_.epochs;
     // Statistics (row ranges, quantization error) on re-assignment epochs and on the last epoch
     // of a quantized run.
     const bool quantized_run =
-        ranks > 1 && scheduler::quantizes(config.mode) && (config.adaptive || scheduler::quantized(config.bits));
-    const bool stats = reassign || (quantized_run && epoch == config.epochs);
-    trainer->collect_stats(stats);
+        ranks_ > 1 && scheduler::quantizes(config_.mode) && (config_.adaptive || scheduler::quantized(config_.bits));
+    const bool stats = reassign || (quantized_run && epoch == config_.epochs);
+    trainer_->collect_stats(stats);
     if (epoch == 2) start_trace();
-    Executor& step_exec = epoch == 1 && first ? *first : *trainer;
-    if (config.peers.sampled())
-      step_exec.set_boundary_sample(scheduler::sample_boundary(part, config.peers.boundary_rate, config.seed, epoch));
-    const StepTimes step = step_exec.run(params, &adam, xs, &key, &loss);
-    if (epoch >= 2) ++traced_epochs;
-    const bool evaluate = epoch % config.eval_every == 0 || epoch == config.epochs;
+    Executor& step_exec = epoch == 1 && first_ ? *first_ : *trainer_;
+    if (config_.peers.sampled())
+      step_exec.set_boundary_sample(
+          scheduler::sample_boundary(part_, config_.peers.boundary_rate, config_.seed, epoch));
+    const StepTimes step = step_exec.run(params_, &adam_, xs_, &key, &loss_);
+    if (epoch >= 2) ++traced_epochs_;
+    const bool evaluate = epoch % config_.eval_every == 0 || epoch == config_.epochs;
     StepTimes eval;
-    if (evaluate) eval = evaluator->run(params, nullptr, xs, nullptr, nullptr);
-    const Matrix<float>* logits = evaluate ? &evaluator->host_buffer(evaluator->plan().logits_buffer) : nullptr;
-    // Reduce: times are maxima over ranks; loss, bytes and correct counts are sums.
+    if (evaluate) eval = evaluator_->run(params_, nullptr, xs_, nullptr, nullptr);
+    EpochMetrics m = reduce_epoch(epoch, step, eval, evaluate);
+    if (stats) m.quant_by_layer = quant_by_layer();
+    if (reassign) {
+      m.assignment = reassign_widths();
+      if (epoch >= 2) start_trace();  // the new plan's tasks
+    }
+    return m;
+  }
+
+  // Times are maxima over ranks; loss, bytes and correct counts are sums.
+  EpochMetrics reduce_epoch(std::int64_t epoch, const StepTimes& step, const StepTimes& eval, bool evaluate) {
+    const Matrix<float>* logits = evaluate ? &evaluator_->host_buffer(evaluator_->plan().logits_buffer) : nullptr;
     // maxima[6]: ranks - (lowest rank whose loss share is not finite), 0 when every share is.
     double maxima[7] = {step.total_s,
                         step.compute_s,
@@ -449,17 +549,17 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
                         step.reduce_s,
                         step.quant_s,
                         eval.total_s,
-                        std::isfinite(step.loss) ? 0.0 : double(ranks - rank)};
+                        std::isfinite(step.loss) ? 0.0 : double(ranks_ - rank_)};
     double sums[1] = {step.loss};
     std::int64_t counts[5] = {step.bytes_sent, step.bytes_meta, 0, 0, 0};
     if (evaluate) {
-      counts[2] = count_correct(*logits, labels, train_mask);
-      counts[3] = count_correct(*logits, labels, val_mask);
-      counts[4] = count_correct(*logits, labels, test_mask);
+      counts[2] = count_correct(*logits, labels_.labels, labels_.train_mask);
+      counts[3] = count_correct(*logits, labels_.labels, labels_.val_mask);
+      counts[4] = count_correct(*logits, labels_.labels, labels_.test_mask);
     }
-    comm.allreduce_max(maxima, 7);
-    comm.allreduce_sum(sums, 1);
-    comm.allreduce_sum(counts, 5);
+    comm_.allreduce_max(maxima, 7);
+    comm_.allreduce_sum(sums, 1);
+    comm_.allreduce_sum(counts, 5);
     EpochMetrics m;
     m.epoch = epoch;
     m.evaluated = evaluate;
@@ -472,59 +572,71 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
     m.eval_s = maxima[5];
     m.bytes_sent = counts[0];
     m.bytes_meta = counts[1];
-    m.bytes_by_layer = bytes_by_layer;
-    m.train_acc = accuracy(counts[2], n_train);
-    m.val_acc = accuracy(counts[3], n_val);
-    m.test_acc = accuracy(counts[4], n_test);
+    m.bytes_by_layer = bytes_by_layer_;
+    m.train_acc = accuracy(counts[2], labels_.n_train);
+    m.val_acc = accuracy(counts[3], labels_.n_val);
+    m.test_acc = accuracy(counts[4], labels_.n_test);
     if (maxima[6] > 0 || !std::isfinite(m.loss))
-      diverged(m, ranks - int(maxima[6] > 0 ? maxima[6] : ranks), config, records, comm);
-    if (stats) {
-      const int L = config.model.layers;
-      std::vector<double> flat(std::size_t(L) * 2 * 4, 0.0);
-      for (const auto& [key, q] : trainer->quant_stats_by_layer()) {
-        if (key.first < 0 || key.first >= L) continue;
-        double* f = flat.data() + (std::size_t(key.first) * 2 + std::size_t(key.second)) * 4;
-        f[0] += q.error_sq, f[1] += q.model_sq, f[2] += q.bound_sq, f[3] += double(q.elements);
-      }
-      comm.allreduce_sum(flat.data(), std::int64_t(flat.size()));
-      for (int l = 0; l < L; ++l)
-        for (int d = 0; d < 2; ++d) {
-          const double* f = flat.data() + (std::size_t(l) * 2 + std::size_t(d)) * 4;
-          if (f[3] > 0)
-            m.quant_by_layer.push_back({l, d ? "backward" : "forward", f[0], f[1], f[2], std::int64_t(f[3])});
-        }
-    }
-    if (reassign) {  // new layouts from this step's statistics, used from the next epoch on
-      AssignmentRecord a;
-      a.present = true;
-      const QuantStats& q = trainer->quant_stats();
-      double qs[2] = {q.error_sq, q.bound_sq};
-      std::int64_t qe[1] = {q.elements};
-      comm.allreduce_sum(qs, 2);
-      comm.allreduce_sum(qe, 1);
-      a.quant_error_sq = qs[0];
-      a.quant_bound_sq = qs[1];
-      a.quant_elements = qe[0];
-      const auto assignment = reassign_bits(*trainer, part, agg, costs, config, comm, &a);
-      trainer.reset();
-      evaluator.reset();
-      plans = std::make_unique<PlanSet>(make_plans(data, config, owner, parts, &assignment));
-      trainer = backend->make(plans->train[rank]);
-      evaluator = backend->make(plans->eval[rank]);
-      bytes_by_layer = exchange_bytes(plans->train, config.model.layers);
-      m.assignment = a;
-      if (epoch >= 2) start_trace();  // the new plan's tasks
-    }
-    records.write(to_json(m));
-    result.epochs.push_back(m);
-    if (on_epoch && rank == 0) on_epoch(m);
+      diverged(m, ranks_ - int(maxima[6] > 0 ? maxima[6] : ranks_), config_, records_, comm_);
+    return m;
   }
-  if (!config.trace_path.empty() && rank == 0) {
-    RecordWriter tw(config.trace_path);
-    const auto& plan = plans->train[rank];
-    for (const auto& t : plan.tasks)
+
+  // Quantization error per layer and direction of the last step, all ranks.
+  std::vector<QuantLayerRecord> quant_by_layer() {
+    const int L = config_.model.layers;
+    std::vector<double> flat(std::size_t(L) * 2 * 4, 0.0);
+    for (const auto& [key, q] : trainer_->quant_stats_by_layer()) {
+      if (key.first < 0 || key.first >= L) continue;
+      double* f = flat.data() + (std::size_t(key.first) * 2 + std::size_t(key.second)) * 4;
+      f[0] += q.error_sq, f[1] += q.model_sq, f[2] += q.bound_sq, f[3] += double(q.elements);
+    }
+    comm_.allreduce_sum(flat.data(), std::int64_t(flat.size()));
+    std::vector<QuantLayerRecord> out;
+    for (int l = 0; l < L; ++l)
+      for (int d = 0; d < 2; ++d) {
+        const double* f = flat.data() + (std::size_t(l) * 2 + std::size_t(d)) * 4;
+        if (f[3] > 0) out.push_back({l, d ? "backward" : "forward", f[0], f[1], f[2], std::int64_t(f[3])});
+      }
+    return out;
+  }
+
+  // New layouts from this step's statistics, used from the next epoch on.
+  AssignmentRecord reassign_widths() {
+    AssignmentRecord a;
+    a.present = true;
+    const QuantStats& q = trainer_->quant_stats();
+    double qs[2] = {q.error_sq, q.bound_sq};
+    std::int64_t qe[1] = {q.elements};
+    comm_.allreduce_sum(qs, 2);
+    comm_.allreduce_sum(qe, 1);
+    a.quant_error_sq = qs[0];
+    a.quant_bound_sq = qs[1];
+    a.quant_elements = qe[0];
+    use_assignment(reassign_bits(*trainer_, part_, agg_, costs_, config_, comm_, &a));
+    return a;
+  }
+  void use_assignment(const scheduler::BitAssignment& assignment) {
+    assignment_ = assignment;
+    trainer_.reset();
+    evaluator_.reset();
+    first_.reset();
+    plans_ = std::make_unique<PlanSet>(make_plans(data_, config_, owner_, parts_, &*assignment_));
+    make_executors();
+    bytes_by_layer_ = exchange_bytes(plans_->train, config_.model.layers);
+  }
+
+  // --trace: every task's seconds, summed from the second epoch on (the first warms caches).
+  void start_trace() {
+    trace_.assign(plans_->train[std::size_t(rank_)].tasks.size(), 0.0);
+    traced_epochs_ = 0;
+    trainer_->trace(config_.trace_path.empty() ? nullptr : &trace_);
+  }
+  void write_trace() {
+    if (config_.trace_path.empty() || rank_ != 0) return;
+    RecordWriter tw(config_.trace_path);
+    for (const auto& t : plans_->train[std::size_t(rank_)].tasks)
       tw.write({{"type", "task"},
-                {"rank", rank},
+                {"rank", rank_},
                 {"id", t.id},
                 {"kind", scheduler::to_string(t.kind)},
                 {"label", t.label},
@@ -535,19 +647,104 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communi
                 {"inner", t.inner},
                 {"nnz", t.nnz},
                 {"bits", t.bits},
-                {"epochs", traced_epochs},
-                {"mean_s", traced_epochs > 0 ? trace[std::size_t(t.id)] / double(traced_epochs) : 0.0}});
+                {"epochs", traced_epochs_},
+                {"mean_s", traced_epochs_ > 0 ? trace_[std::size_t(t.id)] / double(traced_epochs_) : 0.0}});
     tw.commit();
   }
-  backend->finish(params);
-  result.summary = summarize(result.epochs, ranks, scheduler::to_string(config.mode),
-                             config.adaptive ? "adaptive" : scheduler::width_name(config.bits));
-  result.summary.strategy = scheduler::strategy_name(config.mode, config.peers);
-  auto summary = to_json(result.summary);
-  summary["backend"] = backend->describe();  // what ran the plans (device, communicator)
-  records.write(summary);
-  records.commit();
-  return result;
+
+  // --checkpoint DIR: this rank's state after `epoch` (engine/checkpoint.hpp).
+  void checkpoint(std::int64_t epoch) {
+    backend_->finish(params_);  // parameter values on the host
+    Checkpoint ck;
+    ck.identity = checkpoint_identity(config_, data_, ranks_);
+    ck.rank = rank_;
+    ck.ranks = ranks_;
+    ck.epoch = epoch;
+    for (auto* p : params_) ck.params.push_back(p->value.data);
+    ck.adam = backend_->optimizer_state(adam_);
+    ck.has_assignment = assignment_.has_value();
+    if (assignment_) ck.assignment = scheduler::serialize(*assignment_);
+    for (const auto& row : costs_)
+      for (const auto& c : row) ck.link_costs.insert(ck.link_costs.end(), {c.alpha_s, c.beta_s_per_byte});
+    ck.stores = backend_->stores();
+    ck.records = record_lines_;
+    write_checkpoint(config_.checkpoint_dir, ck, comm_);
+  }
+  // --resume: the state of the last complete checkpoint; returns its epoch.
+  std::int64_t resume() {
+    const Checkpoint ck =
+        read_checkpoint(config_.checkpoint_dir, rank_, ranks_, checkpoint_identity(config_, data_, ranks_));
+    if (ck.epoch >= config_.epochs)
+      throw Error("--resume: the checkpoint in " + config_.checkpoint_dir + " is of epoch " + std::to_string(ck.epoch) +
+                  ", the run has " + std::to_string(config_.epochs) + " epochs: nothing left to train");
+    if (ck.params.size() != params_.size()) throw Error("--resume: the checkpoint holds another model");
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      if (ck.params[i].size() != params_[i]->value.data.size())
+        throw Error("--resume: parameter " + std::to_string(i) + " of the checkpoint has another shape");
+      params_[i]->value.data = ck.params[i];
+    }
+    if (!ck.link_costs.empty()) {
+      for (int s = 0; s < ranks_; ++s)
+        for (int r = 0; r < ranks_; ++r) {
+          const std::size_t at = 2 * (std::size_t(s) * std::size_t(ranks_) + std::size_t(r));
+          costs_[std::size_t(s)][std::size_t(r)] = {ck.link_costs.at(at), ck.link_costs.at(at + 1)};
+        }
+    }
+    if (ck.has_assignment) use_assignment(scheduler::deserialize(ck.assignment));
+    backend_->set_training_state(params_, adam_, ck.adam);
+    backend_->set_stores(ck.stores);
+    // The records so far, then the epochs from the checkpoint on.
+    std::istringstream lines(ck.records);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      const auto r = nlohmann::json::parse(line);
+      write_record(r);
+      if (r.value("type", "") == "epoch") result_.epochs.push_back(epoch_from_json(r));
+    }
+    return ck.epoch;
+  }
+
+  const graph::Dataset& data_;
+  const TrainConfig& config_;
+  Communicator& comm_;
+  const int ranks_, rank_;
+  RecordWriter records_;
+  std::string record_lines_;  // rank 0: every record written, for checkpoints
+  nlohmann::json run_record_;
+  const std::vector<std::int32_t> owner_;
+  const std::vector<graph::LocalPartition> parts_;
+  const graph::LocalPartition& part_;
+  const Aggregation agg_;
+  Model<float> model_;
+  Adam<float> adam_;
+  std::unique_ptr<PlanSet> plans_;
+  const Features<float> xs_;
+  const LocalLabels labels_;
+  const LossInputs loss_;
+  const std::vector<Param<float>*> params_;
+  const bool adaptive_;  // widths re-assigned every assign_period epochs
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Executor> trainer_, evaluator_, first_;
+  std::vector<std::vector<scheduler::ChannelCost>> costs_;  // adaptive: every link, probed once
+  std::optional<scheduler::BitAssignment> assignment_;      // the widths in use (adaptive)
+  std::vector<ExchangeBytes> bytes_by_layer_;               // fixed by the plans
+  std::vector<double> trace_;
+  std::int64_t traced_epochs_ = 0;
+  TrainResult result_;
+};
+
+}  // namespace
+
+TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,
+                  const EpochCallback& on_epoch) {
+  check_config(config, data);
+  comm.set_timeout(config.comm_timeout_s);
+  check_same_everywhere(config, data, comm);
+  const int threads = config.threads > 0 ? config.threads : std::max(1, omp_get_num_procs() / comm.local_size());
+  omp_set_num_threads(threads);
+  cpu::set_blas_threads(threads);
+  TrainingRun run(data, config, comm);
+  return run.run(on_epoch);
 }
 
 }  // namespace adaqp::engine

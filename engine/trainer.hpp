@@ -44,6 +44,11 @@ struct TrainConfig {
   // The cpu backend talks MPI only ("auto" or "mpi").
   std::string transport = "auto";
   double comm_timeout_s = kDefaultCommTimeout_s;  // watchdog of every wait and collective; 0 = none
+  // --checkpoint DIR: every checkpoint_every epochs (and after the last) every rank writes its state
+  // there (engine/checkpoint.hpp); resume: continue from the last complete checkpoint in DIR.
+  std::string checkpoint_dir;
+  std::int64_t checkpoint_every = 0;
+  bool resume = false;
   std::string trace_path;  // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
 };
 

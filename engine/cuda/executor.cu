@@ -133,6 +133,56 @@ class State {
     comm.allreduce_sum(grads_host_.as<float>(), elements_);
     copy_to_device_async(grads_.get(), grads_host_.get(), bytes, stream());
   }
+  // Checkpoints: the moments and store contents, copied to / from the host.
+  AdamState optimizer_state() {
+    compute_.synchronize();
+    AdamState s;
+    s.step = step_;
+    for (std::size_t i = 0; i < in_.params.size(); ++i) {
+      const std::size_t n = in_.params[i]->value.data.size();
+      s.m.emplace_back(n);
+      s.v.emplace_back(n);
+      copy_to_host(s.m.back().data(), m_.as<double>() + offset_[i], n * sizeof(double));
+      copy_to_host(s.v.back().data(), v_.as<double>() + offset_[i], n * sizeof(double));
+    }
+    return s;
+  }
+  void set_optimizer_state(const AdamState& s) {
+    compute_.synchronize();
+    if (s.m.size() != in_.params.size() || s.v.size() != in_.params.size())
+      throw std::logic_error("cuda backend: optimizer state for another number of parameters");
+    for (std::size_t i = 0; i < in_.params.size(); ++i) {
+      const std::size_t n = in_.params[i]->value.data.size();
+      if (s.m[i].size() != n || s.v[i].size() != n)
+        throw std::logic_error("cuda backend: optimizer state of parameter " + std::to_string(i) + " has another size");
+      copy_to_device(m_.as<double>() + offset_[i], s.m[i].data(), n * sizeof(double));
+      copy_to_device(v_.as<double>() + offset_[i], s.v[i].data(), n * sizeof(double));
+    }
+    step_ = s.step;
+  }
+  PersistentBuffers host_stores() {
+    compute_.synchronize();
+    PersistentBuffers out;
+    for (const auto& [name, d] : stores_) {
+      Matrix<float> h(d.rows, d.cols);
+      copy_to_host(h.data.data(), d.ptr(), h.data.size() * sizeof(float));
+      out.emplace(name, std::move(h));
+    }
+    return out;
+  }
+  void set_host_stores(const PersistentBuffers& from) {
+    compute_.synchronize();
+    if (from.size() != stores_.size())
+      throw Error("checkpoint: " + std::to_string(from.size()) + " stale stores saved, this run's plans declare " +
+                  std::to_string(stores_.size()));
+    for (const auto& [name, h] : from) {
+      auto it = stores_.find(name);
+      if (it == stores_.end() || it->second.rows != h.rows || it->second.cols != h.cols)
+        throw Error("checkpoint: stale store '" + name + "' is not one this run's plans declare with that shape");
+      copy_to_device(it->second.ptr(), h.data.data(), h.data.size() * sizeof(float));
+    }
+  }
+
   void adam_step() {
     ++step_;
     for (std::size_t i = 0; i < in_.params.size(); ++i)
@@ -607,6 +657,14 @@ class CudaBackend : public Backend {
     return std::make_unique<CudaExecutor>(plan, *state_);
   }
   void finish(const std::vector<Param<float>*>& params) override { state_->download_values(params); }
+  AdamState optimizer_state(const Adam<float>&) override { return state_->optimizer_state(); }
+  void set_training_state(const std::vector<Param<float>*>&, Adam<float>& adam, const AdamState& state) override {
+    adam.set_state(state);
+    state_->upload_values();  // the host model's values (restored by the caller)
+    state_->set_optimizer_state(state);
+  }
+  PersistentBuffers stores() override { return state_->host_stores(); }
+  void set_stores(const PersistentBuffers& stores) override { state_->set_host_stores(stores); }
   nlohmann::json describe() const override {
     return {{"name", "cuda"},
             {"device", info_.name},
