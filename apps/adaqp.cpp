@@ -1,5 +1,5 @@
-// adaqp: the one command line. Subcommands: datasets, partition, plan, train, simulate, calibrate,
-// sweep, report.
+// adaqp: the one command line. Subcommands: datasets, export, partition, plan, train, simulate,
+// calibrate, sweep, report.
 // User mistakes print one line "adaqp: error: ..." and exit 2; nothing half-written is left.
 // Under mpirun every rank runs the same command; an error on any rank aborts all of them.
 #include <fmt/format.h>

@@ -15,6 +15,12 @@
 
 namespace adaqp {
 
+// A uint16 view of an array of 64-bit hash words: element j is bits 16 (j % 4) .. 16 (j % 4) + 15
+// of word j / 4 (little-endian), the 16 random bits the codecs and dropout take per element. Loops
+// that read it vectorise where shifting the words by a per-element amount does not.
+typedef std::uint16_t __attribute__((may_alias)) HashChunk16;
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "hash words are read as little-endian 16-bit chunks");
+
 // SplitMix64 finaliser: a bijective 64-bit mixer with full avalanche.
 ADAQP_HOST_DEVICE constexpr std::uint64_t mix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;

@@ -71,6 +71,42 @@ void check_bits(int bits) {
     throw Error("--bits " + std::to_string(bits) + ": allowed " + scheduler::kWidthsAllowed);
 }
 
+// Packs a row's codes (one per byte, zero past cols) into row_bytes bytes, low bits first.
+inline void pack_codes(const std::uint8_t* __restrict c, std::int64_t cols, int bits, std::int64_t row_bytes,
+                       std::uint8_t* __restrict p) {
+  if (bits == 8) {
+    std::memcpy(p, c, std::size_t(cols));
+  } else if (bits == 4) {
+#pragma omp simd
+    for (std::int64_t b = 0; b < row_bytes; ++b) p[b] = std::uint8_t(c[2 * b] | (c[2 * b + 1] << 4));
+  } else {
+#pragma omp simd
+    for (std::int64_t b = 0; b < row_bytes; ++b)
+      p[b] = std::uint8_t(c[4 * b] | (c[4 * b + 1] << 2) | (c[4 * b + 2] << 4) | (c[4 * b + 3] << 6));
+  }
+}
+// The inverse: row_bytes bytes into one code per byte (cols of them used).
+inline void unpack_codes(const std::uint8_t* __restrict p, std::int64_t cols, int bits, std::int64_t row_bytes,
+                         std::uint8_t* __restrict c) {
+  if (bits == 8) {
+    std::memcpy(c, p, std::size_t(cols));
+  } else if (bits == 4) {
+#pragma omp simd
+    for (std::int64_t b = 0; b < row_bytes; ++b) {
+      c[2 * b] = p[b] & 15;
+      c[2 * b + 1] = std::uint8_t(p[b] >> 4);
+    }
+  } else {
+#pragma omp simd
+    for (std::int64_t b = 0; b < row_bytes; ++b) {
+      c[4 * b] = p[b] & 3;
+      c[4 * b + 1] = (p[b] >> 2) & 3;
+      c[4 * b + 2] = (p[b] >> 4) & 3;
+      c[4 * b + 3] = std::uint8_t(p[b] >> 6);
+    }
+  }
+}
+
 // Codes of one row from its range, as both implementations compute them.
 struct RowRange {
   float lo, scale, inv;
@@ -161,12 +197,14 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
                  std::uint8_t* out, float* row_ranges) {
   check_bits(bits);
   const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
-  const std::int64_t per_byte = scheduler::quantized(bits) ? 8 / bits : 1;  // codes per payload byte (2, 4, 8 bits)
+  const std::int64_t groups = (cols + 3) / 4;
   bool bad = false;
   std::int64_t bad_row = -1;
 #pragma omp parallel
   {
-    std::vector<std::uint32_t> codes(static_cast<std::size_t>(cols));
+    std::vector<std::uint64_t> hashes(static_cast<std::size_t>(groups));
+    // Codes of one row, zero past cols up to whole payload bytes (and whole hash groups).
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(4 * groups + 8), 0);
 #pragma omp for schedule(static)
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t i = src.index(r);
@@ -215,27 +253,22 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
       const RowRange rr = range_of(lo, hi, bits);
       std::memcpy(out + r * 8, &rr.lo, 4);
       std::memcpy(out + r * 8 + 4, &rr.scale, 4);
+      // Three loops the compiler vectorises: the row's hashes (one per 4 columns), the codes (u_j is
+      // the j-th 16-bit chunk of the hashes, little-endian), the packed bytes.
       const std::uint64_t k = row_key(key, src.global_ids ? src.global_ids[i] : i);
+      for (std::int64_t g = 0; g < groups; ++g) hashes[std::size_t(g)] = mix64(k ^ std::uint64_t(g));
+      const auto* u16 = reinterpret_cast<const HashChunk16*>(hashes.data());
+      const float lo_r = rr.lo, inv = rr.inv;
       const std::uint32_t top = (1u << bits) - 1;
-      for (std::int64_t j0 = 0; j0 < cols; j0 += 4) {
-        const std::uint64_t hbits = mix64(k ^ std::uint64_t(j0 >> 2));
-        const std::int64_t m = std::min<std::int64_t>(4, cols - j0);
-        for (std::int64_t t = 0; t < m; ++t) {
-          const float u = float((hbits >> (16 * t)) & 0xffffu) * (1.0f / 65536.0f);
-          const float v = (x[j0 + t] - rr.lo) * rr.inv + u;
-          const std::uint32_t q = std::uint32_t(v);
-          codes[j0 + t] = q > top ? top : q;
-        }
+      std::uint8_t* __restrict c = codes.data();
+#pragma omp simd
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const float u = float(u16[j]) * (1.0f / 65536.0f);
+        const float v = (x[j] - lo_r) * inv + u;
+        const std::uint32_t q = std::uint32_t(v);  // v >= 0: truncation is floor
+        c[j] = std::uint8_t(q > top ? top : q);
       }
-      std::uint8_t* payload = out + rows * 8 + r * row_bytes;
-      for (std::int64_t b = 0; b < row_bytes; ++b) {
-        std::uint32_t byte = 0;
-        for (std::int64_t t = 0; t < per_byte; ++t) {
-          const std::int64_t j = b * per_byte + t;
-          if (j < cols) byte |= codes[j] << (t * bits);
-        }
-        payload[b] = std::uint8_t(byte);
-      }
+      pack_codes(c, cols, bits, row_bytes, out + rows * 8 + r * row_bytes);
     }
   }
   if (bad) {  // report the first offending value with the reference's message
@@ -249,51 +282,49 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
 void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst) {
   check_bits(bits);
   const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
-#pragma omp parallel for schedule(static)
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* __restrict y = dst.data + dst.index(r) * dst.ld;
-    if (bits == 32 || bits == 16) {
-      const float* f = reinterpret_cast<const float*>(in + r * cols * 4);
-      const _Float16* h = reinterpret_cast<const _Float16*>(in + r * cols * 2);
+#pragma omp parallel
+  {
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(row_bytes * 4 + 8));
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float* __restrict y = dst.data + dst.index(r) * dst.ld;
+      if (bits == 32 || bits == 16) {
+        const float* f = reinterpret_cast<const float*>(in + r * cols * 4);
+        const _Float16* h = reinterpret_cast<const _Float16*>(in + r * cols * 2);
+        if (dst.accumulate) {
+#pragma omp simd
+          for (std::int64_t j = 0; j < cols; ++j) y[j] += bits == 32 ? f[j] : static_cast<float>(h[j]);
+        } else if (bits == 32) {
+          std::memcpy(y, f, std::size_t(cols) * 4);
+        } else {
+#pragma omp simd
+          for (std::int64_t j = 0; j < cols; ++j) y[j] = static_cast<float>(h[j]);
+        }
+        continue;
+      }
+      if (bits == scheduler::kBf16) {
+        const std::uint16_t* h = reinterpret_cast<const std::uint16_t*>(in + r * cols * 2);
+#pragma omp simd
+        for (std::int64_t j = 0; j < cols; ++j) {
+          const std::uint32_t u = std::uint32_t(h[j]) << 16;
+          float v;
+          std::memcpy(&v, &u, 4);
+          y[j] = dst.accumulate ? y[j] + v : v;
+        }
+        continue;
+      }
+      float lo, scale;
+      std::memcpy(&lo, in + r * 8, 4);
+      std::memcpy(&scale, in + r * 8 + 4, 4);
+      const std::uint8_t* payload = in + rows * 8 + r * row_bytes;
+      unpack_codes(payload, cols, bits, row_bytes, codes.data());
+      const std::uint8_t* __restrict c = codes.data();
       if (dst.accumulate) {
 #pragma omp simd
-        for (std::int64_t j = 0; j < cols; ++j) y[j] += bits == 32 ? f[j] : static_cast<float>(h[j]);
-      } else if (bits == 32) {
-        std::memcpy(y, f, std::size_t(cols) * 4);
+        for (std::int64_t j = 0; j < cols; ++j) y[j] += lo + float(c[j]) * scale;
       } else {
 #pragma omp simd
-        for (std::int64_t j = 0; j < cols; ++j) y[j] = static_cast<float>(h[j]);
-      }
-      continue;
-    }
-    if (bits == scheduler::kBf16) {
-      const std::uint16_t* h = reinterpret_cast<const std::uint16_t*>(in + r * cols * 2);
-#pragma omp simd
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const std::uint32_t u = std::uint32_t(h[j]) << 16;
-        float v;
-        std::memcpy(&v, &u, 4);
-        y[j] = dst.accumulate ? y[j] + v : v;
-      }
-      continue;
-    }
-    float lo, scale;
-    std::memcpy(&lo, in + r * 8, 4);
-    std::memcpy(&scale, in + r * 8 + 4, 4);
-    const std::uint8_t* payload = in + rows * 8 + r * row_bytes;
-    const std::uint32_t mask = (1u << bits) - 1;
-    const int shift_per = bits;
-    if (dst.accumulate) {
-#pragma omp simd
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const std::int64_t bit = j * shift_per;
-        y[j] += lo + float((payload[bit >> 3] >> (bit & 7)) & mask) * scale;
-      }
-    } else {
-#pragma omp simd
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const std::int64_t bit = j * shift_per;
-        y[j] = lo + float((payload[bit >> 3] >> (bit & 7)) & mask) * scale;
+        for (std::int64_t j = 0; j < cols; ++j) y[j] = lo + float(c[j]) * scale;
       }
     }
   }

@@ -188,60 +188,18 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
   const auto& params = *args_.params;
   const Features<float>& x = *args_.x;
   Adam<float>* adam = args_.adam;
-  const DropoutKey* key = args_.key;
   const LossInputs* loss = args_.loss;
-
   std::int64_t lda = 0, ldb = 0, ldc = 0;
   switch (t.kind) {
-    case TaskKind::dropout: {
-      const bool drop = key && t.dropout > 0;
-      if (t.c.kind == Operand::features) {  // sparse first-layer input
-        dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data()) : x.sparse;
-        break;
-      }
-      const float* src = rows_ptr(t.a, params, x, &lda);
-      float* dst = rows_ptr(t.c, params, x, &ldc);
-      auto& mask = masks_[t.c.id];
-      if (drop) {
-        mask.resize(mask_needed_[t.c.id] ? std::size_t(t.rows * t.cols) : 0);
-        dropout_forward(src, dst, mask.empty() ? nullptr : mask.data(), t.rows, t.cols, t.dropout, *key, t.layer,
-                        local_global_.data());  // rows [0, n) inner, then halo rows (halo features)
-      } else {
-        mask.clear();
-        std::memcpy(dst, src, std::size_t(t.rows * t.cols) * sizeof(float));
-      }
+    case TaskKind::dropout:
+      run_dropout(t);
       break;
-    }
-    case TaskKind::gemm: {
-      const float* a = rows_ptr(t.a, params, x, &lda);
-      const float* b = rows_ptr(t.b, params, x, &ldb);
-      float* c = rows_ptr(t.c, params, x, &ldc);
-      // Row chunks of C while messages are in flight (only when A is not transposed: rows of C
-      // are then rows of A).
-      // A row range (not transposed A) offsets A's and C's rows.
-      const std::int64_t first = t.row_sel.kind == RowSet::range && !t.trans_a ? t.row_sel.begin : 0;
-      const std::int64_t chunk = driver_.in_flight() && !t.trans_a ? kProgressRows : t.rows;
-      for (std::int64_t r = 0; r < t.rows; r += std::max<std::int64_t>(chunk, 1)) {
-        const std::int64_t m = std::min(chunk, t.rows - r);
-        cpu::gemm(t.trans_a, t.trans_b, m, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : (first + r) * lda), lda, b, ldb,
-                  t.accumulate ? 1.0f : 0.0f, c + (first + r) * ldc, ldc);
-        comm_.progress();
-      }
+    case TaskKind::gemm:
+      run_gemm(t);
       break;
-    }
-    case TaskKind::spmm: {
-      const graph::Csr& m = t.transpose_matrix ? agg_.bwd : agg_.fwd;
-      const float* src = rows_ptr(t.a, params, x, &lda);
-      float* dst = rows_ptr(t.c, params, x, &ldc);
-      // With messages in flight, work in row chunks and let the transport progress between them
-      // (TCP moves data only inside MPI calls).
-      const std::int64_t chunk = driver_.in_flight() ? kProgressRows : t.row_sel.end - t.row_sel.begin;
-      for (std::int64_t b = t.row_sel.begin; b < t.row_sel.end; b += std::max<std::int64_t>(chunk, 1)) {
-        cpu::spmm(m, b, std::min(t.row_sel.end, b + chunk), src, t.cols, dst, t.accumulate);
-        comm_.progress();
-      }
+    case TaskKind::spmm:
+      run_spmm(t);
       break;
-    }
     case TaskKind::spmm_features: {
       const graph::Csr& xs = t.a.id == 1 ? dropped_features_ : x.sparse;
       const float* w = rows_ptr(t.b, params, x, &ldb);
@@ -282,80 +240,15 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       }
       break;
     }
-    case TaskKind::pack: {
-      const float* src = rows_ptr(t.a, params, x, &lda);
-      QuantKey qk;
-      if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
-      const auto& rows = task_rows_[t.id];
-      std::uint8_t* out = messages_[t.message].data();
-      if (collect_) ranges_.resize(plan_.tasks.size()), ranges_[t.id].assign(std::size_t(t.rows), 0.0f);
-      std::int64_t at = 0;
-      for (const auto& [count, bits] : message_groups(t)) {
-        float* ranges = collect_ ? ranges_[t.id].data() + at : nullptr;
-        encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, bits, qk, out, ranges);
-        if (collect_ && scheduler::quantized(bits)) {  // measured error against the model's bound
-          const QuantStats q = pack_stats(src, lda, rows.data() + at, count, t.cols, bits, out, nullptr, scratch_);
-          quant_stats_.add(q);
-          quant_by_layer_[{t.layer, t.dir == scheduler::Direction::backward ? 1 : 0}].add(q);
-        }
-        out += scheduler::message_bytes(count, t.cols, bits);
-        at += count;
-      }
+    case TaskKind::pack:
+      run_pack(t);
       break;
-    }
-    case TaskKind::unpack: {
-      float* dst = rows_ptr(t.c, params, x, &ldc);
-      const auto& rows = task_rows_[t.id];
-      const std::uint8_t* in = messages_[t.message].data();
-      const bool plain = t.scale == 1 && t.smoothing == 0;
-      if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
-      std::int64_t at = 0;
-      for (const auto& [count, bits] : message_groups(t)) {
-        if (plain)
-          decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
-        else
-          decode_rows(in, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, at, false});
-        in += scheduler::message_bytes(count, t.cols, bits);
-        at += count;
-      }
-      if (!plain) {  // dst = s dst + (1 - s) scale m, or dst += scale m
-        const float s = float(t.smoothing), f = float((1.0 - t.smoothing) * t.scale);
-#pragma omp parallel for schedule(static)
-        for (std::int64_t r = 0; r < t.rows; ++r) {
-          float* y = dst + std::int64_t(rows[std::size_t(r)]) * ldc;
-          const float* m = scratch_.data() + r * t.cols;
-          if (t.accumulate) {
-            for (std::int64_t j = 0; j < t.cols; ++j) y[j] += f * m[j];
-          } else {
-            for (std::int64_t j = 0; j < t.cols; ++j) y[j] = s * y[j] + f * m[j];
-          }
-        }
-      }
+    case TaskKind::unpack:
+      run_unpack(t);
       break;
-    }
-    case TaskKind::copy_rows: {
-      float* dst = rows_ptr(t.c, params, x, &ldc);
-      const float* src = t.a.kind == Operand::none ? nullptr : rows_ptr(t.a, params, x, &lda);
-      const auto& s = t.row_sel;
-      const std::vector<graph::NodeId>* list =
-          s.kind == RowSet::send_list ? &part_.send_rows[std::size_t(s.peer)] : nullptr;
-      if (!list && s.kind != RowSet::range) throw std::logic_error("copy_rows: row set must be a range or a send list");
-#pragma omp parallel for schedule(static)
-      for (std::int64_t r = 0; r < t.rows; ++r) {
-        float* y = dst + (list ? std::int64_t((*list)[std::size_t(r)]) : s.begin + r) * ldc;
-        if (!src) {
-          std::fill(y, y + t.cols, 0.0f);
-          continue;
-        }
-        const float* a = src + (t.src_begin + r) * lda;
-        if (t.accumulate) {
-          for (std::int64_t j = 0; j < t.cols; ++j) y[j] += a[j];
-        } else {
-          std::copy(a, a + t.cols, y);
-        }
-      }
+    case TaskKind::copy_rows:
+      run_copy_rows(t);
       break;
-    }
     case TaskKind::send:
       return comm_.isend(messages_[t.message].data(), t.bytes, t.peer, t.tag);
     case TaskKind::recv:
@@ -366,27 +259,174 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
                                          buf_[std::size_t(t.c.id)]);
       break;
     }
-    case TaskKind::allreduce: {
-      if (comm_.size() == 1) break;
-      std::int64_t o = 0;
-      for (auto* p : params) {
-        std::memcpy(flat_grads_.data() + o, p->grad.data.data(), p->grad.data.size() * sizeof(float));
-        o += std::int64_t(p->grad.data.size());
-      }
-      comm_.allreduce_sum(flat_grads_.data(), o);
-      o = 0;
-      for (auto* p : params) {
-        std::memcpy(p->grad.data.data(), flat_grads_.data() + o, p->grad.data.size() * sizeof(float));
-        o += std::int64_t(p->grad.data.size());
-      }
+    case TaskKind::allreduce:
+      run_allreduce();
       break;
-    }
     case TaskKind::optimizer:
       if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");
       adam->step();
       break;
   }
   return -1;
+}
+
+void PlanExecutor::run_dropout(const Task& t) {
+  const auto& params = *args_.params;
+  const Features<float>& x = *args_.x;
+  const DropoutKey* key = args_.key;
+  std::int64_t lda = 0, ldc = 0;
+  const bool drop = key && t.dropout > 0;
+  if (t.c.kind == Operand::features) {  // sparse first-layer input
+    dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data()) : x.sparse;
+    return;
+  }
+  const float* src = rows_ptr(t.a, params, x, &lda);
+  float* dst = rows_ptr(t.c, params, x, &ldc);
+  auto& mask = masks_[t.c.id];
+  if (drop) {
+    mask.resize(mask_needed_[t.c.id] ? std::size_t(t.rows * t.cols) : 0);
+    dropout_forward(src, dst, mask.empty() ? nullptr : mask.data(), t.rows, t.cols, t.dropout, *key, t.layer,
+                    local_global_.data());  // rows [0, n) inner, then halo rows (halo features)
+  } else {
+    mask.clear();
+    std::memcpy(dst, src, std::size_t(t.rows * t.cols) * sizeof(float));
+  }
+}
+
+void PlanExecutor::run_gemm(const Task& t) {
+  const auto& params = *args_.params;
+  const Features<float>& x = *args_.x;
+  std::int64_t lda = 0, ldb = 0, ldc = 0;
+  const float* a = rows_ptr(t.a, params, x, &lda);
+  const float* b = rows_ptr(t.b, params, x, &ldb);
+  float* c = rows_ptr(t.c, params, x, &ldc);
+  // Row chunks of C while messages are in flight (only when A is not transposed: rows of C
+  // are then rows of A).
+  // A row range (not transposed A) offsets A's and C's rows.
+  const std::int64_t first = t.row_sel.kind == RowSet::range && !t.trans_a ? t.row_sel.begin : 0;
+  const std::int64_t chunk = driver_.in_flight() && !t.trans_a ? kProgressRows : t.rows;
+  for (std::int64_t r = 0; r < t.rows; r += std::max<std::int64_t>(chunk, 1)) {
+    const std::int64_t m = std::min(chunk, t.rows - r);
+    cpu::gemm(t.trans_a, t.trans_b, m, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : (first + r) * lda), lda, b, ldb,
+              t.accumulate ? 1.0f : 0.0f, c + (first + r) * ldc, ldc);
+    comm_.progress();
+  }
+}
+
+void PlanExecutor::run_spmm(const Task& t) {
+  const auto& params = *args_.params;
+  const Features<float>& x = *args_.x;
+  std::int64_t lda = 0, ldc = 0;
+  const graph::Csr& m = t.transpose_matrix ? agg_.bwd : agg_.fwd;
+  const float* src = rows_ptr(t.a, params, x, &lda);
+  float* dst = rows_ptr(t.c, params, x, &ldc);
+  // With messages in flight, work in row chunks and let the transport progress between them
+  // (TCP moves data only inside MPI calls).
+  const std::int64_t chunk = driver_.in_flight() ? kProgressRows : t.row_sel.end - t.row_sel.begin;
+  for (std::int64_t b = t.row_sel.begin; b < t.row_sel.end; b += std::max<std::int64_t>(chunk, 1)) {
+    cpu::spmm(m, b, std::min(t.row_sel.end, b + chunk), src, t.cols, dst, t.accumulate);
+    comm_.progress();
+  }
+}
+
+void PlanExecutor::run_pack(const Task& t) {
+  const auto& params = *args_.params;
+  const Features<float>& x = *args_.x;
+  const DropoutKey* key = args_.key;
+  std::int64_t lda = 0;
+  const float* src = rows_ptr(t.a, params, x, &lda);
+  QuantKey qk;
+  if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
+  const auto& rows = task_rows_[t.id];
+  std::uint8_t* out = messages_[t.message].data();
+  if (collect_) ranges_.resize(plan_.tasks.size()), ranges_[t.id].assign(std::size_t(t.rows), 0.0f);
+  std::int64_t at = 0;
+  for (const auto& [count, bits] : message_groups(t)) {
+    float* ranges = collect_ ? ranges_[t.id].data() + at : nullptr;
+    encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, bits, qk, out, ranges);
+    if (collect_ && scheduler::quantized(bits)) {  // measured error against the model's bound
+      const QuantStats q = pack_stats(src, lda, rows.data() + at, count, t.cols, bits, out, nullptr, scratch_);
+      quant_stats_.add(q);
+      quant_by_layer_[{t.layer, t.dir == scheduler::Direction::backward ? 1 : 0}].add(q);
+    }
+    out += scheduler::message_bytes(count, t.cols, bits);
+    at += count;
+  }
+}
+
+void PlanExecutor::run_unpack(const Task& t) {
+  const auto& params = *args_.params;
+  const Features<float>& x = *args_.x;
+  std::int64_t ldc = 0;
+  float* dst = rows_ptr(t.c, params, x, &ldc);
+  const auto& rows = task_rows_[t.id];
+  const std::uint8_t* in = messages_[t.message].data();
+  const bool plain = t.scale == 1 && t.smoothing == 0;
+  if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
+  std::int64_t at = 0;
+  for (const auto& [count, bits] : message_groups(t)) {
+    if (plain)
+      decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
+    else
+      decode_rows(in, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, at, false});
+    in += scheduler::message_bytes(count, t.cols, bits);
+    at += count;
+  }
+  if (!plain) {  // dst = s dst + (1 - s) scale m, or dst += scale m
+    const float s = float(t.smoothing), f = float((1.0 - t.smoothing) * t.scale);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < t.rows; ++r) {
+      float* y = dst + std::int64_t(rows[std::size_t(r)]) * ldc;
+      const float* m = scratch_.data() + r * t.cols;
+      if (t.accumulate) {
+        for (std::int64_t j = 0; j < t.cols; ++j) y[j] += f * m[j];
+      } else {
+        for (std::int64_t j = 0; j < t.cols; ++j) y[j] = s * y[j] + f * m[j];
+      }
+    }
+  }
+}
+
+void PlanExecutor::run_copy_rows(const Task& t) {
+  const auto& params = *args_.params;
+  const Features<float>& x = *args_.x;
+  std::int64_t lda = 0, ldc = 0;
+  float* dst = rows_ptr(t.c, params, x, &ldc);
+  const float* src = t.a.kind == Operand::none ? nullptr : rows_ptr(t.a, params, x, &lda);
+  const auto& s = t.row_sel;
+  const std::vector<graph::NodeId>* list =
+      s.kind == RowSet::send_list ? &part_.send_rows[std::size_t(s.peer)] : nullptr;
+  if (!list && s.kind != RowSet::range) throw std::logic_error("copy_rows: row set must be a range or a send list");
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    float* y = dst + (list ? std::int64_t((*list)[std::size_t(r)]) : s.begin + r) * ldc;
+    if (!src) {
+      std::fill(y, y + t.cols, 0.0f);
+      continue;
+    }
+    const float* a = src + (t.src_begin + r) * lda;
+    if (t.accumulate) {
+      for (std::int64_t j = 0; j < t.cols; ++j) y[j] += a[j];
+    } else {
+      std::copy(a, a + t.cols, y);
+    }
+  }
+}
+
+void PlanExecutor::run_allreduce() {
+  const auto& params = *args_.params;
+  if (comm_.size() == 1) return;
+  std::int64_t o = 0;
+  for (auto* p : params) {
+    std::memcpy(flat_grads_.data() + o, p->grad.data.data(), p->grad.data.size() * sizeof(float));
+    o += std::int64_t(p->grad.data.size());
+  }
+  comm_.allreduce_sum(flat_grads_.data(), o);
+  o = 0;
+  for (auto* p : params) {
+    std::memcpy(p->grad.data.data(), flat_grads_.data() + o, p->grad.data.size() * sizeof(float));
+    o += std::int64_t(p->grad.data.size());
+  }
 }
 
 void copy_stores(const PersistentBuffers& from, PersistentBuffers& to) {

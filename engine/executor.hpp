@@ -180,6 +180,14 @@ class PlanExecutor : public Executor, private StepHooks {
   float* rows_ptr(const scheduler::Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
                   std::int64_t* ld);
   int execute(const scheduler::Task& t, StepTimes& times) override;  // StepHooks
+  // The task kinds with more than a line of work (execute dispatches).
+  void run_dropout(const scheduler::Task& t);
+  void run_gemm(const scheduler::Task& t);
+  void run_spmm(const scheduler::Task& t);  // aggregation rows, in chunks while messages are in flight
+  void run_pack(const scheduler::Task& t);
+  void run_unpack(const scheduler::Task& t);
+  void run_copy_rows(const scheduler::Task& t);
+  void run_allreduce();
 
   // The arguments of the run in progress (null outside run()).
   struct RunArgs {

@@ -82,15 +82,16 @@ void dropout_forward(const T* x, T* y, std::uint8_t* keep, std::int64_t rows, st
       const std::uint64_t row_key = dropout_row_key(key, layer, global_ids[r]);
       // Two simple loops the compiler vectorises: hashes of the 4-column groups, then the mask.
       for (std::int64_t g = 0; g < groups; ++g) bits[g] = mix64(row_key ^ std::uint64_t(4 * g));
+      const auto* u16 = reinterpret_cast<const HashChunk16*>(bits.data());
       const T* xr = x + r * cols;
       T* yr = y + r * cols;
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const bool k = std::uint32_t((bits[j >> 2] >> (16 * (j & 3))) & 0xffffu) >= threshold;
-        yr[j] = k ? xr[j] * scale : T(0);
+#pragma omp simd
+      for (std::int64_t j = 0; j < cols; ++j) yr[j] = std::uint32_t(u16[j]) >= threshold ? xr[j] * scale : T(0);
+      if (keep) {
+        std::uint8_t* __restrict kr = keep + r * cols;
+#pragma omp simd
+        for (std::int64_t j = 0; j < cols; ++j) kr[j] = std::uint32_t(u16[j]) >= threshold;
       }
-      if (keep)
-        for (std::int64_t j = 0; j < cols; ++j)
-          keep[r * cols + j] = std::uint32_t((bits[j >> 2] >> (16 * (j & 3))) & 0xffffu) >= threshold;
     }
   }
 }

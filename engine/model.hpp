@@ -39,7 +39,9 @@ struct Aggregation {
 Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
                              const std::vector<std::int64_t>& global_degree);
 
-// Input features of a part's inner rows: dense, or CSR (n_inner x F, with values) when sparse.
+// Input features of a part's rows: its inner rows, followed by its halo rows (in halo order) when
+// the plans read halo features (scheduler::Plan::halo_features); dense, or CSR (rows x F, with
+// values) when sparse.
 // A sparse input lets the first layer run X W and X^T dY as sparse-dense products (only used
 // when the first layer is transform-first; see Model::accepts_sparse_input).
 template <class T>

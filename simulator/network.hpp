@@ -11,7 +11,7 @@
 // Topologies (`--topology`):
 //   flat        every rank has its own full-duplex port (tx and rx resources) on link class `inter`
 //   shared      one medium carries every transfer in both directions (the emulated loopback link
-//               of DESIGN.md: one token bucket on lo); class `inter`
+//               of docs/design.md: one token bucket on lo); class `inter`
 //   nodes=NxG   N nodes of G ranks (rank r on node r / G): same-node transfers use per-rank ports
 //               of class `intra`, cross-node transfers the nodes' NIC (tx and rx) of class `inter`
 #pragma once
@@ -60,7 +60,7 @@ double parse_rate_bps(const std::string& rate);
 //     "inter@S-D" the profile holds.
 //   link "lo": TCP over this host's loopback without a rate limit (link_emulation.sh none): flat,
 //     class "lo".
-//   link RATE (e.g. "1gbit"): the emulated loopback link of DESIGN.md (benchmarks/
+//   link RATE (e.g. "1gbit"): the emulated loopback link of docs/design.md (benchmarks/
 //     link_emulation.sh: tc tbf rate RATE, burst 256 KiB): one shared medium at exactly RATE with
 //     a 256 KiB token bucket spent at the speed of class "lo" (TCP over loopback), latency of
 //     "lo"; the all-reduce from "lo-RATE-allreduce" when calibrated under that emulation.

@@ -127,7 +127,7 @@ TEST_CASE("stochastic rounding is unbiased with the predicted variance", "[codec
     }
     CAPTURE(bits, predicted, measured);
     CHECK(measured == Approx(predicted).epsilon(0.10));    // within 10% of theory
-    CHECK(predicted <= double(cols) * scale * scale / 4);  // the DESIGN.md bound
+    CHECK(predicted <= double(cols) * scale * scale / 4);  // the docs/design.md bound
   }
 }
 

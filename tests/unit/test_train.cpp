@@ -1,4 +1,4 @@
-// Trainer and records: the JSON Lines schema of DESIGN.md, summary definitions, atomic output.
+// Trainer and records: the JSON Lines schema of docs/design.md and docs/metrics.md, summary definitions, atomic output.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
