@@ -107,6 +107,60 @@ inline void unpack_codes(const std::uint8_t* __restrict p, std::int64_t cols, in
   }
 }
 
+// A row's minimum and maximum, as the reference's sequential std::min / std::max finds them (the
+// first of equal values: a -0 / +0 tie keeps the earlier zero), and whether every value is finite.
+// Vectorised: 16 running minima and maxima, and an OR of the exponent bits' all-ones test.
+struct RowScan {
+  float lo, hi;
+  bool finite;
+};
+inline RowScan scan_row(const float* __restrict x, std::int64_t cols) {
+  constexpr int W = 16;
+  alignas(64) float lo[W], hi[W];
+  alignas(64) std::uint32_t exp_max[W];  // OR of (exponent bits == all ones) per lane
+  for (int t = 0; t < W; ++t) {
+    lo[t] = hi[t] = x[0];
+    exp_max[t] = 0;
+  }
+  typedef std::uint32_t __attribute__((may_alias)) Word;
+  const auto* bits = reinterpret_cast<const Word*>(x);
+  std::int64_t j = 0;
+  for (; j + W <= cols; j += W) {
+#pragma omp simd
+    for (int t = 0; t < W; ++t) {
+      const float v = x[j + t];
+      lo[t] = v < lo[t] ? v : lo[t];
+      hi[t] = v > hi[t] ? v : hi[t];
+      exp_max[t] |= (bits[j + t] & 0x7f800000u) == 0x7f800000u ? 1u : 0u;
+    }
+  }
+  RowScan s{x[0], x[0], true};
+  std::uint32_t special = 0;
+  for (int t = 0; t < W; ++t) {
+    s.lo = lo[t] < s.lo ? lo[t] : s.lo;
+    s.hi = hi[t] > s.hi ? hi[t] : s.hi;
+    special |= exp_max[t];
+  }
+  for (; j < cols; ++j) {
+    s.lo = x[j] < s.lo ? x[j] : s.lo;
+    s.hi = x[j] > s.hi ? x[j] : s.hi;
+    std::uint32_t u;
+    std::memcpy(&u, x + j, 4);
+    special |= std::uint32_t((u & 0x7f800000u) == 0x7f800000u);
+  }
+  s.finite = special == 0;
+  if (!s.finite) return s;
+  // A zero extreme: the sign of the first zero, as the sequential scan keeps it.
+  for (float* e : {&s.lo, &s.hi})
+    if (*e == 0.0f)
+      for (std::int64_t k = 0; k < cols; ++k)
+        if (x[k] == 0.0f) {
+          *e = x[k];
+          break;
+        }
+  return s;
+}
+
 // Codes of one row from its range, as both implementations compute them.
 struct RowRange {
   float lo, scale, inv;
@@ -213,20 +267,14 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
         std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
         continue;
       }
-      // Finite check and range in one vectorisable pass (NaN fails x - x == 0).
-      float lo = x[0], hi = x[0], fin = 0.0f;
-#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : fin)
-      for (std::int64_t j = 0; j < cols; ++j) {
-        lo = std::min(lo, x[j]);
-        hi = std::max(hi, x[j]);
-        fin += x[j] - x[j];
-      }
+      const RowScan scan = scan_row(x, cols);
+      const float lo = scan.lo, hi = scan.hi;
       if (row_ranges) row_ranges[r] = hi - lo;
       if (bits == 32) {
         std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
         continue;
       }
-      if (!(fin == 0.0f) || !std::isfinite(lo) || !std::isfinite(hi) || too_large(bits, lo) || too_large(bits, hi)) {
+      if (!scan.finite || too_large(bits, lo) || too_large(bits, hi)) {
 #pragma omp critical
         {
           bad = true;
