@@ -179,6 +179,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
   quant_stats_ = {};
   quant_by_layer_.clear();
   args_ = {&params, adam, &x, key, loss};
+  sparse_input_ = nullptr;
   const StepTimes times = driver_.run(*this, trace_);
   args_ = {};
   return times;
@@ -201,7 +202,7 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       run_spmm(t);
       break;
     case TaskKind::spmm_features: {
-      const graph::Csr& xs = t.a.id == 1 ? dropped_features_ : x.sparse;
+      const graph::Csr& xs = t.a.id == 1 ? sparse_input(x) : x.sparse;
       const float* w = rows_ptr(t.b, params, x, &ldb);
       float* dst = rows_ptr(t.c, params, x, &ldc);
       const bool ranged = t.row_sel.kind == RowSet::range;
@@ -209,7 +210,7 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       break;
     }
     case TaskKind::spmm_features_t: {
-      const graph::Csr& xs = t.b.id == 1 ? dropped_features_ : x.sparse;
+      const graph::Csr& xs = t.b.id == 1 ? sparse_input(x) : x.sparse;
       const float* g = rows_ptr(t.a, params, x, &lda);
       float* grad = rows_ptr(t.c, params, x, &ldc);
       cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner);  // rows [0, inner) of X and G
@@ -277,7 +278,8 @@ void PlanExecutor::run_dropout(const Task& t) {
   std::int64_t lda = 0, ldc = 0;
   const bool drop = key && t.dropout > 0;
   if (t.c.kind == Operand::features) {  // sparse first-layer input
-    dropped_features_ = drop ? dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data()) : x.sparse;
+    if (drop) dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data(), dropped_features_, kept_);
+    sparse_input_ = drop ? &dropped_features_ : &x.sparse;
     return;
   }
   const float* src = rows_ptr(t.a, params, x, &lda);

@@ -210,7 +210,11 @@ class PlanExecutor : public Executor, private StepHooks {
   std::vector<std::int64_t> local_global_;        // local row (inner, then halo) -> global node id
   std::vector<std::vector<std::uint8_t>> masks_;  // per buffer: dropout mask (when a backward needs it)
   std::vector<bool> mask_needed_;
-  graph::Csr dropped_features_;
+  graph::Csr dropped_features_;               // this step's dropped sparse features (storage reused)
+  std::vector<std::uint8_t> kept_;            // dropout_sparse's per-entry mask (storage reused)
+  const graph::Csr* sparse_input_ = nullptr;  // dropped_features_, or the features when not dropped
+  // The first layer's sparse input of this step (the features' dropout task sets it).
+  const graph::Csr& sparse_input(const Features<float>& x) const { return sparse_input_ ? *sparse_input_ : x.sparse; }
   std::vector<int> request_;                           // per task: communicator request of a send / recv, or -1
   std::vector<std::vector<graph::NodeId>> task_rows_;  // pack / unpack: local rows in message order
   bool collect_ = false;

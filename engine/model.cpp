@@ -96,37 +96,52 @@ void dropout_forward(const T* x, T* y, std::uint8_t* keep, std::int64_t rows, st
   }
 }
 
-graph::Csr dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer,
-                          const std::int64_t* global_ids) {
+void dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer, const std::int64_t* global_ids,
+                    graph::Csr& y, std::vector<std::uint8_t>& kept) {
   const std::uint32_t threshold = dropout_threshold(p);
   const float scale = float(1.0 / (1.0 - p));
-  graph::Csr y;
   y.num_rows = x.num_rows;
   y.num_cols = x.num_cols;
-  y.offsets.assign(x.num_rows + 1, 0);
-  std::vector<std::uint8_t> kept(x.indices.size());
+  y.offsets.assign(std::size_t(x.num_rows + 1), 0);
+  kept.resize(x.indices.size());
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < x.num_rows; ++r) {
     const std::uint64_t row_key = dropout_row_key(key, layer, global_ids[r]);
     std::int64_t count = 0;
+    const auto* __restrict idx = x.indices.data();
+    std::uint8_t* __restrict kr = kept.data();
+#pragma omp simd reduction(+ : count)
     for (std::int64_t k = x.offsets[r]; k < x.offsets[r + 1]; ++k) {
-      kept[k] = dropout_keep(row_key, x.indices[k], threshold);
-      count += kept[k];
+      const std::uint8_t keep = dropout_keep(row_key, idx[k], threshold);
+      kr[k] = keep;
+      count += keep;
     }
     y.offsets[r + 1] = count;
   }
   for (std::int64_t r = 0; r < x.num_rows; ++r) y.offsets[r + 1] += y.offsets[r];
-  y.indices.resize(y.offsets.back());
-  y.values.resize(y.offsets.back());
+  // One slot of slack: the compaction below writes every entry and advances only past kept ones
+  // (no branch to mispredict on a random mask).
+  const std::size_t nnz = std::size_t(y.offsets.back());
+  y.indices.resize(nnz + 1);  // within capacity after the first call
+  y.values.resize(nnz + 1);
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < x.num_rows; ++r) {
     std::int64_t o = y.offsets[r];
-    for (std::int64_t k = x.offsets[r]; k < x.offsets[r + 1]; ++k)
-      if (kept[k]) {
-        y.indices[o] = x.indices[k];
-        y.values[o++] = x.values[k] * scale;
-      }
+    for (std::int64_t k = x.offsets[r]; k < x.offsets[r + 1]; ++k) {
+      y.indices[std::size_t(o)] = x.indices[std::size_t(k)];
+      y.values[std::size_t(o)] = x.values[std::size_t(k)] * scale;
+      o += kept[std::size_t(k)];
+    }
   }
+  y.indices.resize(nnz);
+  y.values.resize(nnz);
+}
+
+graph::Csr dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer,
+                          const std::int64_t* global_ids) {
+  graph::Csr y;
+  std::vector<std::uint8_t> kept;
+  dropout_sparse(x, p, key, layer, global_ids, y, kept);
   return y;
 }
 

@@ -109,6 +109,10 @@ class Model {
 // version: entry (r, c) is kept iff dense element (r, c) would be.
 graph::Csr dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer,
                           const std::int64_t* global_ids);
+// The same into y, reusing its storage and `kept` (the per-entry mask) across calls: no allocation
+// once they have grown (the executor drops the same features every epoch).
+void dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer, const std::int64_t* global_ids,
+                    graph::Csr& y, std::vector<std::uint8_t>& kept);
 
 // Applies dropout to rows x cols (row r is global node global_ids[r]) with probability p for
 // layer `layer`; writes the kept/scaled values to y and the 0/1 mask to keep.
