@@ -202,6 +202,164 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
   cmd->add_option("--partition-seed", tc.partition_seed, "partitioner seed")->capture_default_str();
 }
 
+// Where every subcommand's options land.
+struct Options {
+  std::string ex_dataset, ex_out;  // export
+  std::uint64_t ex_split_seed = 0;
+  std::string p_dataset, p_method = "metis";  // partition
+  int p_parts = 2;
+  std::uint64_t p_seed = 0;
+  bool p_json = false;
+  engine::TrainConfig tc;  // plan, train, simulate
+  std::string model = "gcn", mode = "vanilla", partition = "metis";
+  std::string bits, assign = "adaptive";  // bits empty: the mode's default
+  int pl_parts = 2, pl_rank = 0;          // plan
+  bool pl_eval = false;
+  std::string pl_dump = "table";
+  std::uint64_t split_seed = 0;  // train
+  bool quiet = false;
+  apps::SimulateOptions so;
+  apps::CalibrateOptions co;
+  experiments::SweepOptions swo;
+  std::string rep_dir;  // report
+};
+
+void add_data_commands(CLI::App& app, Options& o) {
+  app.add_subcommand("datasets", "list the registered datasets with their counts");
+  auto* ex = app.add_subcommand("export", "write a dataset (registered, file or synthetic) as an .npz in layout A");
+  ex->add_option("--dataset", o.ex_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
+  ex->add_option("--out", o.ex_out, "the .npz file to write")->required();
+  ex->add_option("--split-seed", o.ex_split_seed, "seed of per-class random splits")->capture_default_str();
+  auto* part = app.add_subcommand("partition", "partition a graph and print partition statistics");
+  part->add_option("--dataset", o.p_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
+  part->add_option("--parts", o.p_parts, "number of parts (ranks)")->required();
+  part->add_option("--method", o.p_method, "metis (edge cut), metis-vol (communication volume), random")
+      ->capture_default_str();
+  part->add_option("--seed", o.p_seed, "partitioner seed")->capture_default_str();
+  part->add_flag("--json", o.p_json, "print the statistics as JSON");
+}
+
+void add_plan_command(CLI::App& app, Options& o) {
+  auto* pl = app.add_subcommand("plan", "print the epoch plan the scheduler builds for one rank");
+  add_model_options(pl, o.tc, o.model, o.mode, o.partition, o.bits, o.assign);
+  pl->add_option("--parts", o.pl_parts, "number of ranks")->capture_default_str();
+  pl->add_option("--rank", o.pl_rank, "which rank's plan")->capture_default_str();
+  pl->add_flag("--eval", o.pl_eval, "the evaluation pass instead of the training step");
+  pl->add_option("--dump", o.pl_dump, "table, json or dot")->capture_default_str();
+}
+
+void add_train_command(CLI::App& app, Options& o) {
+  auto& tc = o.tc;
+  auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
+  add_model_options(tr, tc, o.model, o.mode, o.partition, o.bits, o.assign);
+  tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
+  tr->add_option("--eval-every", tc.eval_every, "evaluate after every K-th epoch and after the last one")
+      ->capture_default_str();
+  tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
+  tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
+  tr->add_option("--seed", tc.seed, "seed of weights and dropout")->capture_default_str();
+  tr->add_option("--split-seed", o.split_seed, "seed of per-class random splits")->capture_default_str();
+  tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads per rank (0 = cores / ranks on the host)")
+      ->capture_default_str();
+  tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
+  tr->add_option("--checkpoint", tc.checkpoint_dir,
+                 "folder of checkpoints: every rank's state, every --checkpoint-every epochs and after the last");
+  tr->add_option("--checkpoint-every", tc.checkpoint_every, "epochs between checkpoints (0: none)")
+      ->capture_default_str();
+  tr->add_flag("--resume", tc.resume, "continue from the last complete checkpoint in --checkpoint DIR");
+  tr->add_option("--comm-timeout", tc.comm_timeout_s,
+                 "seconds a message or all-reduce may take before the run ends with an error naming the rank, "
+                 "task and peer (0: no limit)")
+      ->capture_default_str();
+  tr->add_flag("--quiet", o.quiet, "no per-epoch lines");
+  tr->add_option("--backend", tc.backend, "what runs the plans: cpu (the reference) or cuda (GPU kernels)")
+      ->capture_default_str();
+  tr->add_option("--transport", tc.transport,
+                 "messages between GPU ranks: mpi (staged through pinned host memory), nccl (one rank per GPU) "
+                 "or auto (nccl when every rank can, else mpi)")
+      ->capture_default_str();
+  tr->add_option("--trace", tc.trace_path,
+                 "write rank 0's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");
+}
+
+void add_simulator_commands(CLI::App& app, Options& o) {
+  auto& so = o.so;
+  auto* sim = app.add_subcommand("simulate", "predict the epoch time of a training configuration on cost models");
+  add_model_options(sim, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, false);
+  sim->add_option("--parts", so.parts, "number of ranks")->capture_default_str();
+  sim->add_option("--profile", so.profile, "calibration profile (adaqp calibrate; profiles/)")->required();
+  sim->add_option("--topology", so.topology, "flat, shared or nodes=NxG (default: flat; shared with --link RATE)");
+  sim->add_option("--link", so.link, "none (the profile's links) or the emulated loopback rate: 100mbit, 1gbit, ...")
+      ->capture_default_str();
+  sim->add_option("--metrics", so.metrics, "write run and summary records (predicted_epoch_s, ...) to this file");
+  sim->add_option("--compare", so.compare, "records of a measured adaqp train run: print predicted next to measured");
+  sim->add_option(
+      "--shape", so.shape,
+      "instead of --dataset: a statistical partition model nodes=N,edges=E[,halo=,marginal=,remote=,peers=]");
+  sim->add_option("--features", so.features, "with --shape: input feature width")->capture_default_str();
+  sim->add_option("--classes", so.classes, "with --shape: number of classes")->capture_default_str();
+  sim->add_option("--trace", so.trace, "write rank 0's per-task predicted seconds (JSON Lines, as train --trace)");
+
+  auto& co = o.co;
+  auto* cal = app.add_subcommand("calibrate", "measure this machine and write a calibration profile");
+  cal->add_option("--out", co.out, "profile to write (updated in place when it exists)")->required();
+  cal->add_option("--threads", co.threads, "compute threads per rank to calibrate for")->capture_default_str();
+  cal->add_flag("--quick", co.quick, "a smaller benchmark grid (seconds instead of a minute)");
+  cal->add_flag("--links-only", co.links_only, "only probe the link between ranks 0 and 1 (under mpirun)");
+  cal->add_option("--link-class", co.link_class, "name of the probed link class (inter, lo, lo-1gbit, ...)")
+      ->capture_default_str();
+  cal->add_option("--machine", co.machine, "machine name recorded in the profile (default: host name)");
+  cal->add_option("--backend", co.backend,
+                  "whose kernels to time: cpu (OpenMP threads) or cuda (GPU kernels, device time; needs a GPU)")
+      ->capture_default_str();
+}
+
+void add_experiment_commands(CLI::App& app, Options& o) {
+  auto& swo = o.swo;
+  auto* sw = app.add_subcommand("sweep", "run every point of an experiment manifest (experiments/)");
+  sw->add_option("manifest", swo.manifest, "YAML manifest")->required();
+  sw->add_option("--out", swo.out, "results folder (default: results/<manifest name>)");
+  sw->add_flag("--resume", swo.resume, "continue a sweep whose folder already holds finished runs");
+  sw->add_flag("--dry-run", swo.dry_run, "print the points and their commands, run nothing");
+  sw->add_option("--jobs", swo.jobs, "simulator runs at a time (engine runs always run alone)")->capture_default_str();
+  auto* rep = app.add_subcommand("report", "figures and an HTML page from a sweep's results folder");
+  rep->add_option("dir", o.rep_dir, "results folder of adaqp sweep")->required();
+}
+
+// The model / strategy strings into the training configuration; throws adaqp::Error on bad values.
+void resolve_train_config(Options& o) {
+  auto& tc = o.tc;
+  tc.model.kind = engine::parse_model_kind(o.model);
+  tc.mode = scheduler::parse_mode(o.mode);
+  tc.assign.scheme = scheduler::parse_assign_scheme(o.assign);
+  tc.assign.seed = tc.seed;
+  tc.adaptive = o.bits == "adaptive";
+  if (tc.adaptive && !scheduler::quantizes(tc.mode))
+    throw Error("--bits adaptive: mode '" + o.mode + "' exchanges fp32; use --mode quant or adaqp");
+  if (tc.adaptive || o.bits.empty()) {
+    tc.bits = scheduler::quantizes(tc.mode) ? 8 : 32;
+  } else {
+    tc.bits = scheduler::parse_width(o.bits);
+    if (tc.bits == 0) throw Error("--bits '" + o.bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
+  }
+  if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
+  if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
+  tc.partition = graph::parse_partition_method(o.partition);
+}
+
+int dispatch(const CLI::App& app, Options& o, engine::Communicator& comm) {
+  if (app.got_subcommand("datasets")) return cmd_datasets();
+  if (app.got_subcommand("export")) return cmd_export(o.ex_dataset, o.ex_out, o.ex_split_seed);
+  if (app.got_subcommand("partition")) return cmd_partition(o.p_dataset, o.p_parts, o.p_method, o.p_seed, o.p_json);
+  if (app.got_subcommand("plan")) return cmd_plan(o.tc, o.pl_parts, o.pl_rank, o.pl_eval, o.pl_dump);
+  if (app.got_subcommand("train")) return cmd_train(o.tc, o.split_seed, o.quiet, comm);
+  if (app.got_subcommand("simulate")) return apps::cmd_simulate(o.tc, o.so);
+  if (app.got_subcommand("calibrate")) return apps::cmd_calibrate(o.co, comm);
+  if (app.got_subcommand("sweep")) return experiments::run_sweep(o.swo) == 0 ? 0 : 1;
+  if (app.got_subcommand("report")) return experiments::run_report(o.rep_dir);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,117 +377,12 @@ int main(int argc, char** argv) {
 #endif
   CLI::App app{"adaqp: distributed full-graph GNN training with quantized, overlapped communication"};
   app.require_subcommand(1);
-
-  app.add_subcommand("datasets", "list the registered datasets with their counts");
-
-  auto* ex = app.add_subcommand("export", "write a dataset (registered, file or synthetic) as an .npz in layout A");
-  std::string ex_dataset, ex_out;
-  std::uint64_t ex_split_seed = 0;
-  ex->add_option("--dataset", ex_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
-  ex->add_option("--out", ex_out, "the .npz file to write")->required();
-  ex->add_option("--split-seed", ex_split_seed, "seed of per-class random splits")->capture_default_str();
-
-  auto* part = app.add_subcommand("partition", "partition a graph and print partition statistics");
-  std::string p_dataset, p_method = "metis";
-  int p_parts = 2;
-  std::uint64_t p_seed = 0;
-  bool p_json = false;
-  part->add_option("--dataset", p_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
-  part->add_option("--parts", p_parts, "number of parts (ranks)")->required();
-  part->add_option("--method", p_method, "metis (edge cut), metis-vol (communication volume), random")
-      ->capture_default_str();
-  part->add_option("--seed", p_seed, "partitioner seed")->capture_default_str();
-  part->add_flag("--json", p_json, "print the statistics as JSON");
-
-  engine::TrainConfig tc;
-  std::string model = "gcn", mode = "vanilla", partition = "metis";
-  std::string bits, assign = "adaptive";  // bits empty: the mode's default
-
-  auto* pl = app.add_subcommand("plan", "print the epoch plan the scheduler builds for one rank");
-  int pl_parts = 2, pl_rank = 0;
-  bool pl_eval = false;
-  std::string pl_dump = "table";
-  add_model_options(pl, tc, model, mode, partition, bits, assign);
-  pl->add_option("--parts", pl_parts, "number of ranks")->capture_default_str();
-  pl->add_option("--rank", pl_rank, "which rank's plan")->capture_default_str();
-  pl->add_flag("--eval", pl_eval, "the evaluation pass instead of the training step");
-  pl->add_option("--dump", pl_dump, "table, json or dot")->capture_default_str();
-
-  auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
-  std::uint64_t split_seed = 0;
-  bool quiet = false;
-  add_model_options(tr, tc, model, mode, partition, bits, assign);
-  tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
-  tr->add_option("--eval-every", tc.eval_every, "evaluate after every K-th epoch and after the last one")
-      ->capture_default_str();
-  tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
-  tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
-  tr->add_option("--seed", tc.seed, "seed of weights and dropout")->capture_default_str();
-  tr->add_option("--split-seed", split_seed, "seed of per-class random splits")->capture_default_str();
-  tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads per rank (0 = cores / ranks on the host)")
-      ->capture_default_str();
-  tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
-  tr->add_option("--checkpoint", tc.checkpoint_dir,
-                 "folder of checkpoints: every rank's state, every --checkpoint-every epochs and after the last");
-  tr->add_option("--checkpoint-every", tc.checkpoint_every, "epochs between checkpoints (0: none)")
-      ->capture_default_str();
-  tr->add_flag("--resume", tc.resume, "continue from the last complete checkpoint in --checkpoint DIR");
-  tr->add_option("--comm-timeout", tc.comm_timeout_s,
-                 "seconds a message or all-reduce may take before the run ends with an error naming the rank, "
-                 "task and peer (0: no limit)")
-      ->capture_default_str();
-  tr->add_flag("--quiet", quiet, "no per-epoch lines");
-  tr->add_option("--backend", tc.backend, "what runs the plans: cpu (the reference) or cuda (GPU kernels)")
-      ->capture_default_str();
-  tr->add_option("--transport", tc.transport,
-                 "messages between GPU ranks: mpi (staged through pinned host memory), nccl (one rank per GPU) "
-                 "or auto (nccl when every rank can, else mpi)")
-      ->capture_default_str();
-  tr->add_option("--trace", tc.trace_path,
-                 "write rank 0's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");
-
-  auto* sim = app.add_subcommand("simulate", "predict the epoch time of a training configuration on cost models");
-  apps::SimulateOptions so;
-  add_model_options(sim, tc, model, mode, partition, bits, assign, false);
-  sim->add_option("--parts", so.parts, "number of ranks")->capture_default_str();
-  sim->add_option("--profile", so.profile, "calibration profile (adaqp calibrate; profiles/)")->required();
-  sim->add_option("--topology", so.topology, "flat, shared or nodes=NxG (default: flat; shared with --link RATE)");
-  sim->add_option("--link", so.link, "none (the profile's links) or the emulated loopback rate: 100mbit, 1gbit, ...")
-      ->capture_default_str();
-  sim->add_option("--metrics", so.metrics, "write run and summary records (predicted_epoch_s, ...) to this file");
-  sim->add_option("--compare", so.compare, "records of a measured adaqp train run: print predicted next to measured");
-  sim->add_option(
-      "--shape", so.shape,
-      "instead of --dataset: a statistical partition model nodes=N,edges=E[,halo=,marginal=,remote=,peers=]");
-  sim->add_option("--features", so.features, "with --shape: input feature width")->capture_default_str();
-  sim->add_option("--classes", so.classes, "with --shape: number of classes")->capture_default_str();
-  sim->add_option("--trace", so.trace, "write rank 0's per-task predicted seconds (JSON Lines, as train --trace)");
-
-  auto* cal = app.add_subcommand("calibrate", "measure this machine and write a calibration profile");
-  apps::CalibrateOptions co;
-  cal->add_option("--out", co.out, "profile to write (updated in place when it exists)")->required();
-  cal->add_option("--threads", co.threads, "compute threads per rank to calibrate for")->capture_default_str();
-  cal->add_flag("--quick", co.quick, "a smaller benchmark grid (seconds instead of a minute)");
-  cal->add_flag("--links-only", co.links_only, "only probe the link between ranks 0 and 1 (under mpirun)");
-  cal->add_option("--link-class", co.link_class, "name of the probed link class (inter, lo, lo-1gbit, ...)")
-      ->capture_default_str();
-  cal->add_option("--machine", co.machine, "machine name recorded in the profile (default: host name)");
-  cal->add_option("--backend", co.backend,
-                  "whose kernels to time: cpu (OpenMP threads) or cuda (GPU kernels, device time; needs a GPU)")
-      ->capture_default_str();
-
-  auto* sw = app.add_subcommand("sweep", "run every point of an experiment manifest (experiments/)");
-  experiments::SweepOptions swo;
-  sw->add_option("manifest", swo.manifest, "YAML manifest")->required();
-  sw->add_option("--out", swo.out, "results folder (default: results/<manifest name>)");
-  sw->add_flag("--resume", swo.resume, "continue a sweep whose folder already holds finished runs");
-  sw->add_flag("--dry-run", swo.dry_run, "print the points and their commands, run nothing");
-  sw->add_option("--jobs", swo.jobs, "simulator runs at a time (engine runs always run alone)")->capture_default_str();
-
-  auto* rep = app.add_subcommand("report", "figures and an HTML page from a sweep's results folder");
-  std::string rep_dir;
-  rep->add_option("dir", rep_dir, "results folder of adaqp sweep")->required();
-
+  Options o;
+  add_data_commands(app, o);
+  add_plan_command(app, o);
+  add_train_command(app, o);
+  add_simulator_commands(app, o);
+  add_experiment_commands(app, o);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -339,31 +392,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    tc.model.kind = engine::parse_model_kind(model);
-    tc.mode = scheduler::parse_mode(mode);
-    tc.assign.scheme = scheduler::parse_assign_scheme(assign);
-    tc.assign.seed = tc.seed;
-    tc.adaptive = bits == "adaptive";
-    if (tc.adaptive && !scheduler::quantizes(tc.mode))
-      throw Error("--bits adaptive: mode '" + mode + "' exchanges fp32; use --mode quant or adaqp");
-    if (tc.adaptive || bits.empty()) {
-      tc.bits = scheduler::quantizes(tc.mode) ? 8 : 32;
-    } else {
-      tc.bits = scheduler::parse_width(bits);
-      if (tc.bits == 0) throw Error("--bits '" + bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
-    }
-    if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
-    if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
-    tc.partition = graph::parse_partition_method(partition);
-    if (app.got_subcommand("datasets")) return cmd_datasets();
-    if (app.got_subcommand("export")) return cmd_export(ex_dataset, ex_out, ex_split_seed);
-    if (app.got_subcommand("partition")) return cmd_partition(p_dataset, p_parts, p_method, p_seed, p_json);
-    if (app.got_subcommand("plan")) return cmd_plan(tc, pl_parts, pl_rank, pl_eval, pl_dump);
-    if (app.got_subcommand("train")) return cmd_train(tc, split_seed, quiet, *comm);
-    if (app.got_subcommand("simulate")) return apps::cmd_simulate(tc, so);
-    if (app.got_subcommand("calibrate")) return apps::cmd_calibrate(co, *comm);
-    if (app.got_subcommand("sweep")) return experiments::run_sweep(swo) == 0 ? 0 : 1;
-    if (app.got_subcommand("report")) return experiments::run_report(rep_dir);
+    resolve_train_config(o);
+    return dispatch(app, o, *comm);
   } catch (const adaqp::Error& e) {
     const std::string where = comm->size() > 1 ? "rank " + std::to_string(comm->rank()) + ": " : "";
     comm->abort("adaqp: error: " + where + e.what(), 2);

@@ -119,22 +119,23 @@ void dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int la
     y.offsets[r + 1] = count;
   }
   for (std::int64_t r = 0; r < x.num_rows; ++r) y.offsets[r + 1] += y.offsets[r];
-  // One slot of slack: the compaction below writes every entry and advances only past kept ones
-  // (no branch to mispredict on a random mask).
-  const std::size_t nnz = std::size_t(y.offsets.back());
-  y.indices.resize(nnz + 1);  // within capacity after the first call
-  y.values.resize(nnz + 1);
+  y.indices.resize(std::size_t(y.offsets.back()));  // within capacity after the first call
+  y.values.resize(std::size_t(y.offsets.back()));
+  // The compaction writes every entry at the row's cursor and advances it past kept ones: no branch
+  // on the random mask. The cursor's bound check (false only after a row's last kept entry) keeps
+  // each row inside its own range, which another thread may be filling.
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < x.num_rows; ++r) {
     std::int64_t o = y.offsets[r];
+    const std::int64_t end = y.offsets[r + 1];
     for (std::int64_t k = x.offsets[r]; k < x.offsets[r + 1]; ++k) {
-      y.indices[std::size_t(o)] = x.indices[std::size_t(k)];
-      y.values[std::size_t(o)] = x.values[std::size_t(k)] * scale;
+      if (o < end) {
+        y.indices[std::size_t(o)] = x.indices[std::size_t(k)];
+        y.values[std::size_t(o)] = x.values[std::size_t(k)] * scale;
+      }
       o += kept[std::size_t(k)];
     }
   }
-  y.indices.resize(nnz);
-  y.values.resize(nnz);
 }
 
 graph::Csr dropout_sparse(const graph::Csr& x, double p, const DropoutKey& key, int layer,

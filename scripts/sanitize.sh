@@ -12,8 +12,8 @@ if [ ! -f "$out/CMakeCache.txt" ]; then
   cmake -S "$root" -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DADAQP_SANITIZE=ON -DADAQP_CUDA=OFF
 fi
 cmake --build "$out" -j"$(nproc)" --target adaqp adaqp_unit_tests adaqp_mpi_peer_tests
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0
-export LSAN_OPTIONS=suppressions=$root/tests/sanitizer/lsan.supp:print_suppressions=0
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0:fast_unwind_on_malloc=0
+export LSAN_OPTIONS=suppressions=$root/tests/sanitizer/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd "$out"
 ctest --output-on-failure -L "unit|cli|mpi" "$@"

@@ -1,5 +1,7 @@
 // Model maths: every layer's backward against central finite differences in double precision,
 // sparse and dense first-layer inputs agree, dropout is keyed by global ids, Adam's update.
+#include <omp.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -163,4 +165,47 @@ TEST_CASE("softmax cross-entropy value and accuracy count", "[loss]") {
   CHECK(g(1, 0) == 0.0);
   CHECK(count_correct(z, labels, mask) == 1);
   CHECK(count_correct(z, labels, std::vector<std::uint8_t>{1, 1}) == 1);
+}
+
+TEST_CASE("sparse dropout keeps exactly the entries dense dropout keeps, on every thread count", "[model]") {
+  // Rows split over threads meet at chunk boundaries: a compaction that writes past its row's end
+  // corrupts the next thread's first row (caught here at 2 and 3 threads).
+  const std::int64_t rows = 3000, cols = 40;
+  std::vector<float> dense(std::size_t(rows * cols), 0.0f);
+  graph::Csr x;
+  x.num_rows = rows;
+  x.num_cols = cols;
+  x.offsets = {0};
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t j = 0; j < cols; ++j)
+      if ((r * 7 + j * 3) % 5 != 0) {  // 80% dense rows, ragged
+        const float v = float(r % 13) + 0.25f * float(j);
+        dense[std::size_t(r * cols + j)] = v;
+        x.indices.push_back(graph::NodeId(j));
+        x.values.push_back(v);
+      }
+    x.offsets.push_back(std::int64_t(x.indices.size()));
+  }
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) ids[std::size_t(r)] = 5 * r + 1;
+  std::vector<float> y(dense.size());
+  const DropoutKey key{4, 2};
+  dropout_forward(dense.data(), y.data(), nullptr, rows, cols, 0.5, key, 1, ids.data());
+  const int before = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    graph::Csr d;
+    std::vector<std::uint8_t> kept;
+    dropout_sparse(x, 0.5, key, 1, ids.data(), d, kept);
+    std::int64_t mismatches = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::vector<float> row(static_cast<std::size_t>(cols), 0.0f);
+      for (std::int64_t k = d.offsets[std::size_t(r)]; k < d.offsets[std::size_t(r) + 1]; ++k)
+        row[std::size_t(d.indices[std::size_t(k)])] = d.values[std::size_t(k)];
+      for (std::int64_t j = 0; j < cols; ++j) mismatches += row[std::size_t(j)] != y[std::size_t(r * cols + j)];
+    }
+    CAPTURE(threads);
+    CHECK(mismatches == 0);
+  }
+  omp_set_num_threads(before);
 }
