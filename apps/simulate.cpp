@@ -228,19 +228,9 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
     engine::RecordWriter tw(o.trace);
     for (const auto& t : plans.train[0].tasks) {
       const auto& span = train.timeline[0][std::size_t(t.id)];
-      tw.write({{"type", "task"},
-                {"rank", 0},
-                {"id", t.id},
-                {"kind", scheduler::to_string(t.kind)},
-                {"label", t.label},
-                {"layer", t.layer},
-                {"dir", scheduler::to_string(t.dir)},
-                {"rows", t.rows},
-                {"cols", t.cols},
-                {"inner", t.inner},
-                {"nnz", t.nnz},
-                {"bits", t.bits},
-                {"predicted_s", span.end_s - span.start_s}});
+      auto r = engine::task_record(t, 0);
+      r["predicted_s"] = span.end_s - span.start_s;
+      tw.write(r);
     }
     tw.commit();
   }

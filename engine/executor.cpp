@@ -432,15 +432,8 @@ void PlanExecutor::run_allreduce() {
 }
 
 void copy_stores(const PersistentBuffers& from, PersistentBuffers& to) {
-  if (from.size() != to.size())
-    throw Error("checkpoint: " + std::to_string(from.size()) + " stale stores saved, this run's plans declare " +
-                std::to_string(to.size()));
-  for (const auto& [name, m] : from) {
-    auto it = to.find(name);
-    if (it == to.end() || it->second.rows != m.rows || it->second.cols != m.cols)
-      throw Error("checkpoint: stale store '" + name + "' is not one this run's plans declare with that shape");
-    it->second.data = m.data;  // in place: executors hold pointers to the matrices
-  }
+  check_stores(from, to);
+  for (const auto& [name, m] : from) to.at(name).data = m.data;  // in place: executors hold pointers to them
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/error.hpp"
 #include "engine/comm/communicator.hpp"
 #include "engine/model.hpp"
 #include "engine/optimizer.hpp"
@@ -76,6 +77,19 @@ QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* ro
 
 // The persistent buffers of a run (stale stores), by name; shared by the plans that declare them.
 using PersistentBuffers = std::map<std::string, Matrix<float>>;
+// Checks that `from` (a checkpoint's stores) has exactly the names and shapes of a backend's
+// stores `to` (any map from name to something with rows and cols); throws adaqp::Error otherwise.
+template <class Stores>
+void check_stores(const PersistentBuffers& from, const Stores& to) {
+  if (from.size() != to.size())
+    throw Error("checkpoint: " + std::to_string(from.size()) + " stale stores saved, this run's plans declare " +
+                std::to_string(to.size()));
+  for (const auto& [name, m] : from) {
+    auto it = to.find(name);
+    if (it == to.end() || it->second.rows != m.rows || it->second.cols != m.cols)
+      throw Error("checkpoint: stale store '" + name + "' is not one this run's plans declare with that shape");
+  }
+}
 // Copies every store of `from` into the one of the same name and shape in `to`, in place (matrices
 // stay where they are). Throws adaqp::Error when names or shapes differ.
 void copy_stores(const PersistentBuffers& from, PersistentBuffers& to);

@@ -46,6 +46,21 @@ Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std:
   return s;
 }
 
+nlohmann::json task_record(const scheduler::Task& t, int rank) {
+  return {{"type", "task"},
+          {"rank", rank},
+          {"id", t.id},
+          {"kind", scheduler::to_string(t.kind)},
+          {"label", t.label},
+          {"layer", t.layer},
+          {"dir", scheduler::to_string(t.dir)},
+          {"rows", t.rows},
+          {"cols", t.cols},
+          {"inner", t.inner},
+          {"nnz", t.nnz},
+          {"bits", t.bits}};
+}
+
 nlohmann::json to_json(const EpochMetrics& m) {
   nlohmann::json by_layer = nlohmann::json::array();
   for (const auto& b : m.bytes_by_layer)

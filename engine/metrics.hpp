@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/plan.hpp"
+
 namespace adaqp::engine {
 
 // Fraction of `total` nodes classified correctly; 0 when total == 0.
@@ -86,6 +88,9 @@ inline constexpr int kTailEvaluations = 5;
 Summary summarize(const std::vector<EpochMetrics>& epochs, int ranks, const std::string& mode, const std::string& bits);
 
 nlohmann::json to_json(const EpochMetrics& m);
+// A `task` record of a trace (docs/metrics.md: task trace): the task's plan fields; the caller adds
+// mean_s (train) or predicted_s (simulate).
+nlohmann::json task_record(const scheduler::Task& t, int rank);
 nlohmann::json to_json(const Summary& s);
 
 // Writes JSON Lines to PATH.tmp and renames it to PATH on commit(); a writer destroyed without

@@ -634,21 +634,12 @@ class TrainingRun {
   void write_trace() {
     if (config_.trace_path.empty() || rank_ != 0) return;
     RecordWriter tw(config_.trace_path);
-    for (const auto& t : plans_->train[std::size_t(rank_)].tasks)
-      tw.write({{"type", "task"},
-                {"rank", rank_},
-                {"id", t.id},
-                {"kind", scheduler::to_string(t.kind)},
-                {"label", t.label},
-                {"layer", t.layer},
-                {"dir", scheduler::to_string(t.dir)},
-                {"rows", t.rows},
-                {"cols", t.cols},
-                {"inner", t.inner},
-                {"nnz", t.nnz},
-                {"bits", t.bits},
-                {"epochs", traced_epochs_},
-                {"mean_s", traced_epochs_ > 0 ? trace_[std::size_t(t.id)] / double(traced_epochs_) : 0.0}});
+    for (const auto& t : plans_->train[std::size_t(rank_)].tasks) {
+      auto r = task_record(t, rank_);
+      r["epochs"] = traced_epochs_;
+      r["mean_s"] = traced_epochs_ > 0 ? trace_[std::size_t(t.id)] / double(traced_epochs_) : 0.0;
+      tw.write(r);
+    }
     tw.commit();
   }
 

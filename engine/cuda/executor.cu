@@ -172,15 +172,9 @@ class State {
   }
   void set_host_stores(const PersistentBuffers& from) {
     compute_.synchronize();
-    if (from.size() != stores_.size())
-      throw Error("checkpoint: " + std::to_string(from.size()) + " stale stores saved, this run's plans declare " +
-                  std::to_string(stores_.size()));
-    for (const auto& [name, h] : from) {
-      auto it = stores_.find(name);
-      if (it == stores_.end() || it->second.rows != h.rows || it->second.cols != h.cols)
-        throw Error("checkpoint: stale store '" + name + "' is not one this run's plans declare with that shape");
-      copy_to_device(it->second.ptr(), h.data.data(), h.data.size() * sizeof(float));
-    }
+    check_stores(from, stores_);
+    for (const auto& [name, h] : from)
+      copy_to_device(stores_.at(name).ptr(), h.data.data(), h.data.size() * sizeof(float));
   }
 
   void adam_step() {
