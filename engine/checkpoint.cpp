@@ -33,7 +33,7 @@ struct Writer {
     extra["name"] = name;
     extra["bytes"] = v.size() * sizeof(T);
     sections.push_back(extra);
-    bytes.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    if (!v.empty()) bytes.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
   }
 };
 
@@ -161,7 +161,7 @@ Checkpoint read_checkpoint(const std::string& dir, int rank, int ranks, const nl
     auto take = [&](auto& v) {
       using T = typename std::decay_t<decltype(v)>::value_type;
       v.resize(bytes / sizeof(T));
-      std::memcpy(v.data(), p, bytes);
+      if (bytes > 0) std::memcpy(v.data(), p, bytes);  // an empty vector's data() may be null
     };
     if (name.rfind("param", 0) == 0) {
       ck.params.emplace_back();
