@@ -1,5 +1,5 @@
 // adaqp calibrate: measures this machine and writes (or updates) a calibration profile.
-// Compute: the microbenchmarks of benchmarks/microbench.hpp, fitted per cost class (rank 0), on
+// Compute: the microbenchmarks of simulator/calibration/microbench.hpp, fitted per cost class (rank 0), on
 // the CPU kernels or (--backend cuda) the GPU kernels; a profile holds one backend's fits.
 // Links (under mpirun, 2 or more ranks): ping-pong between ranks 0 and 1 at several sizes, fitted
 // alpha-beta, stored as link class --link-class; the cost of posting a send / receive.
@@ -14,8 +14,8 @@
 #include "adaqp/git_commit.hpp"
 #include "apps/commands.hpp"
 #include "base/error.hpp"
-#include "benchmarks/microbench.hpp"
 #include "engine/trainer.hpp"
+#include "simulator/calibration/microbench.hpp"
 #include "simulator/cost_model.hpp"
 #include "simulator/profile.hpp"
 

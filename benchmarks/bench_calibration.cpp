@@ -1,4 +1,4 @@
-// The calibration microbenchmarks (benchmarks/microbench.hpp) for people: every compute cost
+// The calibration microbenchmarks (simulator/calibration/microbench.hpp) for people: every compute cost
 // class of the simulator on the engine's kernels, one thread (ADAQP_BENCH_THREADS to change).
 // Each row reports its features as counters f0, f1, ... (simulator/cost_model.hpp names them).
 // `adaqp calibrate` runs the same benchmarks and fits them into a profile.
@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "benchmarks/microbench.hpp"
+#include "simulator/calibration/microbench.hpp"
 
 int main(int argc, char** argv) {
   const char* env = std::getenv("ADAQP_BENCH_THREADS");

@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "base/random.hpp"
-#include "benchmarks/microbench_common.hpp"
 #include "engine/cuda/codec.hpp"
 #include "engine/cuda/device.hpp"
 #include "engine/cuda/kernels.hpp"
 #include "scheduler/wire_format.hpp"
+#include "simulator/calibration/microbench_common.hpp"
 
 using namespace adaqp;
 using namespace adaqp::engine;

@@ -1,7 +1,7 @@
 // Compute cost model: each compute task of a plan belongs to one cost class, whose time is a
 // linear function of the task's size fields (scheduler/plan.hpp), with coefficients from a
 // calibration profile (simulator/profile.hpp). The classes and their features are defined here
-// once; the microbenchmarks (benchmarks/microbench.hpp) produce samples of the same features.
+// once; the microbenchmarks (simulator/calibration/microbench.hpp) produce samples of the same features.
 //
 // | class | tasks | features (units) |
 // |---|---|---|

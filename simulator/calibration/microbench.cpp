@@ -1,4 +1,4 @@
-#include "benchmarks/microbench.hpp"
+#include "simulator/calibration/microbench.hpp"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -11,7 +11,6 @@
 #include <random>
 
 #include "base/error.hpp"
-#include "benchmarks/microbench_common.hpp"
 #include "engine/codec.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/cpu/kernels.hpp"
@@ -22,6 +21,7 @@
 #include "graph/dataset.hpp"
 #include "graph/partition.hpp"
 #include "scheduler/wire_format.hpp"
+#include "simulator/calibration/microbench_common.hpp"
 #include "simulator/cost_model.hpp"
 
 namespace adaqp::bench {

@@ -14,12 +14,12 @@
 #include <tuple>
 
 #include "base/error.hpp"
-#include "benchmarks/microbench.hpp"
-#include "benchmarks/microbench_common.hpp"
 #include "engine/cuda/codec.hpp"
 #include "engine/cuda/device.hpp"
 #include "engine/cuda/kernels.hpp"
 #include "scheduler/wire_format.hpp"
+#include "simulator/calibration/microbench.hpp"
+#include "simulator/calibration/microbench_common.hpp"
 #include "simulator/cost_model.hpp"
 
 namespace adaqp::bench {

@@ -1,6 +1,6 @@
 // Builds without the CUDA backend (no nvcc at configure time): the GPU calibration set is absent.
 #include "base/error.hpp"
-#include "benchmarks/microbench.hpp"
+#include "simulator/calibration/microbench.hpp"
 
 namespace adaqp::bench {
 
