@@ -8,6 +8,7 @@ packages=(
   libboost-graph-dev libfmt-dev catch2 libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev zlib1g-dev libeigen3-dev python3-matplotlib python3-numpy
   clang-format  # scripts/check_format.sh (the format test)
+  procps  # pkill, for the checkpoint test's SIGKILL
   iproute2  # tc and ip, for link emulation (benchmarks/link_emulation.sh)
 )
 missing=()
