@@ -1,0 +1,186 @@
+// The backward pass in the plan builder (plan_builder.hpp): the loss gradient, each layer's
+// parameter and input gradients in reverse order (with the exchanges of halo-row gradients), the
+// gradient all-reduce and the optimizer step.
+#include <stdexcept>
+
+#include "scheduler/plan_builder.hpp"
+
+namespace adaqp::scheduler {
+
+void PlanBuilder::backward(int loss_after) {
+  std::vector<int> grad_tasks;  // every parameter gradient, in the order the all-reduce waits for them
+  Grad g = loss_gradient(loss_after);
+  for (int l = m_.layers() - 1; l >= 0; --l) g = backward_layer(layer(l), g, grad_tasks);
+  allreduce_and_step(grad_tasks);
+}
+
+PlanBuilder::Grad PlanBuilder::loss_gradient(int loss_after) {
+  const int layers = m_.layers();
+  const int g_logits = buffer("logits.grad", n_, m_.dims[layers]);
+  Task lt = task(TaskKind::loss, layers - 1, B, {loss_after}, "softmax cross-entropy");
+  lt.a = buf(out_[layers - 1]);
+  lt.c = buf(g_logits);
+  lt.rows = n_;
+  lt.cols = m_.dims[layers];
+  return {g_logits, add(std::move(lt))};
+}
+
+PlanBuilder::Grad PlanBuilder::backward_layer(const Layer& y, Grad g, std::vector<int>& grad_tasks) {
+  const int l = y.l;
+  if (!y.last) {  // through the ReLU of the layer's output
+    Task t = task(TaskKind::act_backward, l, B, {g.ready}, "relu'");
+    t.a = buf(out_[l]);
+    t.c = buf(g.buffer);
+    t.rows = n_;
+    t.cols = y.out;
+    g.ready = add(std::move(t));
+  }
+  Task bg = task(TaskKind::bias_grad, l, B, {g.ready}, "bias grad");
+  bg.a = buf(g.buffer);
+  bg.c = grad(y.bias);
+  bg.rows = n_;
+  bg.cols = y.out;
+  grad_tasks.push_back(add(std::move(bg)));
+  const bool need_dx = l > 0;
+  const int gin = need_dx ? buffer(y.prefix + "input.grad", y.tf ? n_ : nl_, y.in) : -1;
+  std::vector<int> gin_done =
+      y.tf ? backward_transform_first(y, g, gin, grad_tasks) : backward_aggregate_first(y, g, gin, grad_tasks);
+  if (m_.sage) {
+    grad_tasks.push_back(param_gradient(y, g.buffer, y.w_self, {g.ready}, "dW_self=X^T*G", n_));
+    if (need_dx && y.tf)
+      gin_done = {gemm(l, B, gin_done, buf(g.buffer), false, value(y.w_self), true, buf(gin), n_, y.in, y.out, true,
+                       "+G*W_self^T")};
+  }
+  if (!need_dx) return g;
+  // The gradient of the previous layer's output.
+  const int prev_gout = buffer("layer" + std::to_string(l - 1) + ".output.grad", n_, y.in);
+  if (drop_after(l)) {
+    // Already through the dropout: the inner rows are the previous layer's output gradient.
+    Task c = task(TaskKind::copy_rows, l, B, gin_done, "inner rows");
+    c.a = buf(gin);
+    c.c = buf(prev_gout);
+    c.rows = n_;
+    c.cols = y.in;
+    c.row_sel = {RowSet::range, 0, n_, -1};
+    return {prev_gout, add(std::move(c))};
+  }
+  // Through this layer's input dropout.
+  return {prev_gout, dropout_backward(l, gin_done, gin, prev_gout, n_, y.in, "dropout'")};
+}
+
+// The output gradient G through the aggregation into the transformed rows' gradient (its halo rows
+// sent back to their owners), then dW = X^T G and dX = G W^T.
+std::vector<int> PlanBuilder::backward_transform_first(const Layer& y, const Grad& g, int gin,
+                                                       std::vector<int>& grad_tasks) {
+  const int l = y.l;
+  const int gmid = buffer(y.prefix + "transformed.grad", nl_, y.out);
+  if (local_first_layer(l)) {
+    // The halo rows were transformed here, so their gradients stay here: dW over every
+    // local row equals, summed over ranks, the owners' dW after a backward exchange.
+    const int all = spmm(l, B, {g.ready}, g.buffer, gmid, y.out, 0, nl_, true, "A^T*[all]");
+    grad_tasks.push_back(param_gradient(y, gmid, y.w, {all}, "dW=X^T*G[inner+halo]", nl_));
+    return {};
+  }
+  const auto final_rows = aggregate_backward(l, {g.ready}, g.buffer, gmid, y.out, nullptr);
+  grad_tasks.push_back(param_gradient(y, gmid, y.w, final_rows, "dW=X^T*G", n_));
+  if (gin < 0) return {};
+  return {gemm(l, B, final_rows, buf(gmid), false, value(y.w), true, buf(gin), n_, y.in, y.out, false, "dX=G*W^T")};
+}
+
+// dW = M^T G with M the aggregated input, then dM = G W^T through the transposed aggregation into
+// the input gradient (halo-row gradients sent back to their owners).
+std::vector<int> PlanBuilder::backward_aggregate_first(const Layer& y, const Grad& g, int gin,
+                                                       std::vector<int>& grad_tasks) {
+  const int l = y.l;
+  grad_tasks.push_back(
+      gemm(l, B, {g.ready}, buf(mid_[l]), true, buf(g.buffer), false, grad(y.w), y.in, y.out, n_, false, "dW=M^T*G"));
+  if (gin < 0) return {};
+  const int gmid = buffer(y.prefix + "aggregated.grad", n_, y.in);
+  const int gm =
+      gemm(l, B, {g.ready}, buf(g.buffer), false, value(y.w), true, buf(gmid), n_, y.in, y.out, false, "dM=G*W^T");
+  std::function<std::vector<int>(int)> self_term;
+  if (m_.sage)
+    self_term = [this, l, y, gin, g](int inner) {
+      return std::vector<int>{gemm(l, B, {inner, g.ready}, buf(g.buffer), false, value(y.w_self), true, buf(gin), n_,
+                                   y.in, y.out, true, "+G*W_self^T")};
+    };
+  if (!drop_after(l)) return aggregate_backward(l, {gm}, gmid, gin, y.in, self_term);
+  // The layer dropped all its rows after the exchange (forward_aggregate_first): the gradients of
+  // the halo rows go back through that mask before they travel, and the received ones (gradients
+  // of undropped rows) are added after this rank's own mask.
+  if (strategy_ != Strategy::vanilla)
+    throw std::logic_error("scheduler: inputs exchanged before dropout need the vanilla schedule");
+  const int all = spmm(l, B, {gm}, gmid, gin, y.in, 0, nl_, true, "A^T*[all]");
+  const int dropped = dropout_backward(l, self_term ? self_term(all) : std::vector<int>{all}, gin, gin, nl_, y.in,
+                                       "dropout'[all rows]");
+  std::vector<int> done = finish_exchange(post_exchange(l, B, gin, y.in, {dropped}), {dropped});
+  done.push_back(dropped);
+  return done;
+}
+
+int PlanBuilder::param_gradient(const Layer& y, int g_buf, int param, std::vector<int> deps, const std::string& what,
+                                std::int64_t rows) {
+  const Operand x = y.l == 0 ? x0_ : buf(in_[y.l]);
+  if (y.sparse) {
+    Task t = task(TaskKind::spmm_features_t, y.l, B, std::move(deps), what);
+    t.a = buf(g_buf);
+    t.b = x;
+    t.c = grad(param);
+    t.rows = y.in;
+    t.cols = y.out;
+    t.inner = rows;
+    t.nnz = n_ > 0 ? std::int64_t(double(m_.feature_nnz) * (m_.dropout > 0 ? 1.0 - m_.dropout : 1.0) * double(rows) /
+                                  double(n_))
+                   : 0;
+    return add(std::move(t));
+  }
+  return gemm(y.l, B, std::move(deps), x, true, buf(g_buf), false, grad(param), y.in, y.out, rows, false, what);
+}
+
+std::vector<int> PlanBuilder::aggregate_backward(int l, const std::vector<int>& ready, int src, int dst,
+                                                 std::int64_t cols,
+                                                 const std::function<std::vector<int>(int)>& then_inner) {
+  auto finish = [&](const Pending& pend, int inner) {
+    const auto extra = then_inner ? then_inner(inner) : std::vector<int>{inner};
+    auto done = finish_exchange(pend, extra);
+    done.insert(done.end(), extra.begin(), extra.end());
+    return done;
+  };
+  if (strategy_ == Strategy::vanilla) {
+    const int all = spmm(l, B, ready, src, dst, cols, 0, nl_, true, "A^T*[all]");
+    return finish(post_exchange(l, B, dst, cols, {all}), all);
+  }
+  // Halo-row gradients first, sent while the inner rows are aggregated.
+  std::vector<int> halo_ready = ready;
+  if (nl_ > n_) halo_ready = {spmm(l, B, ready, src, dst, cols, n_, nl_, true, "A^T*[halo]")};
+  const Pending pend = post_exchange(l, B, dst, cols, halo_ready);
+  return finish(pend, spmm(l, B, ready, src, dst, cols, 0, n_, true, "A^T*[inner]"));
+}
+
+int PlanBuilder::dropout_backward(int l, std::vector<int> deps, int src, int dst, std::int64_t rows, std::int64_t cols,
+                                  const std::string& what) {
+  Task db = task(TaskKind::dropout_backward, l, B, std::move(deps), what);
+  db.a = buf(src);
+  db.b = buf(in_[l]);
+  db.c = buf(dst);
+  db.rows = rows;
+  db.cols = cols;
+  db.dropout = m_.dropout;
+  return add(std::move(db));
+}
+
+// The fp32 all-reduce of every parameter gradient after all of them, then the optimizer step.
+void PlanBuilder::allreduce_and_step(const std::vector<int>& grad_tasks) {
+  std::int64_t param_elems = 0;
+  for (const auto& p : plan_.params) param_elems += p.rows * p.cols;
+  Task ar = task(TaskKind::allreduce, -1, B, grad_tasks, "all-reduce gradients");
+  ar.rows = param_elems;
+  ar.bytes = param_elems * 4;
+  const int ar_id = add(std::move(ar));
+  Task opt = task(TaskKind::optimizer, -1, Direction::none, {ar_id}, "optimizer step");
+  opt.rows = param_elems;
+  opt.label = "optimizer step";
+  add(std::move(opt));
+}
+
+}  // namespace adaqp::scheduler
