@@ -133,7 +133,7 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
   mask_needed_.assign(plan.buffers.size(), false);
   std::int64_t grad_elems = 0;
   for (const auto& t : plan.tasks)
-    if (t.kind == TaskKind::dropout_backward && t.b.kind == Operand::buffer) mask_needed_[t.b.id] = true;
+    if (t.kind == TaskKind::dropout_backward && t.src2.kind == Operand::buffer) mask_needed_[t.src2.id] = true;
   for (const auto& p : plan.params) grad_elems += p.rows * p.cols;
   flat_grads_.resize(std::size_t(grad_elems));
   task_rows_ = message_rows(plan, part, &sampled_);
@@ -202,37 +202,37 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       run_spmm(t);
       break;
     case TaskKind::spmm_features: {
-      const graph::Csr& xs = t.a.id == 1 ? sparse_input(x) : x.sparse;
-      const float* w = rows_ptr(t.b, params, x, &ldb);
-      float* dst = rows_ptr(t.c, params, x, &ldc);
+      const graph::Csr& xs = t.src.id == 1 ? sparse_input(x) : x.sparse;
+      const float* w = rows_ptr(t.src2, params, x, &ldb);
+      float* dst = rows_ptr(t.dst, params, x, &ldc);
       const bool ranged = t.row_sel.kind == RowSet::range;
       cpu::spmm(xs, ranged ? t.row_sel.begin : 0, ranged ? t.row_sel.end : xs.num_rows, w, t.cols, dst, t.accumulate);
       break;
     }
     case TaskKind::spmm_features_t: {
-      const graph::Csr& xs = t.b.id == 1 ? sparse_input(x) : x.sparse;
-      const float* g = rows_ptr(t.a, params, x, &lda);
-      float* grad = rows_ptr(t.c, params, x, &ldc);
+      const graph::Csr& xs = t.src2.id == 1 ? sparse_input(x) : x.sparse;
+      const float* g = rows_ptr(t.src, params, x, &lda);
+      float* grad = rows_ptr(t.dst, params, x, &ldc);
       cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner);  // rows [0, inner) of X and G
       break;
     }
     case TaskKind::bias_act: {
-      const float* bias = rows_ptr(t.a, params, x, &lda);
-      float* y = rows_ptr(t.c, params, x, &ldc);
+      const float* bias = rows_ptr(t.src, params, x, &lda);
+      float* y = rows_ptr(t.dst, params, x, &ldc);
       cpu::add_bias(y, bias, t.rows, t.cols);
       if (t.relu) cpu::relu_forward(y, t.rows * t.cols);
       break;
     }
     case TaskKind::act_backward:
-      cpu::relu_backward(rows_ptr(t.a, params, x, &lda), rows_ptr(t.c, params, x, &ldc), t.rows * t.cols);
+      cpu::relu_backward(rows_ptr(t.src, params, x, &lda), rows_ptr(t.dst, params, x, &ldc), t.rows * t.cols);
       break;
     case TaskKind::bias_grad:
-      cpu::column_sums(rows_ptr(t.a, params, x, &lda), t.rows, t.cols, rows_ptr(t.c, params, x, &ldc), false);
+      cpu::column_sums(rows_ptr(t.src, params, x, &lda), t.rows, t.cols, rows_ptr(t.dst, params, x, &ldc), false);
       break;
     case TaskKind::dropout_backward: {
-      const float* g = rows_ptr(t.a, params, x, &lda);
-      float* out = rows_ptr(t.c, params, x, &ldc);
-      const auto& mask = masks_[t.b.id];
+      const float* g = rows_ptr(t.src, params, x, &lda);
+      float* out = rows_ptr(t.dst, params, x, &ldc);
+      const auto& mask = masks_[t.src2.id];
       const std::int64_t n = t.rows * t.cols;
       if (mask.empty()) {
         std::memcpy(out, g, std::size_t(n) * sizeof(float));
@@ -256,8 +256,8 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       return comm_.irecv(messages_[t.message].data(), t.bytes, t.peer, t.tag);
     case TaskKind::loss: {
       if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
-      times.loss = softmax_cross_entropy(*buf_[std::size_t(t.a.id)], *loss->labels, *loss->mask, loss->normaliser,
-                                         buf_[std::size_t(t.c.id)]);
+      times.loss = softmax_cross_entropy(*buf_[std::size_t(t.src.id)], *loss->labels, *loss->mask, loss->normaliser,
+                                         buf_[std::size_t(t.dst.id)]);
       break;
     }
     case TaskKind::allreduce:
@@ -277,16 +277,16 @@ void PlanExecutor::run_dropout(const Task& t) {
   const DropoutKey* key = args_.key;
   std::int64_t lda = 0, ldc = 0;
   const bool drop = key && t.dropout > 0;
-  if (t.c.kind == Operand::features) {  // sparse first-layer input
+  if (t.dst.kind == Operand::features) {  // sparse first-layer input
     if (drop) dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data(), dropped_features_, kept_);
     sparse_input_ = drop ? &dropped_features_ : &x.sparse;
     return;
   }
-  const float* src = rows_ptr(t.a, params, x, &lda);
-  float* dst = rows_ptr(t.c, params, x, &ldc);
-  auto& mask = masks_[t.c.id];
+  const float* src = rows_ptr(t.src, params, x, &lda);
+  float* dst = rows_ptr(t.dst, params, x, &ldc);
+  auto& mask = masks_[t.dst.id];
   if (drop) {
-    mask.resize(mask_needed_[t.c.id] ? std::size_t(t.rows * t.cols) : 0);
+    mask.resize(mask_needed_[t.dst.id] ? std::size_t(t.rows * t.cols) : 0);
     dropout_forward(src, dst, mask.empty() ? nullptr : mask.data(), t.rows, t.cols, t.dropout, *key, t.layer,
                     local_global_.data());  // rows [0, n) inner, then halo rows (halo features)
   } else {
@@ -299,9 +299,9 @@ void PlanExecutor::run_gemm(const Task& t) {
   const auto& params = *args_.params;
   const Features<float>& x = *args_.x;
   std::int64_t lda = 0, ldb = 0, ldc = 0;
-  const float* a = rows_ptr(t.a, params, x, &lda);
-  const float* b = rows_ptr(t.b, params, x, &ldb);
-  float* c = rows_ptr(t.c, params, x, &ldc);
+  const float* a = rows_ptr(t.src, params, x, &lda);
+  const float* b = rows_ptr(t.src2, params, x, &ldb);
+  float* c = rows_ptr(t.dst, params, x, &ldc);
   // Row chunks of C while messages are in flight (only when A is not transposed: rows of C
   // are then rows of A).
   // A row range (not transposed A) offsets A's and C's rows.
@@ -320,8 +320,8 @@ void PlanExecutor::run_spmm(const Task& t) {
   const Features<float>& x = *args_.x;
   std::int64_t lda = 0, ldc = 0;
   const graph::Csr& m = t.transpose_matrix ? agg_.bwd : agg_.fwd;
-  const float* src = rows_ptr(t.a, params, x, &lda);
-  float* dst = rows_ptr(t.c, params, x, &ldc);
+  const float* src = rows_ptr(t.src, params, x, &lda);
+  float* dst = rows_ptr(t.dst, params, x, &ldc);
   // With messages in flight, work in row chunks and let the transport progress between them
   // (TCP moves data only inside MPI calls).
   const std::int64_t chunk = driver_.in_flight() ? kProgressRows : t.row_sel.end - t.row_sel.begin;
@@ -336,7 +336,7 @@ void PlanExecutor::run_pack(const Task& t) {
   const Features<float>& x = *args_.x;
   const DropoutKey* key = args_.key;
   std::int64_t lda = 0;
-  const float* src = rows_ptr(t.a, params, x, &lda);
+  const float* src = rows_ptr(t.src, params, x, &lda);
   QuantKey qk;
   if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
   const auto& rows = task_rows_[t.id];
@@ -360,7 +360,7 @@ void PlanExecutor::run_unpack(const Task& t) {
   const auto& params = *args_.params;
   const Features<float>& x = *args_.x;
   std::int64_t ldc = 0;
-  float* dst = rows_ptr(t.c, params, x, &ldc);
+  float* dst = rows_ptr(t.dst, params, x, &ldc);
   const auto& rows = task_rows_[t.id];
   const std::uint8_t* in = messages_[t.message].data();
   const bool plain = t.scale == 1 && t.smoothing == 0;
@@ -393,8 +393,8 @@ void PlanExecutor::run_copy_rows(const Task& t) {
   const auto& params = *args_.params;
   const Features<float>& x = *args_.x;
   std::int64_t lda = 0, ldc = 0;
-  float* dst = rows_ptr(t.c, params, x, &ldc);
-  const float* src = t.a.kind == Operand::none ? nullptr : rows_ptr(t.a, params, x, &lda);
+  float* dst = rows_ptr(t.dst, params, x, &ldc);
+  const float* src = t.src.kind == Operand::none ? nullptr : rows_ptr(t.src, params, x, &lda);
   const auto& s = t.row_sel;
   const std::vector<graph::NodeId>* list =
       s.kind == RowSet::send_list ? &part_.send_rows[std::size_t(s.peer)] : nullptr;

@@ -18,8 +18,8 @@ PlanBuilder::Grad PlanBuilder::loss_gradient(int loss_after) {
   const int layers = m_.layers();
   const int g_logits = buffer("logits.grad", n_, m_.dims[layers]);
   Task lt = task(TaskKind::loss, layers - 1, B, {loss_after}, "softmax cross-entropy");
-  lt.a = buf(out_[layers - 1]);
-  lt.c = buf(g_logits);
+  lt.src = buf(out_[layers - 1]);
+  lt.dst = buf(g_logits);
   lt.rows = n_;
   lt.cols = m_.dims[layers];
   return {g_logits, add(std::move(lt))};
@@ -29,15 +29,15 @@ PlanBuilder::Grad PlanBuilder::backward_layer(const Layer& y, Grad g, std::vecto
   const int l = y.l;
   if (!y.last) {  // through the ReLU of the layer's output
     Task t = task(TaskKind::act_backward, l, B, {g.ready}, "relu'");
-    t.a = buf(out_[l]);
-    t.c = buf(g.buffer);
+    t.src = buf(out_[l]);
+    t.dst = buf(g.buffer);
     t.rows = n_;
     t.cols = y.out;
     g.ready = add(std::move(t));
   }
   Task bg = task(TaskKind::bias_grad, l, B, {g.ready}, "bias grad");
-  bg.a = buf(g.buffer);
-  bg.c = grad(y.bias);
+  bg.src = buf(g.buffer);
+  bg.dst = grad(y.bias);
   bg.rows = n_;
   bg.cols = y.out;
   grad_tasks.push_back(add(std::move(bg)));
@@ -57,8 +57,8 @@ PlanBuilder::Grad PlanBuilder::backward_layer(const Layer& y, Grad g, std::vecto
   if (drop_after(l)) {
     // Already through the dropout: the inner rows are the previous layer's output gradient.
     Task c = task(TaskKind::copy_rows, l, B, gin_done, "inner rows");
-    c.a = buf(gin);
-    c.c = buf(prev_gout);
+    c.src = buf(gin);
+    c.dst = buf(prev_gout);
     c.rows = n_;
     c.cols = y.in;
     c.row_sel = {RowSet::range, 0, n_, -1};
@@ -123,9 +123,9 @@ int PlanBuilder::param_gradient(const Layer& y, int g_buf, int param, std::vecto
   const Operand x = y.l == 0 ? x0_ : buf(in_[y.l]);
   if (y.sparse) {
     Task t = task(TaskKind::spmm_features_t, y.l, B, std::move(deps), what);
-    t.a = buf(g_buf);
-    t.b = x;
-    t.c = grad(param);
+    t.src = buf(g_buf);
+    t.src2 = x;
+    t.dst = grad(param);
     t.rows = y.in;
     t.cols = y.out;
     t.inner = rows;
@@ -160,9 +160,9 @@ std::vector<int> PlanBuilder::aggregate_backward(int l, const std::vector<int>& 
 int PlanBuilder::dropout_backward(int l, std::vector<int> deps, int src, int dst, std::int64_t rows, std::int64_t cols,
                                   const std::string& what) {
   Task db = task(TaskKind::dropout_backward, l, B, std::move(deps), what);
-  db.a = buf(src);
-  db.b = buf(in_[l]);
-  db.c = buf(dst);
+  db.src = buf(src);
+  db.src2 = buf(in_[l]);
+  db.dst = buf(dst);
   db.rows = rows;
   db.cols = cols;
   db.dropout = m_.dropout;

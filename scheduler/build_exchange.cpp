@@ -50,7 +50,7 @@ PlanBuilder::Pending PlanBuilder::post_exchange(int l, Direction d, int data, st
   Pending pend{l, d, data, cols, std::vector<int>(P, -1), std::vector<int>(P, -1), -1, {}};
   if (peers_.sampled() && d == F && nl_ > n_) {  // dropped halo rows aggregate as zero
     Task z = task(TaskKind::copy_rows, l, d, {}, "clear halo rows");
-    z.c = buf(data);
+    z.dst = buf(data);
     z.rows = nl_ - n_;
     z.cols = cols;
     z.row_sel = {RowSet::range, n_, nl_, -1};
@@ -70,7 +70,7 @@ PlanBuilder::Pending PlanBuilder::post_exchange(int l, Direction d, int data, st
     const Wire w = wire(l, d, me, q, rows_out(d, q), cols);
     const int msg = message(q, w.bytes, true);
     Task pk = message_task(TaskKind::pack, l, d, ready, "pack->" + std::to_string(q), q, rows_out(d, q), cols, w, msg);
-    pk.a = buf(data);
+    pk.src = buf(data);
     pk.row_sel = d == F ? RowSet{RowSet::send_list, 0, 0, q} : RowSet{RowSet::halo, 0, 0, q};
     pk.row_sel.sampled = peers_.sampled();
     const int pid = add(std::move(pk));
@@ -93,7 +93,7 @@ std::vector<int> PlanBuilder::finish_exchange(const Pending& pend, const std::ve
     const Wire w = wire(pend.layer, pend.dir, q, part_.rank, rows_in(pend.dir, q), pend.cols);
     Task u = message_task(TaskKind::unpack, pend.layer, pend.dir, deps, "unpack<-" + std::to_string(q), q,
                           rows_in(pend.dir, q), pend.cols, w, pend.recv_msg[q]);
-    u.c = buf(pend.data);
+    u.dst = buf(pend.data);
     u.accumulate = pend.dir == B;
     u.row_sel = pend.dir == F ? RowSet{RowSet::halo, 0, 0, q} : RowSet{RowSet::send_list, 0, 0, q};
     u.row_sel.sampled = peers_.sampled();
@@ -124,7 +124,7 @@ std::vector<int> PlanBuilder::finish_stale(const Pending& pend, const std::vecto
     const Wire w = wire(pend.layer, pend.dir, q, part_.rank, rows_in(pend.dir, q), pend.cols);
     Task u = message_task(TaskKind::unpack, pend.layer, pend.dir, {}, "unpack<-" + std::to_string(q) + " to store", q,
                           rows_in(pend.dir, q), pend.cols, w, pend.recv_msg[q]);
-    u.c = buf(store);
+    u.dst = buf(store);
     const std::int64_t off = fwd ? halo_offset(q) : send_offset(q);
     u.row_sel = {RowSet::range, off, off + rows_in(pend.dir, q), -1};
     u.smoothing = warmup ? 0.0 : peers_.stale_momentum;
@@ -166,8 +166,8 @@ int PlanBuilder::stale_read(const Pending& pend, int store, int q, std::vector<i
   const bool fwd = pend.dir == F;
   Task c = task(TaskKind::copy_rows, pend.layer, pend.dir, std::move(deps),
                 fwd ? "stale halo rows" : "+stale gradients<-" + std::to_string(q));
-  c.a = buf(store);
-  c.c = buf(pend.data);
+  c.src = buf(store);
+  c.dst = buf(pend.data);
   c.cols = pend.cols;
   if (fwd) {
     c.rows = nl_ - n_;

@@ -23,8 +23,8 @@ int PlanBuilder::forward_layer(int l, int prev) {
       y.tf ? forward_transform_first(y, x, out_buf, local_x) : forward_aggregate_first(y, x, in_buf, out_buf, local_x);
   if (m_.sage) done = {times_weight(y, x.x, y.w_self, buf(out_buf), true, done, "+X*W_self", 0, n_)};
   Task ba = task(TaskKind::bias_act, l, F, done, y.last ? "+bias" : "+bias, relu");
-  ba.a = value(y.bias);
-  ba.c = buf(out_buf);
+  ba.src = value(y.bias);
+  ba.dst = buf(out_buf);
   ba.rows = n_;
   ba.cols = y.out;
   ba.relu = !y.last;
@@ -40,8 +40,8 @@ PlanBuilder::Input PlanBuilder::layer_input(const Layer& y, int prev, int in_buf
   const bool after = drop_after(y.l);  // dropout comes after the exchange (forward_aggregate_first)
   if (!drop && y.sparse) return x;
   Task t = task(TaskKind::dropout, y.l, F, x.ready, drop && !after ? "dropout" : "copy");
-  t.a = x.x;
-  t.c = y.sparse ? Operand{Operand::features, 1} : buf(in_buf);
+  t.src = x.x;
+  t.dst = y.sparse ? Operand{Operand::features, 1} : buf(in_buf);
   t.rows = local_x ? nl_ : n_;
   t.cols = y.in;
   t.nnz = y.sparse ? m_.feature_nnz : 0;
@@ -56,9 +56,9 @@ int PlanBuilder::times_weight(const Layer& y, const Operand& x, int param, Opera
   if (y.sparse) {
     const double keep = plan_.training && m_.dropout > 0 ? 1.0 - m_.dropout : 1.0;
     Task t = task(TaskKind::spmm_features, y.l, F, std::move(deps), what);
-    t.a = x;
-    t.b = value(param);
-    t.c = dst;
+    t.src = x;
+    t.src2 = value(param);
+    t.dst = dst;
     t.rows = e - b;
     t.cols = y.out;
     t.inner = y.in;
@@ -111,8 +111,8 @@ std::vector<int> PlanBuilder::forward_aggregate_first(const Layer& y, const Inpu
     deps.insert(deps.end(), x.ready.begin(), x.ready.end());
     deps.insert(deps.end(), pend.packs.begin(), pend.packs.end());  // they read the undropped rows
     Task t = task(TaskKind::dropout, y.l, F, deps, "dropout[all rows]");
-    t.a = buf(in_buf);
-    t.c = buf(in_buf);
+    t.src = buf(in_buf);
+    t.dst = buf(in_buf);
     t.rows = nl_;
     t.cols = y.in;
     t.dropout = m_.dropout;

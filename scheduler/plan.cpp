@@ -152,9 +152,9 @@ void validate(const Plan& p) {
       ++indegree[i];
       users[d].push_back(i);
     }
-    check_operand(p, t, t.a);
-    check_operand(p, t, t.b);
-    check_operand(p, t, t.c);
+    check_operand(p, t, t.src);
+    check_operand(p, t, t.src2);
+    check_operand(p, t, t.dst);
     const bool comm =
         t.kind == TaskKind::pack || t.kind == TaskKind::unpack || t.kind == TaskKind::send || t.kind == TaskKind::recv;
     if (comm && (t.message < 0 || t.message >= int(p.messages.size())))
@@ -162,13 +162,13 @@ void validate(const Plan& p) {
     if ((t.kind == TaskKind::send || t.kind == TaskKind::recv) && (t.peer < 0 || t.peer >= p.ranks || t.peer == p.rank))
       throw Error(describe(p, t) + ": invalid peer " + std::to_string(t.peer));
     if (t.kind == TaskKind::copy_rows) {
-      if (t.c.kind != Operand::buffer || (t.a.kind != Operand::none && t.a.kind != Operand::buffer))
+      if (t.dst.kind != Operand::buffer || (t.src.kind != Operand::none && t.src.kind != Operand::buffer))
         throw Error(describe(p, t) + ": copies rows between buffers only");
-      if (t.a.kind == Operand::buffer && (t.src_begin < 0 || t.src_begin + t.rows > p.buffers[t.a.id].rows))
-        throw Error(describe(p, t) + ": source rows outside buffer " + p.buffers[t.a.id].name);
-      if (t.row_sel.kind == RowSet::range &&
-          (t.row_sel.begin < 0 || t.row_sel.end > p.buffers[t.c.id].rows || t.row_sel.end - t.row_sel.begin != t.rows))
-        throw Error(describe(p, t) + ": target rows outside buffer " + p.buffers[t.c.id].name);
+      if (t.src.kind == Operand::buffer && (t.src_begin < 0 || t.src_begin + t.rows > p.buffers[t.src.id].rows))
+        throw Error(describe(p, t) + ": source rows outside buffer " + p.buffers[t.src.id].name);
+      if (t.row_sel.kind == RowSet::range && (t.row_sel.begin < 0 || t.row_sel.end > p.buffers[t.dst.id].rows ||
+                                              t.row_sel.end - t.row_sel.begin != t.rows))
+        throw Error(describe(p, t) + ": target rows outside buffer " + p.buffers[t.dst.id].name);
     }
   }
   // Kahn's algorithm: every task must be reachable in topological order.
@@ -253,9 +253,9 @@ std::string to_json(const Plan& p) {
               {"peer", t.peer},
               {"bits", t.bits},
               {"label", t.label}};
-    if (t.a.kind != Operand::none) j["a"] = operand(t.a);
-    if (t.b.kind != Operand::none) j["b"] = operand(t.b);
-    if (t.c.kind != Operand::none) j["c"] = operand(t.c);
+    if (t.src.kind != Operand::none) j["a"] = operand(t.src);
+    if (t.src2.kind != Operand::none) j["b"] = operand(t.src2);
+    if (t.dst.kind != Operand::none) j["c"] = operand(t.dst);
     if (t.kind == TaskKind::spmm || t.kind == TaskKind::pack || t.kind == TaskKind::unpack ||
         t.kind == TaskKind::copy_rows)
       j["row_sel"] = {{"kind", sel[t.row_sel.kind]},

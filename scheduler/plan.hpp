@@ -13,25 +13,26 @@
 
 namespace adaqp::scheduler {
 
+// Each kind reads its operands src (and src2) and writes dst (Task's operand fields).
 enum class TaskKind {
-  dropout,           // c = dropout(a) over rows [0, rows), mask kept for dropout_backward
-  gemm,              // c (+)= op(a) op(b): m = rows, n = cols, k = inner
-  spmm,              // c rows in row_sel (+)= M[rows] a, M = forward aggregation or its transpose;
-                     // inner = rows of a (columns of M)
-  spmm_features,     // c (+)= X b with X the sparse (dropped) input features
-  spmm_features_t,   // c (+)= X^T a (parameter gradient of a sparse first layer)
-  bias_act,          // c += bias (param a); then ReLU if relu
-  act_backward,      // c *= [out > 0] with out = buffer a (ReLU derivative)
-  bias_grad,         // grad(param c) = column sums of buffer a
-  dropout_backward,  // c = a * mask(dropout that produced buffer b) * 1/(1-p)
-  pack,              // message slot <- rows row_sel of buffer a
-  unpack,            // rows row_sel of buffer c (+)= scale * message slot; with smoothing s (overwrite
-                     // only): c = s * c + (1 - s) * scale * message
-  copy_rows,         // rows row_sel of buffer c (+)= rows [src_begin, src_begin + rows) of buffer a
-                     // (zeros when a is none): moves stale stores in, clears dropped halo rows
+  dropout,           // dst = dropout(src) over rows [0, rows), mask kept for dropout_backward
+  gemm,              // dst (+)= op(src) op(src2): m = rows, n = cols, k = inner
+  spmm,              // dst rows in row_sel (+)= M[rows] src, M = forward aggregation or its transpose;
+                     // inner = rows of src (columns of M)
+  spmm_features,     // dst (+)= X W with X = src, the sparse (dropped) input features, W = src2
+  spmm_features_t,   // dst (+)= X^T G with G = src, X = src2 (parameter gradient of a sparse first layer)
+  bias_act,          // dst += bias (param src); then ReLU if relu
+  act_backward,      // dst *= [out > 0] with out = buffer src (ReLU derivative)
+  bias_grad,         // dst (a parameter gradient) = column sums of buffer src
+  dropout_backward,  // dst = src * mask(dropout that produced buffer src2) * 1/(1-p)
+  pack,              // message slot <- rows row_sel of buffer src
+  unpack,            // rows row_sel of buffer dst (+)= scale * message slot; with smoothing s (overwrite
+                     // only): dst = s * dst + (1 - s) * scale * message
+  copy_rows,         // rows row_sel of buffer dst (+)= rows [src_begin, src_begin + rows) of buffer src
+                     // (zeros when src is none): moves stale stores in, clears dropped halo rows
   send,              // post a send of message slot to peer
   recv,              // post a receive of message slot from peer
-  loss,              // softmax cross-entropy of logits a over training rows -> gradient c
+  loss,              // softmax cross-entropy of logits src over training rows -> gradient dst
   allreduce,         // sum every parameter gradient over ranks
   optimizer,         // optimizer step on every parameter
 };
@@ -96,15 +97,15 @@ struct Task {
   int bits = 32;         // pack / unpack / send / recv: wire width (scheduler/wire_format.hpp); 0 = mixed (layout)
   MessageLayout layout;  // pack / unpack: per-group widths when mixed
   std::int64_t meta_bytes = 0;  // metadata part of bytes (quantized messages)
-  // Operands.
-  Operand a, b, c;
+  // Operands (what each kind reads and writes: TaskKind). The JSON dump names them a, b, c.
+  Operand src, src2, dst;
   bool trans_a = false, trans_b = false, accumulate = false, relu = false;
   RowSet row_sel;
   bool transpose_matrix = false;  // spmm: use the aggregation's transpose
   int message = -1;               // pack / unpack / send / recv: message slot
   int tag = 0;
   double dropout = 0;
-  std::int64_t src_begin = 0;  // copy_rows: first row of a
+  std::int64_t src_begin = 0;  // copy_rows: first row of src
   double scale = 1;            // unpack: factor on the decoded rows (boundary sampling: b / s)
   double smoothing = 0;        // unpack: momentum of a stale store (0: the message replaces it)
   std::string label;

@@ -147,8 +147,8 @@ Task PlanBuilder::task(TaskKind kind, int l, Direction d, std::vector<int> deps,
 int PlanBuilder::spmm(int l, Direction d, std::vector<int> deps, int src, int dst, std::int64_t cols, std::int64_t b,
                       std::int64_t e, bool transpose, const std::string& what) {
   Task t = task(TaskKind::spmm, l, d, std::move(deps), what);
-  t.a = buf(src);
-  t.c = buf(dst);
+  t.src = buf(src);
+  t.dst = buf(dst);
   t.rows = e - b;
   t.cols = cols;
   t.row_sel = {RowSet::range, b, e, -1};
@@ -166,9 +166,9 @@ int PlanBuilder::spmm(int l, Direction d, std::vector<int> deps, int src, int ds
 int PlanBuilder::gemm(int l, Direction d, std::vector<int> deps, Operand a, bool ta, Operand b, bool tb, Operand c,
                       std::int64_t m, std::int64_t n, std::int64_t k, bool accumulate, const std::string& what) {
   Task t = task(TaskKind::gemm, l, d, std::move(deps), what);
-  t.a = a;
-  t.b = b;
-  t.c = c;
+  t.src = a;
+  t.src2 = b;
+  t.dst = c;
   t.trans_a = ta;
   t.trans_b = tb;
   t.rows = m;

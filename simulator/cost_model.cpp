@@ -87,7 +87,7 @@ std::pair<std::string, std::vector<double>> task_features(const Task& t) {
     case TaskKind::spmm_features_t:
       return {"spmm_features_t", split(1, nnz * cols, elements * 4, {elements})};
     case TaskKind::dropout:
-      if (t.c.kind == Operand::features) {
+      if (t.dst.kind == Operand::features) {
         if (t.dropout > 0) return {"dropout_sparse", {1, nnz}};
         return {"copy", split(1, 0, 0)};  // the features are used as they are
       }

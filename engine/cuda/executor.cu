@@ -230,8 +230,8 @@ class CudaExecutor : public Executor, private StepHooks {
     masks_.resize(plan.buffers.size());
     mask_valid_.assign(plan.buffers.size(), false);
     for (const auto& t : plan.tasks)
-      if (t.kind == TaskKind::dropout_backward && t.b.kind == Operand::buffer && !masks_[t.b.id].get())
-        masks_[t.b.id] = DeviceBuffer(std::size_t(plan.buffers[t.b.id].rows * plan.buffers[t.b.id].cols));
+      if (t.kind == TaskKind::dropout_backward && t.src2.kind == Operand::buffer && !masks_[t.src2.id].get())
+        masks_[t.src2.id] = DeviceBuffer(std::size_t(plan.buffers[t.src2.id].rows * plan.buffers[t.src2.id].cols));
     rows_ = message_rows(plan, *st.in().part, &sampled_);
     rows_dev_.resize(plan.tasks.size());
     for (std::size_t i = 0; i < rows_.size(); ++i)
@@ -381,14 +381,14 @@ class CudaExecutor : public Executor, private StepHooks {
     switch (t.kind) {
       case TaskKind::dropout: {
         const bool drop = key && t.dropout > 0;
-        if (t.c.kind == Operand::features) {  // sparse first-layer input: values masked on the device
+        if (t.dst.kind == Operand::features) {  // sparse first-layer input: values masked on the device
           st_.drop_sparse_features(drop, t.dropout, key, t.layer);
           break;
         }
-        const float* src = ptr(t.a, &lda);
-        float* dst = ptr(t.c, &ldc);
-        auto& mask = masks_[std::size_t(t.c.id)];
-        mask_valid_[std::size_t(t.c.id)] = drop;
+        const float* src = ptr(t.src, &lda);
+        float* dst = ptr(t.dst, &ldc);
+        auto& mask = masks_[std::size_t(t.dst.id)];
+        mask_valid_[std::size_t(t.dst.id)] = drop;
         if (drop) {
           dropout_forward(src, dst, mask.get() ? mask.as<std::uint8_t>() : nullptr, t.rows, t.cols, t.dropout, *key,
                           t.layer, st_.local_global(), stream);  // inner, then halo rows (halo features)
@@ -398,49 +398,49 @@ class CudaExecutor : public Executor, private StepHooks {
         break;
       }
       case TaskKind::gemm: {
-        const float* a = ptr(t.a, &lda);
-        const float* b = ptr(t.b, &ldb);
-        float* c = ptr(t.c, &ldc);
+        const float* a = ptr(t.src, &lda);
+        const float* b = ptr(t.src2, &ldb);
+        float* c = ptr(t.dst, &ldc);
         const std::int64_t first = t.row_sel.kind == RowSet::range && !t.trans_a ? t.row_sel.begin : 0;
         gemm(h, t.trans_a, t.trans_b, t.rows, t.cols, t.inner, 1.0f, a + (t.trans_a ? 0 : first * lda), lda, b, ldb,
              t.accumulate ? 1.0f : 0.0f, c + first * ldc, ldc);
         break;
       }
       case TaskKind::spmm:
-        spmm(h, st_.aggregation(t.transpose_matrix), t.row_sel.begin, t.row_sel.end, ptr(t.a, &lda), t.cols,
-             ptr(t.c, &ldc), t.accumulate);
+        spmm(h, st_.aggregation(t.transpose_matrix), t.row_sel.begin, t.row_sel.end, ptr(t.src, &lda), t.cols,
+             ptr(t.dst, &ldc), t.accumulate);
         break;
       case TaskKind::spmm_features: {
-        DeviceCsr& xs = st_.sparse_features(t.a.id);
+        DeviceCsr& xs = st_.sparse_features(t.src.id);
         const bool ranged = t.row_sel.kind == RowSet::range;
-        spmm(h, xs, ranged ? t.row_sel.begin : 0, ranged ? t.row_sel.end : xs.rows(), ptr(t.b, &ldb), t.cols,
-             ptr(t.c, &ldc), t.accumulate);
+        spmm(h, xs, ranged ? t.row_sel.begin : 0, ranged ? t.row_sel.end : xs.rows(), ptr(t.src2, &ldb), t.cols,
+             ptr(t.dst, &ldc), t.accumulate);
         break;
       }
       case TaskKind::spmm_features_t:
-        spmm_transposed(h, st_.sparse_features(t.b.id), ptr(t.a, &lda), t.cols, ptr(t.c, &ldc), false,
+        spmm_transposed(h, st_.sparse_features(t.src2.id), ptr(t.src, &lda), t.cols, ptr(t.dst, &ldc), false,
                         t.inner);  // rows [0, inner) of X and G
         break;
       case TaskKind::bias_act: {
-        const float* bias = ptr(t.a, &lda);
-        float* y = ptr(t.c, &ldc);
+        const float* bias = ptr(t.src, &lda);
+        float* y = ptr(t.dst, &ldc);
         bias_act(y, bias, t.rows, t.cols, t.relu, stream);
         break;
       }
       case TaskKind::act_backward:
-        relu_backward(ptr(t.a, &lda), ptr(t.c, &ldc), t.rows * t.cols, stream);
+        relu_backward(ptr(t.src, &lda), ptr(t.dst, &ldc), t.rows * t.cols, stream);
         break;
       case TaskKind::bias_grad:
-        column_sums(ptr(t.a, &lda), t.rows, t.cols, ptr(t.c, &ldc), false, stream);
+        column_sums(ptr(t.src, &lda), t.rows, t.cols, ptr(t.dst, &ldc), false, stream);
         break;
       case TaskKind::dropout_backward: {
-        const float* g = ptr(t.a, &lda);
-        float* out = ptr(t.c, &ldc);
+        const float* g = ptr(t.src, &lda);
+        float* out = ptr(t.dst, &ldc);
         const std::int64_t n = t.rows * t.cols;
-        if (!mask_valid_[std::size_t(t.b.id)]) {
+        if (!mask_valid_[std::size_t(t.src2.id)]) {
           copy_on_device(out, g, std::size_t(n) * sizeof(float), stream);
         } else {
-          dropout_backward(g, masks_[std::size_t(t.b.id)].as<std::uint8_t>(), float(1.0 / (1.0 - t.dropout)), n, out,
+          dropout_backward(g, masks_[std::size_t(t.src2.id)].as<std::uint8_t>(), float(1.0 / (1.0 - t.dropout)), n, out,
                            stream);
         }
         break;
@@ -449,7 +449,7 @@ class CudaExecutor : public Executor, private StepHooks {
         pack(t, key);
         break;
       case TaskKind::unpack: {
-        float* dst = ptr(t.c, &ldc);
+        float* dst = ptr(t.dst, &ldc);
         const auto* rows = rows_dev_[std::size_t(t.id)].as<std::int32_t>();
         const std::uint8_t* in = dmsg_[std::size_t(t.message)].as<std::uint8_t>();
         const bool plain = t.scale == 1 && t.smoothing == 0;
@@ -468,8 +468,8 @@ class CudaExecutor : public Executor, private StepHooks {
         break;
       }
       case TaskKind::copy_rows: {
-        float* dst = ptr(t.c, &ldc);
-        const float* src = t.a.kind == Operand::none ? nullptr : ptr(t.a, &lda);
+        float* dst = ptr(t.dst, &ldc);
+        const float* src = t.src.kind == Operand::none ? nullptr : ptr(t.src, &lda);
         const auto& s = t.row_sel;
         if (s.kind != RowSet::send_list && s.kind != RowSet::range)
           throw std::logic_error("copy_rows: row set must be a range or a send list");
@@ -489,9 +489,9 @@ class CudaExecutor : public Executor, private StepHooks {
         break;
       case TaskKind::loss: {
         if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
-        const DeviceMatrix& z = *buf_[std::size_t(t.a.id)];
+        const DeviceMatrix& z = *buf_[std::size_t(t.src.id)];
         times.loss = softmax_cross_entropy(z.ptr(), z.rows, z.cols, st_.labels(), st_.train_mask(), loss->normaliser,
-                                           buf_[std::size_t(t.c.id)]->ptr(), stream);
+                                           buf_[std::size_t(t.dst.id)]->ptr(), stream);
         break;
       }
       case TaskKind::allreduce:
@@ -509,7 +509,7 @@ class CudaExecutor : public Executor, private StepHooks {
   void pack(const Task& t, const DropoutKey* key) {
     void* stream = st_.stream();
     std::int64_t lda = 0;
-    const float* src = ptr(t.a, &lda);
+    const float* src = ptr(t.src, &lda);
     QuantKey qk;
     if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
     const auto* rows = rows_dev_[std::size_t(t.id)].as<std::int32_t>();
@@ -575,7 +575,7 @@ class CudaExecutor : public Executor, private StepHooks {
     if (ranges_.size() != plan_.tasks.size()) ranges_.resize(plan_.tasks.size());
     auto& ranges = ranges_[std::size_t(t.id)];
     ranges.assign(std::size_t(t.rows), 0.0f);
-    const std::int64_t src_rows = t.a.kind == Operand::buffer ? buf_[std::size_t(t.a.id)]->rows : 0;
+    const std::int64_t src_rows = t.src.kind == Operand::buffer ? buf_[std::size_t(t.src.id)]->rows : 0;
     std::vector<float> host_src(std::size_t(src_rows * lda));
     copy_to_host(host_src.data(), src, host_src.size() * sizeof(float));
     const auto& rows = rows_[std::size_t(t.id)];

@@ -173,7 +173,7 @@ void register_sparse(const MicrobenchOptions& o) {
               benchmark::DoNotOptimize(d.indices.data());
             }
             auto t = task_of(scheduler::TaskKind::dropout, n, f, 0, x.nnz());
-            t.c = {scheduler::Operand::features, 1};
+            t.dst = {scheduler::Operand::features, 1};
             t.dropout = 0.5;
             set_features(st, t);
           });

@@ -131,7 +131,7 @@ void register_sparse(const MicrobenchOptions& o) {
             std::int64_t epoch = 0;
             timed(st, [&] { cuda::dropout_sparse_values(x, y, 0.5, {1, ++epoch}, 0, ids.as<std::int64_t>()); });
             auto t = task_of(TaskKind::dropout, n, f, 0, host.nnz());
-            t.c = {scheduler::Operand::features, 1};
+            t.dst = {scheduler::Operand::features, 1};
             t.dropout = 0.5;
             set_features(st, t);
           });

@@ -62,7 +62,7 @@ TEST_CASE("stale pipelining: nothing before the optimizer step waits for a messa
           ++unpacks;
           CHECK(t.id > optimizer);  // after the optimizer step, into a store, smoothed
           CHECK(optimizer >= 0);
-          CHECK(p.buffers[std::size_t(t.c.id)].persistent);
+          CHECK(p.buffers[std::size_t(t.dst.id)].persistent);
           CHECK(t.smoothing == 0.9);
         }
         if (t.kind != TaskKind::unpack && t.lane == Lane::compute) CHECK_FALSE(waits[std::size_t(t.id)]);
