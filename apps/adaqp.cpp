@@ -146,7 +146,7 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
   } else if (dump == "table") {
     fmt::print("plan of rank {} of {} ({}, {}-bit exchanges, {}): {} tasks, {} bytes sent ({} metadata)\n", rank, parts,
                eval ? scheduler::to_string(plan.strategy) : scheduler::strategy_name(c.mode, c.peers),
-               scheduler::width_name(plan.bits), eval ? "evaluation" : "training step", plan.tasks.size(),
+               scheduler::width_name(plan.width), eval ? "evaluation" : "training step", plan.tasks.size(),
                plan.bytes_sent(), plan.bytes_meta());
     fmt::print("{:>4} {:<7} {:<16} {:>8} {:>6} {:>6} {:>9} {:>10}  {:<28} {}\n", "id", "lane", "kind", "rows", "cols",
                "inner", "nnz", "bytes", "label", "deps");
@@ -337,10 +337,11 @@ void resolve_train_config(Options& o) {
   if (tc.adaptive && !scheduler::quantizes(tc.mode))
     throw Error("--bits adaptive: mode '" + o.mode + "' exchanges fp32; use --mode quant or adaqp");
   if (tc.adaptive || o.bits.empty()) {
-    tc.bits = scheduler::quantizes(tc.mode) ? 8 : 32;
+    tc.width = scheduler::quantizes(tc.mode) ? scheduler::Width::quant(8) : scheduler::Width::fp32();
   } else {
-    tc.bits = scheduler::parse_width(o.bits);
-    if (tc.bits == 0) throw Error("--bits '" + o.bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
+    tc.width = scheduler::parse_width(o.bits);
+    if (tc.width.is_mixed())
+      throw Error("--bits '" + o.bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
   }
   if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
   if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");

@@ -71,7 +71,8 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   const auto t_build = std::chrono::steady_clock::now();
   std::vector<scheduler::Plan> train_plans, eval_plans;
   for (const auto& s : shapes) {
-    train_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.bits, nullptr, c.peers));
+    train_plans.push_back(
+        scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.width, nullptr, c.peers));
     eval_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), false));
   }
   scheduler::validate(train_plans);
@@ -86,7 +87,8 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   fmt::print(
       "{} {} x {} on shape {} ({} features, {} classes), {} ranks, {} {}-bit; profile {}, link {}, topology {}\n",
       to_string(c.model.kind), c.model.layers, c.model.hidden, o.shape, o.features, o.classes, o.parts,
-      scheduler::to_string(c.mode), scheduler::width_name(c.bits), profile.machine, o.link, net.topology.spec(o.parts));
+      scheduler::to_string(c.mode), scheduler::width_name(c.width), profile.machine, o.link,
+      net.topology.spec(o.parts));
   for (const auto& [name, value] :
        {std::pair{"epoch_s", train.epoch_s}, std::pair{"compute_s", train.compute_s}, std::pair{"comm_s", train.comm_s},
         std::pair{"quant_s", train.quant_s}, std::pair{"reduce_s", train.reduce_s}, std::pair{"eval_s", eval.epoch_s}})
@@ -109,14 +111,14 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
                {"layers", c.model.layers},
                {"hidden", c.model.hidden},
                {"mode", scheduler::to_string(c.mode)},
-               {"bits", scheduler::width_name(c.bits)}}},
+               {"bits", scheduler::width_name(c.width)}}},
              {"simulated",
               {{"profile", o.profile},
                {"machine", profile.machine},
                {"link", o.link},
                {"topology", net.topology.spec(o.parts)}}}});
     auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode),
-                                             scheduler::width_name(c.bits), sim_s);
+                                             scheduler::width_name(c.width), sim_s);
     summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
     w.write(summary);
     w.commit();
@@ -169,7 +171,7 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   const auto train = simulator::simulate(plans.train, profile, net, !o.trace.empty());
   const auto eval = simulator::simulate(plans.eval, profile, net);
   const double sim_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string bits = scheduler::width_name(c.bits);
+  const std::string bits = scheduler::width_name(c.width);
   auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), bits, sim_s);
   summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
 

@@ -6,12 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 
-// Functions both host and CUDA device code call (the GPU codecs draw the same streams).
-#if defined(__CUDACC__)
-#define ADAQP_HOST_DEVICE __host__ __device__
-#else
-#define ADAQP_HOST_DEVICE
-#endif
+#include "base/host_device.hpp"
 
 namespace adaqp {
 

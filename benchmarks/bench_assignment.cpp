@@ -29,7 +29,7 @@ void BM_Assign100kRows3Layers(benchmark::State& state) {
       const auto p = round_problem(100000, group_size, std::uint64_t(layer + 1));
       const auto a = milp ? solve_milp(p, 5.0) : solve_greedy(p);
       objective += a.objective;
-      benchmark::DoNotOptimize(a.bits.data());
+      benchmark::DoNotOptimize(a.widths.data());
     }
   state.counters["groups_per_round"] = double((100000 + group_size - 1) / group_size);
   state.counters["mean_objective"] = objective / double(3 * state.iterations());

@@ -48,7 +48,7 @@ struct Data {
     cuda::copy_to_device(x.get(), hx.data(), hx.size() * 4);
     ids = cuda::DeviceBuffer(hid.size() * 8);
     cuda::copy_to_device(ids.get(), hid.data(), hid.size() * 8);
-    msg = cuda::DeviceBuffer(std::size_t(scheduler::message_bytes(kRows, c, 32)));
+    msg = cuda::DeviceBuffer(std::size_t(scheduler::message_bytes(kRows, c, scheduler::Width::fp32())));
     y = cuda::DeviceBuffer(hx.size() * 4);
   }
 };
@@ -67,7 +67,7 @@ void BM_copy(benchmark::State& st) {
 
 void BM_codec(benchmark::State& st, bool encode) {
   const std::int64_t cols = st.range(0);
-  const int bits = int(st.range(1));
+  const auto bits = scheduler::Width::from_code(int(st.range(1)));  // Args carry the width's code
   Data d(cols);
   const RowSource src{d.x.as<float>(), cols, nullptr, 0, d.ids.as<std::int64_t>()};
   const RowTarget dst{d.y.as<float>(), cols, nullptr, 0, false};
@@ -170,11 +170,12 @@ int main(int argc, char** argv) {
   }
   benchmark::RegisterBenchmark("copy", BM_copy)->Arg(256)->UseManualTime();
   for (bool enc : {true, false})
-    for (int bits : {2, 4, 8, 16, scheduler::kBf16, 32})
+    for (scheduler::Width bits : {scheduler::Width::quant(2), scheduler::Width::quant(4), scheduler::Width::quant(8),
+                                  scheduler::Width::fp16(), scheduler::Width::bf16(), scheduler::Width::fp32()})
       for (int cols : {64, 256, 1024})
         benchmark::RegisterBenchmark(((enc ? "encode/" : "decode/") + scheduler::width_name(bits)).c_str(),
                                      [enc](benchmark::State& st) { BM_codec(st, enc); })
-            ->Args({cols, bits})
+            ->Args({cols, bits.code()})
             ->UseManualTime();
   for (const std::string d : {"amazon-computers", "coauthor-physics", "sbm:nodes=300000,classes=16,degree=48,seed=1"})
     for (bool transpose : {false, true})

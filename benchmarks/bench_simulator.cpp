@@ -41,7 +41,7 @@ const std::vector<scheduler::Plan>& plans_for(int P) {
   c.model.layers = 3;
   c.model.hidden = 256;
   c.mode = scheduler::Mode::adaqp;
-  c.bits = 8;
+  c.width = scheduler::Width::quant(8);
   const auto owner = graph::partition_graph(data.adj, P, graph::PartitionMethod::metis_cut, 0);
   const auto parts = graph::build_partitions(data.adj, owner, P);
   return cache[P] = engine::make_plans(data, c, owner, parts).train;
@@ -85,13 +85,13 @@ void BM_SimulateProductsScaleP64(benchmark::State& state) {
   c.model.hidden = 256;
   c.model.dropout = 0.5;
   c.mode = scheduler::Mode::adaqp;
-  c.bits = 8;
+  c.width = scheduler::Width::quant(8);
   const auto ms = engine::model_shape(c, 100, 47);
   std::int64_t events = 0;
   for (auto _ : state) {
     std::vector<scheduler::Plan> train, eval;
     for (const auto& s : graph::model_shapes(model, P)) {
-      train.push_back(scheduler::build_plan(s, ms, scheduler::Strategy::overlap, true, 8));
+      train.push_back(scheduler::build_plan(s, ms, scheduler::Strategy::overlap, true, scheduler::Width::quant(8)));
       eval.push_back(scheduler::build_plan(s, ms, scheduler::Strategy::overlap, false));
     }
     const auto a = simulator::simulate(train, profile, net);

@@ -13,6 +13,8 @@
 
 namespace adaqp::engine {
 
+using scheduler::Width;
+
 std::uint16_t to_half(float x) {
   const _Float16 h = static_cast<_Float16>(x);
   std::uint16_t bits;
@@ -59,16 +61,17 @@ inline float uniform16(std::uint64_t key, std::int64_t j) {
 
 // Largest magnitude a 16-bit format holds without overflowing to infinity (fp16: its maximum,
 // as before; bf16: the largest float that rounds to a finite bfloat16, 0x7f7f7fff).
-inline float max16(int bits) {
-  return bits == 16 ? 65504.0f : 3.3895312e38f;
+inline float max16(Width w) {
+  return w == Width::fp16() ? 65504.0f : 3.3895312e38f;
 }
-inline bool too_large(int bits, float v) {
-  return (bits == 16 || bits == scheduler::kBf16) && std::fabs(v) > max16(bits);
+inline bool too_large(Width w, float v) {
+  return w.half() && std::fabs(v) > max16(w);
 }
 
-void check_bits(int bits) {
-  if (!scheduler::valid_bits(bits))
-    throw Error("--bits " + std::to_string(bits) + ": allowed " + scheduler::kWidthsAllowed);
+// Bits per element of a width a message can be encoded at; throws adaqp::Error for others.
+int checked_bits(Width w) {
+  if (!w.valid()) throw Error("--bits " + scheduler::width_name(w) + ": allowed " + scheduler::kWidthsAllowed);
+  return w.element_bits();
 }
 
 // Packs a row's codes (one per byte, zero past cols) into row_bytes bytes, low bits first.
@@ -175,23 +178,23 @@ inline RowRange range_of(float lo, float hi, int bits) {
 
 namespace reference {
 
-void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, Width width, const QuantKey& key,
                  std::uint8_t* out) {
-  check_bits(bits);
-  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+  const int bits = checked_bits(width);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, width);
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t i = src.index(r);
     const float* x = src.data + i * src.ld;
-    if (bits == 32) {
+    if (width == Width::fp32()) {
       std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
       continue;
     }
     const std::int64_t gid = src.global_ids ? src.global_ids[i] : i;
     for (std::int64_t j = 0; j < cols; ++j)
-      if (!std::isfinite(x[j]) || too_large(bits, x[j])) non_finite(gid, j, x[j]);
-    if (bits == 16 || bits == scheduler::kBf16) {
+      if (!std::isfinite(x[j]) || too_large(width, x[j])) non_finite(gid, j, x[j]);
+    if (width.half()) {
       for (std::int64_t j = 0; j < cols; ++j) {
-        const std::uint16_t h = bits == 16 ? to_half(x[j]) : to_bfloat16(x[j]);
+        const std::uint16_t h = width == Width::fp16() ? to_half(x[j]) : to_bfloat16(x[j]);
         std::memcpy(out + (r * cols + j) * 2, &h, 2);
       }
       continue;
@@ -218,19 +221,19 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
   }
 }
 
-void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst) {
-  check_bits(bits);
-  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, Width width, const RowTarget& dst) {
+  const int bits = checked_bits(width);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, width);
   for (std::int64_t r = 0; r < rows; ++r) {
     float* y = dst.data + dst.index(r) * dst.ld;
     for (std::int64_t j = 0; j < cols; ++j) {
       float v;
-      if (bits == 32) {
+      if (width == Width::fp32()) {
         std::memcpy(&v, in + (r * cols + j) * 4, 4);
-      } else if (bits == 16 || bits == scheduler::kBf16) {
+      } else if (width.half()) {
         std::uint16_t h;
         std::memcpy(&h, in + (r * cols + j) * 2, 2);
-        v = bits == 16 ? from_half(h) : from_bfloat16(h);
+        v = width == Width::fp16() ? from_half(h) : from_bfloat16(h);
       } else {
         float lo, scale;
         std::memcpy(&lo, in + r * 8, 4);
@@ -247,10 +250,10 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
 
 }  // namespace reference
 
-void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, Width width, const QuantKey& key,
                  std::uint8_t* out, float* row_ranges) {
-  check_bits(bits);
-  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+  const int bits = checked_bits(width);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, width);
   const std::int64_t groups = (cols + 3) / 4;
   bool bad = false;
   std::int64_t bad_row = -1;
@@ -263,18 +266,18 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t i = src.index(r);
       const float* __restrict x = src.data + i * src.ld;
-      if (bits == 32 && !row_ranges) {
+      if (width == Width::fp32() && !row_ranges) {
         std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
         continue;
       }
       const RowScan scan = scan_row(x, cols);
       const float lo = scan.lo, hi = scan.hi;
       if (row_ranges) row_ranges[r] = hi - lo;
-      if (bits == 32) {
+      if (width == Width::fp32()) {
         std::memcpy(out + r * cols * 4, x, std::size_t(cols) * 4);
         continue;
       }
-      if (!scan.finite || too_large(bits, lo) || too_large(bits, hi)) {
+      if (!scan.finite || too_large(width, lo) || too_large(width, hi)) {
 #pragma omp critical
         {
           bad = true;
@@ -282,13 +285,13 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
         }
         continue;
       }
-      if (bits == 16) {
+      if (width == Width::fp16()) {
         auto* h = reinterpret_cast<_Float16*>(out + r * cols * 2);
 #pragma omp simd
         for (std::int64_t j = 0; j < cols; ++j) h[j] = static_cast<_Float16>(x[j]);
         continue;
       }
-      if (bits == scheduler::kBf16) {
+      if (width == Width::bf16()) {
         auto* h = reinterpret_cast<std::uint16_t*>(out + r * cols * 2);
 #pragma omp simd
         for (std::int64_t j = 0; j < cols; ++j) {
@@ -323,26 +326,26 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
     const std::int64_t i = src.index(bad_row);
     const float* x = src.data + i * src.ld;
     for (std::int64_t j = 0; j < cols; ++j)
-      if (!std::isfinite(x[j]) || too_large(bits, x[j])) non_finite(src.global_ids ? src.global_ids[i] : i, j, x[j]);
+      if (!std::isfinite(x[j]) || too_large(width, x[j])) non_finite(src.global_ids ? src.global_ids[i] : i, j, x[j]);
   }
 }
 
-void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst) {
-  check_bits(bits);
-  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, Width width, const RowTarget& dst) {
+  const int bits = checked_bits(width);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, width);
 #pragma omp parallel
   {
     std::vector<std::uint8_t> codes(static_cast<std::size_t>(row_bytes * 4 + 8));
 #pragma omp for schedule(static)
     for (std::int64_t r = 0; r < rows; ++r) {
       float* __restrict y = dst.data + dst.index(r) * dst.ld;
-      if (bits == 32 || bits == 16) {
+      if (width == Width::fp32() || width == Width::fp16()) {
         const float* f = reinterpret_cast<const float*>(in + r * cols * 4);
         const _Float16* h = reinterpret_cast<const _Float16*>(in + r * cols * 2);
         if (dst.accumulate) {
 #pragma omp simd
-          for (std::int64_t j = 0; j < cols; ++j) y[j] += bits == 32 ? f[j] : static_cast<float>(h[j]);
-        } else if (bits == 32) {
+          for (std::int64_t j = 0; j < cols; ++j) y[j] += width == Width::fp32() ? f[j] : static_cast<float>(h[j]);
+        } else if (width == Width::fp32()) {
           std::memcpy(y, f, std::size_t(cols) * 4);
         } else {
 #pragma omp simd
@@ -350,7 +353,7 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, i
         }
         continue;
       }
-      if (bits == scheduler::kBf16) {
+      if (width == Width::bf16()) {
         const std::uint16_t* h = reinterpret_cast<const std::uint16_t*>(in + r * cols * 2);
 #pragma omp simd
         for (std::int64_t j = 0; j < cols; ++j) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "base/random.hpp"
+#include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine {
 
@@ -41,13 +42,13 @@ ADAQP_HOST_DEVICE constexpr std::uint64_t quant_row_key(std::uint64_t prefix, st
 }
 
 // Encodes `rows` rows (row r is src + index(r) * ld, index(r) = list ? list[r] : first + r, global
-// id global_ids[index(r)]) of `cols` values into out (scheduler::message_bytes(rows, cols, bits)).
+// id global_ids[index(r)]) of `cols` values into out (scheduler::message_bytes(rows, cols, width)).
 struct RowSource {
   const float* data = nullptr;
   std::int64_t ld = 0;                 // row stride of data
   const std::int32_t* list = nullptr;  // row indices, or null for [first, first + rows)
   std::int64_t first = 0;
-  const std::int64_t* global_ids = nullptr;  // by row index; required for 2/4/8 bits
+  const std::int64_t* global_ids = nullptr;  // by row index; required for quantized widths
   std::int64_t index(std::int64_t r) const { return list ? std::int64_t(list[r]) : first + r; }
 };
 // Where decoded rows go: row r to dst + index(r) * ld, overwritten or added.
@@ -61,14 +62,16 @@ struct RowTarget {
 };
 
 // row_ranges (optional, `rows` floats): each encoded row's max - min, for the bit assigner.
-void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
-                 std::uint8_t* out, float* row_ranges = nullptr);
-void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst);
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, scheduler::Width width,
+                 const QuantKey& key, std::uint8_t* out, float* row_ranges = nullptr);
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, scheduler::Width width,
+                 const RowTarget& dst);
 
 namespace reference {
-void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
-                 std::uint8_t* out);
-void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst);
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, scheduler::Width width,
+                 const QuantKey& key, std::uint8_t* out);
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, scheduler::Width width,
+                 const RowTarget& dst);
 }  // namespace reference
 
 // fp16 conversions (IEEE binary16, round to nearest even; used by the 16-bit codec).

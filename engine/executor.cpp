@@ -74,21 +74,21 @@ void sample_message_rows(const scheduler::Plan& plan, const graph::LocalPartitio
   }
 }
 
-std::vector<std::pair<std::int64_t, int>> message_groups(const Task& t) {
-  if (t.layout.empty()) return {{t.rows, t.bits}};
-  std::vector<std::pair<std::int64_t, int>> g;
+std::vector<std::pair<std::int64_t, scheduler::Width>> message_groups(const Task& t) {
+  if (t.layout.empty()) return {{t.rows, t.width}};
+  std::vector<std::pair<std::int64_t, scheduler::Width>> g;
   for (std::size_t k = 0; k < t.layout.group_rows.size(); ++k)
-    g.push_back({t.layout.group_rows[k], t.layout.group_bits[k]});
+    g.push_back({t.layout.group_rows[k], t.layout.group_widths[k]});
   return g;
 }
 
 QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* rows, std::int64_t count,
-                      std::int64_t cols, int bits, const std::uint8_t* message, float* ranges,
+                      std::int64_t cols, scheduler::Width width, const std::uint8_t* message, float* ranges,
                       std::vector<float>& scratch) {
   QuantStats q;
   scratch.assign(std::size_t(count * cols), 0.0f);
-  decode_rows(message, count, cols, bits, {scratch.data(), cols, nullptr, 0, false});
-  const double levels = double((1 << bits) - 1);
+  decode_rows(message, count, cols, width, {scratch.data(), cols, nullptr, 0, false});
+  const double levels = double((1 << width.element_bits()) - 1);
   for (std::int64_t r = 0; r < count; ++r) {
     const float* x = src + std::int64_t(rows[r]) * ld;
     float lo = x[0], hi = x[0];
@@ -343,15 +343,15 @@ void PlanExecutor::run_pack(const Task& t) {
   std::uint8_t* out = messages_[t.message].data();
   if (collect_) ranges_.resize(plan_.tasks.size()), ranges_[t.id].assign(std::size_t(t.rows), 0.0f);
   std::int64_t at = 0;
-  for (const auto& [count, bits] : message_groups(t)) {
+  for (const auto& [count, width] : message_groups(t)) {
     float* ranges = collect_ ? ranges_[t.id].data() + at : nullptr;
-    encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, bits, qk, out, ranges);
-    if (collect_ && scheduler::quantized(bits)) {  // measured error against the model's bound
-      const QuantStats q = pack_stats(src, lda, rows.data() + at, count, t.cols, bits, out, nullptr, scratch_);
+    encode_rows({src, lda, rows.data() + at, 0, local_global_.data()}, count, t.cols, width, qk, out, ranges);
+    if (collect_ && width.quantized()) {  // measured error against the model's bound
+      const QuantStats q = pack_stats(src, lda, rows.data() + at, count, t.cols, width, out, nullptr, scratch_);
       quant_stats_.add(q);
       quant_by_layer_[{t.layer, t.dir == scheduler::Direction::backward ? 1 : 0}].add(q);
     }
-    out += scheduler::message_bytes(count, t.cols, bits);
+    out += scheduler::message_bytes(count, t.cols, width);
     at += count;
   }
 }
@@ -366,12 +366,12 @@ void PlanExecutor::run_unpack(const Task& t) {
   const bool plain = t.scale == 1 && t.smoothing == 0;
   if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
   std::int64_t at = 0;
-  for (const auto& [count, bits] : message_groups(t)) {
+  for (const auto& [count, width] : message_groups(t)) {
     if (plain)
-      decode_rows(in, count, t.cols, bits, {dst, ldc, rows.data() + at, 0, t.accumulate});
+      decode_rows(in, count, t.cols, width, {dst, ldc, rows.data() + at, 0, t.accumulate});
     else
-      decode_rows(in, count, t.cols, bits, {scratch_.data(), t.cols, nullptr, at, false});
-    in += scheduler::message_bytes(count, t.cols, bits);
+      decode_rows(in, count, t.cols, width, {scratch_.data(), t.cols, nullptr, at, false});
+    in += scheduler::message_bytes(count, t.cols, width);
     at += count;
   }
   if (!plain) {  // dst = s dst + (1 - s) scale m, or dst += scale m

@@ -66,13 +66,13 @@ std::vector<std::vector<graph::NodeId>> message_rows(const scheduler::Plan& plan
 void sample_message_rows(const scheduler::Plan& plan, const graph::LocalPartition& part,
                          const scheduler::BoundarySample& sample,
                          std::vector<std::vector<graph::NodeId>>& rows_by_task);
-// (rows, bits) of each group of a pack / unpack's message; a uniform message is one group.
-std::vector<std::pair<std::int64_t, int>> message_groups(const scheduler::Task& t);
+// (rows, width) of each group of a pack / unpack's message; a uniform message is one group.
+std::vector<std::pair<std::int64_t, scheduler::Width>> message_groups(const scheduler::Task& t);
 // Quantization error of one encoded group: `count` rows (row r at src + rows[r] * ld) of `cols`
-// values against their decoding from `message` (bits 2, 4 or 8); each row's range (max - min) into
+// values against their decoding from `message` (a quantized width); each row's range (max - min) into
 // ranges when not null. scratch: reused decode space.
 QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* rows, std::int64_t count,
-                      std::int64_t cols, int bits, const std::uint8_t* message, float* ranges,
+                      std::int64_t cols, scheduler::Width width, const std::uint8_t* message, float* ranges,
                       std::vector<float>& scratch);
 
 // The persistent buffers of a run (stale stores), by name; shared by the plans that declare them.

@@ -58,7 +58,7 @@ nlohmann::json task_record(const scheduler::Task& t, int rank) {
           {"cols", t.cols},
           {"inner", t.inner},
           {"nnz", t.nnz},
-          {"bits", t.bits}};
+          {"bits", t.width.code()}};
 }
 
 nlohmann::json to_json(const EpochMetrics& m) {
@@ -89,7 +89,7 @@ nlohmann::json to_json(const EpochMetrics& m) {
   if (m.assignment.present) {
     const auto& a = m.assignment;
     nlohmann::json hist = nlohmann::json::object();
-    for (const auto& [bits, rows] : a.rows_at_bits) hist[std::to_string(bits)] = rows;
+    for (const auto& [width, rows] : a.rows_at_bits) hist[scheduler::width_name(width)] = rows;
     j["assignment"] = {{"solve_s", a.solve_s},
                        {"methods", a.methods},
                        {"objective", a.objective},

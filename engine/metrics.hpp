@@ -26,14 +26,14 @@ struct ExchangeBytes {
 // A bit-width re-assignment made after an epoch (adaptive widths).
 struct AssignmentRecord {
   bool present = false;
-  double solve_s = 0;                        // solver wall time, all rounds
-  std::vector<std::string> methods;          // per round: milp-optimal, milp, greedy-fallback, random
-  double objective = 0;                      // normalised objective, summed over rounds
-  double predicted_variance = 0;             // model's weighted variance of the new widths
-  std::map<int, std::int64_t> rows_at_bits;  // histogram of the new widths over message rows
-  double quant_error_sq = 0;                 // measured sum of squared quantization errors of the epoch
-  double quant_bound_sq = 0;                 // the model's bound of the same sum
-  std::int64_t quant_elements = 0;           // elements behind those two sums
+  double solve_s = 0;                                     // solver wall time, all rounds
+  std::vector<std::string> methods;                       // per round: milp-optimal, milp, greedy-fallback, random
+  double objective = 0;                                   // normalised objective, summed over rounds
+  double predicted_variance = 0;                          // model's weighted variance of the new widths
+  std::map<scheduler::Width, std::int64_t> rows_at_bits;  // histogram of the new widths over message rows
+  double quant_error_sq = 0;                              // measured sum of squared quantization errors of the epoch
+  double quant_bound_sq = 0;                              // the model's bound of the same sum
+  std::int64_t quant_elements = 0;                        // elements behind those two sums
 };
 
 // Quantization error of one (layer, direction) in an epoch whose statistics were collected.

@@ -71,7 +71,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
                {"backend", c.backend},
                {"transport", c.transport},
                {"mode", scheduler::to_string(c.mode)},
-               {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.bits)},
+               {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.width)},
                {"stale", c.peers.stale},
                {"stale_momentum", c.peers.stale_momentum},
                {"boundary_rate", c.peers.boundary_rate},
@@ -274,10 +274,10 @@ scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::Loc
 }
 
 scheduler::ModelShape model_shape(const TrainConfig& config, std::int64_t features, std::int64_t classes) {
-  if (!scheduler::valid_bits(config.bits))
-    throw Error("--bits " + scheduler::width_name(config.bits) + ": allowed " + scheduler::kWidthsAllowed);
-  if (!scheduler::quantizes(config.mode) && config.bits != 32)
-    throw Error("--bits " + scheduler::width_name(config.bits) + ": mode '" + scheduler::to_string(config.mode) +
+  if (!config.width.valid())
+    throw Error("--bits " + scheduler::width_name(config.width) + ": allowed " + scheduler::kWidthsAllowed);
+  if (!scheduler::quantizes(config.mode) && config.width != scheduler::Width::fp32())
+    throw Error("--bits " + scheduler::width_name(config.width) + ": mode '" + scheduler::to_string(config.mode) +
                 "' exchanges fp32; use --mode quant or adaqp to quantize");
   scheduler::check_peers(config.peers, config.mode, config.adaptive);
   scheduler::ModelShape shape;
@@ -308,12 +308,13 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
   for (int r = 0; r < ranks; ++r) {
     shape.feature_nnz = part_nnz[r];
     const auto strategy = scheduler::strategy_of(config.mode);
-    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment, config.peers));
+    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.width, assignment, config.peers));
     out.eval.push_back(scheduler::build_plan(parts[r], shape, strategy, false));
     if (config.peers.stale) {
       auto first = config.peers;
       first.warmup = true;
-      out.train_first.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.bits, assignment, first));
+      out.train_first.push_back(
+          scheduler::build_plan(parts[r], shape, strategy, true, config.width, assignment, first));
     }
   }
   // A rank without halo rows reads no halo features whatever its plan says (its local rows are its
@@ -480,7 +481,7 @@ class TrainingRun {
     write_trace();
     backend_->finish(params_);
     result_.summary = summarize(result_.epochs, ranks_, scheduler::to_string(config_.mode),
-                                config_.adaptive ? "adaptive" : scheduler::width_name(config_.bits));
+                                config_.adaptive ? "adaptive" : scheduler::width_name(config_.width));
     result_.summary.strategy = scheduler::strategy_name(config_.mode, config_.peers);
     auto summary = to_json(result_.summary);
     summary["backend"] = backend_->describe();  // what ran the plans (device, communicator)
@@ -517,7 +518,7 @@ class TrainingRun {
     // Statistics (row ranges, quantization error) on re-assignment epochs and on the last epoch
     // of a quantized run.
     const bool quantized_run =
-        ranks_ > 1 && scheduler::quantizes(config_.mode) && (config_.adaptive || scheduler::quantized(config_.bits));
+        ranks_ > 1 && scheduler::quantizes(config_.mode) && (config_.adaptive || config_.width.quantized());
     const bool stats = reassign || (quantized_run && epoch == config_.epochs);
     trainer_->collect_stats(stats);
     if (epoch == 2) start_trace();

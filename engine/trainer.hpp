@@ -29,8 +29,9 @@ struct TrainConfig {
   std::uint64_t seed = 0;                           // weights and dropout
   int threads = 0;                                  // OpenMP + BLAS threads per rank; 0 = cores / ranks on this host
   scheduler::Mode mode = scheduler::Mode::vanilla;  // strategy (overlap or not) and quantization
-  int bits = 32;          // exchange width of the training step: 32 for vanilla / overlap; 2, 4, 8, 16 when quantized
-  bool adaptive = false;  // --bits adaptive: widths from scheduler::assign_bits; `bits` is the first period's
+  scheduler::Width
+      width;  // exchange width of the training step: fp32 for vanilla / overlap; 2, 4, 8, fp16, bf16 when quantized
+  bool adaptive = false;  // --bits adaptive: widths from scheduler::assign_bits; `width` is the first period's
   scheduler::AssignConfig assign;
   scheduler::PeerOptions peers;      // stale pipelining / boundary sampling (scheduler/peers.hpp)
   std::int64_t assign_period = 50;   // epochs between re-assignments

@@ -53,9 +53,9 @@ BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::
     if (config.scheme == AssignScheme::adaptive) {
       a = solve_milp(p, config.time_limit_s);
     } else {
-      std::vector<int> bits(p.groups.size());
-      for (auto& b : bits) b = p.widths[rng.below(p.widths.size())];
-      a = evaluate(p, bits);
+      std::vector<Width> widths(p.groups.size());
+      for (auto& w : widths) w = p.widths[rng.below(p.widths.size())];
+      a = evaluate(p, widths);
       a.method = "random";
     }
     rep.solve_s += a.solve_s;
@@ -68,8 +68,8 @@ BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::
       for (std::size_t g = 0; g < p.groups.size(); ++g)
         if (group_of[g].first == int(m)) {
           layout.group_rows.push_back(group_of[g].second);
-          layout.group_bits.push_back(a.bits[g]);
-          rep.rows_at_bits[a.bits[g]] += group_of[g].second;
+          layout.group_widths.push_back(a.widths[g]);
+          rep.rows_at_bits[a.widths[g]] += group_of[g].second;
         }
       out[members[m]->key] = std::move(layout);
     }
@@ -86,7 +86,7 @@ std::vector<std::int32_t> serialize(const BitAssignment& a) {
     d.insert(d.end(), l.order.begin(), l.order.end());
     for (std::size_t g = 0; g < l.group_rows.size(); ++g) {
       d.push_back(std::int32_t(l.group_rows[g]));
-      d.push_back(l.group_bits[g]);
+      d.push_back(l.group_widths[g].code());
     }
   }
   return d;
@@ -105,7 +105,9 @@ BitAssignment deserialize(const std::vector<std::int32_t>& d) {
     i += std::size_t(rows);
     for (std::int32_t g = 0; g < groups; ++g, i += 2) {
       l.group_rows.push_back(d.at(i));
-      l.group_bits.push_back(d.at(i + 1));
+      const Width w = Width::from_code(d.at(i + 1));
+      if (!w.valid()) throw std::logic_error("bit assignment: width code " + std::to_string(d.at(i + 1)));
+      l.group_widths.push_back(w);
     }
     a[k] = std::move(l);
   }

@@ -53,11 +53,11 @@ struct AssignConfig {
 using BitAssignment = std::map<ChannelKey, MessageLayout>;
 
 struct AssignReport {
-  double solve_s = 0;                        // all rounds
-  std::vector<std::string> methods;          // per round: "milp-optimal", "milp", "greedy-fallback", "random"
-  double objective = 0;                      // sum over rounds
-  double predicted_variance = 0;             // sum over rounds of the model's weighted variance
-  std::map<int, std::int64_t> rows_at_bits;  // histogram: width -> message rows
+  double solve_s = 0;                          // all rounds
+  std::vector<std::string> methods;            // per round: "milp-optimal", "milp", "greedy-fallback", "random"
+  double objective = 0;                        // sum over rounds
+  double predicted_variance = 0;               // sum over rounds of the model's weighted variance
+  std::map<Width, std::int64_t> rows_at_bits;  // histogram: width -> message rows
 };
 
 // costs[sender][receiver]: the channel's alpha-beta model.

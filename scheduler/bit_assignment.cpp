@@ -14,12 +14,12 @@
 namespace adaqp::scheduler {
 namespace {
 
-double variance_of(const RowGroup& g, int bits) {
-  const double levels = double((1 << bits) - 1);
+double variance_of(const RowGroup& g, Width w) {
+  const double levels = double((1 << w.element_bits()) - 1);
   return g.weighted_range2 * double(g.cols) / (4.0 * levels * levels);
 }
-double bytes_of(const RowGroup& g, int bits) {
-  return double(message_bytes(g.rows, g.cols, bits));
+double bytes_of(const RowGroup& g, Width w) {
+  return double(message_bytes(g.rows, g.cols, w));
 }
 
 struct Norms {
@@ -44,8 +44,8 @@ Norms norms_of(const AssignmentProblem& p) {
 void check(const AssignmentProblem& p) {
   if (!(p.lambda >= 0 && p.lambda <= 1)) throw Error("--lambda " + std::to_string(p.lambda) + ": must be in [0, 1]");
   if (p.widths.empty()) throw Error("bit assignment: no allowed width");
-  for (int w : p.widths)
-    if (!quantized(w)) throw Error("bit assignment: width " + std::to_string(w) + " is not 2, 4 or 8");
+  for (Width w : p.widths)
+    if (!w.quantized()) throw Error("bit assignment: width " + width_name(w) + " is not 2, 4 or 8");
   for (const auto& g : p.groups)
     if (g.channel < 0 || g.channel >= int(p.channels.size()))
       throw std::logic_error("bit assignment: group on missing channel " + std::to_string(g.channel));
@@ -57,13 +57,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Assignment evaluate(const AssignmentProblem& p, const std::vector<int>& bits) {
+Assignment evaluate(const AssignmentProblem& p, const std::vector<Width>& widths) {
   Assignment a;
-  a.bits = bits;
+  a.widths = widths;
   std::vector<double> bytes(p.channels.size(), 0);
   for (std::size_t i = 0; i < p.groups.size(); ++i) {
-    a.variance += variance_of(p.groups[i], bits[i]);
-    bytes[p.groups[i].channel] += bytes_of(p.groups[i], bits[i]);
+    a.variance += variance_of(p.groups[i], widths[i]);
+    bytes[p.groups[i].channel] += bytes_of(p.groups[i], widths[i]);
   }
   for (std::size_t c = 0; c < p.channels.size(); ++c)
     a.round_s = std::max(a.round_s, p.channels[c].alpha_s + p.channels[c].beta_s_per_byte * bytes[c]);
@@ -92,7 +92,7 @@ Assignment solve_greedy(const AssignmentProblem& p) {
   }
   // For a target round time Z, each channel independently lowers its groups, cheapest variance
   // per byte saved first, until it fits in Z. Targets: 65 points from z_low to z_high.
-  std::vector<int> level(G), best_bits;
+  std::vector<int> level(G);
   Assignment best;
   best.objective = 1e300;
   for (int k = 0; k <= 64; ++k) {
@@ -119,9 +119,9 @@ Assignment solve_greedy(const AssignmentProblem& p) {
         push(g);
       }
     }
-    std::vector<int> bits(G);
-    for (int g = 0; g < G; ++g) bits[g] = p.widths[level[g]];
-    const Assignment a = evaluate(p, bits);
+    std::vector<Width> widths(G);
+    for (int g = 0; g < G; ++g) widths[g] = p.widths[level[g]];
+    const Assignment a = evaluate(p, widths);
     if (a.objective < best.objective) best = a;
   }
   best.method = "greedy";
@@ -187,7 +187,7 @@ Assignment solve_milp(const AssignmentProblem& p, double time_limit_s) {
   // Warm start from the greedy solution.
   std::vector<double> start(ncols, 0);
   for (int g = 0; g < G; ++g) {
-    const int w = int(std::find(p.widths.begin(), p.widths.end(), greedy.bits[g]) - p.widths.begin());
+    const int w = int(std::find(p.widths.begin(), p.widths.end(), greedy.widths[g]) - p.widths.begin());
     start[g * W + w] = 1;
   }
   start[nx] = greedy.round_s;
@@ -196,11 +196,11 @@ Assignment solve_milp(const AssignmentProblem& p, double time_limit_s) {
   Assignment out = greedy;
   out.method = "greedy-fallback";
   if (const double* x = model.bestSolution()) {
-    std::vector<int> bits(G, p.widths.back());
+    std::vector<Width> widths(G, p.widths.back());
     for (int g = 0; g < G; ++g)
       for (int w = 0; w < W; ++w)
-        if (x[g * W + w] > 0.5) bits[g] = p.widths[w];
-    const Assignment milp = evaluate(p, bits);
+        if (x[g * W + w] > 0.5) widths[g] = p.widths[w];
+    const Assignment milp = evaluate(p, widths);
     if (milp.objective <= greedy.objective + 1e-12) {
       out = milp;
       out.method = model.isProvenOptimal() ? "milp-optimal" : "milp";

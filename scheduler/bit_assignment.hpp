@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/wire_format.hpp"
+
 namespace adaqp::scheduler {
 
 struct RowGroup {
@@ -34,21 +36,21 @@ struct ChannelCost {
 struct AssignmentProblem {
   std::vector<RowGroup> groups;
   std::vector<ChannelCost> channels;
-  double lambda = 0.5;               // weight of variance, in [0, 1]
-  std::vector<int> widths{2, 4, 8};  // allowed widths, increasing
+  double lambda = 0.5;                                                           // weight of variance, in [0, 1]
+  std::vector<Width> widths{Width::quant(2), Width::quant(4), Width::quant(8)};  // allowed, increasing
 };
 
 struct Assignment {
-  std::vector<int> bits;  // per group
-  double objective = 0;   // the normalised objective above
-  double variance = 0;    // sum_g V_g(b_g)
-  double round_s = 0;     // Z
-  double solve_s = 0;     // wall time of the solve
-  std::string method;     // "milp", "milp-optimal", "greedy", "greedy-fallback"
+  std::vector<Width> widths;  // per group
+  double objective = 0;       // the normalised objective above
+  double variance = 0;        // sum_g V_g(b_g)
+  double round_s = 0;         // Z
+  double solve_s = 0;         // wall time of the solve
+  std::string method;         // "milp", "milp-optimal", "greedy", "greedy-fallback"
 };
 
 // Objective, variance and round time of a given choice (the one definition used by all solvers).
-Assignment evaluate(const AssignmentProblem& p, const std::vector<int>& bits);
+Assignment evaluate(const AssignmentProblem& p, const std::vector<Width>& widths);
 
 // Greedy: for 65 target round times between the all-lowest and all-highest extremes, every
 // channel lowers its groups, least variance added per byte saved first, until it fits the target;

@@ -15,18 +15,18 @@ PlanBuilder::Wire PlanBuilder::wire(int l, Direction d, int sender, int receiver
       const MessageLayout& lay = it->second;
       std::int64_t bytes = 0, meta = 0, total = 0;
       for (std::size_t g = 0; g < lay.group_rows.size(); ++g) {
-        bytes += message_bytes(lay.group_rows[g], cols, lay.group_bits[g]);
-        meta += meta_bytes(lay.group_rows[g], lay.group_bits[g]);
+        bytes += message_bytes(lay.group_rows[g], cols, lay.group_widths[g]);
+        meta += meta_bytes(lay.group_rows[g], lay.group_widths[g]);
         total += lay.group_rows[g];
       }
       if (total != rows || (!lay.order.empty() && std::int64_t(lay.order.size()) != rows))
         throw std::logic_error("bit assignment of layer " + std::to_string(l) + " " + to_string(d) + " " +
                                std::to_string(sender) + "->" + std::to_string(receiver) + " covers " +
                                std::to_string(total) + " of " + std::to_string(rows) + " rows");
-      return {0, bytes, meta, &lay};
+      return {Width::mixed(), bytes, meta, &lay};
     }
   }
-  return {bits_, message_bytes(rows, cols, bits_), meta_bytes(rows, bits_), nullptr};
+  return {width_, message_bytes(rows, cols, width_), meta_bytes(rows, width_), nullptr};
 }
 
 Task PlanBuilder::message_task(TaskKind kind, int l, Direction d, std::vector<int> deps, const std::string& what,
@@ -37,7 +37,7 @@ Task PlanBuilder::message_task(TaskKind kind, int l, Direction d, std::vector<in
   t.cols = cols;
   t.bytes = w.bytes;
   t.meta_bytes = w.meta;
-  t.bits = w.bits;
+  t.width = w.width;
   if (w.layout && (kind == TaskKind::pack || kind == TaskKind::unpack)) t.layout = *w.layout;
   t.message = msg;
   return t;

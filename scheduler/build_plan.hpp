@@ -41,21 +41,21 @@ struct ModelShape {
 };
 
 // One rank's plan. training = false builds the evaluation pass (forward without dropout, fp32
-// exchanges). bits: width of the training exchanges of embeddings and embedding gradients
-// (32, 16, 8, 4, 2; scheduler/wire_format.hpp); the gradient all-reduce stays fp32. A channel
+// exchanges). width: width of the training exchanges of embeddings and embedding gradients
+// (fp32, fp16, bf16, quant 8, 4, 2; scheduler/wire_format.hpp); the gradient all-reduce stays fp32. A channel
 // that has a layout in `assignment` uses it instead (mixed widths; training plans only). `peers`:
 // stale pipelining or boundary sampling (scheduler/peers.hpp; training plans only, evaluation
 // plans ignore it).
 Plan build_plan(const graph::LocalPartition& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits = 32, const BitAssignment* assignment = nullptr, const PeerOptions& peers = {});
+                Width width = Width::fp32(), const BitAssignment* assignment = nullptr, const PeerOptions& peers = {});
 // The same from the partition's sizes alone (what the plan depends on): the simulator builds
 // plans of graphs too large to hold from a statistical model of their partitions.
 Plan build_plan(const graph::PartitionShape& part, const ModelShape& model, Strategy strategy, bool training,
-                int bits = 32, const BitAssignment* assignment = nullptr, const PeerOptions& peers = {});
+                Width width = Width::fp32(), const BitAssignment* assignment = nullptr, const PeerOptions& peers = {});
 
 // Every rank's plan, validated together (send/recv matching). Plans are deterministic.
 std::vector<Plan> build_plans(const std::vector<graph::LocalPartition>& parts, const ModelShape& model,
-                              Strategy strategy, bool training, int bits = 32,
+                              Strategy strategy, bool training, Width width = Width::fp32(),
                               const BitAssignment* assignment = nullptr, const PeerOptions& peers = {});
 
 }  // namespace adaqp::scheduler

@@ -50,7 +50,7 @@ const char* to_string(TaskKind k) {
 }
 TimeBucket time_bucket(const Task& t) {
   if (t.kind == TaskKind::allreduce) return TimeBucket::reduce;
-  if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.bits != 32) return TimeBucket::quant;
+  if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && t.width != Width::fp32()) return TimeBucket::quant;
   return t.lane == Lane::compute ? TimeBucket::compute : TimeBucket::comm;
 }
 const char* to_string(TimeBucket b) {
@@ -251,7 +251,7 @@ std::string to_json(const Plan& p) {
               {"nnz", t.nnz},
               {"bytes", t.bytes},
               {"peer", t.peer},
-              {"bits", t.bits},
+              {"bits", t.width.code()},
               {"label", t.label}};
     if (t.src.kind != Operand::none) j["a"] = operand(t.src);
     if (t.src2.kind != Operand::none) j["b"] = operand(t.src2);
@@ -281,7 +281,7 @@ std::string to_json(const Plan& p) {
                   {"ranks", p.ranks},
                   {"strategy", to_string(p.strategy)},
                   {"training", p.training},
-                  {"bits", p.bits},
+                  {"bits", p.width.code()},
                   {"bytes_sent", p.bytes_sent()},
                   {"bytes_meta", p.bytes_meta()},
                   {"halo_features", p.halo_features},

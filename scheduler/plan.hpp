@@ -5,11 +5,13 @@
 // Conventions. Tasks are listed in a valid topological order (deps point to earlier tasks); the
 // list order is the order a single compute lane issues them. A send or recv task only posts the
 // operation; a task that depends on it waits for its completion. Sizes are in elements (rows,
-// cols, nnz) and bytes; `bits` is the width of a payload element (32 = fp32).
+// cols, nnz) and bytes; `width` is how a message's elements travel (scheduler/wire_format.hpp).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "scheduler/wire_format.hpp"
 
 namespace adaqp::scheduler {
 
@@ -69,12 +71,12 @@ struct RowSet {
 
 // How a message's rows travel when they do not all use one width (adaptive assignment): the
 // message holds the exchange's rows in `order` (positions into the row set; empty = as listed),
-// cut into consecutive groups of group_rows[k] rows sent at group_bits[k] bits, each group in the
-// wire format of its width, one after the other. Empty: every row at Task::bits, as listed.
+// cut into consecutive groups of group_rows[k] rows sent at width group_widths[k], each group in
+// the wire format of its width, one after the other. Empty: every row at Task::width, as listed.
 struct MessageLayout {
   std::vector<std::int32_t> order;
   std::vector<std::int64_t> group_rows;
-  std::vector<int> group_bits;
+  std::vector<Width> group_widths;
   bool empty() const { return group_rows.empty(); }
   bool operator==(const MessageLayout&) const = default;
 };
@@ -94,8 +96,8 @@ struct Task {
   // Sizes (what a cost model needs).
   std::int64_t rows = 0, cols = 0, inner = 0, nnz = 0, bytes = 0;
   int peer = -1;
-  int bits = 32;         // pack / unpack / send / recv: wire width (scheduler/wire_format.hpp); 0 = mixed (layout)
-  MessageLayout layout;  // pack / unpack: per-group widths when mixed
+  Width width;                  // pack / unpack / send / recv: wire width (fp32 by default; mixed: see layout)
+  MessageLayout layout;         // pack / unpack: per-group widths when mixed
   std::int64_t meta_bytes = 0;  // metadata part of bytes (quantized messages)
   // Operands (what each kind reads and writes: TaskKind). The JSON dump names them a, b, c.
   Operand src, src2, dst;
@@ -158,7 +160,7 @@ struct Plan {
   int rank = 0, ranks = 1;
   Strategy strategy = Strategy::vanilla;
   bool training = true;
-  int bits = 32;  // width of the training exchanges (evaluation plans: 32)
+  Width width;  // width of the training exchanges (evaluation plans: fp32)
   std::vector<BufferSpec> buffers;
   std::vector<MessageSpec> messages;
   std::vector<ParamSpec> params;

@@ -7,17 +7,17 @@
 
 namespace adaqp::scheduler {
 
-PlanBuilder::PlanBuilder(const graph::PartitionShape& part, const ModelShape& m, Strategy s, bool training, int bits,
+PlanBuilder::PlanBuilder(const graph::PartitionShape& part, const ModelShape& m, Strategy s, bool training, Width width,
                          const BitAssignment* assignment, const PeerOptions& peers)
     : part_(part),
       m_(m),
       strategy_(s),
-      bits_(training ? bits : 32),
+      width_(training ? width : Width::fp32()),
       assignment_(training ? assignment : nullptr),
       peers_(training ? peers : PeerOptions{}),
       n_(part.num_inner()),
       nl_(part.num_local()) {
-  if (!valid_bits(bits)) throw Error("--bits " + std::to_string(bits) + ": allowed " + kWidthsAllowed);
+  if (!width.valid()) throw Error("--bits " + width_name(width) + ": allowed " + kWidthsAllowed);
   check_peers(peers_, s == Strategy::overlap ? Mode::overlap : Mode::vanilla, false);
   if (peers_.any() && assignment_)
     throw Error("adaptive widths with stale pipelining or boundary sampling: not supported");
@@ -25,7 +25,7 @@ PlanBuilder::PlanBuilder(const graph::PartitionShape& part, const ModelShape& m,
   plan_.ranks = part.parts;
   plan_.strategy = s;
   plan_.training = training;
-  plan_.bits = bits_;
+  plan_.width = width_;
   // Non-zeros of the aggregation operator and its transpose by column class.
   nnz_to_halo_ = part.nnz_to_halo;
   nnz_to_inner_ = part.nnz_central + part.nnz_marginal - part.nnz_to_halo;

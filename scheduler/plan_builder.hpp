@@ -25,7 +25,7 @@ namespace adaqp::scheduler {
 
 class PlanBuilder {
  public:
-  PlanBuilder(const graph::PartitionShape& part, const ModelShape& m, Strategy s, bool training, int bits,
+  PlanBuilder(const graph::PartitionShape& part, const ModelShape& m, Strategy s, bool training, Width width,
               const BitAssignment* assignment, const PeerOptions& peers);
   Plan build();
 
@@ -100,7 +100,7 @@ class PlanBuilder {
   std::int64_t rows_out(Direction d, int q) const { return sampled_rows(full_out(d, q), peers_.boundary_rate); }
   // Width, bytes and metadata bytes of one channel's message, and its layout when assigned.
   struct Wire {
-    int bits;
+    Width width;
     std::int64_t bytes, meta;
     const MessageLayout* layout;
   };
@@ -161,7 +161,7 @@ class PlanBuilder {
   const graph::PartitionShape& part_;
   ModelShape m_;
   Strategy strategy_;
-  int bits_;
+  Width width_;
   const BitAssignment* assignment_;
   PeerOptions peers_;
   std::int64_t n_, nl_;             // inner rows, local rows (inner + halo)

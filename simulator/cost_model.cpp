@@ -36,7 +36,7 @@ const std::vector<CostClass>& cost_classes() {
         {"optimizer", {"calls", "elements"}},
     };
     for (const char* kind : {"pack", "unpack"})
-      for (int bits : {32, 16, 8, 4, 2}) c.push_back({kind + std::to_string(bits), elems});
+      for (scheduler::Width w : kCalibratedWidths) c.push_back({kind + std::to_string(w.element_bits()), elems});
     return c;
   }();
   return classes;
@@ -102,9 +102,8 @@ std::pair<std::string, std::vector<double>> task_features(const Task& t) {
       return {"dropout_backward", split(1, elements, elements * 9)};
     case TaskKind::pack:
     case TaskKind::unpack:
-      return {
-          std::string(t.kind == TaskKind::pack ? "pack" : "unpack") + std::to_string(scheduler::element_bits(t.bits)),
-          split(1, elements, elements * 4)};
+      return {std::string(t.kind == TaskKind::pack ? "pack" : "unpack") + std::to_string(t.width.element_bits()),
+              split(1, elements, elements * 4)};
     case TaskKind::copy_rows:  // stale stores in, dropped halo rows cleared: a row copy
       return {"copy", split(1, elements, elements * 8)};
     case TaskKind::loss:
@@ -137,7 +136,7 @@ double compute_seconds(const Task& t, const Profile& profile) {
       Task one = t;
       one.layout = {};
       one.rows = t.layout.group_rows[g];
-      one.bits = t.layout.group_bits[g];
+      one.width = t.layout.group_widths[g];
       if (one.rows == 0) continue;
       const auto [name, f] = task_features(one);
       s += evaluate(name, f, profile);

@@ -9,6 +9,9 @@
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine::cuda {
+
+using scheduler::Width;
+
 namespace {
 
 constexpr int kThreads = 128;  // threads per block
@@ -56,22 +59,23 @@ struct OrOp {
 };
 
 // Largest magnitude of a 16-bit format (as engine/codec.cpp).
-__device__ inline bool too_large(int bits, float v) {
-  return (bits == 16 && fabsf(v) > 65504.0f) || (bits == scheduler::kBf16 && fabsf(v) > 3.3895312e38f);
+__device__ inline bool too_large(Width w, float v) {
+  return (w == Width::fp16() && fabsf(v) > 65504.0f) || (w == Width::bf16() && fabsf(v) > 3.3895312e38f);
 }
 
 template <int G>
 __global__ void __launch_bounds__(kThreads)
     encode_kernel(const float* __restrict__ src, std::int64_t ld, const std::int32_t* __restrict__ list,
                   std::int64_t first, const std::int64_t* __restrict__ global_ids, std::int64_t rows, std::int64_t cols,
-                  int bits, std::uint64_t prefix, std::uint8_t* __restrict__ out, unsigned long long* bad_row) {
+                  Width width, std::uint64_t prefix, std::uint8_t* __restrict__ out, unsigned long long* bad_row) {
   using Row = RowGroup<G>;
   const std::int64_t r = Row::row();
   if (r >= rows) return;  // the row's G threads together
   const int lane = Row::lane();
   const std::int64_t i = row_index(list, first, r);
   const float* x = src + i * ld;
-  if (bits == 32) {
+  const int bits = width.element_bits();
+  if (width == Width::fp32()) {
     float* y = reinterpret_cast<float*>(out) + r * cols;
 #pragma unroll 4
     for (std::int64_t j = lane; j < cols; j += G) y[j] = x[j];
@@ -83,7 +87,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 4
   for (std::int64_t j = lane; j < cols; j += G) {
     const float v = x[j];
-    bad |= !isfinite(v) || too_large(bits, v);
+    bad |= !isfinite(v) || too_large(width, v);
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
   }
@@ -94,11 +98,11 @@ __global__ void __launch_bounds__(kThreads)
     if (lane == 0) atomicMin(bad_row, static_cast<unsigned long long>(r));
     return;
   }
-  if (bits == 16 || bits == scheduler::kBf16) {
+  if (width.half()) {
     auto* h = reinterpret_cast<std::uint16_t*>(out) + r * cols;
 #pragma unroll 4
     for (std::int64_t j = lane; j < cols; j += G) {
-      if (bits == 16) {
+      if (width == Width::fp16()) {
         h[j] = __half_as_ushort(__float2half_rn(x[j]));
       } else {
         const std::uint32_t u = __float_as_uint(x[j]);
@@ -117,7 +121,7 @@ __global__ void __launch_bounds__(kThreads)
     reinterpret_cast<float*>(out + r * 8)[0] = rlo;
     reinterpret_cast<float*>(out + r * 8)[1] = scale;
   }
-  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, bits);
+  const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, width);
   std::uint8_t* payload = out + rows * 8 + r * row_bytes;
   const std::uint64_t key = quant_row_key(prefix, global_ids ? global_ids[i] : i);
   const std::uint32_t top = (1u << bits) - 1u;
@@ -149,7 +153,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <int G>
 __global__ void __launch_bounds__(kThreads)
-    decode_kernel(const std::uint8_t* __restrict__ in, std::int64_t rows, std::int64_t cols, int bits,
+    decode_kernel(const std::uint8_t* __restrict__ in, std::int64_t rows, std::int64_t cols, Width width,
                   float* __restrict__ dst, std::int64_t ld, const std::int32_t* __restrict__ list, std::int64_t first,
                   bool accumulate) {
   using Row = RowGroup<G>;
@@ -157,13 +161,13 @@ __global__ void __launch_bounds__(kThreads)
   if (r >= rows) return;
   const int lane = Row::lane();
   float* y = dst + row_index(list, first, r) * ld;
-  if (!scheduler::quantized(bits)) {
+  if (!width.quantized()) {
 #pragma unroll 4
     for (std::int64_t j = lane; j < cols; j += G) {
       float v;
-      if (bits == 32)
+      if (width == Width::fp32())
         v = reinterpret_cast<const float*>(in)[r * cols + j];
-      else if (bits == 16)
+      else if (width == Width::fp16())
         v = __half2float(__ushort_as_half(reinterpret_cast<const std::uint16_t*>(in)[r * cols + j]));
       else
         v = __uint_as_float(std::uint32_t(reinterpret_cast<const std::uint16_t*>(in)[r * cols + j]) << 16);
@@ -173,7 +177,8 @@ __global__ void __launch_bounds__(kThreads)
   }
   const float lo = reinterpret_cast<const float*>(in + r * 8)[0];
   const float scale = reinterpret_cast<const float*>(in + r * 8)[1];
-  const std::uint8_t* payload = in + rows * 8 + r * scheduler::row_payload_bytes(cols, bits);
+  const int bits = width.element_bits();
+  const std::uint8_t* payload = in + rows * 8 + r * scheduler::row_payload_bytes(cols, width);
   const std::uint32_t mask = (1u << bits) - 1u;
 #pragma unroll 4
   for (std::int64_t j = lane; j < cols; j += G) {
@@ -198,18 +203,17 @@ cudaStream_t as_stream(void* s) {
 
 }  // namespace
 
-void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, Width width, const QuantKey& key,
                  std::uint8_t* out, void* stream) {
-  if (!scheduler::valid_bits(bits))
-    throw Error("--bits " + std::to_string(bits) + ": allowed " + scheduler::kWidthsAllowed);
+  if (!width.valid()) throw Error("--bits " + scheduler::width_name(width) + ": allowed " + scheduler::kWidthsAllowed);
   if (rows == 0) return;
-  if (scheduler::quantized(bits) && !src.global_ids) throw Error("GPU codec: quantized rows need global ids");
+  if (width.quantized() && !src.global_ids) throw Error("GPU codec: quantized rows need global ids");
   StreamBuffer flag(sizeof(unsigned long long), stream);
   const unsigned long long none = ~0ULL;
   check(cudaMemcpyAsync(flag.get(), &none, sizeof none, cudaMemcpyHostToDevice, as_stream(stream)), "flag upload");
   const auto kernel = warp_rows(cols) ? encode_kernel<32> : encode_kernel<kThreads>;
   kernel<<<blocks_for_rows(rows, cols), kThreads, 0, as_stream(stream)>>>(
-      src.data, src.ld, src.list, src.first, src.global_ids, rows, cols, bits, quant_key_prefix(key), out,
+      src.data, src.ld, src.list, src.first, src.global_ids, rows, cols, width, quant_key_prefix(key), out,
       flag.as<unsigned long long>());
   check(cudaGetLastError(), "encode kernel launch");
   unsigned long long bad = none;
@@ -226,20 +230,19 @@ void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int
   copy_to_host(row.data(), src.data + std::int64_t(index) * src.ld, std::size_t(cols) * sizeof(float));
   std::int64_t gid = index;
   if (src.global_ids) copy_to_host(&gid, src.global_ids + index, sizeof gid);
-  std::vector<std::uint8_t> scratch(std::size_t(scheduler::message_bytes(1, cols, bits)));
+  std::vector<std::uint8_t> scratch(std::size_t(scheduler::message_bytes(1, cols, width)));
   const std::int64_t ids[1] = {gid};
   const std::int32_t zero[1] = {0};
-  reference::encode_rows({row.data(), cols, zero, 0, ids}, 1, cols, bits, key, scratch.data());  // throws
+  reference::encode_rows({row.data(), cols, zero, 0, ids}, 1, cols, width, key, scratch.data());  // throws
   throw Error("GPU codec: non-finite input in the row of node " + std::to_string(gid));
 }
 
-void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst,
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, Width width, const RowTarget& dst,
                  void* stream) {
-  if (!scheduler::valid_bits(bits))
-    throw Error("--bits " + std::to_string(bits) + ": allowed " + scheduler::kWidthsAllowed);
+  if (!width.valid()) throw Error("--bits " + scheduler::width_name(width) + ": allowed " + scheduler::kWidthsAllowed);
   if (rows == 0) return;
   const auto kernel = warp_rows(cols) ? decode_kernel<32> : decode_kernel<kThreads>;
-  kernel<<<blocks_for_rows(rows, cols), kThreads, 0, as_stream(stream)>>>(in, rows, cols, bits, dst.data, dst.ld,
+  kernel<<<blocks_for_rows(rows, cols), kThreads, 0, as_stream(stream)>>>(in, rows, cols, width, dst.data, dst.ld,
                                                                           dst.list, dst.first, dst.accumulate);
   check(cudaGetLastError(), "decode kernel launch");
 }

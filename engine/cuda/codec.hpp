@@ -17,12 +17,12 @@
 
 namespace adaqp::engine::cuda {
 
-// Encodes into out (scheduler::message_bytes(rows, cols, bits) device bytes). Waits for the stream
+// Encodes into out (scheduler::message_bytes(rows, cols, width) device bytes). Waits for the stream
 // and throws adaqp::Error, with the CPU codec's message, on a NaN / infinite / out-of-range value.
-void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, int bits, const QuantKey& key,
-                 std::uint8_t* out, void* stream = nullptr);
+void encode_rows(const RowSource& src, std::int64_t rows, std::int64_t cols, scheduler::Width width,
+                 const QuantKey& key, std::uint8_t* out, void* stream = nullptr);
 // Decodes into dst (overwrite or add); asynchronous on the stream.
-void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, int bits, const RowTarget& dst,
-                 void* stream = nullptr);
+void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, scheduler::Width width,
+                 const RowTarget& dst, void* stream = nullptr);
 
 }  // namespace adaqp::engine::cuda

@@ -454,12 +454,12 @@ class CudaExecutor : public Executor, private StepHooks {
         const std::uint8_t* in = dmsg_[std::size_t(t.message)].as<std::uint8_t>();
         const bool plain = t.scale == 1 && t.smoothing == 0;
         std::int64_t at = 0;
-        for (const auto& [count, bits] : message_groups(t)) {
+        for (const auto& [count, width] : message_groups(t)) {
           if (plain)
-            decode_rows(in, count, t.cols, bits, {dst, ldc, rows + at, 0, t.accumulate}, stream);
+            decode_rows(in, count, t.cols, width, {dst, ldc, rows + at, 0, t.accumulate}, stream);
           else
-            decode_rows(in, count, t.cols, bits, {scratch_.as<float>(), t.cols, nullptr, at, false}, stream);
-          in += scheduler::message_bytes(count, t.cols, bits);
+            decode_rows(in, count, t.cols, width, {scratch_.as<float>(), t.cols, nullptr, at, false}, stream);
+          in += scheduler::message_bytes(count, t.cols, width);
           at += count;
         }
         if (!plain)
@@ -515,9 +515,9 @@ class CudaExecutor : public Executor, private StepHooks {
     const auto* rows = rows_dev_[std::size_t(t.id)].as<std::int32_t>();
     std::uint8_t* out = dmsg_[std::size_t(t.message)].as<std::uint8_t>();
     std::int64_t at = 0;
-    for (const auto& [count, bits] : message_groups(t)) {
-      encode_rows({src, lda, rows + at, 0, st_.local_global()}, count, t.cols, bits, qk, out, stream);
-      out += scheduler::message_bytes(count, t.cols, bits);
+    for (const auto& [count, width] : message_groups(t)) {
+      encode_rows({src, lda, rows + at, 0, st_.local_global()}, count, t.cols, width, qk, out, stream);
+      out += scheduler::message_bytes(count, t.cols, width);
       at += count;
     }
     if (st_.nccl() && !collect_) return;  // NCCL sends the device buffer once the stream reaches it
@@ -581,9 +581,9 @@ class CudaExecutor : public Executor, private StepHooks {
     const auto& rows = rows_[std::size_t(t.id)];
     const std::uint8_t* msg = hmsg_[std::size_t(t.message)].as<std::uint8_t>();
     std::int64_t at = 0;
-    for (const auto& [count, bits] : message_groups(t)) {
-      if (scheduler::quantized(bits)) {
-        const QuantStats q = pack_stats(host_src.data(), lda, rows.data() + at, count, t.cols, bits, msg,
+    for (const auto& [count, width] : message_groups(t)) {
+      if (width.quantized()) {
+        const QuantStats q = pack_stats(host_src.data(), lda, rows.data() + at, count, t.cols, width, msg,
                                         ranges.data() + at, host_scratch_);
         quant_stats_.add(q);
         quant_by_layer_[{t.layer, t.dir == scheduler::Direction::backward ? 1 : 0}].add(q);
@@ -594,7 +594,7 @@ class CudaExecutor : public Executor, private StepHooks {
           ranges[std::size_t(at + r)] = t.cols > 0 ? *hi - *lo : 0.0f;
         }
       }
-      msg += scheduler::message_bytes(count, t.cols, bits);
+      msg += scheduler::message_bytes(count, t.cols, width);
       at += count;
     }
   }

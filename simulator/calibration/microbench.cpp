@@ -343,7 +343,7 @@ void register_elementwise(const MicrobenchOptions& o) {
 void register_codecs(const MicrobenchOptions& o) {
   const Grid rows = o.quick ? Grid{1024, 8192} : Grid{1024, 8192, 32768};
   const Grid cols = o.quick ? Grid{16, 256} : Grid{16, 64, 256};
-  for (int bits : {32, 16, 8, 4, 2})
+  for (const scheduler::Width width : simulator::kCalibratedWidths)
     for (auto n : rows)
       for (auto c : cols) {
         const std::string label = dims({n, c});
@@ -354,35 +354,35 @@ void register_codecs(const MicrobenchOptions& o) {
           ids.resize(std::size_t(2 * n));
           std::iota(ids.begin(), ids.end(), 0);
         };
-        add(o, "pack" + std::to_string(bits), label, [n, c, bits, setup](benchmark::State& st) {
+        add(o, "pack" + std::to_string(width.element_bits()), label, [n, c, width, setup](benchmark::State& st) {
           std::vector<std::int32_t> list;
           std::vector<std::int64_t> ids;
           setup(list, ids);
           const auto x = random_values(2 * n * c, 18);
-          std::vector<std::uint8_t> out(std::size_t(scheduler::message_bytes(n, c, bits)));
+          std::vector<std::uint8_t> out(std::size_t(scheduler::message_bytes(n, c, width)));
           std::int64_t epoch = 0;
           for (auto _ : st) {
-            engine::encode_rows({x.data(), c, list.data(), 0, ids.data()}, n, c, bits, {1, ++epoch, 0, 0}, out.data());
+            engine::encode_rows({x.data(), c, list.data(), 0, ids.data()}, n, c, width, {1, ++epoch, 0, 0}, out.data());
             benchmark::ClobberMemory();
           }
           auto t = task_of(scheduler::TaskKind::pack, n, c);
-          t.bits = bits;
+          t.width = width;
           set_features(st, t);
         });
-        add(o, "unpack" + std::to_string(bits), label, [n, c, bits, setup](benchmark::State& st) {
+        add(o, "unpack" + std::to_string(width.element_bits()), label, [n, c, width, setup](benchmark::State& st) {
           std::vector<std::int32_t> list;
           std::vector<std::int64_t> ids;
           setup(list, ids);
           const auto x = random_values(2 * n * c, 19);
-          std::vector<std::uint8_t> msg(std::size_t(scheduler::message_bytes(n, c, bits)));
-          engine::encode_rows({x.data(), c, list.data(), 0, ids.data()}, n, c, bits, {1, 1, 0, 0}, msg.data());
+          std::vector<std::uint8_t> msg(std::size_t(scheduler::message_bytes(n, c, width)));
+          engine::encode_rows({x.data(), c, list.data(), 0, ids.data()}, n, c, width, {1, 1, 0, 0}, msg.data());
           std::vector<float> y(std::size_t(2 * n * c));
           for (auto _ : st) {
-            engine::decode_rows(msg.data(), n, c, bits, {y.data(), c, list.data(), 0, false});
+            engine::decode_rows(msg.data(), n, c, width, {y.data(), c, list.data(), 0, false});
             benchmark::ClobberMemory();
           }
           auto t = task_of(scheduler::TaskKind::unpack, n, c);
-          t.bits = bits;
+          t.width = width;
           set_features(st, t);
         });
       }

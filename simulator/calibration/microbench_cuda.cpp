@@ -276,7 +276,7 @@ void register_elementwise(const MicrobenchOptions& o) {
 void register_codecs(const MicrobenchOptions& o) {
   const Grid rows = o.quick ? Grid{4096, 131072} : Grid{4096, 32768, 262144};
   const Grid cols = o.quick ? Grid{16, 256} : Grid{16, 64, 256};
-  for (int bits : {32, 16, 8, 4, 2})
+  for (const scheduler::Width width : simulator::kCalibratedWidths)
     for (auto n : rows)
       for (auto c : cols) {
         const std::string label = dims({n, c});
@@ -286,29 +286,29 @@ void register_codecs(const MicrobenchOptions& o) {
           for (std::int64_t r = 0; r < n; ++r) l[std::size_t(r)] = std::int32_t((r * 7919) % (2 * n));
           return upload(l);
         };
-        add(o, "pack" + std::to_string(bits), label, [n, c, bits, list](benchmark::State& st) {
+        add(o, "pack" + std::to_string(width.element_bits()), label, [n, c, width, list](benchmark::State& st) {
           const auto x = random_device(2 * n * c, 18), rows_of = list(), ids = iota_ids(2 * n);
-          cuda::DeviceBuffer out(std::size_t(scheduler::message_bytes(n, c, bits)));
+          cuda::DeviceBuffer out(std::size_t(scheduler::message_bytes(n, c, width)));
           std::int64_t epoch = 0;
           timed(st, [&] {
-            cuda::encode_rows({x.as<float>(), c, rows_of.as<std::int32_t>(), 0, ids.as<std::int64_t>()}, n, c, bits,
+            cuda::encode_rows({x.as<float>(), c, rows_of.as<std::int32_t>(), 0, ids.as<std::int64_t>()}, n, c, width,
                               {1, ++epoch, 0, 0}, out.as<std::uint8_t>());
           });
           auto t = task_of(TaskKind::pack, n, c);
-          t.bits = bits;
+          t.width = width;
           set_features(st, t);
         });
-        add(o, "unpack" + std::to_string(bits), label, [n, c, bits, list](benchmark::State& st) {
+        add(o, "unpack" + std::to_string(width.element_bits()), label, [n, c, width, list](benchmark::State& st) {
           const auto x = random_device(2 * n * c, 19), rows_of = list(), ids = iota_ids(2 * n);
-          cuda::DeviceBuffer msg(std::size_t(scheduler::message_bytes(n, c, bits))), y(std::size_t(2 * n * c) * 4);
-          cuda::encode_rows({x.as<float>(), c, rows_of.as<std::int32_t>(), 0, ids.as<std::int64_t>()}, n, c, bits,
+          cuda::DeviceBuffer msg(std::size_t(scheduler::message_bytes(n, c, width))), y(std::size_t(2 * n * c) * 4);
+          cuda::encode_rows({x.as<float>(), c, rows_of.as<std::int32_t>(), 0, ids.as<std::int64_t>()}, n, c, width,
                             {1, 1, 0, 0}, msg.as<std::uint8_t>());
           timed(st, [&] {
-            cuda::decode_rows(msg.as<std::uint8_t>(), n, c, bits,
+            cuda::decode_rows(msg.as<std::uint8_t>(), n, c, width,
                               {y.as<float>(), c, rows_of.as<std::int32_t>(), 0, false});
           });
           auto t = task_of(TaskKind::unpack, n, c);
-          t.bits = bits;
+          t.width = width;
           set_features(st, t);
         });
       }

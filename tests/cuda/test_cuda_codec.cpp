@@ -35,11 +35,12 @@ std::vector<T> download(const cuda::DeviceBuffer& b, std::size_t n) {
 }  // namespace
 
 TEST_CASE("GPU encode equals the CPU reference byte for byte", "[cuda][codec]") {
-  for (int bits : {2, 4, 8, 16, scheduler::kBf16, 32})
+  using scheduler::Width;
+  for (Width bits : {Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16(), Width::fp32()})
     for (std::int64_t cols : {1, 3, 4, 5, 17, 64, 255, 256, 1000, 4099}) {
       CAPTURE(bits, cols);
       const std::int64_t rows = 97, src_rows = 150;
-      CounterRng rng(std::uint64_t(cols) * 31 + std::uint64_t(bits + 100));
+      CounterRng rng(std::uint64_t(cols) * 31 + std::uint64_t(bits.code() + 100));
       std::vector<float> x(std::size_t(src_rows * cols));
       for (auto& v : x) v = float(rng.normal() * 2.0 - 0.5);
       for (std::int64_t j = 0; j < cols; ++j) x[std::size_t(7 * cols + j)] = 1.25f;  // a constant row
@@ -77,9 +78,9 @@ TEST_CASE("GPU encode reports non-finite input like the CPU", "[cuda][codec]") {
   std::vector<std::int64_t> ids = {40, 41};
   auto dx = upload(x);
   auto dids = upload(ids);
-  cuda::DeviceBuffer out(std::size_t(scheduler::message_bytes(2, 3, 4)));
-  CHECK_THROWS_WITH(cuda::encode_rows({dx.as<float>(), 3, nullptr, 0, dids.as<std::int64_t>()}, 2, 3, 4, {1, 1, 0, 0},
-                                      out.as<std::uint8_t>()),
+  cuda::DeviceBuffer out(std::size_t(scheduler::message_bytes(2, 3, scheduler::Width::quant(4))));
+  CHECK_THROWS_WITH(cuda::encode_rows({dx.as<float>(), 3, nullptr, 0, dids.as<std::int64_t>()}, 2, 3,
+                                      scheduler::Width::quant(4), {1, 1, 0, 0}, out.as<std::uint8_t>()),
                     Catch::Contains("node 40, column 2"));
 }
 

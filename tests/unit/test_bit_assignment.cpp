@@ -24,12 +24,13 @@ AssignmentProblem random_problem(std::uint64_t seed, int channels, int groups, d
 
 Assignment brute_force(const AssignmentProblem& p) {
   const int G = int(p.groups.size()), W = int(p.widths.size());
-  std::vector<int> digit(G, 0), bits(G);
+  std::vector<int> digit(G, 0);
+  std::vector<Width> widths(G);
   Assignment best;
   best.objective = 1e300;
   for (;;) {
-    for (int g = 0; g < G; ++g) bits[g] = p.widths[digit[g]];
-    const auto a = evaluate(p, bits);
+    for (int g = 0; g < G; ++g) widths[g] = p.widths[digit[g]];
+    const auto a = evaluate(p, widths);
     if (a.objective < best.objective) best = a;
     int g = 0;
     while (g < G && ++digit[g] == W) digit[g++] = 0;
@@ -55,10 +56,10 @@ TEST_CASE("MILP equals brute force on small instances; greedy is never better", 
 
 TEST_CASE("lambda = 1 keeps every group at 8 bits; lambda = 0 reaches the all-2-bit round time", "[assignment]") {
   auto p = random_problem(77, 2, 20, 1.0);
-  for (int b : solve_milp(p, 5.0).bits) CHECK(b == 8);
+  for (Width w : solve_milp(p, 5.0).widths) CHECK(w == Width::quant(8));
   p.lambda = 0.0;
   // Only the slowest channel matters then; groups on the other channel may keep any width.
-  const double fastest = evaluate(p, std::vector<int>(p.groups.size(), 2)).round_s;
+  const double fastest = evaluate(p, std::vector<Width>(p.groups.size(), Width::quant(2))).round_s;
   CHECK(solve_milp(p, 5.0).round_s == Approx(fastest));
   CHECK(solve_greedy(p).round_s == Approx(fastest));
 }
@@ -68,12 +69,16 @@ TEST_CASE("evaluate: variance and round time follow the model", "[assignment]") 
   p.lambda = 0.5;
   p.channels = {{0.001, 1e-6}, {0.0, 2e-6}};
   p.groups = {{0, 10, 4, 9.0}, {1, 20, 8, 1.0}};
-  const auto a = evaluate(p, {2, 8});
+  const auto a = evaluate(p, {Width::quant(2), Width::quant(8)});
   // V = 9 * 4 / (4 * 3^2) + 1 * 8 / (4 * 255^2)
   CHECK(a.variance == Approx(1.0 + 8.0 / (4.0 * 255 * 255)));
   // channel 0: 0.001 + 1e-6 * 10 * (1 + 8) = 0.00109; channel 1: 2e-6 * 20 * (8 + 8) = 0.00064
   CHECK(a.round_s == Approx(0.00109));
-  CHECK_THROWS(solve_greedy(AssignmentProblem{p.groups, p.channels, 1.5, {2, 4, 8}}));
+  CHECK_THROWS(
+      solve_greedy(AssignmentProblem{p.groups, p.channels, 1.5, {Width::quant(2), Width::quant(4), Width::quant(8)}}));
+  // Only quantized widths can be assigned.
+  CHECK_THROWS_WITH(solve_greedy(AssignmentProblem{p.groups, p.channels, 0.5, {Width::quant(2), Width::fp16()}}),
+                    Catch::Contains("fp16 is not 2, 4 or 8"));
 }
 
 TEST_CASE("channel layouts: sorted by weighted variance, grouped, round-trip through serialisation", "[assignment]") {
@@ -92,12 +97,12 @@ TEST_CASE("channel layouts: sorted by weighted variance, grouped, round-trip thr
   CHECK(l.group_rows == std::vector<std::int64_t>{3, 3, 1});
   CHECK(report.methods.size() == 2);  // two rounds: (0, forward) and (1, backward)
   std::int64_t rows = 0;
-  for (const auto& [bits, n] : report.rows_at_bits) rows += n;
+  for (const auto& [width, n] : report.rows_at_bits) rows += n;
   CHECK(rows == 12);
   CHECK(deserialize(serialize(a)) == a);
   config.scheme = AssignScheme::random;
   const auto r = assign_bits(channels, costs, config, &report);
   for (const auto& [key, layout] : r)
-    for (int b : layout.group_bits) CHECK((b == 2 || b == 4 || b == 8));
+    for (Width w : layout.group_widths) CHECK((w == Width::quant(2) || w == Width::quant(4) || w == Width::quant(8)));
   CHECK(report.methods.front() == "random");
 }

@@ -14,9 +14,10 @@
 using namespace adaqp;
 using namespace adaqp::engine;
 using scheduler::message_bytes;
+using scheduler::Width;
 
 namespace {
-std::vector<std::uint8_t> encode(const std::vector<float>& x, std::int64_t rows, std::int64_t cols, int bits,
+std::vector<std::uint8_t> encode(const std::vector<float>& x, std::int64_t rows, std::int64_t cols, Width bits,
                                  const QuantKey& key, bool fast, const std::vector<std::int64_t>* ids = nullptr) {
   std::vector<std::uint8_t> out(std::size_t(message_bytes(rows, cols, bits)), 0xAB);
   RowSource src{x.data(), cols, nullptr, 0, ids ? ids->data() : nullptr};
@@ -26,7 +27,7 @@ std::vector<std::uint8_t> encode(const std::vector<float>& x, std::int64_t rows,
     reference::encode_rows(src, rows, cols, bits, key, out.data());
   return out;
 }
-std::vector<float> decode(const std::vector<std::uint8_t>& in, std::int64_t rows, std::int64_t cols, int bits,
+std::vector<float> decode(const std::vector<std::uint8_t>& in, std::int64_t rows, std::int64_t cols, Width bits,
                           bool fast) {
   std::vector<float> y(std::size_t(rows * cols), 0.0f);
   RowTarget dst{y.data(), cols, nullptr, 0, false};
@@ -45,24 +46,45 @@ std::vector<float> random_rows(std::int64_t n, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("message sizes are exact", "[codec]") {
-  CHECK(message_bytes(10, 7, 32) == 280);
-  CHECK(message_bytes(10, 7, 16) == 140);
-  CHECK(message_bytes(10, 7, 8) == 10 * (8 + 7));
-  CHECK(message_bytes(10, 7, 4) == 10 * (8 + 4));  // 28 bits -> 4 bytes
-  CHECK(message_bytes(10, 7, 2) == 10 * (8 + 2));  // 14 bits -> 2 bytes
-  CHECK(scheduler::meta_bytes(10, 2) == 80);
-  CHECK(scheduler::meta_bytes(10, 16) == 0);
-  CHECK(message_bytes(10, 7, scheduler::kBf16) == 140);
-  CHECK(scheduler::meta_bytes(10, scheduler::kBf16) == 0);
-  CHECK(scheduler::parse_width("bf16") == scheduler::kBf16);
-  CHECK(scheduler::parse_width("fp16") == 16);
-  CHECK(scheduler::parse_width("12") == 0);
-  CHECK(scheduler::width_name(scheduler::kBf16) == "bf16");
+  CHECK(message_bytes(10, 7, Width::fp32()) == 280);
+  CHECK(message_bytes(10, 7, Width::fp16()) == 140);
+  CHECK(message_bytes(10, 7, Width::quant(8)) == 10 * (8 + 7));
+  CHECK(message_bytes(10, 7, Width::quant(4)) == 10 * (8 + 4));  // 28 bits -> 4 bytes
+  CHECK(message_bytes(10, 7, Width::quant(2)) == 10 * (8 + 2));  // 14 bits -> 2 bytes
+  CHECK(scheduler::meta_bytes(10, Width::quant(2)) == 80);
+  CHECK(scheduler::meta_bytes(10, Width::fp16()) == 0);
+  CHECK(message_bytes(10, 7, Width::bf16()) == 140);
+  CHECK(scheduler::meta_bytes(10, Width::bf16()) == 0);
+  CHECK(scheduler::parse_width("bf16") == Width::bf16());
+  CHECK(scheduler::parse_width("fp16") == Width::fp16());
+  CHECK(scheduler::parse_width("4") == Width::quant(4));
+  CHECK(scheduler::parse_width("12").is_mixed());
+  CHECK(scheduler::width_name(Width::bf16()) == "bf16");
+}
+
+TEST_CASE("wire widths: codes, predicates, order", "[codec]") {
+  // The codes plan dumps, layouts and checkpoints hold.
+  CHECK(Width().code() == 32);
+  CHECK(Width::bf16().code() == -16);
+  CHECK(Width::mixed().code() == 0);
+  CHECK(Width::from_code(-16) == Width::bf16());
+  CHECK(Width::bf16() != Width::fp16());
+  CHECK(Width::bf16().element_bits() == 16);
+  CHECK(Width::quant(4).element_bits() == 4);
+  CHECK(Width::bf16().half());
+  CHECK_FALSE(Width::quant(8).half());
+  CHECK(Width::quant(2).quantized());
+  CHECK_FALSE(Width::fp16().quantized());
+  CHECK_FALSE(Width::mixed().valid());
+  CHECK_FALSE(Width::quant(3).valid());
+  CHECK(Width::from_code(8).valid());
+  CHECK(Width::quant(2) < Width::quant(8));  // maps keyed by width list narrow widths first
+  CHECK(scheduler::width_name(Width::mixed()) == "mixed");
 }
 
 TEST_CASE("fast codec equals the reference bit for bit", "[codec]") {
   const QuantKey key{5, 3, 1, 1};
-  for (int bits : {2, 4, 8, 16, scheduler::kBf16, 32})
+  for (Width bits : {Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16(), Width::fp32()})
     for (std::int64_t cols : {1, 3, 4, 5, 17, 64, 255}) {
       CAPTURE(bits, cols);
       const std::int64_t rows = 37;
@@ -76,21 +98,21 @@ TEST_CASE("fast codec equals the reference bit for bit", "[codec]") {
       REQUIRE(std::memcmp(ya.data(), yb.data(), ya.size() * 4) == 0);
       // Constant rows decode exactly; every value stays within its row's range.
       for (std::int64_t j = 0; j < cols; ++j) REQUIRE(ya[std::size_t(5 * cols + j)] == 2.5f);
-      if (bits == 32) REQUIRE(ya == x);
+      if (bits == Width::fp32()) REQUIRE(ya == x);
     }
 }
 
 TEST_CASE("values on the grid round-trip exactly; the top code never overflows", "[codec]") {
   const QuantKey key{1, 1, 0, 0};
-  for (int bits : {2, 4, 8}) {
-    const int levels = (1 << bits) - 1;
+  for (Width width : {Width::quant(2), Width::quant(4), Width::quant(8)}) {
+    const int bits = width.element_bits(), levels = (1 << bits) - 1;
     // lo = -2, scale = 0.5: every grid value lo + k * scale is exact in fp32.
     std::vector<float> x;
     for (int k = 0; k <= levels; ++k) x.push_back(-2.0f + 0.5f * float(k));
     const std::int64_t cols = std::int64_t(x.size());
     for (bool fast : {false, true}) {
-      const auto enc = encode(x, 1, cols, bits, key, fast);
-      CHECK(decode(enc, 1, cols, bits, fast) == x);
+      const auto enc = encode(x, 1, cols, width, key, fast);
+      CHECK(decode(enc, 1, cols, width, fast) == x);
       // The last code is the top code: all ones in its field, nothing spilled past the row.
       const std::uint8_t* payload = enc.data() + 8;
       const std::int64_t last_bit = (cols - 1) * bits;
@@ -102,11 +124,12 @@ TEST_CASE("values on the grid round-trip exactly; the top code never overflows",
 TEST_CASE("stochastic rounding is unbiased with the predicted variance", "[codec]") {
   const std::int64_t cols = 64, trials = 4000;
   const auto x = random_rows(cols, 99);
-  for (int bits : {2, 4, 8}) {
+  for (Width width : {Width::quant(2), Width::quant(4), Width::quant(8)}) {
+    const int bits = width.element_bits();
     std::vector<double> mean(cols, 0.0), sq(cols, 0.0);
     for (std::int64_t t = 0; t < trials; ++t) {
       const QuantKey key{7, t, 0, 0};
-      const auto y = decode(encode(x, 1, cols, bits, key, true), 1, cols, bits, true);
+      const auto y = decode(encode(x, 1, cols, width, key, true), 1, cols, width, true);
       for (std::int64_t j = 0; j < cols; ++j) {
         mean[j] += y[j];
         sq[j] += double(y[j] - x[j]) * double(y[j] - x[j]);
@@ -135,16 +158,16 @@ TEST_CASE("non-finite input is a clear error; fp16 rounds to nearest", "[codec]"
   const QuantKey key{};
   std::vector<float> x = {1.0f, std::numeric_limits<float>::quiet_NaN(), 2.0f};
   std::vector<std::int64_t> ids = {42};
-  for (int bits : {2, 8, 16})
+  for (Width bits : {Width::quant(2), Width::quant(8), Width::fp16()})
     for (bool fast : {false, true}) {
       CAPTURE(bits, fast);
       CHECK_THROWS_WITH(encode(x, 1, 3, bits, key, fast, &ids),
                         Catch::Contains("non-finite") && Catch::Contains("node 42") && Catch::Contains("column 1"));
     }
   x[1] = std::numeric_limits<float>::infinity();
-  CHECK_THROWS_AS(encode(x, 1, 3, 4, key, true, &ids), Error);
+  CHECK_THROWS_AS(encode(x, 1, 3, Width::quant(4), key, true, &ids), Error);
   x[1] = 1e6f;  // finite but beyond fp16
-  CHECK_THROWS_WITH(encode(x, 1, 3, 16, key, true, &ids), Catch::Contains("column 1"));
+  CHECK_THROWS_WITH(encode(x, 1, 3, Width::fp16(), key, true, &ids), Catch::Contains("column 1"));
   CHECK(from_half(to_half(1.0f + 1.0f / 4096)) == 1.0f);  // below half an fp16 ulp: rounds down
   CHECK(from_half(to_half(65504.0f)) == 65504.0f);
 }
@@ -155,7 +178,7 @@ TEST_CASE("fp16 and bf16 round trips stay within their precision", "[codec]") {
   const QuantKey key{1, 1, 0, 0};
   const std::int64_t rows = 64, cols = 33;
   auto x = random_rows(rows * cols, 11);
-  for (auto [bits, eps] : {std::pair{16, 0x1p-11}, std::pair{scheduler::kBf16, 0x1p-8}}) {
+  for (auto [bits, eps] : {std::pair{Width::fp16(), 0x1p-11}, std::pair{Width::bf16(), 0x1p-8}}) {
     CAPTURE(bits);
     const auto y = decode(encode(x, rows, cols, bits, key, true), rows, cols, bits, true);
     double worst = 0;
@@ -173,8 +196,8 @@ TEST_CASE("fp16 and bf16 round trips stay within their precision", "[codec]") {
   CHECK(from_bfloat16(to_bfloat16(1.0f + 0x1p-8f)) == 1.0f);                      // a tie: rounds to even
   CHECK(from_bfloat16(to_bfloat16(1.0f + 0x1p-7f + 0x1p-8f)) == 1.0f + 0x1p-6f);  // tie, odd: rounds up
   std::vector<float> big = {1.0f, 3.4e38f, 2.0f};
-  CHECK_THROWS_WITH(encode(big, 1, 3, scheduler::kBf16, key, true), Catch::Contains("column 1"));
-  CHECK_THROWS_WITH(encode(big, 1, 3, scheduler::kBf16, key, false), Catch::Contains("column 1"));
+  CHECK_THROWS_WITH(encode(big, 1, 3, Width::bf16(), key, true), Catch::Contains("column 1"));
+  CHECK_THROWS_WITH(encode(big, 1, 3, Width::bf16(), key, false), Catch::Contains("column 1"));
 }
 
 TEST_CASE("gather / scatter-add through row lists", "[codec]") {
@@ -182,10 +205,10 @@ TEST_CASE("gather / scatter-add through row lists", "[codec]") {
   std::vector<float> x(20);
   std::iota(x.begin(), x.end(), 0.0f);
   const std::int32_t send[] = {3, 1}, recv[] = {0, 2};
-  std::vector<std::uint8_t> msg(std::size_t(message_bytes(2, 5, 32)));
-  encode_rows({x.data(), 5, send, 0, nullptr}, 2, 5, 32, {}, msg.data());
+  std::vector<std::uint8_t> msg(std::size_t(message_bytes(2, 5, Width::fp32())));
+  encode_rows({x.data(), 5, send, 0, nullptr}, 2, 5, Width::fp32(), {}, msg.data());
   std::vector<float> y(20, 1.0f);
-  decode_rows(msg.data(), 2, 5, 32, {y.data(), 5, recv, 0, true});
+  decode_rows(msg.data(), 2, 5, Width::fp32(), {y.data(), 5, recv, 0, true});
   CHECK(y[0] == 16.0f);  // 1 + x[15]
   CHECK(y[10] == 6.0f);  // 1 + x[5]
   CHECK(y[5] == 1.0f);

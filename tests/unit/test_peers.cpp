@@ -46,7 +46,7 @@ TEST_CASE("stale pipelining: nothing before the optimizer step waits for a messa
   PeerOptions stale;
   stale.stale = true;
   stale.stale_momentum = 0.9;
-  for (int bits : {32, 8}) {
+  for (Width bits : {Width::fp32(), Width::quant(8)}) {
     CAPTURE(bits);
     const auto plans = build_plans(parts, gcn3(), Strategy::vanilla, true, bits, nullptr, stale);
     auto first_opts = stale;
@@ -85,7 +85,7 @@ TEST_CASE("stale pipelining: nothing before the optimizer step waits for a messa
       CHECK(first_unpacks == unpacks);
     }
     // Evaluation ignores the strategy: fresh exchanges, no store.
-    for (const auto& p : build_plans(parts, gcn3(), Strategy::vanilla, false, 32, nullptr, stale))
+    for (const auto& p : build_plans(parts, gcn3(), Strategy::vanilla, false, Width::fp32(), nullptr, stale))
       for (const auto& b : p.buffers) CHECK_FALSE(b.persistent);
   }
 }
@@ -96,7 +96,7 @@ TEST_CASE("boundary sampling: floor(p b) rows per channel on the wire, scaled by
   for (const auto& p : build_plans(parts, gcn3(), Strategy::vanilla, true)) full += p.bytes_sent();
   for (double rate : {1.0, 0.5, 0.1}) {
     for (auto strategy : {Strategy::vanilla, Strategy::overlap})
-      for (int bits : {32, 4, kBf16}) {
+      for (Width bits : {Width::fp32(), Width::quant(4), Width::bf16()}) {
         CAPTURE(rate, to_string(strategy), bits);
         PeerOptions bns;
         bns.boundary_rate = rate;
@@ -114,7 +114,7 @@ TEST_CASE("boundary sampling: floor(p b) rows per channel on the wire, scaled by
               expected += message_bytes(s, cols, bits) + message_bytes(h, cols, bits);
           }
         CHECK(bytes == expected);
-        if (bits == 32 && rate < 1) CHECK(double(bytes) <= rate * double(full) + 1e-9);
+        if (bits == Width::fp32() && rate < 1) CHECK(double(bytes) <= rate * double(full) + 1e-9);
         for (const auto& p : plans)
           for (const auto& t : p.tasks)
             if (t.kind == TaskKind::unpack && rate < 1) {
@@ -167,7 +167,7 @@ TEST_CASE(
   }
   PeerOptions bns;
   bns.boundary_rate = 0.5;  // BNS-GCN drops the same boundary nodes in every layer, the first too
-  for (const auto& p : build_plans(parts, wide, Strategy::vanilla, true, 32, nullptr, bns)) {
+  for (const auto& p : build_plans(parts, wide, Strategy::vanilla, true, Width::fp32(), nullptr, bns)) {
     CHECK_FALSE(p.halo_features);
     CHECK(first_layer_sends(p) == 1);
   }

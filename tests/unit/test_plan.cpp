@@ -187,15 +187,15 @@ TEST_CASE("bytes per epoch = communication volume x exchanged columns x 4, forwa
 }
 
 TEST_CASE("quantized plans: every message has the wire-format size; evaluation stays fp32", "[plan]") {
-  for (int bits : {2, 4, 8, 16}) {
+  for (Width bits : {Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16()}) {
     const auto plans = build_plans(six_nodes(), small_gcn(), Strategy::overlap, true, bits);
     for (const auto& p : plans) {
-      CHECK(p.bits == bits);
+      CHECK(p.width == bits);
       for (const auto& t : p.tasks)
         if (t.kind == TaskKind::send || t.kind == TaskKind::recv || t.kind == TaskKind::pack ||
             t.kind == TaskKind::unpack) {
           CAPTURE(bits, t.label);
-          CHECK(t.bits == bits);
+          CHECK(t.width == bits);
           CHECK(t.bytes == message_bytes(t.rows, t.cols, bits));
           CHECK(t.meta_bytes == meta_bytes(t.rows, bits));
         }
@@ -203,9 +203,11 @@ TEST_CASE("quantized plans: every message has the wire-format size; evaluation s
       CHECK(p.bytes_sent() == 4 * message_bytes(2, 2, bits));
       CHECK(p.bytes_meta() == 4 * meta_bytes(2, bits));
     }
-    for (const auto& p : build_plans(six_nodes(), small_gcn(), Strategy::overlap, false, bits)) CHECK(p.bits == 32);
+    for (const auto& p : build_plans(six_nodes(), small_gcn(), Strategy::overlap, false, bits))
+      CHECK(p.width == Width::fp32());
   }
-  CHECK_THROWS_WITH(build_plan(six_nodes()[0], small_gcn(), Strategy::vanilla, true, 3), Catch::Contains("--bits 3"));
+  CHECK_THROWS_WITH(build_plan(six_nodes()[0], small_gcn(), Strategy::vanilla, true, Width::quant(3)),
+                    Catch::Contains("--bits 3"));
 }
 
 TEST_CASE("invalid plans are rejected with a clear message", "[plan]") {

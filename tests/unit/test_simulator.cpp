@@ -204,9 +204,9 @@ TEST_CASE("simulator: the scheduler's plans", "[simulator]") {
   p.links["inter"] = {5e-5, 1e-7, 1, "test"};  // 10 MB/s: communication-bound
   p.post_s = 1e-6;
   const auto net = make_network(p, 2, "flat", "none");
-  auto predict = [&](scheduler::Mode mode, int bits) {
+  auto predict = [&](scheduler::Mode mode, scheduler::Width width) {
     c.mode = mode;
-    c.bits = bits;
+    c.width = width;
     const auto plans = engine::make_plans(data, c, owner, parts);
     const auto pred = simulate(plans.train, p, net);
     CHECK(pred.bytes_sent == plans.train[0].bytes_sent() + plans.train[1].bytes_sent());
@@ -216,9 +216,9 @@ TEST_CASE("simulator: the scheduler's plans", "[simulator]") {
     }
     return pred;
   };
-  const auto vanilla = predict(scheduler::Mode::vanilla, 32);
-  const auto overlap = predict(scheduler::Mode::overlap, 32);
-  const auto quant = predict(scheduler::Mode::quant, 4);
+  const auto vanilla = predict(scheduler::Mode::vanilla, scheduler::Width::fp32());
+  const auto overlap = predict(scheduler::Mode::overlap, scheduler::Width::fp32());
+  const auto quant = predict(scheduler::Mode::quant, scheduler::Width::quant(4));
   CHECK(overlap.epoch_s < vanilla.epoch_s);
   CHECK(quant.epoch_s < vanilla.epoch_s);
   CHECK(quant.quant_s > 0);
@@ -227,7 +227,7 @@ TEST_CASE("simulator: the scheduler's plans", "[simulator]") {
   SECTION("one rank: the sum of its compute costs") {
     const auto one = graph::build_partitions(data.adj, std::vector<std::int32_t>(std::size_t(data.num_nodes), 0), 1);
     c.mode = scheduler::Mode::vanilla;
-    c.bits = 32;
+    c.width = scheduler::Width::fp32();
     const auto plans = engine::make_plans(data, c, std::vector<std::int32_t>(std::size_t(data.num_nodes), 0), one);
     double sum = 0;
     for (const auto& t : plans.train[0].tasks) sum += compute_seconds(t, p);
@@ -367,7 +367,8 @@ TEST_CASE("partition shapes: exact for real partitions, consistent for the stati
   scheduler::ModelShape ms;
   ms.dims = {100, 256, 47};
   std::vector<scheduler::Plan> plans;
-  for (const auto& s : shapes) plans.push_back(scheduler::build_plan(s, ms, scheduler::Strategy::overlap, true, 4));
+  for (const auto& s : shapes)
+    plans.push_back(scheduler::build_plan(s, ms, scheduler::Strategy::overlap, true, scheduler::Width::quant(4)));
   CHECK_NOTHROW(scheduler::validate(plans));  // every send meets its receive
   CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10,edges=5,colour=3"), Catch::Contains("unknown key 'colour'"));
   CHECK_THROWS_WITH(graph::parse_shape_model("nodes=10"), Catch::Contains("needs nodes"));

@@ -12,14 +12,15 @@ using scheduler::Lane;
 using scheduler::Task;
 using scheduler::TaskKind;
 using scheduler::TimeBucket;
+using scheduler::Width;
 
 namespace {
-Task make_task(int id, TaskKind kind, Lane lane, int bits = 32) {
+Task make_task(int id, TaskKind kind, Lane lane, Width width = Width::fp32()) {
   Task t;
   t.id = id;
   t.kind = kind;
   t.lane = lane;
-  t.bits = bits;
+  t.width = width;
   return t;
 }
 }  // namespace
@@ -29,11 +30,11 @@ TEST_CASE("time buckets: one rule for every executor", "[step_driver]") {
   // before testing for it, so reduce_s was always 0 there).
   CHECK(scheduler::time_bucket(make_task(0, TaskKind::allreduce, Lane::comm)) == TimeBucket::reduce);
   CHECK(scheduler::time_bucket(make_task(0, TaskKind::allreduce, Lane::compute)) == TimeBucket::reduce);
-  for (int bits : {2, 4, 8, 16, scheduler::kBf16, 0}) {
+  for (Width bits : {Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16(), Width::mixed()}) {
     CHECK(scheduler::time_bucket(make_task(0, TaskKind::pack, Lane::compute, bits)) == TimeBucket::quant);
     CHECK(scheduler::time_bucket(make_task(0, TaskKind::unpack, Lane::compute, bits)) == TimeBucket::quant);
   }
-  CHECK(scheduler::time_bucket(make_task(0, TaskKind::pack, Lane::compute, 32)) == TimeBucket::compute);
+  CHECK(scheduler::time_bucket(make_task(0, TaskKind::pack, Lane::compute, Width::fp32())) == TimeBucket::compute);
   CHECK(scheduler::time_bucket(make_task(0, TaskKind::gemm, Lane::compute)) == TimeBucket::compute);
   CHECK(scheduler::time_bucket(make_task(0, TaskKind::send, Lane::comm)) == TimeBucket::comm);
   CHECK(scheduler::time_bucket(make_task(0, TaskKind::recv, Lane::comm)) == TimeBucket::comm);
@@ -64,7 +65,8 @@ struct DeviceLikeHooks : engine::StepHooks {
 
 TEST_CASE("step driver: every task once, in order; device-timed tasks booked by the shared rule", "[step_driver]") {
   scheduler::Plan plan;
-  plan.tasks = {make_task(0, TaskKind::gemm, Lane::compute), make_task(1, TaskKind::pack, Lane::compute, 4),
+  plan.tasks = {make_task(0, TaskKind::gemm, Lane::compute),
+                make_task(1, TaskKind::pack, Lane::compute, Width::quant(4)),
                 make_task(2, TaskKind::allreduce, Lane::comm), make_task(3, TaskKind::allreduce, Lane::compute),
                 make_task(4, TaskKind::optimizer, Lane::compute)};
   plan.tasks[2].deps = {1};

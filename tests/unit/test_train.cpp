@@ -124,10 +124,10 @@ TEST_CASE("model_shape: the one builder of train, plan and simulate", "[train]")
   c.peers.stale = false;
   c.model.kind = engine::ModelKind::sage;
   CHECK(engine::model_shape(c, 100, 7).sage);
-  c.bits = 4;  // vanilla mode exchanges fp32
+  c.width = scheduler::Width::quant(4);  // vanilla mode exchanges fp32
   CHECK_THROWS_WITH(engine::model_shape(c, 100, 7), Catch::Contains("--bits 4"));
   c.mode = scheduler::Mode::quant;
   CHECK_NOTHROW(engine::model_shape(c, 100, 7));
-  c.bits = 3;
+  c.width = scheduler::Width::quant(3);
   CHECK_THROWS_WITH(engine::model_shape(c, 100, 7), Catch::Contains("allowed"));
 }
