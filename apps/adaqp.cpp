@@ -42,8 +42,9 @@ int cmd_datasets() {
   return 0;
 }
 
-int cmd_export(const std::string& dataset, const std::string& out, std::uint64_t split_seed) {
+int cmd_export(const std::string& dataset, const std::string& out, const std::string& split, std::uint64_t split_seed) {
   graph::LoadOptions opt;
+  opt.split = graph::parse_split(split);
   opt.split_seed = split_seed;
   const auto d = graph::load_dataset(dataset, opt);
   graph::save_npz(d, out);
@@ -102,9 +103,10 @@ int cmd_partition(const std::string& dataset, int parts, const std::string& meth
   return 0;
 }
 
-int cmd_train(const engine::TrainConfig& c, std::uint64_t split_seed, bool quiet, engine::Communicator& comm) {
+int cmd_train(const engine::TrainConfig& c, bool quiet, engine::Communicator& comm) {
   graph::LoadOptions opt;
-  opt.split_seed = split_seed;
+  opt.split = graph::parse_split(c.split);
+  opt.split_seed = c.split_seed;
   const auto data = graph::load_dataset(c.dataset, opt);
   const bool lead = comm.rank() == 0;
   if (!quiet && lead)
@@ -202,9 +204,13 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
   cmd->add_option("--partition-seed", tc.partition_seed, "partitioner seed")->capture_default_str();
 }
 
+constexpr const char* kSplitHelp =
+    "classes:TRAIN,VAL (per class), random:TRAIN,VAL (fractions of the labelled nodes), file[:K] (the file's "
+    "K-th masks); default: the dataset's own (docs/design.md, graph/split.hpp)";
+
 // Where every subcommand's options land.
 struct Options {
-  std::string ex_dataset, ex_out;  // export
+  std::string ex_dataset, ex_out, ex_split;  // export
   std::uint64_t ex_split_seed = 0;
   std::string p_dataset, p_method = "metis";  // partition
   int p_parts = 2;
@@ -216,7 +222,6 @@ struct Options {
   int pl_parts = 2, pl_rank = 0;          // plan
   bool pl_eval = false;
   std::string pl_dump = "table";
-  std::uint64_t split_seed = 0;  // train
   bool quiet = false;
   apps::SimulateOptions so;
   apps::CalibrateOptions co;
@@ -229,7 +234,8 @@ void add_data_commands(CLI::App& app, Options& o) {
   auto* ex = app.add_subcommand("export", "write a dataset (registered, file or synthetic) as an .npz in layout A");
   ex->add_option("--dataset", o.ex_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
   ex->add_option("--out", o.ex_out, "the .npz file to write")->required();
-  ex->add_option("--split-seed", o.ex_split_seed, "seed of per-class random splits")->capture_default_str();
+  ex->add_option("--split", o.ex_split, kSplitHelp);
+  ex->add_option("--split-seed", o.ex_split_seed, "seed of the random splits (classes, random)")->capture_default_str();
   auto* part = app.add_subcommand("partition", "partition a graph and print partition statistics");
   part->add_option("--dataset", o.p_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
   part->add_option("--parts", o.p_parts, "number of parts (ranks)")->required();
@@ -258,7 +264,8 @@ void add_train_command(CLI::App& app, Options& o) {
   tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
   tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
   tr->add_option("--seed", tc.seed, "seed of weights and dropout")->capture_default_str();
-  tr->add_option("--split-seed", o.split_seed, "seed of per-class random splits")->capture_default_str();
+  tr->add_option("--split", tc.split, kSplitHelp);
+  tr->add_option("--split-seed", tc.split_seed, "seed of the random splits (classes, random)")->capture_default_str();
   tr->add_option("--threads", tc.threads, "OpenMP/BLAS threads per rank (0 = cores / ranks on the host)")
       ->capture_default_str();
   tr->add_option("--metrics", tc.metrics_path, "write JSON Lines records to this file (rank 0)");
@@ -346,14 +353,15 @@ void resolve_train_config(Options& o) {
   if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
   if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
   tc.partition = graph::parse_partition_method(o.partition);
+  tc.split = graph::to_string(graph::parse_split(tc.split));  // canonical, as recorded
 }
 
 int dispatch(const CLI::App& app, Options& o, engine::Communicator& comm) {
   if (app.got_subcommand("datasets")) return cmd_datasets();
-  if (app.got_subcommand("export")) return cmd_export(o.ex_dataset, o.ex_out, o.ex_split_seed);
+  if (app.got_subcommand("export")) return cmd_export(o.ex_dataset, o.ex_out, o.ex_split, o.ex_split_seed);
   if (app.got_subcommand("partition")) return cmd_partition(o.p_dataset, o.p_parts, o.p_method, o.p_seed, o.p_json);
   if (app.got_subcommand("plan")) return cmd_plan(o.tc, o.pl_parts, o.pl_rank, o.pl_eval, o.pl_dump);
-  if (app.got_subcommand("train")) return cmd_train(o.tc, o.split_seed, o.quiet, comm);
+  if (app.got_subcommand("train")) return cmd_train(o.tc, o.quiet, comm);
   if (app.got_subcommand("simulate")) return apps::cmd_simulate(o.tc, o.so);
   if (app.got_subcommand("calibrate")) return apps::cmd_calibrate(o.co, comm);
   if (app.got_subcommand("sweep")) return experiments::run_sweep(o.swo) == 0 ? 0 : 1;

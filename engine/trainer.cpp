@@ -56,6 +56,8 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
           {"settings",
            {
                {"dataset", c.dataset},
+               {"split", c.split},
+               {"split_seed", c.split_seed},
                {"model", to_string(c.model.kind)},
                {"layers", c.model.layers},
                {"hidden", c.model.hidden},

@@ -22,6 +22,11 @@ namespace adaqp::engine {
 
 struct TrainConfig {
   std::string dataset;  // spec as given (recorded in the run record)
+  // How the dataset was split (graph/split.hpp; canonical text, "" = the dataset's default) and
+  // the seed of a random split: the caller loads the data with them; recorded and compared across
+  // ranks with every other setting.
+  std::string split;
+  std::uint64_t split_seed = 0;
   ModelConfig model;
   AdamConfig adam;
   std::int64_t epochs = 200;

@@ -15,6 +15,7 @@
 
 #include "base/error.hpp"
 #include "graph/registry.hpp"
+#include "graph/split.hpp"
 
 namespace adaqp::experiments {
 
@@ -75,6 +76,15 @@ std::string check_dataset(const std::string& v) {
   return "a registered dataset (" + list + "), a path or a synthetic spec";
 }
 
+std::string check_split(const std::string& v) {
+  try {
+    graph::parse_split(v);
+    return "";
+  } catch (const Error&) {
+    return "classes:TRAIN,VAL, random:TRAIN,VAL with fractions summing below 1, file or file:K";
+  }
+}
+
 std::string check_link(const std::string& v) {
   static const std::regex rate(R"(^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$)");
   return v == "none" || std::regex_match(v, rate) ? "" : "none or a rate such as 100mbit, 1gbit";
@@ -115,6 +125,11 @@ const std::map<std::string, Check>& checks() {
       {"assign_period", integer(1)},
       {"link", check_link},
       {"seed", integer(0)},
+      {"split", check_split},
+      {"split_seed",
+       [](const std::string& v) -> std::string {
+         return v == "seed" || integer(0)(v).empty() ? "" : "seed or an integer >= 0";
+       }},
       {"epochs", integer(1)},
       {"eval_every", integer(1)},
       {"threads", integer(0)},
@@ -169,7 +184,7 @@ const std::map<std::string, std::string>& axis_defaults() {
       {"link", "none"},         {"seed", "0"},         {"epochs", "200"},
       {"eval_every", "1"},      {"threads", "0"},      {"profile", "profiles/this-machine.yaml"},
       {"topology", "flat"},     {"stale", "false"},    {"stale_momentum", "0"},
-      {"boundary_rate", "1"},
+      {"boundary_rate", "1"},   {"split", ""},         {"split_seed", "0"},
   };
   return d;
 }
@@ -240,6 +255,7 @@ Manifest load_manifest(const std::string& path) {
 }
 
 std::vector<Point> expand(const Manifest& m) {
+  static const std::set<std::string> kLaterKeys = {"stale", "stale_momentum", "boundary_rate", "split", "split_seed"};
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;
   for (const auto& [key, def] : axis_defaults()) {
     const auto it = m.axes.find(key);
@@ -269,10 +285,9 @@ std::vector<Point> expand(const Manifest& m) {
       if (all) keep = false;
     }
     if (keep) {
-      std::string key;  // peer keys at their defaults stay out, so older sweeps keep their ids
+      std::string key;  // keys added later stay out at their defaults, so older sweeps keep their ids
       for (const auto& [k, v] : p.values)
-        if (!((k == "stale" || k == "stale_momentum" || k == "boundary_rate") && v == axis_defaults().at(k)))
-          key += k + "=" + v + ";";
+        if (!(kLaterKeys.count(k) && v == axis_defaults().at(k))) key += k + "=" + v + ";";
       if (seen.insert(key).second) {
         std::string ds = p.values["dataset"];
         for (auto& c : ds)

@@ -21,9 +21,10 @@
 // assign_period [50], link [none], seed [0], epochs [200], eval_every [1], threads [0],
 // profile [profiles/this-machine.yaml] and topology [flat] (simulator); peer strategies
 // (scheduler/peers.hpp): stale [false] (true: stale pipelining), stale_momentum [0], boundary_rate
-// [1]. Points whose values do not combine are dropped like fp32 modes at other widths: stale with
-// overlap or adaqp, stale with boundary_rate < 1, stale_momentum > 0 without stale, and peer
-// strategies with adaptive widths. A dataset
+// [1]; split [the dataset's own] (graph/split.hpp: classes:T,V, random:A,B, file[:K]) and
+// split_seed [0] (an integer, or `seed`: each point's seed, so paired seeds also draw new splits). Points whose values
+// do not combine are dropped like fp32 modes at other widths: stale with overlap or adaqp, stale with boundary_rate <
+// 1, stale_momentum > 0 without stale, and peer strategies with adaptive widths. A dataset
 // "shape:nodes=N,edges=E,features=F,classes=C[,halo=,marginal=,remote=,peers=]" is a partition
 // model (graph::ShapeModel), for executor: simulator only. Errors name the file, the key and the
 // allowed values (adaqp::Error).

@@ -95,6 +95,10 @@ std::string engine_command(const Point& p, const std::string& adaqp, const std::
       if (c == '_') c = '-';
     cmd += " " + flag + " " + quote(v.at(k));
   }
+  // The split (graph/split.hpp): left out at its defaults, so older sweeps keep their commands.
+  if (!v.at("split").empty()) cmd += " --split " + quote(v.at("split"));
+  const std::string split_seed = v.at("split_seed") == "seed" ? v.at("seed") : v.at("split_seed");
+  if (split_seed != "0") cmd += " --split-seed " + quote(split_seed);
   return cmd + " --metrics " + quote(records);
 }
 

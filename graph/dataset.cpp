@@ -85,13 +85,17 @@ Dataset load_layout_a(const NpzFile& z, const LoadOptions& opt) {
   d.num_features = fh.shape[1];
   if (opt.features) d.features = fh.to_float();
 
-  d.train_mask = mask_row(z.read("train_masks"), d.num_nodes, opt.split_index);
-  d.val_mask = mask_row(z.read("val_masks"), d.num_nodes, opt.split_index);
-  d.test_mask = mask_row(z.read("test_masks"), d.num_nodes, opt.split_index);
+  // The masks of --split file:K, else set 0 (a classes / random split replaces them later).
+  const int set = opt.split.kind == SplitSpec::Kind::file ? opt.split.file_index : 0;
+  const auto train = z.read("train_masks");
+  d.mask_sets = train.shape.size() == 2 ? int(train.shape[0]) : 1;
+  d.train_mask = mask_row(train, d.num_nodes, set);
+  d.val_mask = mask_row(z.read("val_masks"), d.num_nodes, set);
+  d.test_mask = mask_row(z.read("test_masks"), d.num_nodes, set);
   // Unlabelled nodes never count in a split, whatever the file says.
   for (std::int64_t v = 0; v < d.num_nodes; ++v)
     if (d.labels[v] < 0) d.train_mask[v] = d.val_mask[v] = d.test_mask[v] = 0;
-  d.split_rule = "file-masks[" + std::to_string(opt.split_index) + "]";
+  d.split_rule = "file:" + std::to_string(set);
   return d;
 }
 
@@ -163,30 +167,6 @@ Dataset load_layout_b(const NpzFile& z, const LoadOptions& opt) {
 
 }  // namespace
 
-void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::uint64_t seed) {
-  d.train_mask.assign(d.num_nodes, 0);
-  d.val_mask.assign(d.num_nodes, 0);
-  d.test_mask.assign(d.num_nodes, 0);
-  std::vector<std::vector<std::int64_t>> by_class(d.num_classes);
-  for (std::int64_t v = 0; v < d.num_nodes; ++v)
-    if (d.labels[v] >= 0) by_class[d.labels[v]].push_back(v);
-  for (int c = 0; c < d.num_classes; ++c) {
-    auto& nodes = by_class[c];
-    CounterRng rng(hash_key({seed, 0x5b117ULL, std::uint64_t(c)}));
-    for (std::size_t i = nodes.size(); i > 1; --i) std::swap(nodes[i - 1], nodes[rng.below(i)]);  // Fisher-Yates
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (i < std::size_t(train_per_class))
-        d.train_mask[nodes[i]] = 1;
-      else if (i < std::size_t(train_per_class + val_per_class))
-        d.val_mask[nodes[i]] = 1;
-      else
-        d.test_mask[nodes[i]] = 1;
-    }
-  }
-  d.split_rule = "per-class-" + std::to_string(train_per_class) + "-" + std::to_string(val_per_class) + "(seed " +
-                 std::to_string(seed) + ")";
-}
-
 void normalize_features(Dataset& d, FeatureNorm norm) {
   const std::int64_t f = d.num_features;
   if (d.features.empty() || norm == FeatureNorm::none) return;
@@ -246,14 +226,19 @@ Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& o
   return d;
 }
 
-Dataset load_dataset(const std::string& spec, const LoadOptions& options) {
+namespace {
+
+// The dataset of a spec with its own default split (a registered name: the registry's rule).
+Dataset load_with_default_split(const std::string& spec, const LoadOptions& options) {
   if (spec.starts_with("sbm:") || spec.starts_with("rmat:")) return make_synthetic(spec, options);
   if (auto entry = find_registered(spec)) {
     Dataset d =
         load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes, options);
-    if (entry->split == "per-class-20-30" && entry->layout == "A") per_class_split(d, 20, 30, options.split_seed);
-    normalize_features(d, parse_feature_norm(entry->feature_norm));
     d.name = entry->name;
+    if (options.split.kind == SplitSpec::Kind::dataset_default)
+      apply_split(d, parse_split(entry->split, "registry.yaml: " + entry->name + ": split"), options.split_seed,
+                  entry->name);
+    normalize_features(d, parse_feature_norm(entry->feature_norm));
     return d;
   }
   namespace fs = std::filesystem;
@@ -267,6 +252,14 @@ Dataset load_dataset(const std::string& spec, const LoadOptions& options) {
   }
   throw Error("--dataset '" + spec + "': not a registered name (" + names +
               "), an existing .npz / OGB folder, or a synthetic spec (sbm:..., rmat:...)");
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& spec, const LoadOptions& options) {
+  Dataset d = load_with_default_split(spec, options);
+  apply_split(d, options.split, options.split_seed, spec);
+  return d;
 }
 
 }  // namespace adaqp::graph

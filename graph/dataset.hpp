@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "graph/csr.hpp"
+#include "graph/split.hpp"
 
 namespace adaqp::graph {
 
 struct Dataset {
-  std::string name;    // registry name, file stem, or the synthetic spec
-  std::string source;  // file / folder it came from, or "synthetic"
-  std::string split_rule;
+  std::string name;        // registry name, file stem, or the synthetic spec
+  std::string source;      // file / folder it came from, or "synthetic"
+  std::string split_rule;  // the split drawn, e.g. "classes:20,30 (seed 0)", "file:0" (graph/split.hpp)
   Csr adj;
   std::int64_t num_nodes = 0;
   std::int64_t num_features = 0;
@@ -25,6 +26,7 @@ struct Dataset {
   std::vector<float> features;
   std::vector<std::int32_t> labels;
   std::vector<std::uint8_t> train_mask, val_mask, test_mask;
+  int mask_sets = 0;  // sets of split masks the file stores (layout A: S, OGB: 1; 0: none)
 
   std::int64_t num_directed_edges() const { return adj.nnz(); }
   std::int64_t count(const std::vector<std::uint8_t>& mask) const;
@@ -32,8 +34,8 @@ struct Dataset {
 
 struct LoadOptions {
   bool features = true;          // false: graph, labels and splits only (F still reported)
-  std::uint64_t split_seed = 0;  // seed of per-class random splits (layout B, synthetic)
-  int split_index = 0;           // which of S fixed splits (layout A files with S > 1)
+  SplitSpec split;               // --split (graph/split.hpp); default: the dataset's own rule
+  std::uint64_t split_seed = 0;  // seed of the random splits (classes, random)
 };
 
 // spec is one of:
@@ -55,10 +57,6 @@ Dataset load_ogb(const std::string& folder, const LoadOptions& options);
 // frameworks can train on exactly what adaqp trains on (synthetic graphs included). Needs the
 // features (LoadOptions::features). Atomic; throws adaqp::Error naming the path.
 void save_npz(const Dataset& d, const std::string& path);
-
-// Split rule of layout B and synthetic graphs: per class, `train_per_class` then `val_per_class`
-// labelled nodes drawn at random (seeded), the remaining labelled nodes are test.
-void per_class_split(Dataset& d, int train_per_class, int val_per_class, std::uint64_t seed);
 
 // Feature row normalisation: none; sum (each row scaled to sum 1, as Planetoid's GCN does;
 // registry name "row"); l2 (each row scaled to unit Euclidean norm). Zero rows are left alone.

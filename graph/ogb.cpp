@@ -169,12 +169,18 @@ Dataset load_ogb(const std::string& folder, const LoadOptions& options) {
     if (e.is_directory()) splits.push_back(e.path());
   if (splits.empty()) throw Error(split_root.string() + ": no split folder inside");
   std::sort(splits.begin(), splits.end());
-  d.train_mask = read_split((splits[0] / "train.csv.gz").string(), d.num_nodes);
-  d.val_mask = read_split((splits[0] / "valid.csv.gz").string(), d.num_nodes);
-  d.test_mask = read_split((splits[0] / "test.csv.gz").string(), d.num_nodes);
+  // --split file:K takes the K-th split folder by name; every other rule starts from the first.
+  const std::size_t k = options.split.kind == SplitSpec::Kind::file ? std::size_t(options.split.file_index) : 0;
+  if (k >= splits.size())
+    throw Error(split_root.string() + ": --split file:" + std::to_string(k) + ": " + std::to_string(splits.size()) +
+                " split folder(s) inside");
+  d.mask_sets = int(splits.size());
+  d.train_mask = read_split((splits[k] / "train.csv.gz").string(), d.num_nodes);
+  d.val_mask = read_split((splits[k] / "valid.csv.gz").string(), d.num_nodes);
+  d.test_mask = read_split((splits[k] / "test.csv.gz").string(), d.num_nodes);
   for (std::int64_t v = 0; v < d.num_nodes; ++v)
     if (d.labels[v] < 0) d.train_mask[v] = d.val_mask[v] = d.test_mask[v] = 0;
-  d.split_rule = "ogb:" + splits[0].filename().string();
+  d.split_rule = "file:" + std::to_string(k) + " (" + splits[k].filename().string() + ")";
   return d;
 }
 

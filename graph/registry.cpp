@@ -7,6 +7,7 @@
 
 #include "adaqp/build_info.hpp"
 #include "base/error.hpp"
+#include "graph/split.hpp"
 
 namespace adaqp::graph {
 
@@ -48,8 +49,7 @@ std::vector<RegistryEntry> load_registry() {
     if (n["published_accuracy"]) e.published_accuracy = n["published_accuracy"].as<double>();
     if (e.layout != "A" && e.layout != "B")
       throw Error(path + ": " + e.name + ": layout '" + e.layout + "' (allowed: A, B)");
-    if (e.split != "file-masks" && e.split != "per-class-20-30")
-      throw Error(path + ": " + e.name + ": split '" + e.split + "' (allowed: file-masks, per-class-20-30)");
+    parse_split(e.split, path + ": " + e.name + ": split");  // throws on a malformed rule
     if (e.feature_norm != "row" && e.feature_norm != "none" && e.feature_norm != "l2")
       throw Error(path + ": " + e.name + ": feature_norm '" + e.feature_norm + "' (allowed: row, l2, none)");
     out.push_back(std::move(e));

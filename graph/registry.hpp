@@ -12,7 +12,7 @@ struct RegistryEntry {
   std::string name;                          // e.g. "cora"
   std::string file;                          // absolute path of the .npz
   std::string layout;                        // "A" (edges + masks) or "B" (CSR attributes)
-  std::string split;                         // "file-masks" or "per-class-20-30"
+  std::string split;                         // default split rule (graph/split.hpp), e.g. "file", "classes:20,30"
   std::string feature_norm;                  // "row" or "none"
   std::string source;                        // provenance line
   std::optional<double> published_accuracy;  // fraction, with what it refers to in `published_note`

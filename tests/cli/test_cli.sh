@@ -43,6 +43,20 @@ expect_error "--out is required" export --dataset cora
 expect_error "$tmp/no-dir/x.npz: cannot write" export --dataset cora --out "$tmp/no-dir/x.npz"
 expect_ok "2708 nodes, 5278 undirected edges, 1433 features, 7 classes" export --dataset cora --out "$tmp/cora.npz"
 expect_ok "test accuracy" train --dataset "$tmp/cora.npz" --epochs 2
+# Split protocols (graph/split.hpp): bad specs are one line; a good one is recorded.
+expect_error "--split 'random:0.7,0.4': fractions sum to 1.1" train --dataset cora --epochs 1 --split random:0.7,0.4
+expect_error "unknown form 'halves'" train --dataset cora --epochs 1 --split halves
+expect_error "class 0 has" train --dataset cora --epochs 1 --split classes:200,300
+expect_error "no split masks" train --dataset amazon-photo --epochs 1 --split file
+expect_error "split index 3" export --dataset cora --out "$tmp/c3.npz" --split file:3
+expect_ok "split random:0.6,0.2 (seed 4) (1624/541/543)" train --dataset cora --epochs 1 --split random:0.6,0.2 --split-seed 4
+"$adaqp" train --dataset tolokers --epochs 1 --quiet --split file:7 --metrics "$tmp/split.jsonl" >/dev/null 2>&1
+if head -1 "$tmp/split.jsonl" | grep -q '"split":"file:7"' && head -1 "$tmp/split.jsonl" | grep -q '"split_seed":0'; then
+  pass=$((pass + 1))
+else
+  echo "FAIL: the run record lacks the split: $(head -c 300 "$tmp/split.jsonl")"
+  fail=$((fail + 1))
+fi
 # The run record says what ran the plans and how ranks talk (found at run time).
 "$adaqp" train --dataset cora --epochs 1 --quiet --metrics "$tmp/run.jsonl" >/dev/null 2>&1
 if head -1 "$tmp/run.jsonl" | grep -q '"backend":{"name":"cpu","transport":"none"}' &&

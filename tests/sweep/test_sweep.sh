@@ -28,6 +28,19 @@ YAML
 "$adaqp" sweep "$tmp/tiny.yaml" --dry-run >"$tmp/dry" 2>&1
 check "dry run lists 12 runs" grep -q "6 points, 12 runs" "$tmp/dry"
 check "dry run writes nothing" test ! -e results/tiny -a ! -e "$tmp/out"
+# The split axes reach the engine's command: --split as given, --split-seed following the seed.
+cat >"$tmp/split.yaml" <<'YAML'
+name: split
+dataset: cora
+split: random:0.6,0.2
+split_seed: seed
+seed: [0, 3]
+epochs: 2
+YAML
+"$adaqp" sweep "$tmp/split.yaml" --dry-run >"$tmp/dry-split" 2>&1
+check "split axis in the command" grep -q -- "--split 'random:0.6,0.2' --split-seed '3'" "$tmp/dry-split"
+check "split seed 0 stays implicit" test "$(grep -c -- '--split-seed' "$tmp/dry-split")" -eq 1
+check "plain points keep their commands" test "$(grep -c -- '--split' "$tmp/dry")" -eq 0
 
 # Kill the sweep once its third run is published, then resume.
 "$adaqp" sweep "$tmp/tiny.yaml" --out "$tmp/out" >"$tmp/first" 2>&1 &

@@ -105,11 +105,77 @@ TEST_CASE("citeseer's unlabelled nodes are in no split; tolokers has 10 splits",
       CHECK(c.train_mask[v] + c.val_mask[v] + c.test_mask[v] == 0);
     }
   CHECK(unlabelled == 15);
-  opt.split_index = 9;
+  opt.split = parse_split("file:9");
   const Dataset t = load_dataset("tolokers", opt);
   CHECK(t.count(t.train_mask) > 0);
-  opt.split_index = 10;
+  CHECK(t.mask_sets == 10);
+  CHECK(t.split_rule == "file:9");
+  opt.split = parse_split("file");
+  const Dataset t0 = load_dataset("tolokers", opt);
+  CHECK(t0.split_rule == "file:0");
+  CHECK(t0.train_mask != t.train_mask);  // the tenth split is another set of masks
+  opt.split = parse_split("file:10");
   expect_error([&] { load_dataset("tolokers", opt); }, {"tolokers.npz", "train_masks", "split index 10"});
+}
+
+TEST_CASE("split specs parse to one canonical text; bad ones are one clear line", "[datasets][split]") {
+  CHECK(to_string(parse_split("")) == "");
+  CHECK(to_string(parse_split("classes:20,30")) == "classes:20,30");
+  CHECK(to_string(parse_split("random:0.6,0.2")) == "random:0.6,0.2");
+  CHECK(to_string(parse_split("file")) == "file:0");
+  CHECK(to_string(parse_split("file:3")) == "file:3");
+  expect_error([] { parse_split("random:0.8,0.2"); }, {"--split 'random:0.8,0.2'", "sum to 1", "no test"});
+  expect_error([] { parse_split("random:0.9,0.3"); }, {"--split", "sum to 1.2"});
+  expect_error([] { parse_split("random:0,0.2"); }, {"> 0"});
+  expect_error([] { parse_split("random:0.6"); }, {"two fractions"});
+  expect_error([] { parse_split("random:a,0.2"); }, {"two fractions"});
+  expect_error([] { parse_split("classes:20"); }, {"two whole numbers"});
+  expect_error([] { parse_split("classes:0,30"); }, {"TRAIN >= 1"});
+  expect_error([] { parse_split("classes:2.5,30"); }, {"two whole numbers"});
+  expect_error([] { parse_split("file:-1"); }, {"file:K"});
+  expect_error([] { parse_split("stratified:0.5"); }, {"unknown form 'stratified'", "allowed"});
+  expect_error([] { parse_split("bogus", "registry.yaml: x: split"); }, {"registry.yaml: x: split 'bogus'"});
+}
+
+TEST_CASE("random splits: fractions of the labelled nodes, disjoint, seeded", "[datasets][split]") {
+  LoadOptions opt;
+  opt.features = false;
+  opt.split = parse_split("random:0.6,0.2");
+  const Dataset a = load_dataset("citeseer", opt), b = load_dataset("citeseer", opt);
+  opt.split_seed = 3;
+  const Dataset c = load_dataset("citeseer", opt);
+  std::int64_t labelled = 0;
+  for (std::int64_t v = 0; v < a.num_nodes; ++v) {
+    labelled += a.labels[v] >= 0;
+    CHECK(a.train_mask[v] + a.val_mask[v] + a.test_mask[v] == (a.labels[v] >= 0 ? 1 : 0));
+  }
+  CHECK(labelled == a.num_nodes - 15);  // citeseer's 15 unlabelled nodes stay out
+  CHECK(a.count(a.train_mask) == std::int64_t(0.6 * double(labelled)));
+  CHECK(a.count(a.val_mask) == std::int64_t(0.2 * double(labelled)));
+  CHECK(a.count(a.test_mask) == labelled - a.count(a.train_mask) - a.count(a.val_mask));
+  CHECK(a.train_mask == b.train_mask);
+  CHECK(a.train_mask != c.train_mask);
+  CHECK(a.split_rule == "random:0.6,0.2 (seed 0)");
+  // A default per-class dataset takes a random split too.
+  const Dataset p = load_dataset("amazon-photo", opt);
+  CHECK(p.count(p.train_mask) > 4000);
+}
+
+TEST_CASE("split rules that cannot apply are refused", "[datasets][split]") {
+  LoadOptions opt;
+  opt.features = false;
+  opt.split = parse_split("file");
+  expect_error([&] { load_dataset("amazon-photo", opt); }, {"amazon-photo", "--split file:0", "no split masks"});
+  opt.split = parse_split("classes:20,300");
+  expect_error([&] { load_dataset("cora", opt); },
+               {"cora", "--split classes:20,300", "fewer than the 320 asked", "class"});
+  opt.split = parse_split("classes:5,5");
+  const Dataset c = load_dataset("cora", opt);
+  CHECK(c.count(c.train_mask) == 5 * c.num_classes);
+  CHECK(c.split_rule == "classes:5,5 (seed 0)");
+  opt.split = parse_split("random:0.05,0.9");  // 12 labelled nodes: no training node
+  expect_error([&] { load_dataset("sbm:nodes=12,classes=2,degree=2,seed=1", opt); },
+               {"random:0.05,0.9", "0 train", "every part needs"});
 }
 
 TEST_CASE("per-class split is seeded and draws 20 / 30 per class", "[datasets]") {

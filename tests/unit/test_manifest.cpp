@@ -78,6 +78,9 @@ TEST_CASE("bad manifests give one clear line", "[manifest]") {
   CHECK_THAT(error_of("name: t\n"), Catch::Contains("key 'dataset' is required"));
   CHECK_THAT(error_of("name: t\ndataset: cora\nexclude: [{speed: 1}]\n"), Catch::Contains("unknown axis key 'speed'"));
   CHECK_THAT(error_of("name: [t\n"), Catch::Contains("not valid YAML"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nsplit: random:0.9,0.2\n"),
+             Catch::Contains("key 'split': value 'random:0.9,0.2'") && Catch::Contains("summing below 1"));
+  CHECK_THAT(error_of("name: t\ndataset: cora\nsplit_seed: often\n"), Catch::Contains("seed or an integer"));
   CHECK_THAT(error_of("name: t\ndataset: cora\n").substr(0, 8), Catch::Equals("no error"));
 }
 
@@ -107,6 +110,10 @@ TEST_CASE("peer strategy axes expand only where they combine", "[manifest][peers
   // Points without a peer strategy keep the ids they had before these axes existed.
   const auto plain = expand(load_manifest(write(dir, "name: q\ndataset: cora\n")));
   CHECK(plain[0].id.find("-stale") == std::string::npos);
+  // The split axes at their defaults leave ids as they were; another split is another point.
+  const auto split = expand(load_manifest(write(dir, "name: q\ndataset: cora\nsplit: ['random:0.6,0.2']\n")));
+  CHECK(split[0].id != plain[0].id);
+  CHECK(expand(load_manifest(write(dir, "name: q\ndataset: cora\nsplit_seed: 0\n")))[0].id == plain[0].id);
   CHECK_THROWS_WITH(load_manifest(write(dir, "name: b\ndataset: cora\nboundary_rate: 0\n")),
                     Catch::Contains("a number in (0, 1]"));
 }

@@ -44,7 +44,7 @@ TEST_CASE("OGB raw node-property folder loads", "[ogb]") {
   CHECK(d.count(d.train_mask) == 2);
   CHECK(d.count(d.val_mask) == 1);
   CHECK(d.count(d.test_mask) == 1);  // node 4 is unlabelled
-  CHECK(d.split_rule == "ogb:by_id");
+  CHECK(d.split_rule == "file:0 (by_id)");
 
   write_gz(root / "raw/node-feat.csv.gz", "0.5,1\n1.5\n2.5,3\n3.5,4\n4.5,5\n");
   try {
