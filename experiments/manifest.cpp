@@ -126,6 +126,11 @@ const std::map<std::string, Check>& checks() {
       {"link", check_link},
       {"seed", integer(0)},
       {"split", check_split},
+      {"link_model",
+       [](const std::string& v) -> std::string {
+         static const std::regex model(R"(^[0-9]+(\.[0-9]+)?:[0-9]+(\.[0-9]+)?$)");
+         return v == "probe" || std::regex_match(v, model) ? "" : "probe or ALPHA_US:GBPS (e.g. 50:0.25)";
+       }},
       {"split_seed",
        [](const std::string& v) -> std::string {
          return v == "seed" || integer(0)(v).empty() ? "" : "seed or an integer >= 0";
@@ -185,6 +190,7 @@ const std::map<std::string, std::string>& axis_defaults() {
       {"eval_every", "1"},      {"threads", "0"},      {"profile", "profiles/this-machine.yaml"},
       {"topology", "flat"},     {"stale", "false"},    {"stale_momentum", "0"},
       {"boundary_rate", "1"},   {"split", ""},         {"split_seed", "0"},
+      {"link_model", "probe"},
   };
   return d;
 }
@@ -255,7 +261,8 @@ Manifest load_manifest(const std::string& path) {
 }
 
 std::vector<Point> expand(const Manifest& m) {
-  static const std::set<std::string> kLaterKeys = {"stale", "stale_momentum", "boundary_rate", "split", "split_seed"};
+  static const std::set<std::string> kLaterKeys = {"stale", "stale_momentum", "boundary_rate",
+                                                   "split", "split_seed",     "link_model"};
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;
   for (const auto& [key, def] : axis_defaults()) {
     const auto it = m.axes.find(key);

@@ -22,7 +22,9 @@
 // profile [profiles/this-machine.yaml] and topology [flat] (simulator); peer strategies
 // (scheduler/peers.hpp): stale [false] (true: stale pipelining), stale_momentum [0], boundary_rate
 // [1]; split [the dataset's own] (graph/split.hpp: classes:T,V, random:A,B, file[:K]) and
-// split_seed [0] (an integer, or `seed`: each point's seed, so paired seeds also draw new splits). Points whose values
+// split_seed [0] (an integer, or `seed`: each point's seed, so paired seeds also draw new splits);
+// link_model [probe] (ALPHA_US:GBPS: the channel costs adaptive widths are assigned with, instead
+// of probing the link; so accuracy seeds of a slow link can run on shared memory). Points whose values
 // do not combine are dropped like fp32 modes at other widths: stale with overlap or adaqp, stale with boundary_rate <
 // 1, stale_momentum > 0 without stale, and peer strategies with adaptive widths. A dataset
 // "shape:nodes=N,edges=E,features=F,classes=C[,halo=,marginal=,remote=,peers=]" is a partition

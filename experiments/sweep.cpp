@@ -19,7 +19,9 @@
 #include "adaqp/git_commit.hpp"
 #include "base/error.hpp"
 #include "engine/trainer.hpp"
+#include "experiments/csv.hpp"
 #include "experiments/manifest.hpp"
+#include "experiments/paired.hpp"
 
 namespace adaqp::experiments {
 
@@ -99,6 +101,8 @@ std::string engine_command(const Point& p, const std::string& adaqp, const std::
   if (!v.at("split").empty()) cmd += " --split " + quote(v.at("split"));
   const std::string split_seed = v.at("split_seed") == "seed" ? v.at("seed") : v.at("split_seed");
   if (split_seed != "0") cmd += " --split-seed " + quote(split_seed);
+  // Channel costs the bit assigner uses instead of probing the link (adaptive widths only).
+  if (v.at("link_model") != "probe" && v.at("bits") == "adaptive") cmd += " --link-model " + quote(v.at("link_model"));
   return cmd + " --metrics " + quote(records);
 }
 
@@ -134,15 +138,6 @@ int run_command(const std::string& command, const std::string& log, const std::s
 
 }  // namespace
 
-namespace {
-std::string csv_field(const std::string& v) {  // RFC 4180 quoting
-  if (v.find_first_of(",\"\n") == std::string::npos) return v;
-  std::string q = "\"";
-  for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-}  // namespace
-
 int write_results_csv(const std::string& out) {
   const fs::path runs = fs::path(out) / "runs";
   std::vector<std::string> keys;
@@ -151,6 +146,7 @@ int write_results_csv(const std::string& out) {
   const std::vector<std::string> fields = {"strategy",           "ranks",
                                            "median_epoch_s",     "test_acc_at_best_val",
                                            "best_val_acc",       "best_epoch",
+                                           "final_test_acc",     "tail_test_acc",
                                            "final_loss",         "total_train_s",
                                            "predicted_epoch_s",  "predicted_compute_s",
                                            "predicted_comm_s",   "predicted_quant_s",
@@ -162,6 +158,7 @@ int write_results_csv(const std::string& out) {
   for (const auto& f : fields) csv << "," << f;
   csv << "\n";
   int rows = 0;
+  std::vector<FinishedRun> finished;  // for paired.csv
   std::vector<fs::path> files;
   if (fs::exists(runs))
     for (const auto& e : fs::directory_iterator(runs))
@@ -187,6 +184,14 @@ int write_results_csv(const std::string& out) {
     csv << stem.substr(0, dot) << "," << stem.substr(dot + 1);
     const auto& values = run["sweep_point"];
     for (const auto& k : keys) csv << "," << csv_field(values.value(k, ""));
+    FinishedRun fr;
+    for (const auto& [k, v] : values.items())
+      if (v.is_string()) fr.point[k] = v.get<std::string>();
+    fr.executor = stem.substr(dot + 1);
+    for (const auto& [k, v] : summary.items())
+      if (v.is_number()) fr.summary[k] = v.get<double>();
+    fr.strategy = summary.value("strategy", "");
+    finished.push_back(std::move(fr));
     for (const auto& f : fields) {
       csv << ",";
       const nlohmann::json* src = summary.contains(f) ? &summary : (last_epoch.contains(f) ? &last_epoch : nullptr);
@@ -199,6 +204,7 @@ int write_results_csv(const std::string& out) {
     ++rows;
   }
   write_atomic((fs::path(out) / "results.csv").string(), csv.str());
+  write_atomic((fs::path(out) / "paired.csv").string(), paired_csv(paired_rows(finished)));
   return rows;
 }
 

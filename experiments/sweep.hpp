@@ -8,6 +8,8 @@
 //   logs/ID.EXECUTOR.log                              each run's output
 //   results.csv        one row per finished run: executor, every axis value, summary fields
 //                      (rewritten atomically after every run)
+//   paired.csv         every strategy against its baseline, paired by seed (experiments/paired.hpp;
+//                      rewritten with results.csv)
 // A point whose records exist is finished: --resume skips it, so a killed sweep continues where
 // it stopped and ends with every point exactly once. --resume also takes a manifest that only adds
 // points to the one that made OUT (every finished run in OUT has an id of the new manifest; the
@@ -29,7 +31,7 @@ struct SweepOptions {
 // an OUT that belongs to another manifest, or a link emulation that cannot be set up.
 int run_sweep(const SweepOptions& options);
 
-// Rebuilds OUT/results.csv from OUT/runs (atomically). Returns the number of rows.
+// Rebuilds OUT/results.csv and OUT/paired.csv from OUT/runs (atomically). Returns results.csv's rows.
 int write_results_csv(const std::string& out);
 
 // `adaqp report DIR`: plots/report.py with a Python 3 that has matplotlib ($ADAQP_PYTHON, python3

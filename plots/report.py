@@ -13,7 +13,10 @@ Figures (each written only when the results hold its data):
   bytes           bytes on the wire per layer and direction (payload and metadata)
   strategies      peer strategies (stale pipelining, boundary sampling, fp16 / bf16) next to vanilla
                   and AdaQP: test accuracy vs speedup over vanilla, measured and predicted; with a
-                  table (mean over seeds, accuracy difference to vanilla paired by seed)
+                  table (mean over seeds)
+  paired          every strategy's test accuracy difference to vanilla, paired by seed, against its
+                  speedup, with 95% intervals (DIR/paired.csv, experiments/paired.hpp); with the
+                  table of every measure and the verdict on a 0.3-point claim
 
 usage: report.py DIR
 """
@@ -295,15 +298,13 @@ def strategy_rows(runs):
             accs = {seed: 100 * s["test_acc_at_best_val"] for seed, s in eng.items()}
             ms = median([1e3 * s["median_epoch_s"] for s in eng.values()]) if eng else float("nan")
             pred = median([1e3 * s["predicted_epoch_s"] for s in sim.values()]) if sim else float("nan")
-            paired = [accs[k] - 100 * base[k]["test_acc_at_best_val"] for k in accs if k in base]
             mean = sum(accs.values()) / len(accs) if accs else float("nan")
             std = (math.sqrt(sum((a - mean) ** 2 for a in accs.values()) / (len(accs) - 1)) if len(accs) > 1 else 0.0)
             mb = next((s.get("bytes_sent") for s in list(eng.values()) + list(sim.values()) if s.get("bytes_sent")), None)
             out.append({"dataset": key[0], "parts": key[1], "link": key[2], "strategy": name, "seeds": len(accs),
                         "ms": ms, "predicted_ms": pred, "speedup": base_ms / ms if ms == ms else float("nan"),
                         "predicted_speedup": base_ms / pred if pred == pred else float("nan"),
-                        "mb": mb / 1e6 if mb else float("nan"), "acc": mean, "acc_std": std,
-                        "acc_diff": sum(paired) / len(paired) if paired else float("nan")})
+                        "mb": mb / 1e6 if mb else float("nan"), "acc": mean, "acc_std": std})
     return out
 
 
@@ -340,16 +341,97 @@ def strategies_table(runs):
         return "" if v != v else format(v, fmt)
 
     cols = ["dataset", "P", "link", "strategy", "seeds", "median epoch (ms)", "predicted (ms)", "speedup",
-            "predicted speedup", "MB / epoch", "test acc (%)", "diff to vanilla (points, paired)"]
+            "predicted speedup", "MB / epoch", "test acc (%)"]
     out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
     for r in strategy_rows(runs):
         cells = [r["dataset"], r["parts"], r["link"], r["strategy"], str(r["seeds"]), f(r["ms"], ".1f"),
                  f(r["predicted_ms"], ".1f"), f(r["speedup"], ".2f") + "x", f(r["predicted_speedup"], ".2f") + "x",
-                 f(r["mb"], ".2f"), (f(r["acc"], ".2f") + " +- " + f(r["acc_std"], ".2f")) if r["seeds"] else "",
-                 f(r["acc_diff"], "+.2f")]
+                 f(r["mb"], ".2f"), (f(r["acc"], ".2f") + " +- " + f(r["acc_std"], ".2f")) if r["seeds"] else ""]
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     out.append("</table>")
-    return "<h2>Strategies</h2>" + "\n".join(out)
+    return ("<h2>Strategies</h2><p>Accuracy differences to vanilla, paired by seed, are in the paired "
+            "table below.</p>" + "\n".join(out))
+
+
+MEASURES = {"test_acc_at_best_val": "test acc at best validation", "final_test_acc": "final test acc",
+            "tail_test_acc": "tail test acc (mean of the last 5 evaluations)"}
+VERDICTS = {"within": "decided: loses at most 0.3 points",
+            "beyond": "decided: loses more than 0.3 points",
+            "undecided": "undecided: the 95% interval is too wide (or straddles -0.3) to decide 0.3 points",
+            "n<2": "one seed: no interval"}
+
+
+def read_paired(folder):
+    """DIR/paired.csv (written by adaqp sweep / report: experiments/paired.hpp), numbers as floats."""
+    path = os.path.join(folder, "paired.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("n", "mean_points", "se_points", "ci_low_points", "ci_high_points", "speedup"):
+            r[k] = float(r[k]) if r.get(k) not in ("", None) else float("nan")
+    return rows
+
+
+def context_title(r):
+    parts = [r.get("dataset", "?"), f"P = {r.get('parts', '?')}", f"link {r.get('link', '?')}"]
+    if r.get("split"):
+        parts.append(f"split {r['split']}")
+    return ", ".join(parts)
+
+
+def context_key(r):
+    return tuple(sorted((k, v) for k, v in r.items() if k not in (
+        "strategy", "baseline", "measure", "n", "mean_points", "se_points", "ci_low_points", "ci_high_points",
+        "verdict_0.3", "speedup", "seeds")))
+
+
+def paired_figure(rows):
+    rows = [r for r in rows if r["measure"] == "test_acc_at_best_val"]
+    keys = sorted({context_key(r) for r in rows})
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        sub = [r for r in rows if context_key(r) == key]
+        for i, r in enumerate(sub):
+            ci = r["ci_high_points"] - r["mean_points"]
+            yerr = [[r["mean_points"] - r["ci_low_points"]], [ci]] if ci == ci else None
+            ax.errorbar(r["speedup"], r["mean_points"], yerr=yerr, fmt="o", color=f"C{i % 10}", capsize=3,
+                        label=f"{r['strategy']} (n = {int(r['n'])})")
+        ax.axhline(0.0, color="gray", lw=0.8)
+        ax.axhline(-0.3, color="red", lw=0.8, ls="--", label="-0.3 points")
+        ax.axvline(1.0, color="gray", lw=0.8)
+        ax.set_xlabel("speedup over vanilla (measured, same seeds)")
+        ax.set_ylabel("test accuracy - vanilla's (points)")
+        ax.set_title(context_title(sub[0]))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Accuracy difference to vanilla, paired by seed (mean, 95% interval) against speedup")
+    return fig
+
+
+def paired_table(rows):
+    if not rows:
+        return ""
+
+    def f(v, fmt):
+        return "" if v != v else format(v, fmt)
+
+    cols = ["context", "strategy", "measure", "n", "difference (points)", "SE", "95% interval", "verdict on 0.3 points",
+            "speedup", "seeds"]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    for r in rows:
+        interval = f"[{f(r['ci_low_points'], '+.2f')}, {f(r['ci_high_points'], '+.2f')}]" if r["n"] >= 2 else ""
+        cells = [context_title(r), r["strategy"], MEASURES.get(r["measure"], r["measure"]), str(int(r["n"])),
+                 f(r["mean_points"], "+.2f"), f(r["se_points"], ".2f"), interval,
+                 VERDICTS.get(r["verdict_0.3"], r["verdict_0.3"]), f(r["speedup"], ".2f") + "x", r["seeds"]]
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return ("<h2>Paired differences to vanilla</h2><p>Per seed: strategy minus vanilla, same context "
+            "(docs/metrics.md: paired differences). A 0.3-point claim is decided only when the whole 95% "
+            "interval lies on one side of -0.3.</p>" + "\n".join(out))
 
 
 def summary_table(folder):
@@ -399,13 +481,15 @@ def main():
         prov = json.load(open(os.path.join(folder, "sweep.json")))
     figures = []
     pred_fig, pairs = predicted(runs)
+    paired = read_paired(folder)
     for name, title, fig in (("throughput", "Throughput vs exchange width", throughput(runs)),
                              ("curves", "Loss and accuracy", curves(runs)),
                              ("breakdown", "Epoch time breakdown", breakdown(runs)),
                              ("predicted", "Predicted vs measured", pred_fig),
                              ("bits", "Bit widths per assignment round", bits_histogram(runs)),
                              ("bytes", "Bytes on the wire per layer and direction", bytes_figure(runs)),
-                             ("strategies", "Strategies: accuracy vs throughput", strategies_figure(runs))):
+                             ("strategies", "Strategies: accuracy vs throughput", strategies_figure(runs)),
+                             ("paired", "Accuracy difference to vanilla against speedup", paired_figure(paired))):
         if fig is None:
             continue
         png = figure_png(fig)
@@ -424,6 +508,7 @@ def main():
         body.append(f'<h2>{html.escape(title)}</h2><img id="{name}" alt="{html.escape(title)}" '
                     f'src="data:image/png;base64,{data}">')
     body.append(strategies_table(runs))
+    body.append(paired_table(paired))
     body.append("<h2>Summary</h2>" + summary_table(folder))
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>adaqp report</title><style>"
             "body{font-family:sans-serif;margin:2em;max-width:1400px}img{max-width:100%;border:1px solid #ddd}"

@@ -79,6 +79,11 @@ for fig in throughput curves breakdown predicted bytes; do
   check "report has figure $fig" grep -q "<img id=\"$fig\"" "$tmp/out/report/index.html"
   check "report wrote $fig.png" test -s "$tmp/out/report/$fig.png"
 done
+# Paired differences to vanilla (experiments/paired.hpp): 3 seeds of adaqp-4 against vanilla.
+check "paired.csv pairs adaqp-4 with vanilla over 3 seeds" grep -q "adaqp-4,vanilla,test_acc_at_best_val,3," "$tmp/out/paired.csv"
+check "paired.csv has the tail measure" grep -q "adaqp-4,vanilla,tail_test_acc,3," "$tmp/out/paired.csv"
+check "report has the paired figure" grep -q '<img id="paired"' "$tmp/out/report/index.html"
+check "report has the paired table" grep -q "Paired differences to vanilla" "$tmp/out/report/index.html"
 "$adaqp" report "$tmp" >"$tmp/report-bad" 2>&1
 check "report of a non-results folder fails clearly" grep -q "not a sweep results folder" "$tmp/report-bad"
 
