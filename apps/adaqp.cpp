@@ -195,6 +195,10 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
   cmd->add_option("--group-size", tc.assign.group_size, "message rows per width group")->capture_default_str();
   cmd->add_option("--assign-period", tc.assign_period, "epochs between re-assignments (the first period: 8 bits)")
       ->capture_default_str();
+  cmd->add_option("--assign-time", tc.assign_time,
+                  "how the assigner normalises a round's time: range (its own), compute (its share of the "
+                  "epoch's compute) or seconds")
+      ->capture_default_str();
   cmd->add_option("--assign-time-limit", tc.assign.time_limit_s, "MILP time limit per exchange round (s)")
       ->capture_default_str();
   cmd->add_option("--link-model", tc.link_model,
@@ -352,6 +356,7 @@ void resolve_train_config(Options& o) {
   }
   if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
   if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
+  engine::assign_time_scale(tc.assign_time, 1.0, 1);  // throws on a bad --assign-time
   tc.partition = graph::parse_partition_method(o.partition);
   tc.split = graph::to_string(graph::parse_split(tc.split));  // canonical, as recorded
 }

@@ -97,7 +97,8 @@ nlohmann::json to_json(const EpochMetrics& m) {
                        {"rows_at_bits", hist},
                        {"quant_error_sq", a.quant_error_sq},
                        {"quant_bound_sq", a.quant_bound_sq},
-                       {"quant_elements", a.quant_elements}};
+                       {"quant_elements", a.quant_elements},
+                       {"time_scale_s", a.time_scale_s}};
   }
   return j;
 }

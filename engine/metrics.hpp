@@ -34,6 +34,7 @@ struct AssignmentRecord {
   double quant_error_sq = 0;                              // measured sum of squared quantization errors of the epoch
   double quant_bound_sq = 0;                              // the model's bound of the same sum
   std::int64_t quant_elements = 0;                        // elements behind those two sums
+  double time_scale_s = 0;  // the round time's normaliser (--assign-time; 0: each round's own T_max)
 };
 
 // Quantization error of one (layer, direction) in an epoch whose statistics were collected.

@@ -82,6 +82,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
                {"lambda", c.assign.lambda},
                {"group_size", c.assign.group_size},
                {"assign_period", c.assign_period},
+               {"assign_time", c.assign_time},
                {"assign_time_limit_s", c.assign.time_limit_s},
                {"link_model", c.link_model},
                {"partition", graph::to_string(c.partition)},
@@ -206,10 +207,23 @@ std::vector<std::vector<scheduler::ChannelCost>> link_costs(const std::string& m
                                                           std::vector<scheduler::ChannelCost>(comm.size(), c));
 }
 
+double assign_time_scale(const std::string& spec, double compute_s, int layers) {
+  if (spec == "range") return 0;
+  if (spec == "compute") return compute_s / double(2 * std::max(layers, 1));
+  try {
+    std::size_t used = 0;
+    const double s = std::stod(spec, &used);
+    if (used == spec.size() && s > 0 && std::isfinite(s)) return s;
+  } catch (const std::exception&) {
+  }
+  throw Error("--assign-time '" + spec + "': range, compute or a number of seconds > 0");
+}
+
 scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::LocalPartition& part,
                                        const Aggregation& agg,
                                        const std::vector<std::vector<scheduler::ChannelCost>>& costs,
-                                       const TrainConfig& config, Communicator& comm, AssignmentRecord* record) {
+                                       const TrainConfig& config, double time_scale_s, Communicator& comm,
+                                       AssignmentRecord* record) {
   // This rank's statistics, self-described: [layer, dir, sender, receiver, kind, cols, count, values...]
   // with kind 0 = range^2 (as sender), 1 = weight (as receiver), rows in base order.
   std::vector<double> mine;
@@ -263,7 +277,10 @@ scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::Loc
       stats.push_back(std::move(c));
     }
     scheduler::AssignReport report;
-    const auto assignment = scheduler::assign_bits(stats, costs, config.assign, &report);
+    scheduler::AssignConfig assign = config.assign;
+    assign.time_scale_s = time_scale_s;
+    const auto assignment = scheduler::assign_bits(stats, costs, assign, &report);
+    record->time_scale_s = time_scale_s;
     wire = scheduler::serialize(assignment);
     record->solve_s = report.solve_s;
     record->methods = report.methods;
@@ -536,7 +553,7 @@ class TrainingRun {
     EpochMetrics m = reduce_epoch(epoch, step, eval, evaluate);
     if (stats) m.quant_by_layer = quant_by_layer();
     if (reassign) {
-      m.assignment = reassign_widths();
+      m.assignment = reassign_widths(m.compute_s);
       if (epoch >= 2) start_trace();  // the new plan's tasks
     }
     return m;
@@ -604,7 +621,7 @@ class TrainingRun {
   }
 
   // New layouts from this step's statistics, used from the next epoch on.
-  AssignmentRecord reassign_widths() {
+  AssignmentRecord reassign_widths(double compute_s) {
     AssignmentRecord a;
     a.present = true;
     const QuantStats& q = trainer_->quant_stats();
@@ -615,7 +632,8 @@ class TrainingRun {
     a.quant_error_sq = qs[0];
     a.quant_bound_sq = qs[1];
     a.quant_elements = qe[0];
-    use_assignment(reassign_bits(*trainer_, part_, agg_, costs_, config_, comm_, &a));
+    const double scale = assign_time_scale(config_.assign_time, compute_s, config_.model.layers);
+    use_assignment(reassign_bits(*trainer_, part_, agg_, costs_, config_, scale, comm_, &a));
     return a;
   }
   void use_assignment(const scheduler::BitAssignment& assignment) {

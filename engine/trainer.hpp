@@ -38,8 +38,12 @@ struct TrainConfig {
       width;  // exchange width of the training step: fp32 for vanilla / overlap; 2, 4, 8, fp16, bf16 when quantized
   bool adaptive = false;  // --bits adaptive: widths from scheduler::assign_bits; `width` is the first period's
   scheduler::AssignConfig assign;
-  scheduler::PeerOptions peers;      // stale pipelining / boundary sampling (scheduler/peers.hpp)
-  std::int64_t assign_period = 50;   // epochs between re-assignments
+  scheduler::PeerOptions peers;     // stale pipelining / boundary sampling (scheduler/peers.hpp)
+  std::int64_t assign_period = 50;  // epochs between re-assignments
+  // How the assigner normalises a round's time (scheduler/bit_assignment.hpp): "range" (the round's
+  // own time at the widest width), "compute" (the round's share of the measured compute time of
+  // the epoch before: compute_s / (2 layers)) or a number of seconds.
+  std::string assign_time = "range";
   std::string link_model = "probe";  // channel costs: "probe" (measured) or "ALPHA_US:GBPS" for every link
   graph::PartitionMethod partition = graph::PartitionMethod::metis_cut;
   std::uint64_t partition_seed = 0;
@@ -108,13 +112,19 @@ std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm)
 // microseconds and bandwidth GBPS gigabits per second. Throws adaqp::Error on a malformed value.
 std::vector<std::vector<scheduler::ChannelCost>> link_costs(const std::string& model, Communicator& comm);
 
+// The time scale of --assign-time (TrainConfig::assign_time) for an epoch that computed for
+// compute_s seconds: 0 for "range", compute_s / (2 layers) for "compute", the number otherwise.
+// Throws adaqp::Error naming the value when it is none of these.
+double assign_time_scale(const std::string& spec, double compute_s, int layers);
+
 class Executor;
 // Gathers the statistics of `trainer`'s last run (collected with collect_stats), solves the
 // assignment on rank 0 and broadcasts it; fills the record's solver fields on rank 0.
 scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::LocalPartition& part,
                                        const Aggregation& agg,
                                        const std::vector<std::vector<scheduler::ChannelCost>>& costs,
-                                       const TrainConfig& config, Communicator& comm, AssignmentRecord* record);
+                                       const TrainConfig& config, double time_scale_s, Communicator& comm,
+                                       AssignmentRecord* record);
 
 // Trains; records and the callback only on rank 0. Throws adaqp::Error when the ranks' settings
 // or datasets differ (checked first, on every rank).

@@ -31,6 +31,7 @@ BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::
   for (const auto& [round, members] : rounds) {
     AssignmentProblem p;
     p.lambda = config.lambda;
+    p.time_scale_s = config.time_scale_s;
     std::vector<std::vector<std::int32_t>> orders;
     std::vector<std::pair<int, std::int64_t>> group_of;  // per group: (member, rows)
     for (std::size_t m = 0; m < members.size(); ++m) {

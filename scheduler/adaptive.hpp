@@ -47,6 +47,7 @@ struct AssignConfig {
   std::int64_t group_size = 100;
   double time_limit_s = 5.0;  // per round
   std::uint64_t seed = 0;     // random scheme
+  double time_scale_s = 0;    // AssignmentProblem::time_scale_s of every round (0: each round's T_max)
 };
 
 // Layouts of every channel, the input of build_plan.

@@ -37,7 +37,7 @@ Norms norms_of(const AssignmentProblem& p) {
   for (std::size_t c = 0; c < p.channels.size(); ++c)
     t = std::max(t, p.channels[c].alpha_s + p.channels[c].beta_s_per_byte * bytes[c]);
   n.v_max = v > 0 ? v : 1;
-  n.t_max = t > 0 ? t : 1;
+  n.t_max = p.time_scale_s > 0 ? p.time_scale_s : t > 0 ? t : 1;
   return n;
 }
 

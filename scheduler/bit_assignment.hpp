@@ -10,9 +10,13 @@
 // Z = max_c T_c. The assignment minimises
 //   lambda * sum_g V_g(b_g) / V_max + (1 - lambda) * Z / T_max
 // with V_max = sum_g V_g(2) (everything at the lowest width) and T_max = max_c T_c with every
-// group at the highest width. Solved exactly as a MILP (one binary per group and width, Z
-// continuous with Z >= T_c) by COIN-OR CBC under a time limit, warm-started from the greedy
-// solution, which is also the fallback when CBC finds nothing better in time.
+// group at the highest width, or, when time_scale_s > 0, T_max = time_scale_s: a time that does not
+// scale with the link (the round's share of the epoch's compute, `--assign-time`), so that the
+// time term says how much the round's communication costs next to the work it delays. Normalised
+// by its own range the time term is the same on every link (only bytes ratios remain), and the
+// assigner then picks the same widths at 250 Mbit/s and on loopback. Solved exactly as a MILP (one binary per group and
+// width, Z continuous with Z >= T_c) by COIN-OR CBC under a time limit, warm-started from the greedy solution, which is
+// also the fallback when CBC finds nothing better in time.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -38,6 +42,7 @@ struct AssignmentProblem {
   std::vector<ChannelCost> channels;
   double lambda = 0.5;                                                           // weight of variance, in [0, 1]
   std::vector<Width> widths{Width::quant(2), Width::quant(4), Width::quant(8)};  // allowed, increasing
+  double time_scale_s = 0;  // > 0: normalises the round time (s); 0: T_max (see above)
 };
 
 struct Assignment {

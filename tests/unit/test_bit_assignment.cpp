@@ -106,3 +106,24 @@ TEST_CASE("channel layouts: sorted by weighted variance, grouped, round-trip thr
     for (Width w : layout.group_widths) CHECK((w == Width::quant(2) || w == Width::quant(4) || w == Width::quant(8)));
   CHECK(report.methods.front() == "random");
 }
+
+TEST_CASE("a fixed time scale makes the choice follow the link; the round's own range does not", "[assignment]") {
+  auto slow = random_problem(5, 2, 40, 0.5);
+  auto fast = slow;
+  for (auto& c : fast.channels) c.alpha_s /= 100, c.beta_s_per_byte /= 100;  // the same link, 100x faster
+  auto bytes = [&](const AssignmentProblem& p, const Assignment& a) {
+    double b = 0;
+    for (std::size_t g = 0; g < p.groups.size(); ++g)
+      b += double(scheduler::message_bytes(p.groups[g].rows, p.groups[g].cols, a.widths[g]));
+    return b;
+  };
+  // Normalised by each round's own time at 8 bits, only byte ratios remain: the same widths.
+  CHECK(solve_greedy(slow).widths == solve_greedy(fast).widths);
+  // Normalised by one fixed time (the compute a round delays, --assign-time): the faster link
+  // keeps wider codes, the slower one narrower codes than before.
+  const double t8 = evaluate(slow, std::vector<Width>(slow.groups.size(), Width::quant(8))).round_s;
+  slow.time_scale_s = fast.time_scale_s = t8 / 4;
+  const auto a_slow = solve_greedy(slow), a_fast = solve_greedy(fast);
+  CHECK(bytes(fast, a_fast) > bytes(slow, a_slow));
+  CHECK(solve_milp(fast, 5.0).objective <= a_fast.objective + 1e-12);
+}
