@@ -14,6 +14,9 @@ Figures (each written only when the results hold its data):
   strategies      peer strategies (stale pipelining, boundary sampling, fp16 / bf16) next to vanilla
                   and AdaQP: test accuracy vs speedup over vanilla, measured and predicted; with a
                   table (mean over seeds)
+  time_to_accuracy  per strategy, the training time to reach 99% of vanilla's best validation
+                  accuracy, measured and predicted (the measured curve's epoch count times the
+                  simulator's predicted epoch; docs/metrics.md: time to accuracy), with a table
   paired          every strategy's test accuracy difference to vanilla, paired by seed, against its
                   speedup, with 95% intervals (DIR/paired.csv, experiments/paired.hpp); with the
                   table of every measure and the verdict on a 0.3-point claim
@@ -434,6 +437,101 @@ def paired_table(rows):
             "interval lies on one side of -0.3.</p>" + "\n".join(out))
 
 
+# Axes that make a strategy (the rest, but the seed, is its context; as experiments/paired.hpp).
+STRATEGY_AXES = {"mode", "bits", "stale", "stale_momentum", "boundary_rate", "lambda", "group_size", "assign_period"}
+TARGET_FRACTION = 0.99
+
+
+def point_context(p):
+    return tuple(sorted((k, v) for k, v in p.items() if k not in STRATEGY_AXES and k not in ("seed", "executor")))
+
+
+def time_to_accuracy_rows(runs):
+    """docs/metrics.md, time to accuracy: per context, target = 0.99 x the mean over seeds of vanilla's
+    best val_acc; per engine run, E = the first evaluated epoch with val_acc >= target, measured =
+    sum of epoch_s over epochs 1..E, predicted = E x predicted_epoch_s of the simulator run of the
+    same point; per strategy the medians over the seeds that reached the target."""
+    ctx = defaultdict(list)
+    for (rid, ex), r in runs.items():
+        if ex == "engine" and r["epochs"]:
+            ctx[point_context(r["point"])].append((rid, r))
+    out = []
+    for key, rs in sorted(ctx.items()):
+        base = [r["summary"].get("best_val_acc") for _, r in rs
+                if label(r["point"]) == "vanilla-32" and r["summary"].get("best_val_acc") is not None]
+        if not base:
+            continue
+        target = TARGET_FRACTION * sum(base) / len(base)
+        by = defaultdict(lambda: {"meas": [], "pred": [], "epochs": [], "runs": 0})
+        for rid, r in rs:
+            b = by[strategy_label(r)]
+            b["runs"] += 1
+            t, hit = 0.0, None
+            for e in r["epochs"]:
+                t += e["epoch_s"]
+                if e.get("val_acc") is not None and e["val_acc"] >= target:
+                    hit = (e["epoch"], t)
+                    break
+            if hit is None:
+                continue
+            b["epochs"].append(hit[0])
+            b["meas"].append(hit[1])
+            sim = runs.get((rid, "simulator"))
+            if sim and sim["summary"].get("predicted_epoch_s"):
+                b["pred"].append(hit[0] * sim["summary"]["predicted_epoch_s"])
+        p = dict(key)
+        for name, b in sorted(by.items(), key=lambda kv: (kv[0] != "vanilla", kv[0])):
+            out.append({"dataset": p.get("dataset"), "parts": p.get("parts"), "link": p.get("link"),
+                        "context": key, "strategy": name, "target": 100 * target, "reached": len(b["meas"]),
+                        "runs": b["runs"], "epochs": median(b["epochs"]), "measured_s": median(b["meas"]),
+                        "predicted_s": median(b["pred"]) if b["pred"] else float("nan")})
+    return out
+
+
+def time_to_accuracy_figure(rows):
+    rows = [r for r in rows if r["reached"] > 0]
+    keys = sorted({r["context"] for r in rows})
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        sub = [r for r in rows if r["context"] == key]
+        xs = range(len(sub))
+        ax.bar([x - 0.2 for x in xs], [r["measured_s"] for r in sub], width=0.4, label="measured")
+        ax.bar([x + 0.2 for x in xs], [r["predicted_s"] for r in sub], width=0.4, label="predicted")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([r["strategy"] for r in sub], rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("training time to target (s, median over seeds)")
+        ax.set_title(f"{sub[0]['dataset']}, P = {sub[0]['parts']}, link {sub[0]['link']}: "
+                     f"target {sub[0]['target']:.1f}% val")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Time to {100 * TARGET_FRACTION:.0f}% of vanilla's best validation accuracy")
+    return fig
+
+
+def time_to_accuracy_table(rows):
+    if not rows:
+        return ""
+
+    def f(v, fmt):
+        return "" if v != v else format(v, fmt)
+
+    cols = ["dataset", "P", "link", "strategy", "target val acc (%)", "seeds reaching it", "epochs (median)",
+            "measured (s)", "predicted (s)", "error"]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    for r in rows:
+        err = (r["predicted_s"] - r["measured_s"]) / r["measured_s"] * 100 if r["reached"] else float("nan")
+        cells = [r["dataset"], r["parts"], r["link"], r["strategy"], f(r["target"], ".2f"),
+                 f"{r['reached']} of {r['runs']}", f(r["epochs"], ".0f"), f(r["measured_s"], ".2f"),
+                 f(r["predicted_s"], ".2f"), (f(err, "+.1f") + "%") if err == err else ""]
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return ("<h2>Time to accuracy</h2><p>Training time (evaluation excluded) until validation accuracy first "
+            f"reaches {100 * TARGET_FRACTION:.0f}% of vanilla's best (mean over its seeds); predicted: the same "
+            "epoch count times the simulator's predicted epoch (docs/metrics.md).</p>" + "\n".join(out))
+
+
 def summary_table(folder):
     path = os.path.join(folder, "results.csv")
     if not os.path.exists(path):
@@ -482,6 +580,7 @@ def main():
     figures = []
     pred_fig, pairs = predicted(runs)
     paired = read_paired(folder)
+    tta = time_to_accuracy_rows(runs)
     for name, title, fig in (("throughput", "Throughput vs exchange width", throughput(runs)),
                              ("curves", "Loss and accuracy", curves(runs)),
                              ("breakdown", "Epoch time breakdown", breakdown(runs)),
@@ -489,6 +588,7 @@ def main():
                              ("bits", "Bit widths per assignment round", bits_histogram(runs)),
                              ("bytes", "Bytes on the wire per layer and direction", bytes_figure(runs)),
                              ("strategies", "Strategies: accuracy vs throughput", strategies_figure(runs)),
+                             ("time_to_accuracy", "Time to accuracy", time_to_accuracy_figure(tta)),
                              ("paired", "Accuracy difference to vanilla against speedup", paired_figure(paired))):
         if fig is None:
             continue
@@ -508,6 +608,7 @@ def main():
         body.append(f'<h2>{html.escape(title)}</h2><img id="{name}" alt="{html.escape(title)}" '
                     f'src="data:image/png;base64,{data}">')
     body.append(strategies_table(runs))
+    body.append(time_to_accuracy_table(tta))
     body.append(paired_table(paired))
     body.append("<h2>Summary</h2>" + summary_table(folder))
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>adaqp report</title><style>"

@@ -84,6 +84,7 @@ check "paired.csv pairs adaqp-4 with vanilla over 3 seeds" grep -q "adaqp-4,vani
 check "paired.csv has the tail measure" grep -q "adaqp-4,vanilla,tail_test_acc,3," "$tmp/out/paired.csv"
 check "report has the paired figure" grep -q '<img id="paired"' "$tmp/out/report/index.html"
 check "report has the paired table" grep -q "Paired differences to vanilla" "$tmp/out/report/index.html"
+check "report has the time-to-accuracy table" grep -q "<h2>Time to accuracy</h2>" "$tmp/out/report/index.html"
 "$adaqp" report "$tmp" >"$tmp/report-bad" 2>&1
 check "report of a non-results folder fails clearly" grep -q "not a sweep results folder" "$tmp/report-bad"
 
