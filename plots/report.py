@@ -270,6 +270,20 @@ def bytes_figure(runs):
     return fig
 
 
+def f(v, fmt):
+    """v formatted, or empty for NaN."""
+    return "" if v != v else format(v, fmt)
+
+
+def html_table(cols, rows):
+    """A table of header `cols` and rows of cells (escaped)."""
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    for cells in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
 def strategy_label(r):
     """Strategy (mode + peer strategy, summary field `strategy`) and width when not fp32."""
     p, s = r["point"], r["summary"]
@@ -340,20 +354,16 @@ def strategies_table(runs):
     if not has_peers(runs):
         return ""
 
-    def f(v, fmt):
-        return "" if v != v else format(v, fmt)
-
     cols = ["dataset", "P", "link", "strategy", "seeds", "median epoch (ms)", "predicted (ms)", "speedup",
             "predicted speedup", "MB / epoch", "test acc (%)"]
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    table = []
     for r in strategy_rows(runs):
         cells = [r["dataset"], r["parts"], r["link"], r["strategy"], str(r["seeds"]), f(r["ms"], ".1f"),
                  f(r["predicted_ms"], ".1f"), f(r["speedup"], ".2f") + "x", f(r["predicted_speedup"], ".2f") + "x",
                  f(r["mb"], ".2f"), (f(r["acc"], ".2f") + " +- " + f(r["acc_std"], ".2f")) if r["seeds"] else ""]
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    out.append("</table>")
+        table.append(cells)
     return ("<h2>Strategies</h2><p>Accuracy differences to vanilla, paired by seed, are in the paired "
-            "table below.</p>" + "\n".join(out))
+            "table below.</p>" + html_table(cols, table))
 
 
 MEASURES = {"test_acc_at_best_val": "test acc at best validation", "final_test_acc": "final test acc",
@@ -419,22 +429,18 @@ def paired_table(rows):
     if not rows:
         return ""
 
-    def f(v, fmt):
-        return "" if v != v else format(v, fmt)
-
     cols = ["context", "strategy", "measure", "n", "difference (points)", "SE", "95% interval", "verdict on 0.3 points",
             "speedup", "seeds"]
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    table = []
     for r in rows:
         interval = f"[{f(r['ci_low_points'], '+.2f')}, {f(r['ci_high_points'], '+.2f')}]" if r["n"] >= 2 else ""
         cells = [context_title(r), r["strategy"], MEASURES.get(r["measure"], r["measure"]), str(int(r["n"])),
                  f(r["mean_points"], "+.2f"), f(r["se_points"], ".2f"), interval,
                  VERDICTS.get(r["verdict_0.3"], r["verdict_0.3"]), f(r["speedup"], ".2f") + "x", r["seeds"]]
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    out.append("</table>")
+        table.append(cells)
     return ("<h2>Paired differences to vanilla</h2><p>Per seed: strategy minus vanilla, same context "
             "(docs/metrics.md: paired differences). A 0.3-point claim is decided only when the whole 95% "
-            "interval lies on one side of -0.3.</p>" + "\n".join(out))
+            "interval lies on one side of -0.3.</p>" + html_table(cols, table))
 
 
 # Axes that make a strategy (the rest, but the seed, is its context; as experiments/paired.hpp).
@@ -514,22 +520,18 @@ def time_to_accuracy_table(rows):
     if not rows:
         return ""
 
-    def f(v, fmt):
-        return "" if v != v else format(v, fmt)
-
     cols = ["dataset", "P", "link", "strategy", "target val acc (%)", "seeds reaching it", "epochs (median)",
             "measured (s)", "predicted (s)", "error"]
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    table = []
     for r in rows:
         err = (r["predicted_s"] - r["measured_s"]) / r["measured_s"] * 100 if r["reached"] else float("nan")
         cells = [r["dataset"], r["parts"], r["link"], r["strategy"], f(r["target"], ".2f"),
                  f"{r['reached']} of {r['runs']}", f(r["epochs"], ".0f"), f(r["measured_s"], ".2f"),
                  f(r["predicted_s"], ".2f"), (f(err, "+.1f") + "%") if err == err else ""]
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    out.append("</table>")
+        table.append(cells)
     return ("<h2>Time to accuracy</h2><p>Training time (evaluation excluded) until validation accuracy first "
             f"reaches {100 * TARGET_FRACTION:.0f}% of vanilla's best (mean over its seeds); predicted: the same "
-            "epoch count times the simulator's predicted epoch (docs/metrics.md).</p>" + "\n".join(out))
+            "epoch count times the simulator's predicted epoch (docs/metrics.md).</p>" + html_table(cols, table))
 
 
 def summary_table(folder):
