@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -86,8 +88,7 @@ std::string check_split(const std::string& v) {
 }
 
 std::string check_link(const std::string& v) {
-  static const std::regex rate(R"(^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$)");
-  return v == "none" || std::regex_match(v, rate) ? "" : "none or a rate such as 100mbit, 1gbit";
+  return v == "none" || std::isfinite(link_rate_gbps(v)) ? "" : "none or a rate such as 100mbit, 1gbit";
 }
 
 std::string check_profile(const std::string& v) {
@@ -123,6 +124,11 @@ const std::map<std::string, Check>& checks() {
       {"lambda", real(0, 1, false, "a number in [0, 1]")},
       {"group_size", integer(1)},
       {"assign_period", integer(1)},
+      {"assign_time",
+       [](const std::string& v) -> std::string {
+         const std::string allowed = "range, compute or a number of seconds > 0";
+         return v == "range" || v == "compute" ? "" : real(1e-300, 1e300, false, allowed)(v);
+       }},
       {"link", check_link},
       {"seed", integer(0)},
       {"split", check_split},
@@ -181,16 +187,35 @@ void check_values(const std::string& path, const std::string& key, const std::ve
 
 const std::map<std::string, std::string>& axis_defaults() {
   static const std::map<std::string, std::string> d = {
-      {"executor", "engine"},   {"dataset", ""},       {"partition", "metis"},
-      {"parts", "1"},           {"model", "gcn"},      {"layers", "2"},
-      {"hidden", "64"},         {"dropout", "0.5"},    {"lr", "0.01"},
-      {"weight_decay", "5e-4"}, {"mode", "vanilla"},   {"bits", ""},
-      {"lambda", "0.5"},        {"group_size", "100"}, {"assign_period", "50"},
-      {"link", "none"},         {"seed", "0"},         {"epochs", "200"},
-      {"eval_every", "1"},      {"threads", "0"},      {"profile", "profiles/this-machine.yaml"},
-      {"topology", "flat"},     {"stale", "false"},    {"stale_momentum", "0"},
-      {"boundary_rate", "1"},   {"split", ""},         {"split_seed", "0"},
+      {"executor", "engine"},
+      {"dataset", ""},
+      {"partition", "metis"},
+      {"parts", "1"},
+      {"model", "gcn"},
+      {"layers", "2"},
+      {"hidden", "64"},
+      {"dropout", "0.5"},
+      {"lr", "0.01"},
+      {"weight_decay", "5e-4"},
+      {"mode", "vanilla"},
+      {"bits", ""},
+      {"lambda", "0.5"},
+      {"group_size", "100"},
+      {"assign_period", "50"},
+      {"link", "none"},
+      {"seed", "0"},
+      {"epochs", "200"},
+      {"eval_every", "1"},
+      {"threads", "0"},
+      {"profile", "profiles/this-machine.yaml"},
+      {"topology", "flat"},
+      {"stale", "false"},
+      {"stale_momentum", "0"},
+      {"boundary_rate", "1"},
+      {"split", ""},
+      {"split_seed", "0"},
       {"link_model", "probe"},
+      {"assign_time", "range"},
   };
   return d;
 }
@@ -246,23 +271,34 @@ Manifest load_manifest(const std::string& path) {
   }
   if (m.name.empty()) throw Error(path + ": key 'name' is required");
   if (!m.axes.count("dataset")) throw Error(path + ": key 'dataset' is required");
-  // Partition models (dataset shape:...) and topologies exist only in the simulator.
-  const auto ex = m.axes.count("executor") ? m.axes.at("executor") : std::vector<std::string>{"engine"};
-  const bool engine = std::find(ex.begin(), ex.end(), "simulator") == ex.end() || ex.size() > 1;
-  if (engine) {
-    for (const auto& d : m.axes.at("dataset"))
-      if (d.rfind("shape:", 0) == 0)
-        throw Error(path + ": key 'dataset': value '" + d +
-                    "' is a partition model, simulator only (executor: simulator)");
-    if (m.axes.count("topology") && m.axes.at("topology") != std::vector<std::string>{"flat"})
-      throw Error(path + ": key 'topology': the engine runs on this machine; topologies are for executor: simulator");
+  // Partition models (dataset shape:...) and topologies exist only in the simulator: every point
+  // the engine runs (after the excludes) must have a real dataset and the flat topology.
+  for (const auto& p : expand(m)) {
+    if (p.values.at("executor") == "simulator") continue;
+    const std::string& d = p.values.at("dataset");
+    if (d.rfind("shape:", 0) == 0)
+      throw Error(
+          path + ": key 'dataset': value '" + d +
+          "' is a partition model, simulator only (executor: simulator, or exclude it from the engine's points)");
+    if (p.values.at("topology") != "flat")
+      throw Error(path + ": key 'topology': value '" + p.values.at("topology") +
+                  "': the engine runs on this machine; topologies are for executor: simulator (exclude them from "
+                  "the engine's points)");
   }
   return m;
 }
 
+double link_rate_gbps(const std::string& link) {
+  static const std::regex rate(R"(^([0-9]+(\.[0-9]+)?)(kbit|mbit|gbit)$)");
+  std::smatch m;
+  if (!std::regex_match(link, m, rate)) return std::numeric_limits<double>::quiet_NaN();
+  const double scale = m[3] == "kbit" ? 1e-6 : m[3] == "mbit" ? 1e-3 : 1.0;
+  return std::stod(m[1]) * scale;
+}
+
 std::vector<Point> expand(const Manifest& m) {
-  static const std::set<std::string> kLaterKeys = {"stale", "stale_momentum", "boundary_rate",
-                                                   "split", "split_seed",     "link_model"};
+  static const std::set<std::string> kLaterKeys = {"stale",      "stale_momentum", "boundary_rate", "split",
+                                                   "split_seed", "link_model",     "assign_time"};
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;
   for (const auto& [key, def] : axis_defaults()) {
     const auto it = m.axes.find(key);

@@ -3,7 +3,7 @@
 // accuracy-difference-against-speedup figure.
 //
 // Context: every axis of a point except `seed` and the strategy axes (mode, bits, stale,
-// stale_momentum, boundary_rate, lambda, group_size, assign_period). Baseline: the point of the
+// stale_momentum, boundary_rate, lambda, group_size, assign_period, assign_time). Baseline: the point of the
 // same context with mode vanilla, bits 32 and no peer strategy. For a strategy and a measure m
 // (test_acc_at_best_val, final_test_acc, tail_test_acc), over the n seeds where both the strategy's
 // and the baseline's engine runs finished:
@@ -12,6 +12,12 @@
 //   se      = sd / sqrt(n), sd the sample standard deviation (n - 1), n >= 2
 //   95% CI  = mean -+ t(0.975, n - 1) se                    Student's t quantile (Boost.Math)
 //   speedup = mean_s median_epoch_s(baseline) / mean_s median_epoch_s(strategy), same seeds
+// Accuracy on shared memory, time on the link (issue 18, item 3): a context that ran on shared
+// memory (link none) with a link model ALPHA_US:GBPS has the numerics of that link but not its
+// time. When the sweep also ran the same context over an emulated link of that rate (link RATE
+// equal to GBPS Gbit/s, any link_model), the speedup comes from those runs instead (every seed
+// where both the strategy and the baseline finished there), and the row names that link
+// (speedup_link) and its seeds (speedup_seeds); otherwise speedup_link is empty: the row's own runs.
 // Verdict on a claim "loses at most M points" (M = 0.3): decided within when the interval's lower
 // end is >= -M, decided beyond when its upper end is < -M, otherwise undecided (the interval is
 // too wide, or straddles -M); n < 2 has no interval.
@@ -48,6 +54,8 @@ struct PairedRow {
   std::string measure;
   PairedDifference diff;
   double speedup = 0;
+  std::string speedup_link;   // "" = the speedup of the row's own runs; else the link whose runs gave it
+  std::string speedup_seeds;  // the seeds behind the speedup when it came from the link's runs
   std::string verdict;
   std::string seeds;  // the paired seeds, space-separated
 };
@@ -57,7 +65,7 @@ struct PairedRow {
 std::vector<PairedRow> paired_rows(const std::vector<FinishedRun>& runs);
 
 // The rows as CSV (header: the context axes, strategy, baseline, measure, n, mean_points,
-// se_points, ci_low_points, ci_high_points, verdict_0.3, speedup, seeds).
+// se_points, ci_low_points, ci_high_points, verdict_0.3, speedup, speedup_link, speedup_seeds, seeds).
 std::string paired_csv(const std::vector<PairedRow>& rows);
 
 }  // namespace adaqp::experiments

@@ -70,7 +70,8 @@ std::vector<std::string> model_flags(const Point& p) {
     f.push_back(v.at("boundary_rate"));
   }
   if (v.at("bits") == "adaptive")
-    for (const char* k : {"lambda", "group_size", "assign_period"}) {
+    for (const char* k : {"lambda", "group_size", "assign_period", "assign_time"}) {
+      if (std::string(k) == "assign_time" && v.at(k) == "range") continue;  // the default: older commands stay
       std::string flag = std::string("--") + k;
       for (auto& c : flag)
         if (c == '_') c = '-';

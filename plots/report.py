@@ -78,6 +78,25 @@ def median(values):
     return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
 
 
+def finish_axes(ax, xlabel, ylabel, title, legend_size=7):
+    """Labels, title, grid and legend of one panel (the report's figures share this look)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
+def context_panels(rows, key):
+    """One panel per distinct key(row), side by side: (figure, [(axes, rows of that key)]), or
+    (None, []) without rows."""
+    keys = sorted({key(r) for r in rows})
+    if not keys:
+        return None, []
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
+    return fig, [(ax, [r for r in rows if key(r) == k]) for ax, k in zip(axes[0], keys)]
+
+
 def figure_png(fig):
     fig.tight_layout()
     buf = io.BytesIO()
@@ -237,6 +256,54 @@ def bits_histogram(runs):
     return fig
 
 
+def assigner_label(p):
+    """Adaptive widths: the assigner's settings that differ from the defaults (manifest axes)."""
+    parts = [f"{k} {p[k]}" for k, d in (("lambda", "0.5"), ("group_size", "100"), ("assign_period", "50"),
+                                        ("assign_time", "range")) if p.get(k, d) != d]
+    return "adaqp-adaptive" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def widths_by_link_rows(runs):
+    """Adaptive engine runs per (dataset, P, link, link model, assigner settings): the share of message
+    rows at each width over every assignment round of every seed, bits per row, bytes per epoch
+    (mean over the epochs of a run, median over seeds) and the median epoch."""
+    groups = defaultdict(list)
+    for (rid, ex), r in runs.items():
+        p = r["point"]
+        if ex != "engine" or p.get("bits") != "adaptive" or not r["epochs"]:
+            continue
+        groups[(p.get("dataset"), p.get("parts"), p.get("link"), p.get("link_model", "probe"), assigner_label(p))].append(r)
+    out = []
+    for key, rs in sorted(groups.items()):
+        rows = defaultdict(int)
+        for r in rs:
+            for e in r["epochs"]:
+                for w, n in ((e.get("assignment") or {}).get("rows_at_bits") or {}).items():
+                    rows[w] += n
+        total = sum(rows.values())
+        mb = median([sum(e.get("bytes_sent", 0) for e in r["epochs"]) / len(r["epochs"]) / 1e6 for r in rs])
+        ms = median([1e3 * r["summary"]["median_epoch_s"] for r in rs if r["summary"].get("median_epoch_s")])
+        out.append({"dataset": key[0], "parts": key[1], "link": key[2], "link_model": key[3], "strategy": key[4],
+                    "seeds": len(rs), "share": {w: n / total for w, n in rows.items()} if total else {},
+                    "bits_per_row": sum(int(w) * n for w, n in rows.items()) / total if total else float("nan"),
+                    "mb": mb, "ms": ms})
+    return out
+
+
+def widths_by_link_table(rows):
+    if not rows:
+        return ""
+    cols = ["dataset", "P", "link", "link model", "strategy", "seeds", "rows at 2 / 4 / 8 bits (%)",
+            "bits per row", "MB / epoch", "median epoch (ms)"]
+    table = [[r["dataset"], r["parts"], r["link"], r["link_model"], r["strategy"], str(r["seeds"]),
+              " / ".join(f(100 * r["share"].get(w, 0.0), ".0f") for w in ("2", "4", "8")),
+              f(r["bits_per_row"], ".2f"), f(r["mb"], ".2f"), f(r["ms"], ".1f")] for r in rows]
+    return ("<h2>Adaptive widths per link</h2><p>Message rows at each width over every assignment round and "
+            "seed (the first period, at 8 bits, is not a round); bytes per epoch: the mean over a run's epochs, "
+            "median over seeds. link model probe: the assigner measured the link; ALPHA_US:GBPS: it was given "
+            "that link.</p>" + html_table(cols, table))
+
+
 def bytes_figure(runs):
     rows = []
     for (rid, ex), r in sorted(runs.items()):
@@ -341,11 +408,8 @@ def strategies_figure(runs):
             if r["predicted_speedup"] == r["predicted_speedup"]:
                 ax.plot(r["predicted_speedup"], r["acc"], marker="o", mfc="none", color=color, ls="none")
         ax.axvline(1.0, color="gray", lw=0.8)
-        ax.set_xlabel("speedup over vanilla (filled: measured, hollow: predicted)")
-        ax.set_ylabel("test accuracy at best validation (%)")
-        ax.set_title(f"{key[0]}, P = {key[1]}, link {key[2]}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        finish_axes(ax, "speedup over vanilla (filled: measured, hollow: predicted)",
+                    "test accuracy at best validation (%)", f"{key[0]}, P = {key[1]}, link {key[2]}")
     fig.suptitle("Strategies: accuracy vs throughput (mean +- std over seeds)")
     return fig
 
@@ -388,7 +452,10 @@ def read_paired(folder):
 
 
 def context_title(r):
-    parts = [r.get("dataset", "?"), f"P = {r.get('parts', '?')}", f"link {r.get('link', '?')}"]
+    link = r.get("link", "?")
+    if link == "none" and r.get("link_model", "probe") != "probe":
+        link = f"none (shared memory; widths assigned for the link model {r['link_model']})"
+    parts = [r.get("dataset", "?"), f"P = {r.get('parts', '?')}", f"link {link}"]
     if r.get("split"):
         parts.append(f"split {r['split']}")
     return ", ".join(parts)
@@ -397,30 +464,32 @@ def context_title(r):
 def context_key(r):
     return tuple(sorted((k, v) for k, v in r.items() if k not in (
         "strategy", "baseline", "measure", "n", "mean_points", "se_points", "ci_low_points", "ci_high_points",
-        "verdict_0.3", "speedup", "seeds")))
+        "verdict_0.3", "speedup", "speedup_link", "speedup_seeds", "seeds")))
+
+
+def speedup_source(r):
+    """Where a paired row's speedup was measured: its own runs, or the emulated link of its link model."""
+    if r.get("speedup_link"):
+        return f"over the emulated {r['speedup_link']} link, seeds {r.get('speedup_seeds', '')}"
+    return "same runs"
 
 
 def paired_figure(rows):
-    rows = [r for r in rows if r["measure"] == "test_acc_at_best_val"]
-    keys = sorted({context_key(r) for r in rows})
-    if not keys:
+    fig, panels = context_panels([r for r in rows if r["measure"] == "test_acc_at_best_val"], context_key)
+    if fig is None:
         return None
-    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        sub = [r for r in rows if context_key(r) == key]
+    for ax, sub in panels:
         for i, r in enumerate(sub):
             ci = r["ci_high_points"] - r["mean_points"]
             yerr = [[r["mean_points"] - r["ci_low_points"]], [ci]] if ci == ci else None
             ax.errorbar(r["speedup"], r["mean_points"], yerr=yerr, fmt="o", color=f"C{i % 10}", capsize=3,
-                        label=f"{r['strategy']} (n = {int(r['n'])})")
+                        label=f"{r['strategy']} (n = {int(r['n'])})"
+                        + (f", speedup at {r['speedup_link']}" if r.get("speedup_link") else ""))
         ax.axhline(0.0, color="gray", lw=0.8)
         ax.axhline(-0.3, color="red", lw=0.8, ls="--", label="-0.3 points")
         ax.axvline(1.0, color="gray", lw=0.8)
-        ax.set_xlabel("speedup over vanilla (measured, same seeds)")
-        ax.set_ylabel("test accuracy - vanilla's (points)")
-        ax.set_title(context_title(sub[0]))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        finish_axes(ax, "speedup over vanilla (measured: the same runs, or the emulated link named)", "test accuracy - vanilla's (points)",
+                    context_title(sub[0]))
     fig.suptitle("Accuracy difference to vanilla, paired by seed (mean, 95% interval) against speedup")
     return fig
 
@@ -430,21 +499,24 @@ def paired_table(rows):
         return ""
 
     cols = ["context", "strategy", "measure", "n", "difference (points)", "SE", "95% interval", "verdict on 0.3 points",
-            "speedup", "seeds"]
+            "speedup", "speedup measured", "seeds"]
     table = []
     for r in rows:
         interval = f"[{f(r['ci_low_points'], '+.2f')}, {f(r['ci_high_points'], '+.2f')}]" if r["n"] >= 2 else ""
         cells = [context_title(r), r["strategy"], MEASURES.get(r["measure"], r["measure"]), str(int(r["n"])),
                  f(r["mean_points"], "+.2f"), f(r["se_points"], ".2f"), interval,
-                 VERDICTS.get(r["verdict_0.3"], r["verdict_0.3"]), f(r["speedup"], ".2f") + "x", r["seeds"]]
+                 VERDICTS.get(r["verdict_0.3"], r["verdict_0.3"]), f(r["speedup"], ".2f") + "x", speedup_source(r),
+                 r["seeds"]]
         table.append(cells)
     return ("<h2>Paired differences to vanilla</h2><p>Per seed: strategy minus vanilla, same context "
             "(docs/metrics.md: paired differences). A 0.3-point claim is decided only when the whole 95% "
-            "interval lies on one side of -0.3.</p>" + html_table(cols, table))
+            "interval lies on one side of -0.3. Rows of a shared-memory context with a link model have the "
+            "numerics of that link but not its time: their speedup comes from the sweep's runs over the emulated "
+            "link of that rate when it has them (column 'speedup measured').</p>" + html_table(cols, table))
 
 
 # Axes that make a strategy (the rest, but the seed, is its context; as experiments/paired.hpp).
-STRATEGY_AXES = {"mode", "bits", "stale", "stale_momentum", "boundary_rate", "lambda", "group_size", "assign_period"}
+STRATEGY_AXES = {"mode", "bits", "stale", "stale_momentum", "boundary_rate", "lambda", "group_size", "assign_period", "assign_time"}
 TARGET_FRACTION = 0.99
 
 
@@ -452,64 +524,123 @@ def point_context(p):
     return tuple(sorted((k, v) for k, v in p.items() if k not in STRATEGY_AXES and k not in ("seed", "executor")))
 
 
+# Axes that change where a run happens but not its numerics (uniform widths): a measured curve of one
+# host joins the simulator's epoch of another.
+HOST_AXES = {"link", "profile", "topology"}
+
+
+def numerics_key(p):
+    return tuple(sorted((k, v) for k, v in p.items() if k not in HOST_AXES and k != "executor"))
+
+
+def first_hit(r, target):
+    """(epoch, training seconds up to it) of the first evaluated epoch with val_acc >= target, or None."""
+    t = 0.0
+    for e in r["epochs"]:
+        t += e["epoch_s"]
+        if e.get("val_acc") is not None and e["val_acc"] >= target:
+            return e["epoch"], t
+    return None
+
+
 def time_to_accuracy_rows(runs):
     """docs/metrics.md, time to accuracy: per context, target = 0.99 x the mean over seeds of vanilla's
     best val_acc; per engine run, E = the first evaluated epoch with val_acc >= target, measured =
     sum of epoch_s over epochs 1..E, predicted = E x predicted_epoch_s of the simulator run of the
-    same point; per strategy the medians over the seeds that reached the target."""
-    ctx = defaultdict(list)
+    same point; per strategy the medians over the seeds that reached the target. A simulator run
+    without an engine run of its point (a cluster profile, another link) takes E from the engine run
+    with the same numerics (every axis but link, profile and topology): a predicted-only row."""
+    engine_ctx = defaultdict(list)
+    by_numerics = {}
     for (rid, ex), r in runs.items():
         if ex == "engine" and r["epochs"]:
-            ctx[point_context(r["point"])].append((rid, r))
-    out = []
-    for key, rs in sorted(ctx.items()):
+            engine_ctx[point_context(r["point"])].append((rid, r))
+            by_numerics[numerics_key(r["point"])] = r
+    targets = {}
+    for key, rs in engine_ctx.items():
         base = [r["summary"].get("best_val_acc") for _, r in rs
                 if label(r["point"]) == "vanilla-32" and r["summary"].get("best_val_acc") is not None]
-        if not base:
-            continue
-        target = TARGET_FRACTION * sum(base) / len(base)
-        by = defaultdict(lambda: {"meas": [], "pred": [], "epochs": [], "runs": 0})
+        if base:
+            targets[key] = TARGET_FRACTION * sum(base) / len(base)
+    # context -> [(engine run, simulator run or None)]
+    pairs = defaultdict(list)
+    for key, rs in engine_ctx.items():
         for rid, r in rs:
-            b = by[strategy_label(r)]
+            pairs[key].append((r, runs.get((rid, "simulator"))))
+    predicted_only = set()
+    for (rid, ex), r in runs.items():
+        if ex == "simulator" and (rid, "engine") not in runs and r["summary"].get("predicted_epoch_s"):
+            eng = by_numerics.get(numerics_key(r["point"]))
+            if eng is not None:
+                key = point_context(r["point"])
+                pairs[key].append((eng, r))
+                predicted_only.add(key)
+                targets.setdefault(key, targets.get(point_context(eng["point"])))
+    out = []
+    for key, rs in sorted(pairs.items()):
+        target = targets.get(key)
+        if target is None:
+            continue
+        by = defaultdict(lambda: {"meas": [], "pred": [], "epochs": [], "runs": 0, "curves": []})
+        for eng, sim in rs:
+            b = by[strategy_label(eng)]
             b["runs"] += 1
-            t, hit = 0.0, None
-            for e in r["epochs"]:
-                t += e["epoch_s"]
-                if e.get("val_acc") is not None and e["val_acc"] >= target:
-                    hit = (e["epoch"], t)
-                    break
+            pred_epoch = sim["summary"].get("predicted_epoch_s") if sim else None
+            if pred_epoch:
+                b["curves"].append([(e["epoch"] * pred_epoch, e["val_acc"]) for e in eng["epochs"]
+                                    if e.get("val_acc") is not None])
+            hit = first_hit(eng, target)
             if hit is None:
                 continue
             b["epochs"].append(hit[0])
-            b["meas"].append(hit[1])
-            sim = runs.get((rid, "simulator"))
-            if sim and sim["summary"].get("predicted_epoch_s"):
-                b["pred"].append(hit[0] * sim["summary"]["predicted_epoch_s"])
+            if key not in predicted_only:
+                b["meas"].append(hit[1])
+            if pred_epoch:
+                b["pred"].append(hit[0] * pred_epoch)
         p = dict(key)
         for name, b in sorted(by.items(), key=lambda kv: (kv[0] != "vanilla", kv[0])):
             out.append({"dataset": p.get("dataset"), "parts": p.get("parts"), "link": p.get("link"),
-                        "context": key, "strategy": name, "target": 100 * target, "reached": len(b["meas"]),
-                        "runs": b["runs"], "epochs": median(b["epochs"]), "measured_s": median(b["meas"]),
-                        "predicted_s": median(b["pred"]) if b["pred"] else float("nan")})
+                        "profile": os.path.basename(p.get("profile", "")), "predicted_only": key in predicted_only,
+                        "context": key, "strategy": name, "target": 100 * target, "reached": len(b["epochs"]),
+                        "runs": b["runs"], "epochs": median(b["epochs"]),
+                        "measured_s": median(b["meas"]) if b["meas"] else float("nan"),
+                        "predicted_s": median(b["pred"]) if b["pred"] else float("nan"), "curves": b["curves"]})
     return out
 
 
-def time_to_accuracy_figure(rows):
-    rows = [r for r in rows if r["reached"] > 0]
-    keys = sorted({r["context"] for r in rows})
-    if not keys:
+def predicted_curves_figure(rows):
+    """Predicted-only contexts: validation accuracy against predicted training time, per strategy
+    (the measured curve on the predicted clock; mean over seeds at each evaluated epoch)."""
+    fig, panels = context_panels([r for r in rows if r["predicted_only"] and r["curves"]], lambda r: r["context"])
+    if fig is None:
         return None
-    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        sub = [r for r in rows if r["context"] == key]
+    for ax, sub in panels:
+        for i, r in enumerate(sub):
+            n = min(len(c) for c in r["curves"])
+            xs = [sum(c[j][0] for c in r["curves"]) / len(r["curves"]) for j in range(n)]
+            ys = [100 * sum(c[j][1] for c in r["curves"]) / len(r["curves"]) for j in range(n)]
+            ax.plot(xs, ys, color=f"C{i % 10}", label=f"{r['strategy']} ({len(r['curves'])} seeds)")
+        ax.axhline(sub[0]["target"], color="gray", lw=0.8, ls="--", label="target")
+        finish_axes(ax, "predicted training time (s)", "validation accuracy (%)",
+                    f"{sub[0]['dataset']}, P = {sub[0]['parts']}, {sub[0]['profile']}, link {sub[0]['link']}")
+    fig.suptitle("Predicted convergence (measured curves on the simulator's clock)")
+    return fig
+
+
+def time_to_accuracy_figure(rows):
+    fig, panels = context_panels([r for r in rows if r["reached"] > 0], lambda r: r["context"])
+    if fig is None:
+        return None
+    for ax, sub in panels:
         xs = range(len(sub))
         ax.bar([x - 0.2 for x in xs], [r["measured_s"] for r in sub], width=0.4, label="measured")
         ax.bar([x + 0.2 for x in xs], [r["predicted_s"] for r in sub], width=0.4, label="predicted")
         ax.set_xticks(list(xs))
         ax.set_xticklabels([r["strategy"] for r in sub], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("training time to target (s, median over seeds)")
-        ax.set_title(f"{sub[0]['dataset']}, P = {sub[0]['parts']}, link {sub[0]['link']}: "
-                     f"target {sub[0]['target']:.1f}% val")
+        ax.set_title(f"{sub[0]['dataset']}, P = {sub[0]['parts']}, {sub[0]['profile']}, link {sub[0]['link']}"
+                     f"{' (predicted only)' if sub[0]['predicted_only'] else ''}: target {sub[0]['target']:.1f}% val",
+                     fontsize=10)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
     fig.suptitle(f"Time to {100 * TARGET_FRACTION:.0f}% of vanilla's best validation accuracy")
@@ -520,18 +651,20 @@ def time_to_accuracy_table(rows):
     if not rows:
         return ""
 
-    cols = ["dataset", "P", "link", "strategy", "target val acc (%)", "seeds reaching it", "epochs (median)",
-            "measured (s)", "predicted (s)", "error"]
+    cols = ["dataset", "P", "profile", "link", "strategy", "target val acc (%)", "seeds reaching it",
+            "epochs (median)", "measured (s)", "predicted (s)", "error"]
     table = []
     for r in rows:
         err = (r["predicted_s"] - r["measured_s"]) / r["measured_s"] * 100 if r["reached"] else float("nan")
-        cells = [r["dataset"], r["parts"], r["link"], r["strategy"], f(r["target"], ".2f"),
+        cells = [r["dataset"], r["parts"], r["profile"] + (" (predicted only)" if r["predicted_only"] else ""),
+                 r["link"], r["strategy"], f(r["target"], ".2f"),
                  f"{r['reached']} of {r['runs']}", f(r["epochs"], ".0f"), f(r["measured_s"], ".2f"),
                  f(r["predicted_s"], ".2f"), (f(err, "+.1f") + "%") if err == err else ""]
         table.append(cells)
     return ("<h2>Time to accuracy</h2><p>Training time (evaluation excluded) until validation accuracy first "
             f"reaches {100 * TARGET_FRACTION:.0f}% of vanilla's best (mean over its seeds); predicted: the same "
-            "epoch count times the simulator's predicted epoch (docs/metrics.md).</p>" + html_table(cols, table))
+            "epoch count times the simulator's predicted epoch (docs/metrics.md). Predicted-only rows (a profile "
+            "or link the engine did not run on) take the epoch count of the engine run with the same numerics.</p>" + html_table(cols, table))
 
 
 def summary_table(folder):
@@ -591,6 +724,7 @@ def main():
                              ("bytes", "Bytes on the wire per layer and direction", bytes_figure(runs)),
                              ("strategies", "Strategies: accuracy vs throughput", strategies_figure(runs)),
                              ("time_to_accuracy", "Time to accuracy", time_to_accuracy_figure(tta)),
+                             ("predicted_curves", "Predicted convergence", predicted_curves_figure(tta)),
                              ("paired", "Accuracy difference to vanilla against speedup", paired_figure(paired))):
         if fig is None:
             continue
@@ -610,6 +744,7 @@ def main():
         body.append(f'<h2>{html.escape(title)}</h2><img id="{name}" alt="{html.escape(title)}" '
                     f'src="data:image/png;base64,{data}">')
     body.append(strategies_table(runs))
+    body.append(widths_by_link_table(widths_by_link_rows(runs)))
     body.append(time_to_accuracy_table(tta))
     body.append(paired_table(paired))
     body.append("<h2>Summary</h2>" + summary_table(folder))

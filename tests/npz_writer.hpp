@@ -22,12 +22,13 @@ inline std::vector<std::uint8_t> npy_bytes(const std::string& descr, const std::
       "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': (" + dims + "), }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
-  std::vector<std::uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
-  out.push_back(std::uint8_t(header.size() & 0xff));
-  out.push_back(std::uint8_t(header.size() >> 8));
-  out.insert(out.end(), header.begin(), header.end());
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  out.insert(out.end(), p, p + bytes);
+  // Sized once and filled with memcpy (g++ 12 at -O3 misreads a range insert from a string as an overflow).
+  const std::uint8_t magic[10] = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, std::uint8_t(header.size() & 0xff), std::uint8_t(header.size() >> 8)};
+  std::vector<std::uint8_t> out(sizeof magic + header.size() + bytes);
+  std::memcpy(out.data(), magic, sizeof magic);
+  std::memcpy(out.data() + sizeof magic, header.data(), header.size());
+  if (bytes) std::memcpy(out.data() + sizeof magic + header.size(), data, bytes);
   return out;
 }
 

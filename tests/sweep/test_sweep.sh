@@ -88,6 +88,33 @@ check "report has the time-to-accuracy table" grep -q "<h2>Time to accuracy</h2>
 "$adaqp" report "$tmp" >"$tmp/report-bad" 2>&1
 check "report of a non-results folder fails clearly" grep -q "not a sweep results folder" "$tmp/report-bad"
 
+# Adaptive widths: the assign_time axis reaches the engine (range, the default, stays implicit), and
+# the report shows the widths chosen per link.
+cat >"$tmp/adaptive.yaml" <<'YAML'
+name: tiny-adaptive
+dataset: cora
+mode: [vanilla, adaqp]
+bits: [32, adaptive]
+assign_time: [range, compute]
+exclude:
+  - {mode: adaqp, bits: 32}
+  - {mode: vanilla, assign_time: compute}
+link_model: "50:0.25"
+assign_period: 2
+epochs: 4
+parts: 2
+threads: 1
+YAML
+"$adaqp" sweep "$tmp/adaptive.yaml" --dry-run >"$tmp/adaptive.dry" 2>&1
+check "assign_time compute reaches the engine" test "$(grep -c -- "--assign-time' 'compute'" "$tmp/adaptive.dry")" -eq 1
+check "assign_time range stays implicit" test "$(grep -c -- "--assign-time" "$tmp/adaptive.dry")" -eq 1
+"$adaqp" sweep "$tmp/adaptive.yaml" --out "$tmp/adaptive" >"$tmp/adaptive.out" 2>&1
+check "adaptive sweep exits 0" test $? -eq 0
+"$adaqp" report "$tmp/adaptive" >"$tmp/adaptive.report" 2>&1
+check "report has the widths per link" grep -q "<h2>Adaptive widths per link</h2>" "$tmp/adaptive/report/index.html"
+check "both assigners are rows" grep -q "<td>adaqp-adaptive (assign_period 2, assign_time compute)</td>" "$tmp/adaptive/report/index.html"
+check "paired.csv names the assigner's time" grep -q "time compute" "$tmp/adaptive/paired.csv"
+
 # Peer strategies: a small peers sweep (vanilla, stale pipelining, boundary sampling, bf16) gets the
 # strategies figure and table, with one row per strategy.
 cat >"$tmp/peers.yaml" <<'YAML'

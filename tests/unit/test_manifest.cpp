@@ -117,3 +117,24 @@ TEST_CASE("peer strategy axes expand only where they combine", "[manifest][peers
   CHECK_THROWS_WITH(load_manifest(write(dir, "name: b\ndataset: cora\nboundary_rate: 0\n")),
                     Catch::Contains("a number in (0, 1]"));
 }
+
+TEST_CASE("topologies and partition models are for the simulator's points only", "[manifest]") {
+  const auto dir = testing::temp_dir("manifest-topology");
+  const std::string base = "name: t\ndataset: cora\nparts: 2\n";
+  CHECK_THROWS_WITH(load_manifest(write(dir, base + "executor: both\ntopology: [flat, 'nodes=2x1']\n")),
+                    Catch::Contains("key 'topology': value 'nodes=2x1'"));
+  CHECK_THROWS_WITH(load_manifest(write(dir, "name: t\ndataset: 'shape:nodes=100,edges=1000,features=8,classes=2'\n")),
+                    Catch::Contains("key 'dataset'"));
+  // The engine's points keep the flat topology; the simulator's alone take another.
+  const auto m = load_manifest(write(dir, base + "executor: [both, simulator]\n"
+                                                 "topology: [flat, 'nodes=2x1']\n"
+                                                 "exclude:\n"
+                                                 "  - {executor: both, topology: 'nodes=2x1'}\n"
+                                                 "  - {executor: simulator, topology: flat}\n"));
+  const auto points = expand(m);
+  REQUIRE(points.size() == 2);
+  for (const auto& p : points) CHECK((p.values.at("executor") == "simulator") == (p.values.at("topology") != "flat"));
+  // assign_time: range, compute or seconds
+  CHECK_NOTHROW(load_manifest(write(dir, base + "assign_time: [range, compute, 0.05]\n")));
+  CHECK_THROWS_WITH(load_manifest(write(dir, base + "assign_time: fast\n")), Catch::Contains("key 'assign_time'"));
+}

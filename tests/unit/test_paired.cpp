@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "experiments/manifest.hpp"
 #include "experiments/paired.hpp"
 
 using namespace adaqp::experiments;
@@ -74,4 +75,50 @@ TEST_CASE("runs pair by seed within their context against vanilla", "[paired]") 
   const std::string csv = paired_csv(rows);
   CHECK(csv.rfind("dataset,link,strategy,baseline,measure,n,mean_points", 0) == 0);
   CHECK(csv.find("adaqp-4,vanilla,test_acc_at_best_val,2,-0.5,") != std::string::npos);
+}
+
+TEST_CASE("accuracy from shared memory takes its speedup from the emulated link of its link model", "[paired]") {
+  auto run = [](std::string mode, std::string bits, std::string seed, std::string link, std::string model, double acc,
+                double epoch) {
+    FinishedRun r;
+    r.point = {{"dataset", "cora"}, {"mode", mode}, {"bits", bits},
+               {"seed", seed},      {"link", link}, {"link_model", model}};
+    r.executor = "engine";
+    r.strategy = mode;
+    r.summary = {
+        {"test_acc_at_best_val", acc}, {"final_test_acc", acc}, {"tail_test_acc", acc}, {"median_epoch_s", epoch}};
+    return r;
+  };
+  std::vector<FinishedRun> runs = {
+      run("vanilla", "32", "0", "none", "50:0.25", 0.80, 0.4),
+      run("vanilla", "32", "1", "none", "50:0.25", 0.80, 0.4),
+      run("adaqp", "4", "0", "none", "50:0.25", 0.80, 0.2),
+      run("adaqp", "4", "1", "none", "50:0.25", 0.79, 0.2),
+      // the time of the same strategies over the emulated 250 Mbit/s link, one seed
+      run("vanilla", "32", "0", "250mbit", "probe", 0.80, 3.0),
+      run("adaqp", "4", "0", "250mbit", "probe", 0.80, 1.0),
+  };
+  auto shm_row = [](const std::vector<PairedRow>& rows) {
+    for (const auto& r : rows)
+      if (r.context.at("link") == "none" && r.measure == "test_acc_at_best_val") return r;
+    FAIL("no shared-memory row");
+    return PairedRow{};
+  };
+  const auto joined = shm_row(paired_rows(runs));
+  CHECK(joined.diff.n == 2);
+  CHECK(joined.speedup == Approx(3.0));
+  CHECK(joined.speedup_link == "250mbit");
+  CHECK(joined.speedup_seeds == "0");
+  CHECK(paired_csv(paired_rows(runs)).find(",3,250mbit,0,0 1\n") != std::string::npos);
+
+  runs[4].point["link"] = runs[5].point["link"] = "1gbit";  // another rate than the model's: no join
+  const auto own = shm_row(paired_rows(runs));
+  CHECK(own.speedup == Approx(2.0));
+  CHECK(own.speedup_link.empty());
+
+  CHECK(link_rate_gbps("250mbit") == Approx(0.25));
+  CHECK(link_rate_gbps("1.5gbit") == Approx(1.5));
+  CHECK(link_rate_gbps("500kbit") == Approx(5e-4));
+  CHECK(std::isnan(link_rate_gbps("none")));
+  CHECK(std::isnan(link_rate_gbps("250 mbit")));
 }
