@@ -204,7 +204,8 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
   cmd->add_option("--link-model", tc.link_model,
                   "channel costs for the assigner: probe (measure every link) or ALPHA_US:GBPS for all links")
       ->capture_default_str();
-  cmd->add_option("--partition", partition, "metis, metis-vol or random")->capture_default_str();
+  cmd->add_option("--partition", partition, "metis, metis-vol, metis-edges (nodes and edges balanced) or random")
+      ->capture_default_str();
   cmd->add_option("--partition-seed", tc.partition_seed, "partitioner seed")->capture_default_str();
 }
 
@@ -243,7 +244,9 @@ void add_data_commands(CLI::App& app, Options& o) {
   auto* part = app.add_subcommand("partition", "partition a graph and print partition statistics");
   part->add_option("--dataset", o.p_dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec")->required();
   part->add_option("--parts", o.p_parts, "number of parts (ranks)")->required();
-  part->add_option("--method", o.p_method, "metis (edge cut), metis-vol (communication volume), random")
+  part->add_option("--method", o.p_method,
+                   "metis (edge cut), metis-vol (communication volume), metis-edges (edge cut, nodes and edges "
+                   "balanced), random")
       ->capture_default_str();
   part->add_option("--seed", o.p_seed, "partitioner seed")->capture_default_str();
   part->add_flag("--json", o.p_json, "print the statistics as JSON");

@@ -99,7 +99,7 @@ const std::map<std::string, Check>& checks() {
   static const std::map<std::string, Check> c = {
       {"executor", one_of({"engine", "simulator", "both"})},
       {"dataset", check_dataset},
-      {"partition", one_of({"metis", "metis-vol", "random"})},
+      {"partition", one_of({"metis", "metis-vol", "metis-edges", "random"})},
       {"parts", integer(1)},
       {"model", one_of({"gcn", "sage"})},
       {"layers", integer(1)},

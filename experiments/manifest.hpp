@@ -15,7 +15,7 @@
 //     - {mode: vanilla, bits: [8]}
 //
 // Axis keys and their values (defaults in brackets): executor [engine], dataset (required),
-// partition [metis] (metis, metis-vol, random), parts [1], model [gcn] (gcn, sage), layers [2],
+// partition [metis] (metis, metis-vol, metis-edges, random), parts [1], model [gcn] (gcn, sage), layers [2],
 // hidden [64], dropout [0.5], lr [0.01], weight_decay [5e-4], mode [vanilla], bits [32 for vanilla
 // and overlap, 8 otherwise] (2, 4, 8, 16 = fp16, bf16, 32, adaptive), lambda [0.5], group_size [100],
 // assign_period [50], assign_time [range] (range, compute or seconds: --assign-time), link [none], seed [0], epochs

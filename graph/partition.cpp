@@ -3,6 +3,8 @@
 #include <metis.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -15,8 +17,9 @@ namespace adaqp::graph {
 PartitionMethod parse_partition_method(const std::string& name) {
   if (name == "metis") return PartitionMethod::metis_cut;
   if (name == "metis-vol") return PartitionMethod::metis_volume;
+  if (name == "metis-edges") return PartitionMethod::metis_edges;
   if (name == "random") return PartitionMethod::random;
-  throw Error("--method '" + name + "': unknown partition method (allowed: metis, metis-vol, random)");
+  throw Error("--method '" + name + "': unknown partition method (allowed: metis, metis-vol, metis-edges, random)");
 }
 
 std::string to_string(PartitionMethod m) {
@@ -25,6 +28,8 @@ std::string to_string(PartitionMethod m) {
       return "metis";
     case PartitionMethod::metis_volume:
       return "metis-vol";
+    case PartitionMethod::metis_edges:
+      return "metis-edges";
     default:
       return "random";
   }
@@ -53,14 +58,26 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
   std::vector<idx_t> xadj(adj.offsets.begin(), adj.offsets.end());
   std::vector<idx_t> adjncy(adj.indices.begin(), adj.indices.end());
   std::vector<idx_t> part(n);
-  idx_t nvtxs = idx_t(n), ncon = 1, nparts = parts, objval = 0;
+  // metis-edges: two constraints (see partition.hpp), weight 1 per node and its in-degree (its row's length).
+  const bool balance_edges = method == PartitionMethod::metis_edges;
+  std::vector<idx_t> vwgt;
+  if (balance_edges) {
+    vwgt.resize(std::size_t(2 * n));
+    for (std::int64_t v = 0; v < n; ++v) {
+      vwgt[std::size_t(2 * v)] = 1;
+      vwgt[std::size_t(2 * v + 1)] = idx_t(adj.offsets[v + 1] - adj.offsets[v]);
+    }
+  }
+  idx_t nvtxs = idx_t(n), ncon = balance_edges ? 2 : 1, nparts = parts, objval = 0;
   idx_t options[METIS_NOPTIONS];
   METIS_SetDefaultOptions(options);
   options[METIS_OPTION_OBJTYPE] = method == PartitionMethod::metis_volume ? METIS_OBJTYPE_VOL : METIS_OBJTYPE_CUT;
   options[METIS_OPTION_SEED] = idx_t(seed % 1000003);
   options[METIS_OPTION_NUMBERING] = 0;
-  const int rc = METIS_PartGraphKway(&nvtxs, &ncon, xadj.data(), adjncy.data(), nullptr, nullptr, nullptr, &nparts,
-                                     nullptr, nullptr, options, &objval, part.data());
+  real_t ubvec[2] = {1.03f, 1.03f};  // METIS's own default tolerance, for each constraint
+  const int rc =
+      METIS_PartGraphKway(&nvtxs, &ncon, xadj.data(), adjncy.data(), balance_edges ? vwgt.data() : nullptr, nullptr,
+                          nullptr, &nparts, nullptr, balance_edges ? ubvec : nullptr, options, &objval, part.data());
   if (rc != METIS_OK)
     throw Error("METIS_PartGraphKway failed (code " + std::to_string(rc) + ") for " + std::to_string(parts) + " parts");
   for (std::int64_t v = 0; v < n; ++v) owner[v] = std::int32_t(part[v]);

@@ -14,8 +14,15 @@
 
 namespace adaqp::graph {
 
-enum class PartitionMethod { metis_cut, metis_volume, random };
-PartitionMethod parse_partition_method(const std::string& name);  // "metis", "metis-vol", "random"
+// metis_cut ("metis", the default) minimises the edge cut balancing nodes per part; metis_volume
+// ("metis-vol") minimises the communication volume, same balance; metis_edges ("metis-edges")
+// minimises the cut under two constraints, nodes and edges per part (every node weighs 1 and its
+// in-degree: METIS multi-constraint, 3% tolerance each, like DGL's balance_edges), so every rank
+// gets about the same SpMM work, at the price of a larger cut (README: adaqp partition); random
+// deals a seeded permutation round-robin.
+enum class PartitionMethod { metis_cut, metis_volume, metis_edges, random };
+// "metis", "metis-vol", "metis-edges", "random"
+PartitionMethod parse_partition_method(const std::string& name);
 std::string to_string(PartitionMethod m);
 
 // owner[v] in [0, parts) for every node; deterministic for a given (graph, method, parts, seed).

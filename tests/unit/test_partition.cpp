@@ -49,7 +49,8 @@ TEST_CASE("partitions are consistent: every send row is the peer's expected halo
   LoadOptions opt;
   opt.features = false;
   const Dataset d = load_dataset("cora", opt);
-  for (auto method : {PartitionMethod::metis_cut, PartitionMethod::metis_volume, PartitionMethod::random}) {
+  for (auto method : {PartitionMethod::metis_cut, PartitionMethod::metis_volume, PartitionMethod::metis_edges,
+                      PartitionMethod::random}) {
     for (int p : {1, 3, 4}) {
       const auto owner = partition_graph(d.adj, p, method, 1);
       REQUIRE(owner == partition_graph(d.adj, p, method, 1));  // deterministic
@@ -97,4 +98,24 @@ TEST_CASE("METIS on Coauthor Physics, P=4: cut and volume below a third of rando
   CHECK(3 * vol.comm_volume_rows < rnd.comm_volume_rows);
   CHECK(rnd.node_imbalance == Approx(1.0).epsilon(0.001));
   CHECK(metis.node_imbalance < 1.05);
+}
+
+TEST_CASE("metis-edges balances edges as well as nodes where node balance alone does not", "[partition]") {
+  // Amazon Computers, P = 2: balancing nodes alone leaves one part with 1.25x the mean edges.
+  LoadOptions opt;
+  opt.features = false;
+  const Dataset d = load_dataset("amazon-computers", opt);
+  auto stats = [&](PartitionMethod m) {
+    return partition_stats(d.adj, build_partitions(d.adj, partition_graph(d.adj, 2, m, 0), 2));
+  };
+  const auto nodes = stats(PartitionMethod::metis_cut);
+  const auto both = stats(PartitionMethod::metis_edges);
+  INFO("metis: nodes " << nodes.node_imbalance << " edges " << nodes.edge_imbalance << " cut " << nodes.edge_cut
+                       << "; metis-edges: nodes " << both.node_imbalance << " edges " << both.edge_imbalance << " cut "
+                       << both.edge_cut);
+  CHECK(nodes.edge_imbalance > 1.15);
+  CHECK(both.edge_imbalance <= 1.05);
+  CHECK(both.node_imbalance <= 1.05);
+  CHECK(parse_partition_method("metis-edges") == PartitionMethod::metis_edges);
+  CHECK(to_string(PartitionMethod::metis_edges) == "metis-edges");
 }
