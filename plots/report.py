@@ -31,6 +31,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from collections import defaultdict
 
 import matplotlib
@@ -82,7 +83,7 @@ def finish_axes(ax, xlabel, ylabel, title, legend_size=7):
     """Labels, title, grid and legend of one panel (the report's figures share this look)."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 70), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=legend_size)
 
@@ -455,7 +456,8 @@ def context_title(r):
     link = r.get("link", "?")
     if link == "none" and r.get("link_model", "probe") != "probe":
         link = f"none (shared memory; widths assigned for the link model {r['link_model']})"
-    parts = [r.get("dataset", "?"), f"P = {r.get('parts', '?')}", f"link {link}"]
+    parts = [r.get("dataset", "?")] + ([r["model"].upper()] if r.get("model") else []) + \
+        [f"P = {r.get('parts', '?')}", f"link {link}"]
     if r.get("split"):
         parts.append(f"split {r['split']}")
     return ", ".join(parts)
