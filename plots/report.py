@@ -738,6 +738,13 @@ def main():
     errs = [abs(b - a) / a * 100 for a, b, _ in pairs]
     err_line = (f"<p>Simulator over {len(errs)} runs: median |error| {sorted(errs)[len(errs) // 2]:.1f}%, "
                 f"max {max(errs):.1f}%.</p>" if errs else "")
+    binaries = {r["run"].get("build", {}).get("binary_fnv1a") for r in runs.values() if r["run"]}
+    binaries.discard(None)
+    binaries.discard("")
+    if len(binaries) > 1:
+        err_line += (f"<p><b>Warning: the runs come from {len(binaries)} different adaqp binaries "
+                     f"(build.binary_fnv1a {', '.join(sorted(binaries))}): the binary changed during the sweep, "
+                     "and runs of different builds may not be comparable.</b></p>")
     body = [f"<h1>adaqp report: {html.escape(prov.get('manifest_name', os.path.basename(folder)))}</h1>",
             f"<p>manifest {html.escape(str(prov.get('manifest', '?')))} (hash {html.escape(str(prov.get('manifest_hash', '?')))}), "
             f"commit {html.escape(str(prov.get('git_commit', '?')))}, host {html.escape(str(prov.get('host', '?')))}, "

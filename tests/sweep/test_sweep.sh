@@ -85,6 +85,12 @@ check "paired.csv has the tail measure" grep -q "adaqp-4,vanilla,tail_test_acc,3
 check "report has the paired figure" grep -q '<img id="paired"' "$tmp/out/report/index.html"
 check "report has the paired table" grep -q "Paired differences to vanilla" "$tmp/out/report/index.html"
 check "report has the time-to-accuracy table" grep -q "<h2>Time to accuracy</h2>" "$tmp/out/report/index.html"
+check "run records carry the binary's hash" grep -q '"binary_fnv1a":"[0-9a-f]\{16\}"' "$tmp/out/runs/"*.engine.jsonl
+check "one binary: no warning" test "$(grep -c "different adaqp binaries" "$tmp/out/report/index.html")" -eq 0
+one=$(ls "$tmp/out/runs/"*.engine.jsonl | head -1)
+sed -i 's/"binary_fnv1a":"[0-9a-f]*"/"binary_fnv1a":"00000000deadbeef"/' "$one"
+"$adaqp" report "$tmp/out" >/dev/null 2>&1
+check "a rebuilt binary mid-sweep is flagged" grep -q "different adaqp binaries" "$tmp/out/report/index.html"
 "$adaqp" report "$tmp" >"$tmp/report-bad" 2>&1
 check "report of a non-results folder fails clearly" grep -q "not a sweep results folder" "$tmp/report-bad"
 
