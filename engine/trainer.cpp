@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -18,6 +17,7 @@
 #include "adaqp/build_info.hpp"
 #include "adaqp/git_commit.hpp"
 #include "base/error.hpp"
+#include "base/hash.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/executor.hpp"
@@ -47,17 +47,11 @@ std::string binary_hash() {
   static const std::string h = [] {
     std::ifstream in("/proc/self/exe", std::ios::binary);
     if (!in) return std::string();
-    std::uint64_t x = 1469598103934665603ull;
+    Fnv1a f;
     std::vector<char> buf(1 << 16);
-    while (in.read(buf.data(), std::streamsize(buf.size())) || in.gcount() > 0) {
-      for (std::streamsize i = 0; i < in.gcount(); ++i) {
-        x ^= static_cast<unsigned char>(buf[std::size_t(i)]);
-        x *= 1099511628211ull;
-      }
-    }
-    char out[17];
-    std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(x));
-    return std::string(out);
+    while (in.read(buf.data(), std::streamsize(buf.size())) || in.gcount() > 0)
+      f.add(buf.data(), std::size_t(in.gcount()));
+    return f.hex();
   }();
   return h;
 }

@@ -6,7 +6,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -16,6 +15,7 @@
 #include <sstream>
 
 #include "base/error.hpp"
+#include "base/hash.hpp"
 #include "graph/registry.hpp"
 #include "graph/split.hpp"
 
@@ -24,17 +24,6 @@ namespace adaqp::experiments {
 namespace {
 
 using Check = std::function<std::string(const std::string&)>;  // "" when valid, else what is allowed
-
-std::string fnv1a_hex(const std::string& bytes) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 Check one_of(std::vector<std::string> allowed) {
   return [allowed](const std::string& v) -> std::string {

@@ -3,8 +3,6 @@
 #include <metis.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -65,7 +63,7 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
     vwgt.resize(std::size_t(2 * n));
     for (std::int64_t v = 0; v < n; ++v) {
       vwgt[std::size_t(2 * v)] = 1;
-      vwgt[std::size_t(2 * v + 1)] = idx_t(adj.offsets[v + 1] - adj.offsets[v]);
+      vwgt[std::size_t(2 * v + 1)] = idx_t(adj.degree(v));
     }
   }
   idx_t nvtxs = idx_t(n), ncon = balance_edges ? 2 : 1, nparts = parts, objval = 0;
