@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "base/error.hpp"
 #include "engine/trainer.hpp"
 #include "graph/partition.hpp"
+#include "graph/partition_folder.hpp"
 #include "graph/registry.hpp"
 #include "scheduler/plan.hpp"
 #include "scheduler/wire_format.hpp"
@@ -54,30 +56,41 @@ int cmd_export(const std::string& dataset, const std::string& out, const std::st
   return 0;
 }
 
-int cmd_partition(const std::string& dataset, int parts, const std::string& method, std::uint64_t seed, bool json) {
+int cmd_partition(const std::string& dataset, int parts, const std::string& method, std::uint64_t seed, bool json,
+                  const std::string& out, const std::string& split, std::uint64_t split_seed) {
+  if (!out.empty()) graph::require_new_folder(out);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
   graph::LoadOptions opt;
-  opt.features = false;
+  opt.features = !out.empty();  // the folder holds the features; statistics need the graph only
+  opt.split = graph::parse_split(split);
+  opt.split_seed = split_seed;
   const auto d = graph::load_dataset(dataset, opt);
+  const double load_s = since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
   const auto m = graph::parse_partition_method(method);
   const auto owner = graph::partition_graph(d.adj, parts, m, seed);
   const auto lps = graph::build_partitions(d.adj, owner, parts);
-  const auto s = graph::partition_stats(d.adj, lps);
+  const double partition_s = since(t1);
+  const auto s = graph::partition_stats(lps);
+  double write_s = 0;
+  if (!out.empty()) {
+    const auto t2 = std::chrono::steady_clock::now();
+    graph::write_partition_folder(out, d, {dataset, graph::to_string(opt.split), split_seed}, owner, lps, m, seed);
+    write_s = since(t2);
+  }
+  const std::int64_t rss = engine::peak_rss_bytes();
   if (json) {
-    nlohmann::json j = {{"dataset", d.name},
-                        {"method", graph::to_string(m)},
-                        {"parts", s.parts},
-                        {"nodes", s.num_nodes},
-                        {"directed_edges", s.num_directed_edges},
-                        {"edge_cut", s.edge_cut},
-                        {"comm_volume_rows", s.comm_volume_rows},
-                        {"halo_rows", s.halo_rows},
-                        {"inner", s.inner},
-                        {"halo", s.halo},
-                        {"marginal", s.marginal},
-                        {"local_edges", s.local_edges},
-                        {"marginal_fraction", s.marginal_fraction},
-                        {"node_imbalance", s.node_imbalance},
-                        {"edge_imbalance", s.edge_imbalance}};
+    nlohmann::json j = graph::to_json(s);
+    j["dataset"] = d.name;
+    j["method"] = graph::to_string(m);
+    j["load_s"] = load_s;
+    j["partition_s"] = partition_s;
+    j["write_s"] = write_s;
+    j["peak_rss_bytes"] = rss;
+    if (!out.empty()) j["out"] = out;
     std::cout << j.dump(2) << '\n';
     return 0;
   }
@@ -100,21 +113,22 @@ int cmd_partition(const std::string& dataset, int parts, const std::string& meth
     for (int q = 0; q < parts; ++q) fmt::print(" {:>8}", s.halo_rows[p][q]);
     fmt::print("\n");
   }
+  fmt::print("load {:.2f} s, partition {:.2f} s{}, peak memory {:.2f} GB\n", load_s, partition_s,
+             out.empty() ? "" : fmt::format(", write {:.2f} s", write_s), double(rss) / 1e9);
+  if (!out.empty()) fmt::print("partition folder written to {} (train with --partitions {})\n", out, out);
   return 0;
 }
 
-int cmd_train(const engine::TrainConfig& c, bool quiet, engine::Communicator& comm) {
-  graph::LoadOptions opt;
-  opt.split = graph::parse_split(c.split);
-  opt.split_seed = c.split_seed;
-  const auto data = graph::load_dataset(c.dataset, opt);
+int cmd_train(engine::TrainConfig& c, bool quiet, engine::Communicator& comm) {
+  const auto shard = engine::load_shard(c, comm);
+  const auto& data = shard.info;
   const bool lead = comm.rank() == 0;
   if (!quiet && lead)
-    fmt::print("{}: {} nodes, {} directed edges, {} features, {} classes, split {} ({}/{}/{}); {} rank(s), {}\n",
-               data.name, data.num_nodes, data.num_directed_edges(), data.num_features, data.num_classes,
-               data.split_rule, data.count(data.train_mask), data.count(data.val_mask), data.count(data.test_mask),
-               comm.size(), scheduler::to_string(c.mode));
-  const auto result = engine::train(data, c, comm, [&](const engine::EpochMetrics& m) {
+    fmt::print("{}: {} nodes, {} directed edges, {} features, {} classes, split {} ({}/{}/{}); {} rank(s), {}{}\n",
+               data.name, data.num_nodes, data.num_directed_edges, data.num_features, data.num_classes, data.split_rule,
+               data.n_train, data.n_val, data.n_test, comm.size(), scheduler::to_string(c.mode),
+               c.partitions.empty() ? "" : "; parts from " + c.partitions);
+  const auto result = engine::train(shard, c, comm, [&](const engine::EpochMetrics& m) {
     if (quiet) return;
     const std::string acc =
         m.evaluated ? fmt::format("train {:.4f}  val {:.4f}  test {:.4f}", m.train_acc, m.val_acc, m.test_acc)
@@ -217,9 +231,9 @@ constexpr const char* kSplitHelp =
 struct Options {
   std::string ex_dataset, ex_out, ex_split;  // export
   std::uint64_t ex_split_seed = 0;
-  std::string p_dataset, p_method = "metis";  // partition
+  std::string p_dataset, p_method = "metis", p_out, p_split;  // partition
   int p_parts = 2;
-  std::uint64_t p_seed = 0;
+  std::uint64_t p_seed = 0, p_split_seed = 0;
   bool p_json = false;
   engine::TrainConfig tc;  // plan, train, simulate
   std::string model = "gcn", mode = "vanilla", partition = "metis";
@@ -250,6 +264,11 @@ void add_data_commands(CLI::App& app, Options& o) {
       ->capture_default_str();
   part->add_option("--seed", o.p_seed, "partitioner seed")->capture_default_str();
   part->add_flag("--json", o.p_json, "print the statistics as JSON");
+  part->add_option("--out", o.p_out,
+                   "write a partition folder here (meta.json and one part-R.npz per rank; train with --partitions)");
+  part->add_option("--split", o.p_split, std::string(kSplitHelp) + "; stored in the --out folder");
+  part->add_option("--split-seed", o.p_split_seed, "seed of the random splits (classes, random)")
+      ->capture_default_str();
 }
 
 void add_plan_command(CLI::App& app, Options& o) {
@@ -264,7 +283,9 @@ void add_plan_command(CLI::App& app, Options& o) {
 void add_train_command(CLI::App& app, Options& o) {
   auto& tc = o.tc;
   auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
-  add_model_options(tr, tc, o.model, o.mode, o.partition, o.bits, o.assign);
+  add_model_options(tr, tc, o.model, o.mode, o.partition, o.bits, o.assign, false);
+  tr->add_option("--partitions", tc.partitions,
+                 "instead of --dataset: a partition folder (adaqp partition --out); rank r reads only its part");
   tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
   tr->add_option("--eval-every", tc.eval_every, "evaluate after every K-th epoch and after the last one")
       ->capture_default_str();
@@ -307,6 +328,8 @@ void add_simulator_commands(CLI::App& app, Options& o) {
       ->capture_default_str();
   sim->add_option("--metrics", so.metrics, "write run and summary records (predicted_epoch_s, ...) to this file");
   sim->add_option("--compare", so.compare, "records of a measured adaqp train run: print predicted next to measured");
+  sim->add_option("--partitions", o.tc.partitions,
+                  "instead of --dataset: a partition folder (adaqp partition --out); its meta.json's sizes");
   sim->add_option(
       "--shape", so.shape,
       "instead of --dataset: a statistical partition model nodes=N,edges=E[,halo=,marginal=,remote=,peers=]");
@@ -367,9 +390,20 @@ void resolve_train_config(Options& o) {
 int dispatch(const CLI::App& app, Options& o, engine::Communicator& comm) {
   if (app.got_subcommand("datasets")) return cmd_datasets();
   if (app.got_subcommand("export")) return cmd_export(o.ex_dataset, o.ex_out, o.ex_split, o.ex_split_seed);
-  if (app.got_subcommand("partition")) return cmd_partition(o.p_dataset, o.p_parts, o.p_method, o.p_seed, o.p_json);
+  if (app.got_subcommand("partition"))
+    return cmd_partition(o.p_dataset, o.p_parts, o.p_method, o.p_seed, o.p_json, o.p_out, o.p_split, o.p_split_seed);
   if (app.got_subcommand("plan")) return cmd_plan(o.tc, o.pl_parts, o.pl_rank, o.pl_eval, o.pl_dump);
-  if (app.got_subcommand("train")) return cmd_train(o.tc, o.quiet, comm);
+  if (app.got_subcommand("train")) {
+    const auto* tr = app.get_subcommand("train");
+    if (o.tc.partitions.empty() == o.tc.dataset.empty())
+      throw Error("train: give --dataset or --partitions (a partition folder), not both");
+    if (!o.tc.partitions.empty())
+      for (const char* flag : {"--split", "--split-seed", "--partition", "--partition-seed"})
+        if (tr->count(flag) > 0)
+          throw Error(std::string(flag) + ": fixed by the partition folder " + o.tc.partitions +
+                      " (its meta.json); drop the option or partition again");
+    return cmd_train(o.tc, o.quiet, comm);
+  }
   if (app.got_subcommand("simulate")) return apps::cmd_simulate(o.tc, o.so);
   if (app.got_subcommand("calibrate")) return apps::cmd_calibrate(o.co, comm);
   if (app.got_subcommand("sweep")) return experiments::run_sweep(o.swo) == 0 ? 0 : 1;
@@ -411,6 +445,10 @@ int main(int argc, char** argv) {
   try {
     resolve_train_config(o);
     return dispatch(app, o, *comm);
+  } catch (const adaqp::CollectiveError& e) {
+    // Every rank agreed on it: each prints the line and ends normally (no MPI_Abort race).
+    std::fprintf(stderr, "adaqp: error: %s\n", e.what());
+    return 2;
   } catch (const adaqp::Error& e) {
     const std::string where = comm->size() > 1 ? "rank " + std::to_string(comm->rank()) + ": " : "";
     comm->abort("adaqp: error: " + where + e.what(), 2);

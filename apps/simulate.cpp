@@ -15,6 +15,7 @@
 #include "base/error.hpp"
 #include "engine/metrics.hpp"
 #include "graph/partition.hpp"
+#include "graph/partition_folder.hpp"
 #include "graph/registry.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/wire_format.hpp"
@@ -162,11 +163,26 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
     cc.dataset.clear();
     return simulate_shape(cc, so, profile, net);
   }
-  if (c.dataset.empty()) throw Error("simulate: give --dataset or --shape");
-  const auto data = graph::load_dataset(c.dataset);
-  const auto owner = graph::partition_graph(data.adj, o.parts, c.partition, c.partition_seed);
-  const auto parts = graph::build_partitions(data.adj, owner, o.parts);
-  const auto plans = engine::make_plans(data, c, owner, parts);
+  if (c.dataset.empty() == c.partitions.empty()) throw Error("simulate: give --dataset, --partitions or --shape");
+  graph::DatasetInfo data;
+  engine::PlanSet plans;
+  std::string spec = c.dataset;  // what the measured run records as its dataset
+  if (!c.partitions.empty()) {
+    // The folder's sizes alone (meta.json): no part is read.
+    const auto meta = graph::read_partition_meta(c.partitions);
+    if (meta.parts != o.parts)
+      throw Error("--parts " + std::to_string(o.parts) + ": the partition folder " + c.partitions + " has " +
+                  std::to_string(meta.parts) + " parts");
+    data = meta.info;
+    spec = meta.how.spec;
+    plans = engine::make_plans(c, meta.info, meta.shapes, meta.feature_nnz);
+  } else {
+    const auto whole = graph::load_dataset(c.dataset);
+    const auto owner = graph::partition_graph(whole.adj, o.parts, c.partition, c.partition_seed);
+    const auto parts = graph::build_partitions(whole.adj, owner, o.parts);
+    data = graph::info_of(whole);
+    plans = engine::make_plans(whole, c, owner, parts);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const auto train = simulator::simulate(plans.train, profile, net, !o.trace.empty());
   const auto eval = simulator::simulate(plans.eval, profile, net);
@@ -190,7 +206,7 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
     };
     check("mode", scheduler::to_string(c.mode));
     check("bits", bits);
-    check("dataset", c.dataset);
+    check("dataset", spec);
     if (measured->run.value("ranks", 0) != o.parts)
       throw Error(o.compare + ": measured run has " + std::to_string(measured->run.value("ranks", 0)) +
                   " ranks, simulated " + std::to_string(o.parts));
@@ -239,6 +255,7 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   if (!o.metrics.empty()) {
     engine::RecordWriter w(o.metrics);
     auto run = engine::run_record(c, data, o.parts);
+    run["settings"]["dataset"] = spec;
     run["simulated"] = {{"profile", o.profile},
                         {"machine", profile.machine},
                         {"link", o.link},

@@ -13,4 +13,11 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// An Error every rank of a run throws together, having agreed on it (e.g. a bad partition folder
+// found by one rank): the CLI prints it on every rank and ends them without MPI_Abort.
+class CollectiveError : public Error {
+ public:
+  explicit CollectiveError(const std::string& message) : Error(message) {}
+};
+
 }  // namespace adaqp

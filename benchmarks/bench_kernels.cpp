@@ -35,7 +35,7 @@ const Setup& amazon_setup() {
     Setup s;
     const auto& d = amazon();
     s.parts = graph::build_partitions(d.adj, std::vector<std::int32_t>(d.num_nodes, 0), 1);
-    s.agg = engine::make_aggregation(engine::ModelKind::gcn, s.parts[0], engine::global_degrees(d.adj));
+    s.agg = engine::make_aggregation(engine::ModelKind::gcn, s.parts[0], graph::column_degrees(s.parts[0], d.adj));
     return s;
   }();
   return s;

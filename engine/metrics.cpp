@@ -1,5 +1,7 @@
 #include "engine/metrics.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -117,7 +119,17 @@ nlohmann::json to_json(const Summary& s) {
           {"tail_test_acc", s.tail_test_acc},
           {"median_epoch_s", s.median_epoch_s},
           {"final_loss", s.final_loss},
-          {"total_train_s", s.total_train_s}};
+          {"total_train_s", s.total_train_s},
+          {"load_s", s.load_s},
+          {"partition_s", s.partition_s},
+          {"peak_rss_bytes", s.peak_rss_bytes},
+          {"peak_rss_bytes_by_rank", s.peak_rss_bytes_by_rank}};
+}
+
+std::int64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return std::int64_t(u.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
 RecordWriter::RecordWriter(std::string path) : path_(std::move(path)) {

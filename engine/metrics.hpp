@@ -80,7 +80,15 @@ struct Summary {
   double median_epoch_s = 0;  // median of epoch_s over all epochs
   double final_loss = 0;      // loss of the last epoch
   double total_train_s = 0;   // sum of epoch_s
+  // Start-up and memory, maxima over ranks (0 when not measured, e.g. simulated runs):
+  double load_s = 0;                                 // reading the dataset or the rank's part, seconds
+  double partition_s = 0;                            // partitioning in memory (0 when read from a partition folder)
+  std::int64_t peak_rss_bytes = 0;                   // peak resident memory of a rank's process (peak_rss_bytes())
+  std::vector<std::int64_t> peak_rss_bytes_by_rank;  // the same per rank (empty when not measured)
 };
+
+// This process's peak resident set size so far, bytes (getrusage's ru_maxrss).
+std::int64_t peak_rss_bytes();
 
 // Evaluations averaged by Summary::tail_test_acc (fewer when the run evaluated fewer times).
 inline constexpr int kTailEvaluations = 5;

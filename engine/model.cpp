@@ -20,7 +20,7 @@ std::string to_string(ModelKind k) {
 }
 
 Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
-                             const std::vector<std::int64_t>& global_degree) {
+                             const std::vector<std::int64_t>& column_degree) {
   const auto& a = part.adj;
   Aggregation agg;
   auto& f = agg.fwd;
@@ -32,7 +32,7 @@ Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
   f.values.reserve(f.indices.capacity());
   for (std::int64_t r = 0; r < a.num_rows; ++r) {
     const std::int64_t self_global = part.inner_global[r];
-    const double dv = double(global_degree[self_global]);
+    const double dv = double(column_degree[std::size_t(r)]);
     bool self_done = !gcn;
     for (graph::NodeId c : a.row(r)) {
       if (!self_done && part.global_of_col(c) > self_global) {  // self-loop in global-id order
@@ -41,7 +41,7 @@ Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
         self_done = true;
       }
       f.indices.push_back(c);
-      const double du = double(global_degree[part.global_of_col(c)]);
+      const double du = double(column_degree[std::size_t(c)]);
       f.values.push_back(gcn ? float(1.0 / std::sqrt((dv + 1.0) * (du + 1.0))) : float(1.0 / dv));
     }
     if (!self_done) {

@@ -33,11 +33,13 @@ struct ModelConfig {
 //   GCN:  D~^-1/2 (A + I) D~^-1/2 with global degrees (d~ = deg + 1),
 //   SAGE: D^-1 A (mean over in-neighbours; a node without neighbours aggregates to 0);
 // bwd = transpose(fwd) (n_local x n_inner), for gradients of the aggregation input.
+// column_degree: the global in-degree of every local column (n_local entries;
+// graph::column_degrees), so a rank needs no more of the graph than its part.
 struct Aggregation {
   graph::Csr fwd, bwd;
 };
 Aggregation make_aggregation(ModelKind kind, const graph::LocalPartition& part,
-                             const std::vector<std::int64_t>& global_degree);
+                             const std::vector<std::int64_t>& column_degree);
 
 // Input features of a part's rows: its inner rows, followed by its halo rows (in halo order) when
 // the plans read halo features (scheduler::Plan::halo_features); dense, or CSR (rows x F, with

@@ -22,6 +22,7 @@
 #include "engine/cpu/blas.hpp"
 #include "engine/executor.hpp"
 #include "engine/loss.hpp"
+#include "graph/partition_folder.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/link_fit.hpp"
 #include "scheduler/wire_format.hpp"
@@ -62,13 +63,7 @@ nlohmann::json build_record() {
           {"sanitize", build::kSanitize}, {"libraries", build::kLibraries}, {"binary_fnv1a", binary_hash()}};
 }
 
-std::vector<std::int64_t> global_degrees(const graph::Csr& adj) {
-  std::vector<std::int64_t> d(adj.num_rows);
-  for (std::int64_t v = 0; v < adj.num_rows; ++v) d[v] = adj.degree(v);
-  return d;
-}
-
-nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ranks) {
+nlohmann::json run_record(const TrainConfig& c, const graph::DatasetInfo& d, int ranks) {
   return {{"type", "run"},
           {"started_utc", utc_now()},
           {"settings",
@@ -105,22 +100,25 @@ nlohmann::json run_record(const TrainConfig& c, const graph::Dataset& d, int ran
                {"link_model", c.link_model},
                {"partition", graph::to_string(c.partition)},
                {"partition_seed", c.partition_seed},
+               {"partitions", c.partitions},
            }},
           {"ranks", ranks},
           {"git_commit", build::kGitCommit},
           {"build", build_record()},
           {"host", hostname()},
-          {"dataset",
-           {{"name", d.name},
-            {"source", d.source},
-            {"nodes", d.num_nodes},
-            {"directed_edges", d.num_directed_edges()},
-            {"features", d.num_features},
-            {"classes", d.num_classes},
-            {"split", d.split_rule},
-            {"train", d.count(d.train_mask)},
-            {"val", d.count(d.val_mask)},
-            {"test", d.count(d.test_mask)}}}};
+          {"dataset", graph::to_json(d)}};
+}
+
+nlohmann::json partition_record(const graph::Shard& shard) {
+  const auto s = graph::partition_stats(shard.shapes);
+  return {{"method", graph::to_string(shard.method)},
+          {"seed", shard.partition_seed},
+          {"folder", shard.folder},
+          {"id", shard.partition_id},
+          {"edge_cut", s.edge_cut},
+          {"comm_volume_rows", s.comm_volume_rows},
+          {"node_imbalance", s.node_imbalance},
+          {"edge_imbalance", s.edge_imbalance}};
 }
 
 namespace {
@@ -141,9 +139,10 @@ namespace {
               (config.metrics_path.empty() ? "" : "; epochs before it are in " + config.metrics_path));
 }
 
-void check_same_everywhere(const TrainConfig& c, const graph::Dataset& d, Communicator& comm) {
+void check_same_everywhere(const TrainConfig& c, const graph::Shard& shard, Communicator& comm) {
   if (comm.size() == 1) return;
-  auto settings = run_record(c, d, comm.size());
+  auto settings = run_record(c, shard.info, comm.size());
+  settings["partition"] = partition_record(shard);
   settings.erase("started_utc");
   settings.erase("host");
   const std::string text = settings.dump();
@@ -327,31 +326,28 @@ scheduler::ModelShape model_shape(const TrainConfig& config, std::int64_t featur
   return shape;
 }
 
-PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
-                   const std::vector<graph::LocalPartition>& parts, const scheduler::BitAssignment* assignment) {
-  const int ranks = int(parts.size());
-  scheduler::ModelShape shape = model_shape(config, data.num_features, data.num_classes);
+PlanSet make_plans(const TrainConfig& config, const graph::DatasetInfo& info,
+                   const std::vector<graph::PartitionShape>& shapes, const std::vector<std::int64_t>& feature_nnz,
+                   const scheduler::BitAssignment* assignment) {
+  const int ranks = int(shapes.size());
+  scheduler::ModelShape shape = model_shape(config, info.num_features, info.num_classes);
   // Sparse first-layer features when the whole feature matrix is sparse enough (decided on the
   // whole graph, so every rank agrees) and the first layer is transform-first.
-  std::vector<std::int64_t> part_nnz(ranks, 0);
-  for (std::int64_t v = 0; v < data.num_nodes; ++v)
-    for (std::int64_t j = 0; j < data.num_features; ++j)
-      part_nnz[owner[v]] += data.features[v * data.num_features + j] != 0.0f;
-  const std::int64_t nnz_total = std::accumulate(part_nnz.begin(), part_nnz.end(), std::int64_t(0));
+  const std::int64_t nnz_total = std::accumulate(feature_nnz.begin(), feature_nnz.end(), std::int64_t(0));
   PlanSet out;
   out.sparse_features = shape.layers() >= 1 && shape.transform_first(0) &&
-                        double(nnz_total) <= kSparseFeatureDensity * double(data.features.size());
+                        double(nnz_total) <= kSparseFeatureDensity * double(info.num_nodes) * double(info.num_features);
   shape.sparse_input = out.sparse_features;
   for (int r = 0; r < ranks; ++r) {
-    shape.feature_nnz = part_nnz[r];
+    const auto& part = shapes[std::size_t(r)];
+    shape.feature_nnz = feature_nnz[std::size_t(r)];
     const auto strategy = scheduler::strategy_of(config.mode);
-    out.train.push_back(scheduler::build_plan(parts[r], shape, strategy, true, config.width, assignment, config.peers));
-    out.eval.push_back(scheduler::build_plan(parts[r], shape, strategy, false));
+    out.train.push_back(scheduler::build_plan(part, shape, strategy, true, config.width, assignment, config.peers));
+    out.eval.push_back(scheduler::build_plan(part, shape, strategy, false));
     if (config.peers.stale) {
       auto first = config.peers;
       first.warmup = true;
-      out.train_first.push_back(
-          scheduler::build_plan(parts[r], shape, strategy, true, config.width, assignment, first));
+      out.train_first.push_back(scheduler::build_plan(part, shape, strategy, true, config.width, assignment, first));
     }
   }
   // A rank without halo rows reads no halo features whatever its plan says (its local rows are its
@@ -360,7 +356,7 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
   for (const auto& p : out.train) out.halo_features = out.halo_features || p.halo_features;
   for (const auto* set : {&out.train, &out.eval, &out.train_first})
     for (std::size_t r = 0; r < set->size(); ++r)
-      if ((*set)[r].halo_features != out.halo_features && parts[r].num_local() > parts[r].num_inner())
+      if ((*set)[r].halo_features != out.halo_features && shapes[r].num_halo() > 0)
         throw std::logic_error("plans disagree on halo features (rank " + std::to_string(r) + ")");
   scheduler::validate(out.train);
   scheduler::validate(out.eval);
@@ -368,10 +364,28 @@ PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const 
   return out;
 }
 
-Features<float> local_features(const graph::Dataset& data, const graph::LocalPartition& part, const PlanSet& plans) {
-  auto rows = part.inner_global;
-  if (plans.halo_features) rows.insert(rows.end(), part.halo_global.begin(), part.halo_global.end());
-  return make_features<float>(data.features.data(), data.num_features, rows, plans.sparse_features ? 1.0 : 0.0);
+PlanSet make_plans(const TrainConfig& config, const graph::Shard& shard, const scheduler::BitAssignment* assignment) {
+  return make_plans(config, shard.info, shard.shapes, shard.feature_nnz, assignment);
+}
+
+PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
+                   const std::vector<graph::LocalPartition>& parts, const scheduler::BitAssignment* assignment) {
+  std::vector<graph::PartitionShape> shapes;
+  for (const auto& p : parts) shapes.push_back(graph::shape_of(p));
+  return make_plans(config, graph::info_of(data), shapes, graph::feature_nnz_by_part(data, owner, int(parts.size())),
+                    assignment);
+}
+
+Features<float> local_features(const graph::Shard& shard, const PlanSet& plans) {
+  const std::int64_t rows = plans.halo_features ? shard.part.num_local() : shard.part.num_inner();
+  std::vector<std::int64_t> index(static_cast<std::size_t>(rows));
+  std::iota(index.begin(), index.end(), std::int64_t(0));
+  return make_features<float>(shard.features.data(), shard.info.num_features, index, plans.sparse_features ? 1.0 : 0.0);
+}
+
+TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,
+                  const EpochCallback& on_epoch) {
+  return train(shard_of(data, config, comm), config, comm, on_epoch);
 }
 
 TrainResult train(const graph::Dataset& data, const TrainConfig& config, const EpochCallback& on_epoch) {
@@ -382,12 +396,13 @@ TrainResult train(const graph::Dataset& data, const TrainConfig& config, const E
 namespace {
 
 // The checks of a run's settings that need no data.
-void check_config(const TrainConfig& config, const graph::Dataset& data) {
+void check_config(const TrainConfig& config, const graph::Shard& shard) {
   if (config.epochs < 1) throw Error("--epochs " + std::to_string(config.epochs) + ": must be >= 1");
   if (config.threads < 0) throw Error("--threads " + std::to_string(config.threads) + ": must be >= 0");
   if (config.transport != "auto" && config.transport != "mpi" && config.transport != "nccl")
     throw Error("--transport " + config.transport + ": must be auto, mpi or nccl");
-  if (data.features.empty()) throw Error(data.name + ": dataset was loaded without features");
+  if (std::int64_t(shard.features.size()) != shard.part.num_local() * shard.info.num_features)
+    throw std::logic_error(shard.info.name + ": the shard holds no features for its local rows");
   if (!(config.comm_timeout_s >= 0))
     throw Error("--comm-timeout " + std::to_string(config.comm_timeout_s) + ": must be >= 0 (0: no limit)");
   if (config.checkpoint_every < 0)
@@ -396,54 +411,24 @@ void check_config(const TrainConfig& config, const graph::Dataset& data) {
     throw Error(std::string(config.resume ? "--resume" : "--checkpoint-every") + " needs --checkpoint DIR");
 }
 
-// The same deterministic partition on every rank (METIS is deterministic, but ranks on different
-// hosts may link different builds: checked).
-std::vector<std::int32_t> agreed_partition(const graph::Dataset& data, const TrainConfig& config, Communicator& comm) {
-  const int ranks = comm.size();
-  auto owner = graph::partition_graph(data.adj, ranks, config.partition, config.partition_seed);
-  if (ranks > 1) {
-    std::string text(reinterpret_cast<const char*>(owner.data()), owner.size() * sizeof(owner[0]));
-    std::vector<std::uint64_t> all(ranks);
-    comm.allgather(std::hash<std::string>{}(text), all.data());
-    for (int r = 1; r < ranks; ++r)
-      if (all[r] != all[0])
-        throw Error("rank " + std::to_string(r) +
-                    " computed a different partition than rank 0 (different METIS builds on the hosts?)");
-  }
-  return owner;
-}
-
 // Labels and split masks of one rank's inner rows, with the global split sizes.
 struct LocalLabels {
   std::vector<std::int32_t> labels;
   std::vector<std::uint8_t> train_mask, val_mask, test_mask;
   std::int64_t n_train = 0, n_val = 0, n_test = 0;  // all ranks
 };
-LocalLabels local_labels(const graph::Dataset& data, const graph::LocalPartition& part) {
-  LocalLabels l;
-  const std::int64_t n = part.num_inner();
-  l.labels.resize(std::size_t(n));
-  l.train_mask.resize(std::size_t(n));
-  l.val_mask.resize(std::size_t(n));
-  l.test_mask.resize(std::size_t(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto g = part.inner_global[std::size_t(i)];
-    l.labels[std::size_t(i)] = data.labels[g];
-    l.train_mask[std::size_t(i)] = data.train_mask[g];
-    l.val_mask[std::size_t(i)] = data.val_mask[g];
-    l.test_mask[std::size_t(i)] = data.test_mask[g];
-  }
-  l.n_train = data.count(data.train_mask);
-  l.n_val = data.count(data.val_mask);
-  l.n_test = data.count(data.test_mask);
-  if (l.n_train == 0) throw Error(data.name + ": the training split is empty");
+LocalLabels local_labels(const graph::Shard& shard) {
+  LocalLabels l{shard.labels,       shard.train_mask, shard.val_mask,   shard.test_mask,
+                shard.info.n_train, shard.info.n_val, shard.info.n_test};
+  if (l.n_train == 0) throw Error(shard.info.name + ": the training split is empty");
   return l;
 }
 
 // The checkpoint identity of a run (engine/checkpoint.hpp): its run record without what may
 // change between a run and its resumption.
-nlohmann::json checkpoint_identity(const TrainConfig& config, const graph::Dataset& data, int ranks) {
-  auto id = run_record(config, data, ranks);
+nlohmann::json checkpoint_identity(const TrainConfig& config, const graph::Shard& shard, int ranks) {
+  auto id = run_record(config, shard.info, ranks);
+  id["partition"] = partition_record(shard);
   for (const char* k : {"started_utc", "host", "git_commit", "build"}) id.erase(k);
   for (const char* k : {"epochs", "comm_timeout_s", "checkpoint_every"}) id["settings"].erase(k);
   return id;
@@ -474,22 +459,20 @@ EpochMetrics epoch_from_json(const nlohmann::json& j) {
 // One rank's training run: what the epoch loop works on, built in named steps.
 class TrainingRun {
  public:
-  TrainingRun(const graph::Dataset& data, const TrainConfig& config, Communicator& comm)
-      : data_(data),
+  TrainingRun(const graph::Shard& shard, const TrainConfig& config, Communicator& comm)
+      : shard_(shard),
         config_(config),
         comm_(comm),
         ranks_(comm.size()),
         rank_(comm.rank()),
         records_(comm.rank() == 0 ? config.metrics_path : ""),
-        owner_(agreed_partition(data, config, comm)),
-        parts_(graph::build_partitions(data.adj, owner_, ranks_)),
-        part_(parts_[std::size_t(rank_)]),
-        agg_(make_aggregation(config.model.kind, part_, global_degrees(data.adj))),
-        model_(config.model, data.num_features, data.num_classes, config.seed),
+        part_(shard.part),
+        agg_(make_aggregation(config.model.kind, part_, shard.degree)),
+        model_(config.model, shard.info.num_features, shard.info.num_classes, config.seed),
         adam_(config.adam, model_.params()),
-        plans_(std::make_unique<PlanSet>(make_plans(data, config, owner_, parts_))),
-        xs_(local_features(data, part_, *plans_)),
-        labels_(local_labels(data, part_)),
+        plans_(std::make_unique<PlanSet>(make_plans(config, shard))),
+        xs_(local_features(shard, *plans_)),
+        labels_(local_labels(shard)),
         loss_{&labels_.labels, &labels_.train_mask, double(labels_.n_train)},
         params_(model_.params()),
         adaptive_(config.adaptive && ranks_ > 1) {
@@ -520,6 +503,14 @@ class TrainingRun {
     result_.summary = summarize(result_.epochs, ranks_, scheduler::to_string(config_.mode),
                                 config_.adaptive ? "adaptive" : scheduler::width_name(config_.width));
     result_.summary.strategy = scheduler::strategy_name(config_.mode, config_.peers);
+    double startup[2] = {shard_.load_s, shard_.partition_s};
+    comm_.allreduce_max(startup, 2);
+    result_.summary.load_s = startup[0];
+    result_.summary.partition_s = startup[1];
+    for (const auto& peak : comm_.allgather(std::vector<double>{double(peak_rss_bytes())})) {
+      result_.summary.peak_rss_bytes_by_rank.push_back(std::int64_t(peak.at(0)));
+      result_.summary.peak_rss_bytes = std::max(result_.summary.peak_rss_bytes, std::int64_t(peak.at(0)));
+    }
     auto summary = to_json(result_.summary);
     summary["backend"] = backend_->describe();  // what ran the plans (device, communicator)
     records_.write(summary);
@@ -532,7 +523,8 @@ class TrainingRun {
   void make_backend_and_executors() {
     BackendInputs inputs{&part_, &agg_, &comm_, params_, config_.adam, &xs_, &loss_, config_.transport};
     backend_ = make_backend(config_.backend, inputs);
-    run_record_ = run_record(config_, data_, ranks_);
+    run_record_ = run_record(config_, shard_.info, ranks_);
+    run_record_["partition"] = partition_record(shard_);
     run_record_["backend"] = backend_->describe();  // device and transport found at run time
     make_executors();
   }
@@ -659,7 +651,7 @@ class TrainingRun {
     trainer_.reset();
     evaluator_.reset();
     first_.reset();
-    plans_ = std::make_unique<PlanSet>(make_plans(data_, config_, owner_, parts_, &*assignment_));
+    plans_ = std::make_unique<PlanSet>(make_plans(config_, shard_, &*assignment_));
     make_executors();
     bytes_by_layer_ = exchange_bytes(plans_->train, config_.model.layers);
   }
@@ -686,7 +678,7 @@ class TrainingRun {
   void checkpoint(std::int64_t epoch) {
     backend_->finish(params_);  // parameter values on the host
     Checkpoint ck;
-    ck.identity = checkpoint_identity(config_, data_, ranks_);
+    ck.identity = checkpoint_identity(config_, shard_, ranks_);
     ck.rank = rank_;
     ck.ranks = ranks_;
     ck.epoch = epoch;
@@ -703,7 +695,7 @@ class TrainingRun {
   // --resume: the state of the last complete checkpoint; returns its epoch.
   std::int64_t resume() {
     const Checkpoint ck =
-        read_checkpoint(config_.checkpoint_dir, rank_, ranks_, checkpoint_identity(config_, data_, ranks_));
+        read_checkpoint(config_.checkpoint_dir, rank_, ranks_, checkpoint_identity(config_, shard_, ranks_));
     if (ck.epoch >= config_.epochs)
       throw Error("--resume: the checkpoint in " + config_.checkpoint_dir + " is of epoch " + std::to_string(ck.epoch) +
                   ", the run has " + std::to_string(config_.epochs) + " epochs: nothing left to train");
@@ -734,15 +726,13 @@ class TrainingRun {
     return ck.epoch;
   }
 
-  const graph::Dataset& data_;
+  const graph::Shard& shard_;
   const TrainConfig& config_;
   Communicator& comm_;
   const int ranks_, rank_;
   RecordWriter records_;
   std::string record_lines_;  // rank 0: every record written, for checkpoints
   nlohmann::json run_record_;
-  const std::vector<std::int32_t> owner_;
-  const std::vector<graph::LocalPartition> parts_;
   const graph::LocalPartition& part_;
   const Aggregation agg_;
   Model<float> model_;
@@ -765,15 +755,15 @@ class TrainingRun {
 
 }  // namespace
 
-TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,
+TrainResult train(const graph::Shard& shard, const TrainConfig& config, Communicator& comm,
                   const EpochCallback& on_epoch) {
-  check_config(config, data);
+  check_config(config, shard);
   comm.set_timeout(config.comm_timeout_s);
-  check_same_everywhere(config, data, comm);
+  check_same_everywhere(config, shard, comm);
   const int threads = config.threads > 0 ? config.threads : std::max(1, omp_get_num_procs() / comm.local_size());
   omp_set_num_threads(threads);
   cpu::set_blas_threads(threads);
-  TrainingRun run(data, config, comm);
+  TrainingRun run(shard, config, comm);
   return run.run(on_epoch);
 }
 

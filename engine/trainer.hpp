@@ -1,6 +1,8 @@
 // Full-graph training of one model on one dataset, on P = comm.size() ranks (P = 1: one process).
-// Every rank loads the dataset and computes the same deterministic partition; each rank then
-// builds every rank's plan (validated together), runs its own, and the metrics are reduced.
+// Every rank gets its shard (graph/shard.hpp): read from a partition folder (--partitions DIR:
+// its part only) or cut from the whole dataset (--dataset: every rank loads it and computes the
+// same deterministic partition). Each rank builds every rank's plan from the shards' sizes
+// (validated together), runs its own, and the metrics are reduced.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -13,6 +15,7 @@
 #include "engine/optimizer.hpp"
 #include "graph/dataset.hpp"
 #include "graph/partition.hpp"
+#include "graph/shard.hpp"
 #include "scheduler/adaptive.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/peers.hpp"
@@ -22,6 +25,9 @@ namespace adaqp::engine {
 
 struct TrainConfig {
   std::string dataset;  // spec as given (recorded in the run record)
+  // --partitions DIR: rank r reads DIR's part r (graph/partition_folder.hpp); dataset, split and
+  // partition settings are then the folder's (load_shard fills them in). "" = from `dataset`.
+  std::string partitions;
   // How the dataset was split (graph/split.hpp; canonical text, "" = the dataset's default) and
   // the seed of a random split: the caller loads the data with them; recorded and compared across
   // ranks with every other setting.
@@ -81,8 +87,12 @@ std::string utc_now();  // ISO 8601, seconds, UTC ("2026-11-24T20:00:00Z")
 // mpi / sanitize, library versions.
 nlohmann::json build_record();
 
-// The `run` record: every setting, build options, host, dataset counts.
-nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data, int ranks);
+// The `run` record: every setting, build options, host, dataset counts. Training adds the
+// partition (partition_record).
+nlohmann::json run_record(const TrainConfig& config, const graph::DatasetInfo& data, int ranks);
+// The run record's `partition` object: method, seed, folder, id, edge cut, communication volume,
+// node and edge imbalance (graph::partition_stats of the shards' sizes).
+nlohmann::json partition_record(const graph::Shard& shard);
 
 // The model as the scheduler sees it (widths, dropout, GraphSAGE or GCN, whether exchanges carry
 // layer inputs), after checking the exchange settings (--bits against --mode, the peer options);
@@ -90,21 +100,39 @@ nlohmann::json run_record(const TrainConfig& config, const graph::Dataset& data,
 // sets sparse_input and feature_nnz.
 scheduler::ModelShape model_shape(const TrainConfig& config, std::int64_t features, std::int64_t classes);
 
-// Every rank's training and evaluation plans for a partition, validated together; and whether
-// the first layer reads sparse features (decided on the whole feature matrix, so ranks agree).
+// Every rank's training and evaluation plans from the parts' sizes, validated together; and
+// whether the first layer reads sparse features (decided on the whole feature matrix, from every
+// part's feature non-zeros, so ranks agree).
 struct PlanSet {
   bool sparse_features = false;
   bool halo_features = false;  // the features include halo rows (scheduler::Plan::halo_features)
   std::vector<scheduler::Plan> train, eval;
   std::vector<scheduler::Plan> train_first;  // stale pipelining: the first epoch's plans (else empty)
 };
+PlanSet make_plans(const TrainConfig& config, const graph::DatasetInfo& info,
+                   const std::vector<graph::PartitionShape>& shapes, const std::vector<std::int64_t>& feature_nnz,
+                   const scheduler::BitAssignment* assignment = nullptr);
+PlanSet make_plans(const TrainConfig& config, const graph::Shard& shard,
+                   const scheduler::BitAssignment* assignment = nullptr);
+// The same for a whole dataset and its partition (plan, simulate, tests).
 PlanSet make_plans(const graph::Dataset& data, const TrainConfig& config, const std::vector<std::int32_t>& owner,
                    const std::vector<graph::LocalPartition>& parts,
                    const scheduler::BitAssignment* assignment = nullptr);
 
 // This rank's features as its plans read them: the inner rows, then the halo rows when
 // plans.halo_features; CSR when plans.sparse_features.
-Features<float> local_features(const graph::Dataset& data, const graph::LocalPartition& part, const PlanSet& plans);
+Features<float> local_features(const graph::Shard& shard, const PlanSet& plans);
+
+// What this rank trains on, got the same way on every rank:
+//   config.partitions = DIR: reads DIR/meta.json and DIR's part of this rank only, and fills in
+//     config's dataset, split, split seed and partition settings from meta.json;
+//   otherwise: loads config.dataset whole, computes the partition (the same on every rank:
+//     checked) and keeps this rank's shard (the rest is freed on return).
+// A failure on any rank (folder cut into another number of parts, a part missing, truncated or
+// from another partitioning) throws CollectiveError with the same line on every rank.
+graph::Shard load_shard(TrainConfig& config, Communicator& comm);
+// This rank's shard of a loaded dataset (the partition of config.partition, checked equal on every rank).
+graph::Shard shard_of(const graph::Dataset& data, const TrainConfig& config, Communicator& comm);
 
 // Alpha-beta cost of every ordered pair of ranks, measured by ping-pong ([sender][receiver]).
 std::vector<std::vector<scheduler::ChannelCost>> probe_links(Communicator& comm);
@@ -126,14 +154,14 @@ scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::Loc
                                        const TrainConfig& config, double time_scale_s, Communicator& comm,
                                        AssignmentRecord* record);
 
-// Trains; records and the callback only on rank 0. Throws adaqp::Error when the ranks' settings
-// or datasets differ (checked first, on every rank).
+// Trains this rank's shard; records and the callback only on rank 0. Throws adaqp::Error when the
+// ranks' settings or datasets differ (checked first, on every rank).
+TrainResult train(const graph::Shard& shard, const TrainConfig& config, Communicator& comm,
+                  const EpochCallback& on_epoch = {});
+// The same from a whole dataset (shard_of, then train).
 TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,
                   const EpochCallback& on_epoch = {});
 // Single process.
 TrainResult train(const graph::Dataset& data, const TrainConfig& config, const EpochCallback& on_epoch = {});
-
-// Global in-degree of every node (the normalisation of GCN / SAGE uses global degrees).
-std::vector<std::int64_t> global_degrees(const graph::Csr& adj);
 
 }  // namespace adaqp::engine

@@ -156,31 +156,43 @@ std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<s
   return out;
 }
 
-PartitionStats partition_stats(const Csr& adj, const std::vector<LocalPartition>& parts) {
+PartitionStats partition_stats(const std::vector<PartitionShape>& shapes) {
   PartitionStats s;
-  s.parts = int(parts.size());
-  s.num_nodes = adj.num_rows;
-  s.num_directed_edges = adj.nnz();
-  s.halo_rows.assign(s.parts, std::vector<std::int64_t>(s.parts, 0));
-  std::int64_t cut_directed = 0, max_inner = 0, max_edges = 0, sum_edges = 0, sum_marginal = 0;
-  for (const auto& lp : parts) {
-    for (int q = 0; q < s.parts; ++q) s.halo_rows[lp.rank][q] = lp.halo_begin[q + 1] - lp.halo_begin[q];
-    for (std::int64_t k = 0; k < lp.adj.nnz(); ++k) cut_directed += lp.adj.indices[k] >= lp.num_inner();
-    s.inner.push_back(lp.num_inner());
-    s.halo.push_back(lp.num_halo());
-    s.marginal.push_back(lp.num_marginal);
-    s.local_edges.push_back(lp.adj.nnz());
-    s.comm_volume_rows += lp.num_halo();
-    max_inner = std::max(max_inner, lp.num_inner());
-    max_edges = std::max(max_edges, lp.adj.nnz());
-    sum_edges += lp.adj.nnz();
-    sum_marginal += lp.num_marginal;
+  s.parts = int(shapes.size());
+  s.halo_rows.assign(std::size_t(s.parts), std::vector<std::int64_t>(std::size_t(s.parts), 0));
+  std::int64_t cut_directed = 0, max_inner = 0, max_edges = 0, sum_marginal = 0;
+  for (const auto& sh : shapes) {
+    const std::int64_t edges = sh.nnz_central + sh.nnz_marginal;
+    for (int q = 0; q < s.parts; ++q) s.halo_rows[std::size_t(sh.rank)][std::size_t(q)] = sh.halo_rows[std::size_t(q)];
+    cut_directed += sh.nnz_to_halo;
+    s.inner.push_back(sh.num_inner());
+    s.halo.push_back(sh.num_halo());
+    s.marginal.push_back(sh.num_marginal);
+    s.local_edges.push_back(edges);
+    s.comm_volume_rows += sh.num_halo();
+    s.num_nodes += sh.num_inner();
+    s.num_directed_edges += edges;
+    max_inner = std::max(max_inner, sh.num_inner());
+    max_edges = std::max(max_edges, edges);
+    sum_marginal += sh.num_marginal;
   }
   s.edge_cut = cut_directed / 2;
   s.marginal_fraction = s.num_nodes ? double(sum_marginal) / double(s.num_nodes) : 0;
   s.node_imbalance = s.num_nodes ? double(max_inner) * s.parts / double(s.num_nodes) : 0;
-  s.edge_imbalance = sum_edges ? double(max_edges) * s.parts / double(sum_edges) : 0;
+  s.edge_imbalance = s.num_directed_edges ? double(max_edges) * s.parts / double(s.num_directed_edges) : 0;
   return s;
+}
+
+PartitionStats partition_stats(const std::vector<LocalPartition>& parts) {
+  std::vector<PartitionShape> shapes;
+  for (const auto& lp : parts) shapes.push_back(shape_of(lp));
+  return partition_stats(shapes);
+}
+
+std::vector<std::int64_t> column_degrees(const LocalPartition& part, const Csr& global_adj) {
+  std::vector<std::int64_t> d(std::size_t(part.num_local()));
+  for (std::int64_t c = 0; c < part.num_local(); ++c) d[std::size_t(c)] = global_adj.degree(part.global_of_col(c));
+  return d;
 }
 
 }  // namespace adaqp::graph

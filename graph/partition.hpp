@@ -92,6 +92,14 @@ struct PartitionStats {
   double edge_imbalance = 0;                                     // max local edges / mean local edges
 };
 
-PartitionStats partition_stats(const Csr& adj, const std::vector<LocalPartition>& parts);
+// Every statistic follows from the parts' sizes (one definition, used by `adaqp partition`, the
+// partition folder's metadata and the run record); num_nodes and num_directed_edges are the sums
+// of the parts' inner nodes and local in-edges (= the graph's when the parts cover it).
+PartitionStats partition_stats(const std::vector<PartitionShape>& shapes);
+PartitionStats partition_stats(const std::vector<LocalPartition>& parts);
+
+// Global in-degree of every local column of part (inner ids, then halo indices): n_local entries,
+// the degrees GCN / SAGE normalise with (engine::make_aggregation).
+std::vector<std::int64_t> column_degrees(const LocalPartition& part, const Csr& global_adj);
 
 }  // namespace adaqp::graph

@@ -91,7 +91,7 @@ const engine::Aggregation& partition_operator(const std::string& dataset, int pa
     const auto part = graph::build_partitions(d.adj, owner, parts)[0];
     it = cache
              .emplace(std::pair{dataset, parts},
-                      engine::make_aggregation(engine::ModelKind::gcn, part, engine::global_degrees(d.adj)))
+                      engine::make_aggregation(engine::ModelKind::gcn, part, graph::column_degrees(part, d.adj)))
              .first;
   }
   return it->second;

@@ -59,6 +59,7 @@ Setup setup(const scheduler::PeerOptions& peers, double dropout = 0,
 // One rank's share of a Setup: its plans, operator and features, the seeded model with its
 // optimizer, and the loss inputs of its inner rows.
 struct Rank {
+  const graph::Shard shard;
   const graph::LocalPartition& part;
   PlanSet plans;
   Aggregation agg;
@@ -69,15 +70,17 @@ struct Rank {
   std::vector<std::uint8_t> mask;
   LossInputs loss;
   explicit Rank(const Setup& s)
-      : part(s.parts[std::size_t(g_comm->rank())]),
-        plans(make_plans(s.data, s.config, s.owner, s.parts)),
-        agg(make_aggregation(ModelKind::gcn, part, global_degrees(s.data.adj))),
-        xs(local_features(s.data, part, plans)),
+      : shard(graph::make_shard(s.data, s.parts, graph::feature_nnz_by_part(s.data, s.owner, g_comm->size()),
+                                g_comm->rank(), graph::PartitionMethod::metis_cut, 0)),
+        part(shard.part),
+        plans(make_plans(s.config, shard)),
+        agg(make_aggregation(ModelKind::gcn, part, shard.degree)),
+        xs(local_features(shard, plans)),
         model(s.config.model, s.data.num_features, s.data.num_classes, 1),
-        adam(s.config.adam, model.params()) {
-    for (auto g : part.inner_global)
-      labels.push_back(s.data.labels[std::size_t(g)]), mask.push_back(s.data.train_mask[std::size_t(g)]);
-    loss = {&labels, &mask, double(s.data.count(s.data.train_mask))};
+        adam(s.config.adam, model.params()),
+        labels(shard.labels),
+        mask(shard.train_mask) {
+    loss = {&labels, &mask, double(shard.info.n_train)};
   }
   Rank(const Rank&) = delete;
   Rank& operator=(const Rank&) = delete;
@@ -219,7 +222,7 @@ TEST_CASE("stale pipelining: the warm-up epoch's gradients equal the whole graph
     // The single process on the whole graph.
     const auto whole =
         graph::build_partitions(s.data.adj, std::vector<std::int32_t>(std::size_t(s.data.num_nodes), 0), 1);
-    const auto agg = make_aggregation(ModelKind::gcn, whole[0], global_degrees(s.data.adj));
+    const auto agg = make_aggregation(ModelKind::gcn, whole[0], graph::column_degrees(whole[0], s.data.adj));
     const auto x = make_features<float>(s.data.features.data(), s.data.num_features, whole[0].inner_global,
                                         r.plans.sparse_features ? 1.0 : 0.0);
     Model<float> ref(s.config.model, s.data.num_features, s.data.num_classes, 1);

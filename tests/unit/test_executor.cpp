@@ -37,7 +37,7 @@ TEST_CASE("one-rank plan execution equals the reference model", "[executor]") {
           Model<float> ref(mc, 12, 3, 5), run(mc, 12, 3, 5);
           if (sparse && !ref.accepts_sparse_input()) continue;
           CAPTURE(to_string(kind), hidden, sparse, scheduler::to_string(strategy));
-          const auto agg = make_aggregation(kind, part, global_degrees(data.adj));
+          const auto agg = make_aggregation(kind, part, graph::column_degrees(part, data.adj));
           const auto x = make_features<float>(data.features.data(), 12, part.inner_global, sparse ? 1.0 : 0.0);
           const DropoutKey key{3, 7};
           // Reference.

@@ -31,7 +31,7 @@ Fixture make_fixture(ModelKind kind) {
   f.data = graph::load_dataset("sbm:nodes=40,classes=3,degree=6,seed=5,features=6,train=5,val=2");
   for (std::size_t i = 0; i < f.data.features.size(); i += 3) f.data.features[i] = 0.0f;  // sparsity
   f.parts = graph::build_partitions(f.data.adj, std::vector<std::int32_t>(40, 0), 1);
-  f.agg = make_aggregation(kind, f.parts[0], global_degrees(f.data.adj));
+  f.agg = make_aggregation(kind, f.parts[0], graph::column_degrees(f.parts[0], f.data.adj));
   for (auto g : f.parts[0].inner_global) f.labels.push_back(f.data.labels[g]);
   f.mask.assign(40, 1);
   return f;

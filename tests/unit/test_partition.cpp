@@ -36,7 +36,7 @@ TEST_CASE("hand-made partition: inner order, halo, send lists, local adjacency",
   // global order.
   const auto r4 = p1.adj.row(2);
   CHECK(std::vector<NodeId>(r4.begin(), r4.end()) == std::vector<NodeId>{3, 1, 0});
-  const auto s = partition_stats(g, parts);
+  const auto s = partition_stats(parts);
   CHECK(s.edge_cut == 2);
   CHECK(s.comm_volume_rows == 4);
   CHECK(s.halo_rows[0][1] == 2);
@@ -85,7 +85,7 @@ TEST_CASE("METIS on Coauthor Physics, P=4: cut and volume below a third of rando
   opt.features = false;
   const Dataset d = load_dataset("coauthor-physics", opt);
   auto stats = [&](PartitionMethod m) {
-    return partition_stats(d.adj, build_partitions(d.adj, partition_graph(d.adj, 4, m, 0), 4));
+    return partition_stats(build_partitions(d.adj, partition_graph(d.adj, 4, m, 0), 4));
   };
   const auto metis = stats(PartitionMethod::metis_cut);
   const auto vol = stats(PartitionMethod::metis_volume);
@@ -106,7 +106,7 @@ TEST_CASE("metis-edges balances edges as well as nodes where node balance alone 
   opt.features = false;
   const Dataset d = load_dataset("amazon-computers", opt);
   auto stats = [&](PartitionMethod m) {
-    return partition_stats(d.adj, build_partitions(d.adj, partition_graph(d.adj, 2, m, 0), 2));
+    return partition_stats(build_partitions(d.adj, partition_graph(d.adj, 2, m, 0), 2));
   };
   const auto nodes = stats(PartitionMethod::metis_cut);
   const auto both = stats(PartitionMethod::metis_edges);

@@ -145,7 +145,7 @@ TEST_CASE("bytes per epoch = communication volume x exchanged columns x 4, forwa
   for (int P : {2, 3, 4}) {
     const auto owner = graph::partition_graph(d.adj, P, graph::PartitionMethod::metis_cut, 0);
     const auto parts = graph::build_partitions(d.adj, owner, P);
-    const auto volume = graph::partition_stats(d.adj, parts).comm_volume_rows;
+    const auto volume = graph::partition_stats(parts).comm_volume_rows;
     for (auto strategy : {Strategy::vanilla, Strategy::overlap}) {
       // GCN 1433 -> 256 -> 256 -> 7: exchanged columns 256, 256, 7 (all transform-first);
       // SAGE 1433 -> 2048 -> 7: the aggregate-first first layer reads its halo rows from the
