@@ -232,8 +232,10 @@ namespace {
 Dataset load_with_default_split(const std::string& spec, const LoadOptions& options) {
   if (spec.starts_with("sbm:") || spec.starts_with("rmat:")) return make_synthetic(spec, options);
   if (auto entry = find_registered(spec)) {
-    Dataset d =
-        load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes, options);
+    Dataset d = !entry->synthetic.empty()
+                    ? make_synthetic(entry->synthetic, options)
+                    : load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes,
+                               options);
     d.name = entry->name;
     if (options.split.kind == SplitSpec::Kind::dataset_default)
       apply_split(d, parse_split(entry->split, "registry.yaml: " + entry->name + ": split"), options.split_seed,

@@ -40,14 +40,19 @@ std::vector<RegistryEntry> load_registry() {
     };
     RegistryEntry e;
     e.name = get("name", true);
-    e.file = registry_dir() + "/" + get("file", true);
-    e.layout = get("layout", true);
+    e.synthetic = get("synthetic", false);
+    if (e.synthetic.empty()) {
+      e.file = registry_dir() + "/" + get("file", true);
+      e.layout = get("layout", true);
+    } else if (n["file"] || n["layout"]) {
+      throw Error(path + ": " + e.name + ": give 'synthetic' or 'file' and 'layout', not both");
+    }
     e.split = get("split", true);
     e.feature_norm = get("feature_norm", true);
     e.source = get("source", true);
     e.published_note = get("published_note", false);
     if (n["published_accuracy"]) e.published_accuracy = n["published_accuracy"].as<double>();
-    if (e.layout != "A" && e.layout != "B")
+    if (e.synthetic.empty() && e.layout != "A" && e.layout != "B")
       throw Error(path + ": " + e.name + ": layout '" + e.layout + "' (allowed: A, B)");
     parse_split(e.split, path + ": " + e.name + ": split");  // throws on a malformed rule
     if (e.feature_norm != "row" && e.feature_norm != "none" && e.feature_norm != "l2")

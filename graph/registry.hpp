@@ -10,8 +10,9 @@ namespace adaqp::graph {
 
 struct RegistryEntry {
   std::string name;                          // e.g. "cora"
-  std::string file;                          // absolute path of the .npz
-  std::string layout;                        // "A" (edges + masks) or "B" (CSR attributes)
+  std::string file;                          // absolute path of the .npz ("" for a synthetic entry)
+  std::string layout;                        // "A" (edges + masks) or "B" (CSR attributes); "" when synthetic
+  std::string synthetic;                     // instead of a file: a generator spec (graph/synthetic.hpp)
   std::string split;                         // default split rule (graph/split.hpp), e.g. "file", "classes:20,30"
   std::string feature_norm;                  // "row" or "none"
   std::string source;                        // provenance line

@@ -3,6 +3,8 @@
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/rmat_graph_generator.hpp>
 #include <boost/random/linear_congruential.hpp>
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -75,7 +77,8 @@ Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
                                {"features", 64},
                                {"noise", 1.0},
                                {"train", 20},
-                               {"val", 30}},
+                               {"val", 30},
+                               {"tail", 0}},
                               {"nodes", "classes", "degree"});
   Dataset d;
   d.name = spec;
@@ -85,13 +88,14 @@ Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
   d.num_features = as_int(p, "features");
   const std::int64_t degree = as_int(p, "degree");
   const auto seed = std::uint64_t(as_int(p, "seed"));
-  const double intra = p.at("intra"), noise = p.at("noise");
+  const double intra = p.at("intra"), noise = p.at("noise"), tail = p.at("tail");
   require(d.num_nodes >= 2 && d.num_nodes < (std::int64_t(1) << 31), spec, "nodes", "in [2, 2^31)");
   require(d.num_classes >= 1 && d.num_classes <= d.num_nodes, spec, "classes", "in [1, nodes]");
   require(degree >= 1 && degree < d.num_nodes, spec, "degree", "in [1, nodes)");
   require(intra >= 0 && intra <= 1, spec, "intra", "in [0, 1]");
   require(d.num_features >= 1, spec, "features", ">= 1");
   require(noise >= 0, spec, "noise", ">= 0");
+  require(tail == 0 || tail > 1, spec, "tail", "0 (off) or > 1");
 
   d.labels.resize(d.num_nodes);
   std::vector<std::vector<std::int64_t>> members(d.num_classes);
@@ -100,20 +104,49 @@ Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
     members[d.labels[v]].push_back(v);
   }
   const std::int64_t half = std::max<std::int64_t>(1, degree / 2);
-  std::vector<std::int64_t> src(std::size_t(d.num_nodes * half)), dst(src.size());
-#pragma omp parallel for schedule(static)
+  // Node weights (1 without a tail), endpoints drawn per node, and per class the cumulative weight
+  // of its members (endpoints are picked by weight).
+  std::vector<double> weight(std::size_t(d.num_nodes), 1.0);
+  if (tail > 0)
+    for (std::int64_t v = 0; v < d.num_nodes; ++v) {
+      CounterRng rng(hash_key({seed, 0x7a11ULL, std::uint64_t(v)}));
+      weight[std::size_t(v)] = std::pow(1.0 - rng.uniform(), -1.0 / tail);  // u in (0, 1]
+    }
+  double mean_weight = 0;
+  for (double w : weight) mean_weight += w / double(d.num_nodes);
+  std::vector<std::int64_t> first(std::size_t(d.num_nodes) + 1, 0);  // node v draws [first[v], first[v + 1])
+  for (std::int64_t v = 0; v < d.num_nodes; ++v)
+    first[std::size_t(v) + 1] =
+        first[std::size_t(v)] +
+        (tail > 0 ? std::max<std::int64_t>(1, std::llround(double(half) * weight[std::size_t(v)] / mean_weight))
+                  : half);
+  std::vector<std::vector<double>> cumulative(std::size_t(d.num_classes));
+  for (int c = 0; c < d.num_classes; ++c) {
+    double sum = 0;
+    for (auto v : members[std::size_t(c)]) cumulative[std::size_t(c)].push_back(sum += weight[std::size_t(v)]);
+  }
+  std::vector<std::int64_t> src(std::size_t(first.back())), dst(src.size());
+#pragma omp parallel for schedule(dynamic, 1024)
   for (std::int64_t v = 0; v < d.num_nodes; ++v) {
     CounterRng rng(hash_key({seed, 0xed6eULL, std::uint64_t(v)}));
     const int c = d.labels[v];
-    for (std::int64_t k = 0; k < half; ++k) {
+    for (std::int64_t k = first[std::size_t(v)]; k < first[std::size_t(v) + 1]; ++k) {
       int target = c;
       if (d.num_classes > 1 && rng.uniform() >= intra) {
         target = int(rng.below(d.num_classes - 1));
         if (target >= c) ++target;
       }
-      const auto& pool = members[target];
-      src[v * half + k] = v;
-      dst[v * half + k] = pool.empty() ? v : pool[rng.below(pool.size())];
+      const auto& pool = members[std::size_t(target)];
+      std::int64_t u = v;
+      if (!pool.empty() && tail > 0) {
+        const auto& cum = cumulative[std::size_t(target)];
+        const auto at = std::upper_bound(cum.begin(), cum.end(), rng.uniform() * cum.back()) - cum.begin();
+        u = pool[std::size_t(std::min<std::ptrdiff_t>(at, std::ptrdiff_t(pool.size()) - 1))];
+      } else if (!pool.empty()) {
+        u = pool[rng.below(pool.size())];
+      }
+      src[std::size_t(k)] = v;
+      dst[std::size_t(k)] = u;
     }
   }
   d.adj = symmetrize(d.num_nodes, src, dst, spec.c_str());
