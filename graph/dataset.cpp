@@ -234,8 +234,8 @@ Dataset load_with_default_split(const std::string& spec, const LoadOptions& opti
   if (auto entry = find_registered(spec)) {
     Dataset d = !entry->synthetic.empty()
                     ? make_synthetic(entry->synthetic, options)
-                    : load_npz(entry->file, entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes,
-                               options);
+                    : load_npz(entry->file,
+                               entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes, options);
     d.name = entry->name;
     if (options.split.kind == SplitSpec::Kind::dataset_default)
       apply_split(d, parse_split(entry->split, "registry.yaml: " + entry->name + ": split"), options.split_seed,

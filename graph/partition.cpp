@@ -82,77 +82,89 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
   return owner;
 }
 
-std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<std::int32_t>& owner, int parts) {
-  const std::int64_t n = adj.num_rows;
-  std::vector<LocalPartition> out(parts);
-  // Classify inner nodes as central / marginal, in increasing global id.
-  std::vector<std::vector<std::int64_t>> central(parts), marginal(parts);
-  for (std::int64_t v = 0; v < n; ++v) {
-    const int p = owner[v];
+LocalPartition build_part(int p, int parts, const std::vector<std::int64_t>& nodes, const RowOf& row,
+                          const OwnerOf& owner) {
+  LocalPartition lp;
+  lp.rank = p;
+  lp.parts = parts;
+  // Central nodes (no remote in-neighbour), then marginal ones, each in increasing global id.
+  std::vector<std::int64_t> marginal;
+  for (auto v : nodes) {
     bool remote = false;
-    for (NodeId u : adj.row(v))
-      if (owner[u] != p) {
+    for (NodeId u : row(v))
+      if (owner(u) != p) {
         remote = true;
         break;
       }
-    (remote ? marginal : central)[p].push_back(v);
+    (remote ? marginal : lp.inner_global).push_back(v);
   }
-  // local id of each node inside its own part
-  std::vector<std::int64_t> local_id(n);
-  for (int p = 0; p < parts; ++p) {
-    auto& lp = out[p];
-    lp.rank = p;
-    lp.parts = parts;
-    lp.num_central = std::int64_t(central[p].size());
-    lp.num_marginal = std::int64_t(marginal[p].size());
-    lp.inner_global = central[p];
-    lp.inner_global.insert(lp.inner_global.end(), marginal[p].begin(), marginal[p].end());
-    for (std::int64_t i = 0; i < lp.num_inner(); ++i) local_id[lp.inner_global[i]] = i;
+  lp.num_central = std::int64_t(lp.inner_global.size());
+  lp.num_marginal = std::int64_t(marginal.size());
+  lp.inner_global.insert(lp.inner_global.end(), marginal.begin(), marginal.end());
+  std::vector<std::pair<std::int64_t, std::int64_t>> local;  // (global id, local id), by global id
+  local.reserve(lp.inner_global.size());
+  for (std::int64_t i = 0; i < lp.num_inner(); ++i) local.emplace_back(lp.inner_global[std::size_t(i)], i);
+  std::sort(local.begin(), local.end());
+  auto local_id = [&](std::int64_t v) {
+    return std::lower_bound(local.begin(), local.end(), std::pair<std::int64_t, std::int64_t>(v, -1))->second;
+  };
+  // Halo: the remote in-neighbours of the marginal nodes, grouped by owner, by global id in a group.
+  std::vector<std::pair<int, std::int64_t>> halo;  // (owner, global id)
+  for (auto v : marginal)
+    for (NodeId u : row(v))
+      if (const int q = owner(u); q != p) halo.emplace_back(q, u);
+  std::sort(halo.begin(), halo.end());
+  halo.erase(std::unique(halo.begin(), halo.end()), halo.end());
+  lp.halo_begin.assign(std::size_t(parts) + 1, 0);
+  for (const auto& [q, u] : halo) {
+    lp.halo_global.push_back(u);
+    ++lp.halo_begin[std::size_t(q) + 1];
   }
-  // Halo sets: remote in-neighbours of each part's marginal nodes, grouped by owner, sorted.
-  for (int p = 0; p < parts; ++p) {
-    auto& lp = out[p];
-    std::vector<std::int64_t> halo;
-    for (auto v : marginal[p])
-      for (NodeId u : adj.row(v))
-        if (owner[u] != p) halo.push_back(u);
-    std::sort(halo.begin(), halo.end(),
-              [&](std::int64_t a, std::int64_t b) { return owner[a] != owner[b] ? owner[a] < owner[b] : a < b; });
-    halo.erase(std::unique(halo.begin(), halo.end()), halo.end());
-    lp.halo_global = std::move(halo);
-    lp.halo_begin.assign(parts + 1, 0);
-    for (auto u : lp.halo_global) ++lp.halo_begin[owner[u] + 1];
-    std::partial_sum(lp.halo_begin.begin(), lp.halo_begin.end(), lp.halo_begin.begin());
-    // The owner q of each halo group sends exactly those rows, in this order.
-    for (int q = 0; q < parts; ++q) {
-      auto& send = out[q].send_rows;
-      if (send.empty()) send.resize(parts);
-      for (std::int64_t h = lp.halo_begin[q]; h < lp.halo_begin[q + 1]; ++h)
-        send[p].push_back(NodeId(local_id[lp.halo_global[h]]));
-    }
-    // Local adjacency: columns are inner local ids, or num_inner + halo index.
-    const std::int64_t ni = lp.num_inner();
-    lp.adj.num_rows = ni;
-    lp.adj.num_cols = lp.num_local();
-    lp.adj.offsets.assign(ni + 1, 0);
-    for (std::int64_t i = 0; i < ni; ++i) {
-      const auto v = lp.inner_global[i];
-      for (NodeId u : adj.row(v)) {
-        if (owner[u] == p) {
-          lp.adj.indices.push_back(NodeId(local_id[u]));
-        } else {
-          const auto it = std::lower_bound(lp.halo_global.begin() + lp.halo_begin[owner[u]],
-                                           lp.halo_global.begin() + lp.halo_begin[owner[u] + 1], std::int64_t(u));
-          lp.adj.indices.push_back(NodeId(ni + (it - lp.halo_global.begin())));
-        }
+  std::partial_sum(lp.halo_begin.begin(), lp.halo_begin.end(), lp.halo_begin.begin());
+  // What part q holds as halo from p: p's nodes with an in-neighbour in q (the graph is symmetric),
+  // by global id, which is q's halo order for owner p.
+  lp.send_rows.assign(std::size_t(parts), {});
+  std::vector<char> seen(std::size_t(parts), 0);
+  for (std::int64_t i = 0; i < lp.num_marginal; ++i) {
+    const auto v = marginal[std::size_t(i)];
+    std::fill(seen.begin(), seen.end(), 0);
+    for (NodeId u : row(v)) seen[std::size_t(owner(u))] = 1;
+    for (int q = 0; q < parts; ++q)
+      if (q != p && seen[std::size_t(q)]) lp.send_rows[std::size_t(q)].push_back(NodeId(lp.num_central + i));
+  }
+  // Local adjacency: columns are inner local ids, or num_inner + halo index.
+  const std::int64_t ni = lp.num_inner();
+  lp.adj.num_rows = ni;
+  lp.adj.num_cols = lp.num_local();
+  lp.adj.offsets.assign(std::size_t(ni) + 1, 0);
+  for (std::int64_t i = 0; i < ni; ++i) {
+    const auto v = lp.inner_global[std::size_t(i)];
+    for (NodeId u : row(v)) {
+      const int q = owner(u);
+      if (q == p) {
+        lp.adj.indices.push_back(NodeId(local_id(u)));
+      } else {
+        const auto it = std::lower_bound(lp.halo_global.begin() + lp.halo_begin[std::size_t(q)],
+                                         lp.halo_global.begin() + lp.halo_begin[std::size_t(q) + 1], std::int64_t(u));
+        lp.adj.indices.push_back(NodeId(ni + (it - lp.halo_global.begin())));
       }
-      // Row order = increasing global id, as in the global graph, so a part sums a row's
-      // neighbours in the same order as a single process does.
-      std::sort(lp.adj.indices.begin() + lp.adj.offsets[i], lp.adj.indices.end(),
-                [&](NodeId a, NodeId b) { return lp.global_of_col(a) < lp.global_of_col(b); });
-      lp.adj.offsets[i + 1] = std::int64_t(lp.adj.indices.size());
     }
+    // Row order = increasing global id, as in the global graph, so a part sums a row's
+    // neighbours in the same order as a single process does.
+    std::sort(lp.adj.indices.begin() + lp.adj.offsets[std::size_t(i)], lp.adj.indices.end(),
+              [&](NodeId a, NodeId b) { return lp.global_of_col(a) < lp.global_of_col(b); });
+    lp.adj.offsets[std::size_t(i) + 1] = std::int64_t(lp.adj.indices.size());
   }
+  return lp;
+}
+
+std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<std::int32_t>& owner, int parts) {
+  std::vector<std::vector<std::int64_t>> nodes(static_cast<std::size_t>(parts));
+  for (std::int64_t v = 0; v < adj.num_rows; ++v) nodes[std::size_t(owner[std::size_t(v)])].push_back(v);
+  const RowOf row = [&](std::int64_t v) { return adj.row(v); };
+  const OwnerOf owner_of = [&](std::int64_t u) { return int(owner[std::size_t(u)]); };
+  std::vector<LocalPartition> out;
+  for (int p = 0; p < parts; ++p) out.push_back(build_part(p, parts, nodes[std::size_t(p)], row, owner_of));
   return out;
 }
 

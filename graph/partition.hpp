@@ -7,6 +7,8 @@
 // So the k-th row p sends to q is the k-th halo row q expects from p: no ids travel at run time.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,15 @@ struct LocalPartition {
 };
 
 std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<std::int32_t>& owner, int parts);
+
+// Part p alone, from its own rows (what build_partitions does for every part, and a distributed
+// partitioner for the parts a process holds): nodes = the part's nodes in increasing global id,
+// row(v) = v's in-neighbours (global ids, increasing), owner(u) = the part of any node. The graph
+// must be symmetric: p sends q its nodes with an in-neighbour in q, which are q's halo rows from p.
+using RowOf = std::function<std::span<const NodeId>(std::int64_t)>;
+using OwnerOf = std::function<int(std::int64_t)>;
+LocalPartition build_part(int p, int parts, const std::vector<std::int64_t>& nodes, const RowOf& row,
+                          const OwnerOf& owner);
 
 // Sizes of one rank's partition: all the scheduler needs to build its plan (no ids).
 struct PartitionShape {

@@ -1,9 +1,9 @@
 #include "graph/synthetic.hpp"
 
+#include <algorithm>
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/rmat_graph_generator.hpp>
 #include <boost/random/linear_congruential.hpp>
-#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
