@@ -17,9 +17,13 @@
 #include "engine/cuda/executor.hpp"
 #endif
 #include "base/error.hpp"
+#include "base/resources.hpp"
 #include "engine/trainer.hpp"
 #include "graph/partition.hpp"
 #include "graph/partition_folder.hpp"
+#ifdef ADAQP_WITH_DISTRIBUTED
+#include "graph/distributed_partition.hpp"
+#endif
 #include "graph/registry.hpp"
 #include "scheduler/plan.hpp"
 #include "scheduler/wire_format.hpp"
@@ -61,8 +65,56 @@ int cmd_export(const std::string& dataset, const std::string& out, const std::st
   return 0;
 }
 
+// Under mpirun (or with --method ptscotch): every process holds a block of the graph
+// (graph/distributed_partition.hpp); process 0 prints.
+int cmd_partition_distributed(const std::string& dataset, int parts, graph::PartitionMethod method, std::uint64_t seed,
+                              bool json, const std::string& out, const std::string& split, std::uint64_t split_seed,
+                              engine::Communicator& comm) {
+#ifdef ADAQP_WITH_DISTRIBUTED
+  if (out.empty())
+    throw Error("partition over MPI (--method ptscotch or under mpirun) writes a folder: give --out DIR");
+  graph::DistributedPartitionOptions o;
+  o.dataset = {dataset, graph::to_string(graph::parse_split(split)), split_seed};
+  o.parts = parts;
+  o.method = method;
+  o.seed = seed;
+  o.out = out;
+  const auto r = graph::partition_distributed(o);
+  if (comm.rank() != 0) return 0;
+  auto j = r.meta["stats"];
+  if (json) {
+    j["dataset"] = r.meta["dataset"]["name"];
+    j["method"] = graph::to_string(method);
+    j["processes"] = comm.size();
+    j["load_s"] = r.load_s;
+    j["partition_s"] = r.partition_s;
+    j["write_s"] = r.write_s;
+    j["peak_rss_bytes"] = r.peak_rss_bytes;
+    j["out"] = out;
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  fmt::print("{}: {} nodes, {} directed edges, {} parts ({}, {} processes)\n",
+             r.meta["dataset"]["name"].get<std::string>(), j["nodes"].get<std::int64_t>(),
+             j["directed_edges"].get<std::int64_t>(), parts, graph::to_string(method), comm.size());
+  fmt::print("edge cut {}, communication volume {} rows, imbalance nodes {:.3f}, edges {:.3f}\n",
+             j["edge_cut"].get<std::int64_t>(), j["comm_volume_rows"].get<std::int64_t>(),
+             j["node_imbalance"].get<double>(), j["edge_imbalance"].get<double>());
+  fmt::print("load {:.2f} s, partition {:.2f} s, write {:.2f} s, peak memory per process {:.2f} GB\n", r.load_s,
+             r.partition_s, r.write_s, double(r.peak_rss_bytes) / 1e9);
+  fmt::print("partition folder written to {} (train with --partitions {})\n", out, out);
+  return 0;
+#else
+  (void)dataset, (void)parts, (void)seed, (void)json, (void)out, (void)split, (void)split_seed, (void)comm;
+  throw Error("--method " + graph::to_string(method) + ": this build has no MPI (partitioning over MPI needs it)");
+#endif
+}
+
 int cmd_partition(const std::string& dataset, int parts, const std::string& method, std::uint64_t seed, bool json,
-                  const std::string& out, const std::string& split, std::uint64_t split_seed) {
+                  const std::string& out, const std::string& split, std::uint64_t split_seed,
+                  engine::Communicator& comm) {
+  if (const auto m = graph::parse_partition_method(method); m == graph::PartitionMethod::ptscotch || comm.size() > 1)
+    return cmd_partition_distributed(dataset, parts, m, seed, json, out, split, split_seed, comm);
   if (!out.empty()) graph::require_new_folder(out);
   const auto t0 = std::chrono::steady_clock::now();
   auto since = [](std::chrono::steady_clock::time_point t) {
@@ -86,7 +138,7 @@ int cmd_partition(const std::string& dataset, int parts, const std::string& meth
     graph::write_partition_folder(out, d, {dataset, graph::to_string(opt.split), split_seed}, owner, lps, m, seed);
     write_s = since(t2);
   }
-  const std::int64_t rss = engine::peak_rss_bytes();
+  const std::int64_t rss = adaqp::peak_rss_bytes();
   if (json) {
     nlohmann::json j = graph::to_json(s);
     j["dataset"] = d.name;
@@ -265,7 +317,7 @@ void add_data_commands(CLI::App& app, Options& o) {
   part->add_option("--parts", o.p_parts, "number of parts (ranks)")->required();
   part->add_option("--method", o.p_method,
                    "metis (edge cut), metis-vol (communication volume), metis-edges (edge cut, nodes and edges "
-                   "balanced), random")
+                   "balanced), random, ptscotch (PT-Scotch over the processes of mpirun; with --out)")
       ->capture_default_str();
   part->add_option("--seed", o.p_seed, "partitioner seed")->capture_default_str();
   part->add_flag("--json", o.p_json, "print the statistics as JSON");
@@ -396,7 +448,8 @@ int dispatch(const CLI::App& app, Options& o, engine::Communicator& comm) {
   if (app.got_subcommand("datasets")) return cmd_datasets();
   if (app.got_subcommand("export")) return cmd_export(o.ex_dataset, o.ex_out, o.ex_split, o.ex_split_seed);
   if (app.got_subcommand("partition"))
-    return cmd_partition(o.p_dataset, o.p_parts, o.p_method, o.p_seed, o.p_json, o.p_out, o.p_split, o.p_split_seed);
+    return cmd_partition(o.p_dataset, o.p_parts, o.p_method, o.p_seed, o.p_json, o.p_out, o.p_split, o.p_split_seed,
+                         comm);
   if (app.got_subcommand("plan")) return cmd_plan(o.tc, o.pl_parts, o.pl_rank, o.pl_eval, o.pl_dump);
   if (app.got_subcommand("train")) {
     const auto* tr = app.get_subcommand("train");

@@ -1,7 +1,5 @@
 #include "engine/metrics.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -124,12 +122,6 @@ nlohmann::json to_json(const Summary& s) {
           {"partition_s", s.partition_s},
           {"peak_rss_bytes", s.peak_rss_bytes},
           {"peak_rss_bytes_by_rank", s.peak_rss_bytes_by_rank}};
-}
-
-std::int64_t peak_rss_bytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return std::int64_t(u.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
 RecordWriter::RecordWriter(std::string path) : path_(std::move(path)) {

@@ -87,9 +87,6 @@ struct Summary {
   std::vector<std::int64_t> peak_rss_bytes_by_rank;  // the same per rank (empty when not measured)
 };
 
-// This process's peak resident set size so far, bytes (getrusage's ru_maxrss).
-std::int64_t peak_rss_bytes();
-
 // Evaluations averaged by Summary::tail_test_acc (fewer when the run evaluated fewer times).
 inline constexpr int kTailEvaluations = 5;
 

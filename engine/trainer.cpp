@@ -18,6 +18,7 @@
 #include "adaqp/git_commit.hpp"
 #include "base/error.hpp"
 #include "base/hash.hpp"
+#include "base/resources.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/cpu/blas.hpp"
 #include "engine/executor.hpp"

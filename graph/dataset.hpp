@@ -34,6 +34,7 @@ struct Dataset {
 
 struct LoadOptions {
   bool features = true;          // false: graph, labels and splits only (F still reported)
+  bool edges = true;             // false (sbm specs only): labels and splits, an empty adjacency
   SplitSpec split;               // --split (graph/split.hpp); default: the dataset's own rule
   std::uint64_t split_seed = 0;  // seed of the random splits (classes, random)
 };

@@ -17,7 +17,9 @@ PartitionMethod parse_partition_method(const std::string& name) {
   if (name == "metis-vol") return PartitionMethod::metis_volume;
   if (name == "metis-edges") return PartitionMethod::metis_edges;
   if (name == "random") return PartitionMethod::random;
-  throw Error("--method '" + name + "': unknown partition method (allowed: metis, metis-vol, metis-edges, random)");
+  if (name == "ptscotch") return PartitionMethod::ptscotch;
+  throw Error("--method '" + name +
+              "': unknown partition method (allowed: metis, metis-vol, metis-edges, random, ptscotch)");
 }
 
 std::string to_string(PartitionMethod m) {
@@ -30,7 +32,20 @@ std::string to_string(PartitionMethod m) {
       return "metis-edges";
     default:
       return "random";
+    case PartitionMethod::ptscotch:
+      return "ptscotch";
   }
+}
+
+std::vector<std::int32_t> random_owner(std::int64_t n, int parts, std::uint64_t seed) {
+  // Balanced random: a seeded permutation dealt round-robin.
+  std::vector<std::int32_t> owner(std::size_t(n), 0);
+  std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
+  std::iota(perm.begin(), perm.end(), 0);
+  CounterRng rng(hash_key({seed, 0x9a27ULL}));
+  for (std::int64_t i = n; i > 1; --i) std::swap(perm[std::size_t(i - 1)], perm[rng.below(std::uint64_t(i))]);
+  for (std::int64_t i = 0; i < n; ++i) owner[std::size_t(perm[std::size_t(i)])] = std::int32_t(i % parts);
+  return owner;
 }
 
 std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMethod method, std::uint64_t seed) {
@@ -40,15 +55,11 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
     throw Error("--parts " + std::to_string(parts) + ": more parts than nodes (" + std::to_string(n) + ")");
   std::vector<std::int32_t> owner(n, 0);
   if (parts == 1) return owner;
-  if (method == PartitionMethod::random) {
-    // Balanced random: a seeded permutation dealt round-robin.
-    std::vector<std::int64_t> perm(n);
-    std::iota(perm.begin(), perm.end(), 0);
-    CounterRng rng(hash_key({seed, 0x9a27ULL}));
-    for (std::int64_t i = n; i > 1; --i) std::swap(perm[i - 1], perm[rng.below(std::uint64_t(i))]);
-    for (std::int64_t i = 0; i < n; ++i) owner[perm[i]] = std::int32_t(i % parts);
-    return owner;
-  }
+  if (method == PartitionMethod::random) return random_owner(n, parts, seed);
+  if (method == PartitionMethod::ptscotch)
+    throw Error(
+        "--method ptscotch partitions over MPI: run adaqp partition --method ptscotch (under mpirun -np R for "
+        "R processes), not train --partition");
   if (adj.nnz() >= (std::int64_t(1) << 31))
     throw Error("METIS: graph has " + std::to_string(adj.nnz()) +
                 " directed edges; this METIS build uses "

@@ -22,13 +22,17 @@ namespace adaqp::graph {
 // in-degree: METIS multi-constraint, 3% tolerance each, like DGL's balance_edges), so every rank
 // gets about the same SpMM work, at the price of a larger cut (README: adaqp partition); random
 // deals a seeded permutation round-robin.
-enum class PartitionMethod { metis_cut, metis_volume, metis_edges, random };
-// "metis", "metis-vol", "metis-edges", "random"
+// ptscotch ("ptscotch"): PT-Scotch over MPI, the processes of `adaqp partition` each holding a
+// block of the graph (graph/distributed_partition.hpp); partition_graph refuses it.
+enum class PartitionMethod { metis_cut, metis_volume, metis_edges, random, ptscotch };
+// "metis", "metis-vol", "metis-edges", "random", "ptscotch"
 PartitionMethod parse_partition_method(const std::string& name);
 std::string to_string(PartitionMethod m);
 
 // owner[v] in [0, parts) for every node; deterministic for a given (graph, method, parts, seed).
 std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMethod method, std::uint64_t seed);
+// The random method alone: needs only the node count.
+std::vector<std::int32_t> random_owner(std::int64_t nodes, int parts, std::uint64_t seed);
 
 struct LocalPartition {
   int rank = 0, parts = 1;

@@ -17,10 +17,6 @@ namespace {
 
 constexpr const char* kFormat = "adaqp-partitions";
 
-std::string part_file(int r) {
-  return "part-" + std::to_string(r) + ".npz";
-}
-
 nlohmann::json shape_json(const PartitionShape& s) {
   return {{"num_central", s.num_central}, {"num_marginal", s.num_marginal}, {"halo_rows", s.halo_rows},
           {"send_rows", s.send_rows},     {"nnz_central", s.nnz_central},   {"nnz_marginal", s.nnz_marginal},
@@ -58,7 +54,13 @@ NpyOut out(const std::string& member, const char* descr, const std::vector<T>& v
   return {member, descr, shape, v.data(), v.size() * sizeof(T)};
 }
 
-void write_part(const std::string& path, const Shard& s, const std::string& id) {
+}  // namespace
+
+std::string part_file(int r) {
+  return "part-" + std::to_string(r) + ".npz";
+}
+
+void write_part_file(const std::string& path, const Shard& s, const std::string& id) {
   const auto& p = s.part;
   const std::int64_t P = p.parts;
   std::vector<std::uint8_t> id_bytes(id.begin(), id.end());
@@ -79,7 +81,44 @@ void write_part(const std::string& path, const Shard& s, const std::string& id) 
                    out("val_mask", "|b1", s.val_mask), out("test_mask", "|b1", s.test_mask)});
 }
 
-}  // namespace
+nlohmann::json folder_meta(const std::string& id, const DatasetSpec& how, const DatasetInfo& info,
+                           PartitionMethod method, std::uint64_t seed, const std::vector<PartitionShape>& shapes,
+                           const std::vector<std::int64_t>& feature_nnz) {
+  nlohmann::json meta = {{"format", kFormat},
+                         {"version", kPartitionFolderVersion},
+                         {"id", id},
+                         {"dataset_spec", how.spec},
+                         {"split", how.split},
+                         {"split_seed", how.split_seed},
+                         {"dataset", to_json(info)},
+                         {"method", to_string(method)},
+                         {"seed", seed},
+                         {"parts", shapes.size()},
+                         {"stats", to_json(partition_stats(shapes))},
+                         {"feature_nnz", feature_nnz}};
+  meta["shapes"] = nlohmann::json::array();
+  meta["files"] = nlohmann::json::array();
+  for (std::size_t r = 0; r < shapes.size(); ++r) {
+    meta["shapes"].push_back(shape_json(shapes[r]));
+    meta["files"].push_back(part_file(int(r)));
+  }
+  return meta;
+}
+
+std::string temporary_folder(const std::string& dir, long pid) {
+  return fs::path(dir).lexically_normal().string() + ".tmp-" + std::to_string(pid);
+}
+
+void commit_folder(const std::string& tmp, const std::string& dir, const nlohmann::json& meta) {
+  {
+    std::ofstream f(fs::path(tmp) / "meta.json");
+    f << meta.dump(1) << '\n';
+    if (!f) throw Error((fs::path(tmp) / "meta.json").string() + ": write failed");
+  }
+  std::error_code ec;
+  fs::rename(tmp, fs::path(dir).lexically_normal(), ec);
+  if (ec) throw Error(dir + ": cannot rename " + tmp + " to it (" + ec.message() + ")");
+}
 
 nlohmann::json to_json(const DatasetInfo& i) {
   return {{"name", i.name},
@@ -121,42 +160,21 @@ nlohmann::json write_partition_folder(const std::string& dir, const Dataset& d, 
   if (d.features.empty()) throw std::logic_error("write_partition_folder: the dataset was loaded without features");
   require_new_folder(dir);
   std::error_code ec;
-  const fs::path final_dir = fs::path(dir).lexically_normal();
-  const fs::path tmp = final_dir.string() + ".tmp-" + std::to_string(::getpid());
+  const std::string tmp = temporary_folder(dir, long(::getpid()));
   fs::remove_all(tmp, ec);
-  if (!fs::create_directories(tmp, ec) || ec)
-    throw Error(tmp.string() + ": cannot create folder (" + ec.message() + ")");
+  if (!fs::create_directories(tmp, ec) || ec) throw Error(tmp + ": cannot create folder (" + ec.message() + ")");
   try {
     const int P = int(parts.size());
     const std::string id = folder_id(d, how, owner, method, seed, P);
     const auto nnz = feature_nnz_by_part(d, owner, P);
-    nlohmann::json meta = {{"format", kFormat},
-                           {"version", kPartitionFolderVersion},
-                           {"id", id},
-                           {"dataset_spec", how.spec},
-                           {"split", how.split},
-                           {"split_seed", how.split_seed},
-                           {"dataset", to_json(info_of(d))},
-                           {"method", to_string(method)},
-                           {"seed", seed},
-                           {"parts", P},
-                           {"stats", to_json(partition_stats(parts))}};
-    meta["shapes"] = nlohmann::json::array();
-    meta["files"] = nlohmann::json::array();
+    std::vector<PartitionShape> shapes;
     for (int r = 0; r < P; ++r) {
       const Shard s = make_shard(d, parts, nnz, r, method, seed);
-      write_part((tmp / part_file(r)).string(), s, id);
-      meta["shapes"].push_back(shape_json(s.shapes[std::size_t(r)]));
-      meta["files"].push_back(part_file(r));
+      write_part_file((fs::path(tmp) / part_file(r)).string(), s, id);
+      shapes.push_back(s.shapes[std::size_t(r)]);
     }
-    meta["feature_nnz"] = nnz;
-    {
-      std::ofstream f(tmp / "meta.json");
-      f << meta.dump(1) << '\n';
-      if (!f) throw Error((tmp / "meta.json").string() + ": write failed");
-    }
-    fs::rename(tmp, final_dir, ec);
-    if (ec) throw Error(dir + ": cannot rename " + tmp.string() + " to it (" + ec.message() + ")");
+    const auto meta = folder_meta(id, how, info_of(d), method, seed, shapes, nnz);
+    commit_folder(tmp, dir, meta);
     return meta;
   } catch (...) {
     fs::remove_all(tmp, ec);

@@ -61,6 +61,18 @@ nlohmann::json write_partition_folder(const std::string& dir, const Dataset& d, 
                                       const std::vector<std::int32_t>& owner, const std::vector<LocalPartition>& parts,
                                       PartitionMethod method, std::uint64_t seed);
 
+// The pieces of write_partition_folder, for writers that hold some parts only (a distributed
+// partitioner: graph/distributed_partition.hpp): the file name of part r, one part file, meta.json's
+// content, the temporary folder of DIR for process `pid`, and writing meta.json there and renaming
+// it to DIR.
+std::string part_file(int r);
+void write_part_file(const std::string& path, const Shard& shard, const std::string& id);
+nlohmann::json folder_meta(const std::string& id, const DatasetSpec& how, const DatasetInfo& info,
+                           PartitionMethod method, std::uint64_t seed, const std::vector<PartitionShape>& shapes,
+                           const std::vector<std::int64_t>& feature_nnz);
+std::string temporary_folder(const std::string& dir, long pid);
+void commit_folder(const std::string& tmp, const std::string& dir, const nlohmann::json& meta);
+
 // meta.json of DIR, checked (format, version, sizes of its arrays). Throws adaqp::Error naming the
 // file and key at fault.
 struct PartitionMeta {

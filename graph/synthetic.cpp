@@ -67,7 +67,9 @@ void fill_gaussian_features(Dataset& d, std::uint64_t seed, const std::vector<fl
   }
 }
 
-Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
+}  // namespace
+
+SbmGenerator::SbmGenerator(const std::string& spec) : spec_(spec) {
   const Params p = parse_spec(spec,
                               {{"nodes", 0},
                                {"classes", 0},
@@ -80,83 +82,124 @@ Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
                                {"val", 30},
                                {"tail", 0}},
                               {"nodes", "classes", "degree"});
-  Dataset d;
-  d.name = spec;
-  d.source = "synthetic";
-  d.num_nodes = as_int(p, "nodes");
-  d.num_classes = int(as_int(p, "classes"));
-  d.num_features = as_int(p, "features");
+  nodes_ = as_int(p, "nodes");
+  classes_ = int(as_int(p, "classes"));
+  features_ = as_int(p, "features");
   const std::int64_t degree = as_int(p, "degree");
-  const auto seed = std::uint64_t(as_int(p, "seed"));
-  const double intra = p.at("intra"), noise = p.at("noise"), tail = p.at("tail");
-  require(d.num_nodes >= 2 && d.num_nodes < (std::int64_t(1) << 31), spec, "nodes", "in [2, 2^31)");
-  require(d.num_classes >= 1 && d.num_classes <= d.num_nodes, spec, "classes", "in [1, nodes]");
-  require(degree >= 1 && degree < d.num_nodes, spec, "degree", "in [1, nodes)");
-  require(intra >= 0 && intra <= 1, spec, "intra", "in [0, 1]");
-  require(d.num_features >= 1, spec, "features", ">= 1");
-  require(noise >= 0, spec, "noise", ">= 0");
+  seed_ = std::uint64_t(as_int(p, "seed"));
+  intra_ = p.at("intra");
+  noise_ = p.at("noise");
+  const double tail = p.at("tail");
+  train_ = int(as_int(p, "train"));
+  val_ = int(as_int(p, "val"));
+  require(nodes_ >= 2 && nodes_ < (std::int64_t(1) << 31), spec, "nodes", "in [2, 2^31)");
+  require(classes_ >= 1 && classes_ <= nodes_, spec, "classes", "in [1, nodes]");
+  require(degree >= 1 && degree < nodes_, spec, "degree", "in [1, nodes)");
+  require(intra_ >= 0 && intra_ <= 1, spec, "intra", "in [0, 1]");
+  require(features_ >= 1, spec, "features", ">= 1");
+  require(noise_ >= 0, spec, "noise", ">= 0");
   require(tail == 0 || tail > 1, spec, "tail", "0 (off) or > 1");
+  weighted_ = tail > 0;
 
-  d.labels.resize(d.num_nodes);
-  std::vector<std::vector<std::int64_t>> members(d.num_classes);
-  for (std::int64_t v = 0; v < d.num_nodes; ++v) {
-    d.labels[v] = std::int32_t(to_range(hash_key({seed, 0xc1a55ULL, std::uint64_t(v)}), d.num_classes));
-    members[d.labels[v]].push_back(v);
+  labels_.resize(std::size_t(nodes_));
+  members_.resize(std::size_t(classes_));
+  for (std::int64_t v = 0; v < nodes_; ++v) {
+    labels_[std::size_t(v)] = std::int32_t(to_range(hash_key({seed_, 0xc1a55ULL, std::uint64_t(v)}), classes_));
+    members_[std::size_t(labels_[std::size_t(v)])].push_back(v);
   }
   const std::int64_t half = std::max<std::int64_t>(1, degree / 2);
   // Node weights (1 without a tail), endpoints drawn per node, and per class the cumulative weight
   // of its members (endpoints are picked by weight).
-  std::vector<double> weight(std::size_t(d.num_nodes), 1.0);
-  if (tail > 0)
-    for (std::int64_t v = 0; v < d.num_nodes; ++v) {
-      CounterRng rng(hash_key({seed, 0x7a11ULL, std::uint64_t(v)}));
+  std::vector<double> weight(std::size_t(nodes_), 1.0);
+  if (weighted_)
+    for (std::int64_t v = 0; v < nodes_; ++v) {
+      CounterRng rng(hash_key({seed_, 0x7a11ULL, std::uint64_t(v)}));
       weight[std::size_t(v)] = std::pow(1.0 - rng.uniform(), -1.0 / tail);  // u in (0, 1]
     }
   double mean_weight = 0;
-  for (double w : weight) mean_weight += w / double(d.num_nodes);
-  std::vector<std::int64_t> first(std::size_t(d.num_nodes) + 1, 0);  // node v draws [first[v], first[v + 1])
-  for (std::int64_t v = 0; v < d.num_nodes; ++v)
-    first[std::size_t(v) + 1] =
-        first[std::size_t(v)] +
-        (tail > 0 ? std::max<std::int64_t>(1, std::llround(double(half) * weight[std::size_t(v)] / mean_weight))
-                  : half);
-  std::vector<std::vector<double>> cumulative(std::size_t(d.num_classes));
-  for (int c = 0; c < d.num_classes; ++c) {
-    double sum = 0;
-    for (auto v : members[std::size_t(c)]) cumulative[std::size_t(c)].push_back(sum += weight[std::size_t(v)]);
+  for (double w : weight) mean_weight += w / double(nodes_);
+  first_.assign(std::size_t(nodes_) + 1, 0);
+  for (std::int64_t v = 0; v < nodes_; ++v)
+    first_[std::size_t(v) + 1] =
+        first_[std::size_t(v)] +
+        (weighted_ ? std::max<std::int64_t>(1, std::llround(double(half) * weight[std::size_t(v)] / mean_weight))
+                   : half);
+  if (weighted_) {
+    cumulative_.resize(std::size_t(classes_));
+    for (int c = 0; c < classes_; ++c) {
+      double sum = 0;
+      for (auto v : members_[std::size_t(c)]) cumulative_[std::size_t(c)].push_back(sum += weight[std::size_t(v)]);
+    }
   }
-  std::vector<std::int64_t> src(std::size_t(first.back())), dst(src.size());
+}
+
+void SbmGenerator::draws(std::int64_t lo, std::int64_t hi, std::vector<std::int64_t>& src,
+                         std::vector<std::int64_t>& dst) const {
+  const std::int64_t base = std::int64_t(src.size()) - first_[std::size_t(lo)];
+  src.resize(src.size() + std::size_t(first_[std::size_t(hi)] - first_[std::size_t(lo)]));
+  dst.resize(src.size());
 #pragma omp parallel for schedule(dynamic, 1024)
-  for (std::int64_t v = 0; v < d.num_nodes; ++v) {
-    CounterRng rng(hash_key({seed, 0xed6eULL, std::uint64_t(v)}));
-    const int c = d.labels[v];
-    for (std::int64_t k = first[std::size_t(v)]; k < first[std::size_t(v) + 1]; ++k) {
+  for (std::int64_t v = lo; v < hi; ++v) {
+    CounterRng rng(hash_key({seed_, 0xed6eULL, std::uint64_t(v)}));
+    const int c = labels_[std::size_t(v)];
+    for (std::int64_t k = first_[std::size_t(v)]; k < first_[std::size_t(v) + 1]; ++k) {
       int target = c;
-      if (d.num_classes > 1 && rng.uniform() >= intra) {
-        target = int(rng.below(d.num_classes - 1));
+      if (classes_ > 1 && rng.uniform() >= intra_) {
+        target = int(rng.below(std::uint64_t(classes_ - 1)));
         if (target >= c) ++target;
       }
-      const auto& pool = members[std::size_t(target)];
+      const auto& pool = members_[std::size_t(target)];
       std::int64_t u = v;
-      if (!pool.empty() && tail > 0) {
-        const auto& cum = cumulative[std::size_t(target)];
+      if (!pool.empty() && weighted_) {
+        const auto& cum = cumulative_[std::size_t(target)];
         const auto at = std::upper_bound(cum.begin(), cum.end(), rng.uniform() * cum.back()) - cum.begin();
         u = pool[std::size_t(std::min<std::ptrdiff_t>(at, std::ptrdiff_t(pool.size()) - 1))];
       } else if (!pool.empty()) {
         u = pool[rng.below(pool.size())];
       }
-      src[std::size_t(k)] = v;
-      dst[std::size_t(k)] = u;
+      src[std::size_t(base + k)] = v;
+      dst[std::size_t(base + k)] = u;
     }
   }
-  d.adj = symmetrize(d.num_nodes, src, dst, spec.c_str());
-  if (opt.features) {
-    std::vector<float> means(std::size_t(d.num_classes * d.num_features));
-    CounterRng rng(hash_key({seed, 0x3ea7ULL}));
-    for (auto& m : means) m = float(rng.normal());
-    fill_gaussian_features(d, seed, &means, noise);
+}
+
+std::vector<float> SbmGenerator::features(std::int64_t lo, std::int64_t hi) const {
+  std::vector<float> means(std::size_t(classes_ * features_));
+  CounterRng mean_rng(hash_key({seed_, 0x3ea7ULL}));
+  for (auto& m : means) m = float(mean_rng.normal());
+  std::vector<float> out(std::size_t((hi - lo) * features_));
+  const std::int64_t f = features_;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t v = lo; v < hi; ++v) {
+    CounterRng rng(hash_key({seed_, 0xfea7ULL, std::uint64_t(v)}));
+    float* row = out.data() + (v - lo) * f;
+    const float* mu = means.data() + std::int64_t(labels_[std::size_t(v)]) * f;
+    for (std::int64_t j = 0; j < f; ++j) row[j] = float(mu[j] + noise_ * rng.normal());
   }
-  per_class_split(d, int(as_int(p, "train")), int(as_int(p, "val")), seed ^ opt.split_seed);
+  return out;
+}
+
+namespace {
+
+Dataset make_sbm(const std::string& spec, const LoadOptions& opt) {
+  const SbmGenerator g(spec);
+  Dataset d;
+  d.name = spec;
+  d.source = "synthetic";
+  d.num_nodes = g.nodes();
+  d.num_classes = g.classes();
+  d.num_features = g.num_features();
+  d.labels = g.labels();
+  if (opt.edges) {
+    std::vector<std::int64_t> src, dst;
+    g.draws(0, g.nodes(), src, dst);
+    d.adj = symmetrize(d.num_nodes, src, dst, spec.c_str());
+  } else {
+    d.adj.num_rows = d.adj.num_cols = d.num_nodes;
+    d.adj.offsets.assign(std::size_t(d.num_nodes) + 1, 0);
+  }
+  if (opt.features) d.features = g.features(0, g.nodes());
+  per_class_split(d, g.train_per_class(), g.val_per_class(), g.seed() ^ opt.split_seed);
   return d;
 }
 

@@ -15,12 +15,47 @@
 //   symmetrised; features N(0, 1), labels uniform (for scale and timing, not accuracy).
 // Unknown keys and impossible values throw adaqp::Error naming the key and the allowed values.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "graph/dataset.hpp"
 
 namespace adaqp::graph {
 
 Dataset make_synthetic(const std::string& spec, const LoadOptions& options);
+
+// The SBM of an "sbm:" spec, by node range: make_synthetic builds all nodes at once, a distributed
+// loader one block per process (graph/distributed_partition.hpp). Labels, node weights and how
+// many endpoints every node draws are computed for all nodes on construction (O(nodes) memory);
+// edges and features only for the range asked.
+class SbmGenerator {
+ public:
+  explicit SbmGenerator(const std::string& spec);  // throws adaqp::Error naming the key
+  std::int64_t nodes() const { return nodes_; }
+  int classes() const { return classes_; }
+  std::int64_t num_features() const { return features_; }
+  std::uint64_t seed() const { return seed_; }
+  int train_per_class() const { return train_; }
+  int val_per_class() const { return val_; }
+  const std::vector<std::int32_t>& labels() const { return labels_; }
+  // The endpoint draws (v, u) of nodes v in [lo, hi), appended in increasing v (the graph is their
+  // symmetrisation without self-loops and duplicates).
+  void draws(std::int64_t lo, std::int64_t hi, std::vector<std::int64_t>& src, std::vector<std::int64_t>& dst) const;
+  // Features of nodes [lo, hi): (hi - lo) x num_features(), row-major.
+  std::vector<float> features(std::int64_t lo, std::int64_t hi) const;
+
+ private:
+  std::string spec_;
+  std::int64_t nodes_ = 0, features_ = 0;
+  int classes_ = 0, train_ = 0, val_ = 0;
+  std::uint64_t seed_ = 0;
+  double intra_ = 0, noise_ = 0;
+  bool weighted_ = false;
+  std::vector<std::int32_t> labels_;
+  std::vector<std::vector<std::int64_t>> members_;  // [class]: its nodes, increasing
+  std::vector<std::int64_t> first_;                 // nodes + 1: node v draws [first_[v], first_[v + 1])
+  std::vector<std::vector<double>> cumulative_;     // [class]: cumulative weight of its members (tail only)
+};
 
 }  // namespace adaqp::graph

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
-  libopenmpi-dev openmpi-bin libmetis-dev coinor-libcbc-dev
+  libopenmpi-dev openmpi-bin libmetis-dev libptscotch-dev coinor-libcbc-dev
   libopenblas-dev libopenblas-openmp-dev
   libboost-graph-dev libfmt-dev catch2 libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev zlib1g-dev libeigen3-dev python3-matplotlib python3-numpy

@@ -4,7 +4,9 @@
 #     accuracies of training from `--dataset` with the same partition: P = 2 and 3, GCN on Cora
 #     (sparse features, its own split) and GraphSAGE on an SBM graph (random split), vanilla and
 #     4-bit adaqp; `simulate --partitions` predicts what `simulate --dataset` predicts;
-#  2. bad folders (wrong P, missing part, truncated part, another graph's part): one line on every
+#  2. partitioning over MPI (R = 2, 3 processes): the single-host folder member by member for the
+#     same owners; PT-Scotch's folder trains;
+#  3. bad folders (wrong P, missing part, truncated part, another graph's part): one line on every
 #     rank, exit non-zero, within 30 s; `partition --out` never overwrites a folder.
 set -u
 adaqp=$1
@@ -69,6 +71,50 @@ sim() {  # the predicted lines of simulate
 }
 check "simulate --partitions predicts as --dataset" bash -c "diff <($(declare -f sim); repo=$repo adaqp=$adaqp sim --dataset cora) \
   <($(declare -f sim); repo=$repo adaqp=$adaqp sim --partitions $tmp/cora.2) && echo same predictions"
+
+# Partitioning over MPI: R processes, each holding a block of the graph (generated block by block
+# for sbm, cut from the whole file otherwise), write exactly the single-host folder for the same
+# owners (the seeded random method; only the id differs); PT-Scotch's folder trains, and cuts far
+# fewer edges than random.
+same_parts() {  # same_parts DIR_A DIR_B P: every member of every part equal but the id
+  python3 - "$@" <<'PY'
+import json, sys, zipfile
+a, b, parts = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for p in range(parts):
+    za, zb = zipfile.ZipFile(f"{a}/part-{p}.npz"), zipfile.ZipFile(f"{b}/part-{p}.npz")
+    names = sorted(za.namelist())
+    assert names == sorted(zb.namelist()), (names, zb.namelist())
+    for n in names:
+        if n != "partition_id.npy":
+            assert za.read(n) == zb.read(n), f"part {p}: member {n} differs"
+ma, mb = json.load(open(f"{a}/meta.json")), json.load(open(f"{b}/meta.json"))
+assert [k for k in ma if ma[k] != mb[k]] == ["id"], [k for k in ma if ma[k] != mb[k]]
+print(f"ok: {parts} parts equal member by member ({len(names)} members each)")
+PY
+}
+S="sbm:nodes=3000,classes=4,degree=12,seed=7,features=24,tail=2"
+for RP in "2 3" "3 2"; do
+  set -- $RP
+  R=$1 P=$2
+  check "random, $P parts: one process" "$adaqp" partition --dataset "$S" --parts "$P" --method random --seed 4 \
+    --split random:0.6,0.2 --split-seed 5 --out "$tmp/single.$R.$P"
+  check "random, $P parts: $R processes" mpirun --oversubscribe -np "$R" "$adaqp" partition --dataset "$S" --parts "$P" \
+    --method random --seed 4 --split random:0.6,0.2 --split-seed 5 --out "$tmp/dist.$R.$P"
+  check "random, $P parts: $R processes write the single-host folder" same_parts "$tmp/single.$R.$P" "$tmp/dist.$R.$P" "$P"
+done
+check "cora (cut from the file) over 2 processes" mpirun --oversubscribe -np 2 "$adaqp" partition --dataset cora \
+  --parts 2 --method random --out "$tmp/cora.dist"
+check "cora one process, random" "$adaqp" partition --dataset cora --parts 2 --method random --out "$tmp/cora.single"
+check "cora over 2 processes writes the single-host folder" same_parts "$tmp/cora.single" "$tmp/cora.dist" 2
+check "ptscotch over 2 processes" mpirun --oversubscribe -np 2 "$adaqp" partition --dataset "$S" --parts 2 \
+  --method ptscotch --split random:0.6,0.2 --split-seed 5 --out "$tmp/pts"
+check "ptscotch cuts far fewer edges than random" python3 - "$tmp/pts/meta.json" "$tmp/dist.3.2/meta.json" <<'PY'
+import json, sys
+pts, rnd = (json.load(open(p))["stats"] for p in sys.argv[1:])
+assert pts["edge_cut"] < 0.6 * rnd["edge_cut"] and pts["node_imbalance"] <= 1.05, (pts, rnd)
+print(f"ok: cut {pts['edge_cut']} (random {rnd['edge_cut']}), imbalance nodes {pts['node_imbalance']:.3f}")
+PY
+check "ptscotch folder trains" train 2 "$tmp/pts.jsonl" --partitions "$tmp/pts" --model gcn --layers 2 --hidden 16
 
 expect_every_rank() {  # NAME NP PATTERN ARGS...: exit non-zero within 30 s, the line once per rank
   local name=$1 np=$2 pattern=$3
