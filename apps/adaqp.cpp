@@ -69,7 +69,7 @@ int cmd_export(const std::string& dataset, const std::string& out, const std::st
 // (graph/distributed_partition.hpp); process 0 prints.
 int cmd_partition_distributed(const std::string& dataset, int parts, graph::PartitionMethod method, std::uint64_t seed,
                               bool json, const std::string& out, const std::string& split, std::uint64_t split_seed,
-                              engine::Communicator& comm) {
+                              const std::string& strategy, engine::Communicator& comm) {
 #ifdef ADAQP_WITH_DISTRIBUTED
   if (out.empty())
     throw Error("partition over MPI (--method ptscotch or under mpirun) writes a folder: give --out DIR");
@@ -78,6 +78,7 @@ int cmd_partition_distributed(const std::string& dataset, int parts, graph::Part
   o.parts = parts;
   o.method = method;
   o.seed = seed;
+  o.strategy = strategy;
   o.out = out;
   const auto r = graph::partition_distributed(o);
   if (comm.rank() != 0) return 0;
@@ -105,16 +106,17 @@ int cmd_partition_distributed(const std::string& dataset, int parts, graph::Part
   fmt::print("partition folder written to {} (train with --partitions {})\n", out, out);
   return 0;
 #else
-  (void)dataset, (void)parts, (void)seed, (void)json, (void)out, (void)split, (void)split_seed, (void)comm;
+  (void)dataset, (void)parts, (void)seed, (void)json, (void)out, (void)split, (void)split_seed, (void)strategy;
+  (void)comm;
   throw Error("--method " + graph::to_string(method) + ": this build has no MPI (partitioning over MPI needs it)");
 #endif
 }
 
 int cmd_partition(const std::string& dataset, int parts, const std::string& method, std::uint64_t seed, bool json,
                   const std::string& out, const std::string& split, std::uint64_t split_seed,
-                  engine::Communicator& comm) {
+                  const std::string& strategy, engine::Communicator& comm) {
   if (const auto m = graph::parse_partition_method(method); m == graph::PartitionMethod::ptscotch || comm.size() > 1)
-    return cmd_partition_distributed(dataset, parts, m, seed, json, out, split, split_seed, comm);
+    return cmd_partition_distributed(dataset, parts, m, seed, json, out, split, split_seed, strategy, comm);
   if (!out.empty()) graph::require_new_folder(out);
   const auto t0 = std::chrono::steady_clock::now();
   auto since = [](std::chrono::steady_clock::time_point t) {
@@ -177,15 +179,15 @@ int cmd_partition(const std::string& dataset, int parts, const std::string& meth
 }
 
 int cmd_train(engine::TrainConfig& c, bool quiet, engine::Communicator& comm) {
-  const auto shard = engine::load_shard(c, comm);
-  const auto& data = shard.info;
+  auto shard = engine::load_shard(c, comm);
+  const auto data = shard.info;
   const bool lead = comm.rank() == 0;
   if (!quiet && lead)
     fmt::print("{}: {} nodes, {} directed edges, {} features, {} classes, split {} ({}/{}/{}); {} rank(s), {}{}\n",
                data.name, data.num_nodes, data.num_directed_edges, data.num_features, data.num_classes, data.split_rule,
                data.n_train, data.n_val, data.n_test, comm.size(), scheduler::to_string(c.mode),
                c.partitions.empty() ? "" : "; parts from " + c.partitions);
-  const auto result = engine::train(shard, c, comm, [&](const engine::EpochMetrics& m) {
+  const auto result = engine::train(std::move(shard), c, comm, [&](const engine::EpochMetrics& m) {
     if (quiet) return;
     const std::string acc =
         m.evaluated ? fmt::format("train {:.4f}  val {:.4f}  test {:.4f}", m.train_acc, m.val_acc, m.test_acc)
@@ -288,7 +290,7 @@ constexpr const char* kSplitHelp =
 struct Options {
   std::string ex_dataset, ex_out, ex_split;  // export
   std::uint64_t ex_split_seed = 0;
-  std::string p_dataset, p_method = "metis", p_out, p_split;  // partition
+  std::string p_dataset, p_method = "metis", p_out, p_split, p_strategy = "default";  // partition
   int p_parts = 2;
   std::uint64_t p_seed = 0, p_split_seed = 0;
   bool p_json = false;
@@ -325,6 +327,8 @@ void add_data_commands(CLI::App& app, Options& o) {
                    "write a partition folder here (meta.json and one part-R.npz per rank; train with --partitions)");
   part->add_option("--split", o.p_split, std::string(kSplitHelp) + "; stored in the --out folder");
   part->add_option("--split-seed", o.p_split_seed, "seed of the random splits (classes, random)")
+      ->capture_default_str();
+  part->add_option("--strategy", o.p_strategy, "with --method ptscotch: default, quality (slower), speed or balance")
       ->capture_default_str();
 }
 
@@ -449,7 +453,7 @@ int dispatch(const CLI::App& app, Options& o, engine::Communicator& comm) {
   if (app.got_subcommand("export")) return cmd_export(o.ex_dataset, o.ex_out, o.ex_split, o.ex_split_seed);
   if (app.got_subcommand("partition"))
     return cmd_partition(o.p_dataset, o.p_parts, o.p_method, o.p_seed, o.p_json, o.p_out, o.p_split, o.p_split_seed,
-                         comm);
+                         o.p_strategy, comm);
   if (app.got_subcommand("plan")) return cmd_plan(o.tc, o.pl_parts, o.pl_rank, o.pl_eval, o.pl_dump);
   if (app.got_subcommand("train")) {
     const auto* tr = app.get_subcommand("train");

@@ -460,7 +460,7 @@ EpochMetrics epoch_from_json(const nlohmann::json& j) {
 // One rank's training run: what the epoch loop works on, built in named steps.
 class TrainingRun {
  public:
-  TrainingRun(const graph::Shard& shard, const TrainConfig& config, Communicator& comm)
+  TrainingRun(graph::Shard& shard, const TrainConfig& config, Communicator& comm)
       : shard_(shard),
         config_(config),
         comm_(comm),
@@ -477,6 +477,7 @@ class TrainingRun {
         loss_{&labels_.labels, &labels_.train_mask, double(labels_.n_train)},
         params_(model_.params()),
         adaptive_(config.adaptive && ranks_ > 1) {
+    shard_.features = {};  // xs_ holds what the plans read
     make_backend_and_executors();
     if (adaptive_)
       costs_ = link_costs(config.link_model, comm);
@@ -727,7 +728,7 @@ class TrainingRun {
     return ck.epoch;
   }
 
-  const graph::Shard& shard_;
+  graph::Shard& shard_;
   const TrainConfig& config_;
   Communicator& comm_;
   const int ranks_, rank_;
@@ -756,8 +757,7 @@ class TrainingRun {
 
 }  // namespace
 
-TrainResult train(const graph::Shard& shard, const TrainConfig& config, Communicator& comm,
-                  const EpochCallback& on_epoch) {
+TrainResult train(graph::Shard shard, const TrainConfig& config, Communicator& comm, const EpochCallback& on_epoch) {
   check_config(config, shard);
   comm.set_timeout(config.comm_timeout_s);
   check_same_everywhere(config, shard, comm);

@@ -155,8 +155,9 @@ scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::Loc
                                        AssignmentRecord* record);
 
 // Trains this rank's shard; records and the callback only on rank 0. Throws adaqp::Error when the
-// ranks' settings or datasets differ (checked first, on every rank).
-TrainResult train(const graph::Shard& shard, const TrainConfig& config, Communicator& comm,
+// ranks' settings or datasets differ (checked first, on every rank). Takes the shard (move it in):
+// its feature rows are released once the plans' input features are built from them.
+TrainResult train(graph::Shard shard, const TrainConfig& config, Communicator& comm,
                   const EpochCallback& on_epoch = {});
 // The same from a whole dataset (shard_of, then train).
 TrainResult train(const graph::Dataset& data, const TrainConfig& config, Communicator& comm,

@@ -253,6 +253,13 @@ std::vector<std::int32_t> owners(const Block& b, const DistributedPartitionOptio
                 ": runs in one process (it needs the whole graph); over several processes use ptscotch or random");
   if (n >= INT_MAX || b.rows.nnz() >= INT_MAX || sum_over_processes(b.rows.nnz()) >= INT_MAX)
     throw Error("ptscotch: this PT-Scotch build has 32-bit indices; the graph has too many nodes or edges");
+  const std::map<std::string, SCOTCH_Num> flags = {{"default", SCOTCH_STRATDEFAULT},
+                                                   {"quality", SCOTCH_STRATQUALITY},
+                                                   {"speed", SCOTCH_STRATSPEED},
+                                                   {"balance", SCOTCH_STRATBALANCE}};
+  if (!flags.count(o.strategy))
+    throw Error("--strategy '" + o.strategy + "': PT-Scotch strategies are default, quality, speed, balance");
+  const SCOTCH_Num flag = flags.at(o.strategy);
   std::vector<SCOTCH_Num> vert(b.rows.offsets.begin(), b.rows.offsets.end());
   std::vector<SCOTCH_Num> edges(b.rows.indices.begin(), b.rows.indices.end());
   std::vector<SCOTCH_Num> part(std::size_t(b.hi - b.lo) + 1, 0);
@@ -266,7 +273,7 @@ std::vector<std::int32_t> owners(const Block& b, const DistributedPartitionOptio
   if (rc == 0) {
     SCOTCH_randomSeed(SCOTCH_Num(o.seed % 2147483647u));
     SCOTCH_randomReset();
-    rc = SCOTCH_stratDgraphMapBuild(&strat, SCOTCH_STRATQUALITY, SCOTCH_Num(world_size()), SCOTCH_Num(o.parts), 0.03);
+    rc = SCOTCH_stratDgraphMapBuild(&strat, flag, SCOTCH_Num(world_size()), SCOTCH_Num(o.parts), 0.03);
   }
   if (rc == 0) rc = SCOTCH_dgraphPart(&graph, SCOTCH_Num(o.parts), &strat, part.data());
   SCOTCH_stratExit(&strat);

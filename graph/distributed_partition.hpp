@@ -27,6 +27,8 @@ struct DistributedPartitionOptions {
   int parts = 2;
   PartitionMethod method = PartitionMethod::ptscotch;  // ptscotch or random
   std::uint64_t seed = 0;
+  // PT-Scotch's strategy flag: "default", "quality" (slower, smaller cut), "speed" or "balance".
+  std::string strategy = "default";
   std::string out;  // the folder to write
 };
 

@@ -207,7 +207,7 @@ static NpyArray parse_header(const std::vector<std::uint8_t>& bytes, const std::
   return a;
 }
 
-NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file, const std::string& member) {
+NpyArray parse_npy(std::vector<std::uint8_t> bytes, const std::string& file, const std::string& member) {
   std::size_t off = 0;
   NpyArray a = parse_header(bytes, file, member, &off);
   if (a.kind == '?') throw Error(a.where() + ": unsupported dtype '" + a.descr + "'");
@@ -215,7 +215,10 @@ NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& fi
   if (bytes.size() - off < need)
     throw Error(a.where() + ": truncated payload (" + std::to_string(bytes.size() - off) + " of " +
                 std::to_string(need) + " bytes)");
-  a.data.assign(bytes.begin() + std::ptrdiff_t(off), bytes.begin() + std::ptrdiff_t(off + need));
+  // The payload stays in the archive's buffer (no second copy of a large member).
+  bytes.erase(bytes.begin(), bytes.begin() + std::ptrdiff_t(off));
+  bytes.resize(std::size_t(need));
+  a.data = std::move(bytes);
   if (a.fortran_order && a.shape.size() >= 2) {
     // Reverse the axes: element (i0..ik) lives at Fortran offset sum i_j * prod(shape[<j]).
     const int nd = int(a.shape.size());

@@ -34,7 +34,7 @@ struct NpyArray {
 };
 
 // Parses a whole .npy byte image (magic, header dict, payload). `file`/`member` name it in errors.
-NpyArray parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& file, const std::string& member);
+NpyArray parse_npy(std::vector<std::uint8_t> bytes, const std::string& file, const std::string& member);
 
 // An open .npz archive: the central directory is read on construction; members on demand.
 class NpzFile {
