@@ -82,7 +82,8 @@ std::vector<T> exchange(const std::vector<std::vector<T>>& out) {
   std::vector<char> send_buf(static_cast<std::size_t>(total_send));
   for (int q = 0, at = 0; q < R; ++q) {
     send_displs[std::size_t(q)] = at;
-    std::memcpy(send_buf.data() + at, out[std::size_t(q)].data(), std::size_t(send_counts[std::size_t(q)]));
+    if (send_counts[std::size_t(q)] > 0)  // an empty vector's data() may be null
+      std::memcpy(send_buf.data() + at, out[std::size_t(q)].data(), std::size_t(send_counts[std::size_t(q)]));
     at += send_counts[std::size_t(q)];
   }
   std::int64_t total_recv = 0;
