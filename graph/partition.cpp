@@ -94,7 +94,7 @@ std::vector<std::int32_t> partition_graph(const Csr& adj, int parts, PartitionMe
 }
 
 LocalPartition build_part(int p, int parts, const std::vector<std::int64_t>& nodes, const RowOf& row,
-                          const OwnerOf& owner) {
+                          const OwnerOf& owner, std::vector<std::int64_t>* local_of) {
   LocalPartition lp;
   lp.rank = p;
   lp.parts = parts;
@@ -113,10 +113,15 @@ LocalPartition build_part(int p, int parts, const std::vector<std::int64_t>& nod
   lp.num_marginal = std::int64_t(marginal.size());
   lp.inner_global.insert(lp.inner_global.end(), marginal.begin(), marginal.end());
   std::vector<std::pair<std::int64_t, std::int64_t>> local;  // (global id, local id), by global id
-  local.reserve(lp.inner_global.size());
-  for (std::int64_t i = 0; i < lp.num_inner(); ++i) local.emplace_back(lp.inner_global[std::size_t(i)], i);
-  std::sort(local.begin(), local.end());
+  if (local_of) {
+    for (std::int64_t i = 0; i < lp.num_inner(); ++i) (*local_of)[std::size_t(lp.inner_global[std::size_t(i)])] = i;
+  } else {
+    local.reserve(lp.inner_global.size());
+    for (std::int64_t i = 0; i < lp.num_inner(); ++i) local.emplace_back(lp.inner_global[std::size_t(i)], i);
+    std::sort(local.begin(), local.end());
+  }
   auto local_id = [&](std::int64_t v) {
+    if (local_of) return (*local_of)[std::size_t(v)];
     return std::lower_bound(local.begin(), local.end(), std::pair<std::int64_t, std::int64_t>(v, -1))->second;
   };
   // Halo: the remote in-neighbours of the marginal nodes, grouped by owner, by global id in a group.
@@ -174,8 +179,9 @@ std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<s
   for (std::int64_t v = 0; v < adj.num_rows; ++v) nodes[std::size_t(owner[std::size_t(v)])].push_back(v);
   const RowOf row = [&](std::int64_t v) { return adj.row(v); };
   const OwnerOf owner_of = [&](std::int64_t u) { return int(owner[std::size_t(u)]); };
+  std::vector<std::int64_t> local_of(static_cast<std::size_t>(adj.num_rows));
   std::vector<LocalPartition> out;
-  for (int p = 0; p < parts; ++p) out.push_back(build_part(p, parts, nodes[std::size_t(p)], row, owner_of));
+  for (int p = 0; p < parts; ++p) out.push_back(build_part(p, parts, nodes[std::size_t(p)], row, owner_of, &local_of));
   return out;
 }
 

@@ -60,10 +60,12 @@ std::vector<LocalPartition> build_partitions(const Csr& adj, const std::vector<s
 // partitioner for the parts a process holds): nodes = the part's nodes in increasing global id,
 // row(v) = v's in-neighbours (global ids, increasing), owner(u) = the part of any node. The graph
 // must be symmetric: p sends q its nodes with an in-neighbour in q, which are q's halo rows from p.
+// local_of (optional): scratch with one entry per node of the graph, reused across parts, for
+// constant-time local ids (a process holding the whole graph); without it ids are binary-searched.
 using RowOf = std::function<std::span<const NodeId>(std::int64_t)>;
 using OwnerOf = std::function<int(std::int64_t)>;
 LocalPartition build_part(int p, int parts, const std::vector<std::int64_t>& nodes, const RowOf& row,
-                          const OwnerOf& owner);
+                          const OwnerOf& owner, std::vector<std::int64_t>* local_of = nullptr);
 
 // Sizes of one rank's partition: all the scheduler needs to build its plan (no ids).
 struct PartitionShape {
