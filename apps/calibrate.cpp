@@ -139,7 +139,8 @@ int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
     if (comm.size() > 2) channels = engine::probe_links(comm);
     if (lead) {
       p.links[o.link_class] = link;
-      if (comm.size() == 2) p.links[o.link_class + "-allreduce"] = reduce;
+      p.links[o.link_class + "-allreduce"] = reduce;
+      p.links[o.link_class + "-allreduce"].ranks = comm.size();
       for (int a = 0; a < int(channels.size()); ++a)
         for (int b = 0; b < int(channels[a].size()); ++b)
           if (a != b)

@@ -119,13 +119,35 @@ Network make_network(const Profile& profile, int ranks, const std::string& topol
     return net;
   }
   const double bps = parse_rate_bps(link);
-  if (!topology.empty() && topology != "shared")
-    throw Error("--link " + link + " emulates one shared loopback link: --topology must be shared or omitted");
-  net.topology.kind = Topology::shared;
+  const bool cluster = !topology.empty() && topology != "shared";
+  if (cluster) {
+    net.topology = parse_topology(topology, ranks);
+    if (net.topology.kind != Topology::nodes)
+      throw Error("--link " + link + " emulates one shared loopback link (--topology shared or omitted) or " +
+                  "a cluster of hosts (--topology nodes=NxG); got --topology " + topology);
+  }
   const LinkClass* lo = find("lo");
   if (!lo && ranks > 1)
     throw Error("profile '" + profile.machine +
                 "' has no link class 'lo' (calibrate under benchmarks/link_emulation.sh none)");
+  if (cluster) {
+    // The emulated cluster: each host's NIC at RATE per direction (TCP, latency of "lo"); ranks on
+    // one host over shared memory (the profile's "intra", else "inter", probed under mpirun).
+    net.inter.alpha_s = lo ? lo->alpha_s : 0;
+    net.inter.beta_s_per_byte = 8.0 / bps;
+    net.inter.source = "tbf rate " + link + " per host NIC";
+    const LinkClass* intra = find("intra") ? find("intra") : find("inter");
+    if (!intra && ranks > 1)
+      throw Error("profile '" + profile.machine + "' has no link class 'inter' (run adaqp calibrate under mpirun)");
+    if (intra) net.intra = *intra;
+    net.one_machine = true;
+    // Measured under the same emulation: adaqp calibrate --links-only --link-class nodesNxG-RATE
+    // under cluster_emulation.sh N G RATE (Open MPI's algorithm over the NICs, not the ring's).
+    measured_allreduce("nodes" + std::to_string(ranks / net.topology.ranks_per_node) + "x" +
+                       std::to_string(net.topology.ranks_per_node) + "-" + link);
+    return net;
+  }
+  net.topology.kind = Topology::shared;
   net.inter.alpha_s = lo ? lo->alpha_s : 0;
   net.inter.beta_s_per_byte = 8.0 / bps;
   net.inter.source = "tbf rate " + link;
@@ -139,8 +161,11 @@ Network make_network(const Profile& profile, int ranks, const std::string& topol
 AllreduceCost allreduce_cost(const Network& net, double bytes) {
   const int P = net.ranks;
   if (P <= 1) return {};
-  if (net.allreduce_measured)
-    return {(P - 1) * net.allreduce.alpha_s, net.allreduce.beta_s_per_byte * bytes * 2.0 * (P - 1) / P};
+  if (net.allreduce_measured) {
+    const double m = std::max(2, net.allreduce.ranks);
+    return {net.allreduce.alpha_s * (P - 1) / (m - 1),
+            net.allreduce.beta_s_per_byte * bytes * (double(P - 1) / P) / ((m - 1) / m)};
+  }
   const bool cross = net.topology.kind != Topology::nodes || net.topology.ranks_per_node < P;
   const LinkClass& l = cross ? net.inter : net.intra;
   const double steps = 2.0 * (P - 1), chunk = bytes / P;

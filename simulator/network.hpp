@@ -36,8 +36,10 @@ struct Network {
   Topology topology;
   int ranks = 1;
   LinkClass intra, inter;  // intra: same-node (nodes topology only)
-  // The all-reduce as measured on 2 ranks (profile class "CLASS-allreduce": seconds = alpha +
-  // beta * bytes per rank); absent: the ring model on `inter`.
+  // The all-reduce as measured on allreduce.ranks = m ranks (profile class "CLASS-allreduce":
+  // seconds = alpha + beta * bytes per rank there; on P ranks alpha * (P - 1) / (m - 1) +
+  // beta * bytes * ((P - 1) / P) / ((m - 1) / m), the ring's growth with P); absent: the ring
+  // model on `inter`.
   bool allreduce_measured = false;
   LinkClass allreduce;
   // Per ordered pair (sender, receiver): the engine's per-channel probe (profile classes
@@ -48,6 +50,13 @@ struct Network {
   // medium's rate while it is idle, and are spent at peak_bytes_per_s before the rate applies
   // again. 0: no bucket.
   double bucket_bytes = 0, peak_bytes_per_s = 0;
+  // Every rank shares one machine's cores (the profile's cores_per_host), whatever the network
+  // topology: true for the emulated cluster, whose "hosts" are namespaces of this one machine.
+  // False: the ranks of a node (nodes=NxG) share a node's cores, other topologies one host's.
+  bool one_machine = false;
+  int ranks_sharing_cores() const {
+    return topology.kind == Topology::nodes && !one_machine ? topology.ranks_per_node : ranks;
+  }
 };
 
 // "100mbit", "250mbit", "1gbit", "10gbit", "500kbit" (tc's units) -> bits per second; throws
@@ -64,6 +73,9 @@ double parse_rate_bps(const std::string& rate);
 //     link_emulation.sh: tc tbf rate RATE, burst 256 KiB): one shared medium at exactly RATE with
 //     a 256 KiB token bucket spent at the speed of class "lo" (TCP over loopback), latency of
 //     "lo"; the all-reduce from "lo-RATE-allreduce" when calibrated under that emulation.
+//     With topology nodes=NxG: the emulated cluster (benchmarks/cluster_emulation.sh N G RATE):
+//     each node's NIC at RATE per direction (latency of "lo", no burst credit), same-node
+//     transfers over shared memory (class "intra", else "inter"); the all-reduce by the ring model.
 // Throws adaqp::Error naming the missing class or the bad value.
 Network make_network(const Profile& profile, int ranks, const std::string& topology, const std::string& link);
 

@@ -75,6 +75,7 @@ std::string to_yaml(const Profile& p) {
     out << YAML::Key << "bandwidth_gbps" << YAML::Value << (l.beta_s_per_byte > 0 ? 8e-9 / l.beta_s_per_byte : 0.0);
     out << YAML::Key << "r2" << YAML::Value << l.r2;
     out << YAML::Key << "source" << YAML::Value << l.source;
+    if (l.ranks != 2) out << YAML::Key << "ranks" << YAML::Value << l.ranks;
     out << YAML::EndMap;
   }
   out << YAML::EndMap;
@@ -146,7 +147,7 @@ Profile load_profile(const std::string& path) {
     for (const auto& kv : root["links"]) {
       const auto name = kv.first.as<std::string>();
       const std::string where = "links." + name + ".";
-      check_keys(kv.second, {"alpha_s", "beta_s_per_byte", "bandwidth_gbps", "r2", "source"}, path, where);
+      check_keys(kv.second, {"alpha_s", "beta_s_per_byte", "bandwidth_gbps", "r2", "source", "ranks"}, path, where);
       LinkClass l;
       l.alpha_s = get<double>(kv.second, "alpha_s", path, where);
       l.beta_s_per_byte = get<double>(kv.second, "beta_s_per_byte", path, where);
@@ -154,6 +155,10 @@ Profile load_profile(const std::string& path) {
       l.source = get<std::string>(kv.second, "source", path, where);
       if (!(l.alpha_s >= 0) || !(l.beta_s_per_byte > 0))
         fail(path, "'" + where + "': alpha_s must be >= 0 and beta_s_per_byte > 0");
+      if (kv.second["ranks"]) {
+        l.ranks = get<int>(kv.second, "ranks", path, where);
+        if (l.ranks < 2) fail(path, "'" + where + "ranks' must be >= 2");
+      }
       p.links[name] = l;
     }
   }

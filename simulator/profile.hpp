@@ -28,6 +28,7 @@ struct LinkClass {
   double beta_s_per_byte = 0;  // inverse bandwidth (s per byte)
   double r2 = 0;               // of the probe fit (1 for classes given by public figures)
   std::string source;          // "probe" or where the figures come from
+  int ranks = 2;               // all-reduce classes ("CLASS-allreduce"): the ranks it was measured on
 };
 
 struct Profile {

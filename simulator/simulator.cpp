@@ -124,8 +124,7 @@ class Sim {
         profile_(profile),
         net_(net),
         flows_(net),
-        cpus_(int(plans.size()), net.topology.kind == Topology::nodes ? net.topology.ranks_per_node : int(plans.size()),
-              profile.cores_per_host, profile.threads),
+        cpus_(int(plans.size()), net.ranks_sharing_cores(), profile.cores_per_host, profile.threads),
         ranks_(plans.size()),
         arrival_(plans.size(), 0) {
     for (std::size_t r = 0; r < plans.size(); ++r) {

@@ -114,6 +114,34 @@ for mode in vanilla adaqp; do
   fi
 done
 
+# On an emulated cluster (benchmarks/cluster_emulation.sh: one network namespace per host, NICs
+# on a bridge, Open MPI started through an rsh agent): ranks land on their hosts in order, the run
+# equals the single process, and no namespace is left behind. Skipped where none can be made.
+cluster="$here/../../benchmarks/cluster_emulation.sh"
+namespaces() { ip netns list 2>/dev/null | grep -c '^adaqp[0-9]*-' || true; }
+placed() {  # rank r on host r / 2, in order
+  [ "$1" -eq 0 ] || return 1
+  local got
+  got=$(sort "$tmp/cluster.out" | tr '\n' ,)
+  [ "$got" = "rank 0 on h0,rank 1 on h0,rank 2 on h1,rank 3 on h1," ] && echo "placed: $got"
+}
+none_left() { [ "$(namespaces)" -eq "$1" ] && echo "no namespace left"; }
+refuses_zero() { ! bash "$cluster" 0 2 1gbit true 2>"$tmp/c0.err" && grep -q 'HOSTS and RANKS_PER_HOST' "$tmp/c0.err" && cat "$tmp/c0.err"; }
+before=$(namespaces)
+bash "$cluster" 2 2 none sh -c 'echo "rank $OMPI_COMM_WORLD_RANK on $(hostname)"' >"$tmp/cluster.out" 2>&1
+rc=$?
+if [ "$rc" -eq 77 ]; then
+  echo "skipped: cluster emulation: $(tail -1 "$tmp/cluster.out")"
+else
+  check "cluster 2x2: rank r on host r / 2" placed "$rc"
+  bash "$cluster" 2 1 1gbit "$adaqp" train ${args[cora]} --epochs 20 --quiet --threads 1 --mode vanilla --bits 32 \
+    --metrics "$tmp/cora.cluster.jsonl" >"$tmp/cluster.train" 2>&1
+  check "vanilla on 2 emulated hosts at 1gbit equals the single process" python3 "$here/compare_records.py" \
+    "$tmp/cora.ref.jsonl" "$tmp/cora.cluster.jsonl"
+  check "cluster emulation leaves no namespace behind" none_left "$before"
+  check "cluster emulation refuses 0 hosts" refuses_zero
+fi
+
 # Peer strategies (scheduler/peers.hpp), 200 epochs on Cora against the single process. fp16 and
 # bf16 round each message value (relative error <= 2^-11, 2^-8): measured worst loss error 0.04%.
 # Stale rows and sampled boundaries change the optimisation path itself, so their loss curves are

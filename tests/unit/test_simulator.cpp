@@ -248,6 +248,7 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   p.post_s = 1.5e-6;
   p.compute["spmm"] = {{1e-6, 2e-10, 3e-10, 4e-10, 5e-10}, 0.99, 27};
   p.links["inter"] = {2e-6, 1e-10, 0.999, "probe"};
+  p.links["nodes2x2-1gbit-allreduce"] = {0, 2.5e-8, 0.99, "probe", 4};
   save_profile(p, dir + "/p.yaml");
   const auto q = load_profile(dir + "/p.yaml");
   CHECK(q.machine == p.machine);
@@ -256,6 +257,8 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   REQUIRE(q.compute.count("spmm"));
   CHECK(q.compute.at("spmm").coef_s[1] == Approx(2e-10));
   CHECK(q.links.at("inter").beta_s_per_byte == Approx(1e-10));
+  CHECK(q.links.at("inter").ranks == 2);
+  CHECK(q.links.at("nodes2x2-1gbit-allreduce").ranks == 4);
 
   auto write = [&](const std::string& text) {
     std::ofstream(dir + "/bad.yaml") << text;
@@ -274,6 +277,7 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   CHECK_THROWS_WITH(load_profile(write(replaced("  spmm:", "  spmv:"))), Catch::Contains("compute.spmv"));
   CHECK_THROWS_WITH(load_profile(write(replaced("threads: 2", "threads: many"))), Catch::Contains("threads"));
   CHECK_THROWS_WITH(load_profile(dir + "/missing.yaml"), Catch::Contains("missing.yaml"));
+  CHECK_THROWS_WITH(load_profile(write(replaced("ranks: 4", "ranks: 1"))), Catch::Contains("ranks' must be >= 2"));
 
   SECTION("fits recover exact linear costs; negative terms are dropped") {
     std::vector<Sample> s;
@@ -309,6 +313,34 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
     with_lo.links["lo-1gbit-allreduce"] = {4e-5, 9e-9, 1, "probe"};
     CHECK(make_network(with_lo, 2, "shared", "1gbit").allreduce_measured);
     CHECK(parse_rate_bps("250mbit") == Approx(2.5e8));
+  }
+  SECTION("networks: the emulated cluster (cluster_emulation.sh 2 2 1gbit)") {
+    auto c = p;
+    c.links.erase("nodes2x2-1gbit-allreduce");
+    c.links["lo"] = {3e-5, 1e-10, 1, "probe"};
+    c.links["inter"] = {1e-6, 1e-11, 1, "probe"};
+    const auto net = make_network(c, 4, "nodes=2x2", "1gbit");
+    CHECK(net.topology.kind == Topology::nodes);
+    CHECK(net.topology.ranks_per_node == 2);
+    CHECK(net.inter.beta_s_per_byte == Approx(8e-9));  // each host's NIC at the rate
+    CHECK(net.inter.alpha_s == Approx(3e-5));
+    CHECK(net.intra.beta_s_per_byte == Approx(1e-11));  // same host: shared memory
+    CHECK(net.bucket_bytes == 0);
+    CHECK(net.one_machine);
+    CHECK(net.ranks_sharing_cores() == 4);  // the "hosts" share this machine's cores
+    CHECK(make_network(c, 4, "nodes=2x2", "none").ranks_sharing_cores() == 2);
+    CHECK_FALSE(net.allreduce_measured);  // the ring model without a calibrated class
+    CHECK(allreduce_cost(net, 4e6).transfer_s == Approx(6 * 1e6 * 8e-9));  // 2 (P - 1) steps of bytes / P
+    // Calibrated on the same layout (4 ranks): taken as measured; scaled like the ring elsewhere.
+    c.links["nodes2x2-1gbit-allreduce"] = {1e-4, 2.5e-8, 1, "probe", 4};
+    const auto measured = make_network(c, 4, "nodes=2x2", "1gbit");
+    CHECK(measured.allreduce_measured);
+    CHECK(allreduce_cost(measured, 4e6).transfer_s == Approx(0.1));
+    CHECK(allreduce_cost(measured, 4e6).latency_s == Approx(1e-4));
+    c.links["lo-1gbit-allreduce"] = {4e-5, 9e-9, 1, "probe"};  // measured on 2 ranks, used on 4
+    CHECK(allreduce_cost(make_network(c, 4, "shared", "1gbit"), 4e6).transfer_s == Approx(9e-9 * 4e6 * 1.5));
+    CHECK_THROWS_WITH(make_network(c, 4, "flat", "1gbit"), Catch::Contains("nodes=NxG"));
+    CHECK_THROWS_WITH(make_network(c, 4, "nodes=3x2", "1gbit"), Catch::Contains("nodes=3x2"));
   }
 }
 
