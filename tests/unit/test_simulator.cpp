@@ -329,7 +329,7 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
     CHECK(net.one_machine);
     CHECK(net.ranks_sharing_cores() == 4);  // the "hosts" share this machine's cores
     CHECK(make_network(c, 4, "nodes=2x2", "none").ranks_sharing_cores() == 2);
-    CHECK_FALSE(net.allreduce_measured);  // the ring model without a calibrated class
+    CHECK_FALSE(net.allreduce_measured);                                   // the ring model without a calibrated class
     CHECK(allreduce_cost(net, 4e6).transfer_s == Approx(6 * 1e6 * 8e-9));  // 2 (P - 1) steps of bytes / P
     // Calibrated on the same layout (4 ranks): taken as measured; scaled like the ring elsewhere.
     c.links["nodes2x2-1gbit-allreduce"] = {1e-4, 2.5e-8, 1, "probe", 4};
