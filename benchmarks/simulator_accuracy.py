@@ -3,7 +3,8 @@
 results folders laid out as benchmarks/link_campaign.sh writes them (DIR/DATASET/LINK/*.jsonl)
 and prints one Markdown table with the relative error of the predicted epoch time, plus the
 median and maximum absolute error. LINK folders: `shm` (plain mpirun: simulate --link none),
-`none` (TCP over loopback without limit: --link lo), or a rate such as `1gbit` (--link 1gbit).
+`none` (TCP over loopback without limit: --link lo), a rate such as `1gbit` (--link 1gbit), or
+`nodesNxG-RATE` (benchmarks/cluster_emulation.sh N G RATE: --link RATE --topology nodes=NxG).
 Runs with adaptive widths are skipped (the simulator predicts uniform widths).
 
 usage: simulator_accuracy.py --adaqp build/adaqp --profile PROFILE [--links shm,1gbit,...] DIR...
@@ -51,13 +52,17 @@ def main():
                         if s["bits"] == "adaptive":
                             continue
                         sim_link = {"shm": "none", "none": "lo"}.get(link, link)
+                        topology = []
+                        if link.startswith("nodes"):
+                            layout, sim_link = link[len("nodes"):].split("-", 1)
+                            topology = ["--topology", "nodes=" + layout]
                         out = os.path.join(tmp, "p.jsonl")
                         cmd = [a.adaqp, "simulate", "--dataset", s["dataset"], "--model", s["model"],
                                "--layers", str(s["layers"]), "--hidden", str(s["hidden"]),
                                "--dropout", str(s["dropout"]), "--mode", s["mode"], "--bits", str(s["bits"]),
                                "--partition", s["partition"], "--partition-seed", str(s["partition_seed"]),
                                "--parts", str(run["ranks"]), "--profile", a.profile, "--link", sim_link,
-                               "--metrics", out]
+                               "--metrics", out] + topology
                         r = subprocess.run(cmd, capture_output=True, text=True)
                         if r.returncode != 0:
                             sys.exit(f"simulate failed for {folder}/{name}: {r.stderr.strip()}")

@@ -38,8 +38,9 @@ struct Network {
   LinkClass intra, inter;  // intra: same-node (nodes topology only)
   // The all-reduce as measured on allreduce.ranks = m ranks (profile class "CLASS-allreduce":
   // seconds = alpha + beta * bytes per rank there; on P ranks alpha * (P - 1) / (m - 1) +
-  // beta * bytes * ((P - 1) / P) / ((m - 1) / m), the ring's growth with P); absent: the ring
-  // model on `inter`.
+  // beta * bytes * g, g the ring's growth from m to P ranks: ((P - 1) / P) / ((m - 1) / m) where
+  // each rank has its own port, (P - 1) / (m - 1) on one shared medium, which every chunk of
+  // every step crosses); absent: the ring model on `inter`.
   bool allreduce_measured = false;
   LinkClass allreduce;
   // Per ordered pair (sender, receiver): the engine's per-channel probe (profile classes
