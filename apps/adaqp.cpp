@@ -239,7 +239,8 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
 
 // Options shared by train and plan.
 void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& model, std::string& mode,
-                       std::string& partition, std::string& bits, std::string& assign, bool need_dataset = true) {
+                       std::string& partition, std::string& bits, std::string& assign, std::string& widths,
+                       std::string& allreduce, bool need_dataset = true) {
   auto* dataset = cmd->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec");
   if (need_dataset) dataset->required();
   cmd->add_option("--model", model, "gcn or sage")->capture_default_str();
@@ -251,7 +252,7 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
                   "adaqp (quantized and overlapped)")
       ->capture_default_str();
   cmd->add_option("--bits", bits,
-                  "exchange width: 32 (vanilla, overlap); 2, 4, 8 (default), fp16 (= 16), bf16 or adaptive "
+                  "exchange width: 32 (vanilla, overlap); 1, 2, 4, 8 (default), fp16 (= 16), bf16 or adaptive "
                   "(quant, adaqp)");
   cmd->add_flag("--stale", tc.peers.stale,
                 "stale pipelining (PipeGCN): layers use last epoch's halo rows and gradients; the whole exchange "
@@ -263,6 +264,12 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
                   "boundary node sampling (BNS-GCN): fraction p in (0, 1] of boundary nodes exchanged per epoch")
       ->capture_default_str();
   cmd->add_option("--assign", assign, "with --bits adaptive: adaptive (MILP) or random widths")->capture_default_str();
+  cmd->add_option("--widths", widths, "with --bits adaptive: the widths to choose from, e.g. 1,2,4,8")
+      ->capture_default_str();
+  cmd->add_option("--allreduce", allreduce,
+                  "gradient all-reduce: overlap (each layer's bucket while backward of the earlier layers runs) "
+                  "or after (every bucket after the whole backward pass); the same sums either way")
+      ->capture_default_str();
   cmd->add_option("--lambda", tc.assign.lambda, "weight of quantization variance against time, in [0, 1]")
       ->capture_default_str();
   cmd->add_option("--group-size", tc.assign.group_size, "message rows per width group")->capture_default_str();
@@ -297,6 +304,8 @@ struct Options {
   engine::TrainConfig tc;  // plan, train, simulate
   std::string model = "gcn", mode = "vanilla", partition = "metis";
   std::string bits, assign = "adaptive";  // bits empty: the mode's default
+  std::string widths = "2,4,8";           // --widths
+  std::string allreduce = "overlap";      // --allreduce
   int pl_parts = 2, pl_rank = 0;          // plan
   bool pl_eval = false;
   std::string pl_dump = "table";
@@ -334,7 +343,7 @@ void add_data_commands(CLI::App& app, Options& o) {
 
 void add_plan_command(CLI::App& app, Options& o) {
   auto* pl = app.add_subcommand("plan", "print the epoch plan the scheduler builds for one rank");
-  add_model_options(pl, o.tc, o.model, o.mode, o.partition, o.bits, o.assign);
+  add_model_options(pl, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce);
   pl->add_option("--parts", o.pl_parts, "number of ranks")->capture_default_str();
   pl->add_option("--rank", o.pl_rank, "which rank's plan")->capture_default_str();
   pl->add_flag("--eval", o.pl_eval, "the evaluation pass instead of the training step");
@@ -344,7 +353,7 @@ void add_plan_command(CLI::App& app, Options& o) {
 void add_train_command(CLI::App& app, Options& o) {
   auto& tc = o.tc;
   auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
-  add_model_options(tr, tc, o.model, o.mode, o.partition, o.bits, o.assign, false);
+  add_model_options(tr, tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, false);
   tr->add_option("--partitions", tc.partitions,
                  "instead of --dataset: a partition folder (adaqp partition --out); rank r reads only its part");
   tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
@@ -381,7 +390,7 @@ void add_train_command(CLI::App& app, Options& o) {
 void add_simulator_commands(CLI::App& app, Options& o) {
   auto& so = o.so;
   auto* sim = app.add_subcommand("simulate", "predict the epoch time of a training configuration on cost models");
-  add_model_options(sim, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, false);
+  add_model_options(sim, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, false);
   sim->add_option("--parts", so.parts, "number of ranks")->capture_default_str();
   sim->add_option("--profile", so.profile, "calibration profile (adaqp calibrate; profiles/)")->required();
   sim->add_option("--topology", so.topology, "flat, shared or nodes=NxG (default: flat; shared with --link RATE)");
@@ -441,6 +450,12 @@ void resolve_train_config(Options& o) {
     if (tc.width.is_mixed())
       throw Error("--bits '" + o.bits + "': allowed " + scheduler::kWidthsAllowed + ", adaptive");
   }
+  if (o.allreduce != "after" && o.allreduce != "overlap")
+    throw Error("--allreduce '" + o.allreduce + "': allowed after, overlap");
+  tc.peers.overlap_allreduce = o.allreduce == "overlap";
+  tc.assign.widths = scheduler::parse_widths(o.widths);
+  if (!tc.adaptive && tc.assign.widths != scheduler::AssignConfig{}.widths)
+    throw Error("--widths " + o.widths + ": the widths the adaptive assigner chooses from; give --bits adaptive");
   if (tc.eval_every < 1) throw Error("--eval-every " + std::to_string(tc.eval_every) + ": must be >= 1");
   if (tc.assign_period < 1) throw Error("--assign-period " + std::to_string(tc.assign_period) + ": must be >= 1");
   engine::assign_time_scale(tc.assign_time, 1.0, 1);  // throws on a bad --assign-time

@@ -74,7 +74,8 @@ int checked_bits(Width w) {
   return w.element_bits();
 }
 
-// Packs a row's codes (one per byte, zero past cols) into row_bytes bytes, low bits first.
+// Packs a row's codes (one per byte, zero past cols up to 8 * row_bytes) into row_bytes bytes, low
+// bits first.
 inline void pack_codes(const std::uint8_t* __restrict c, std::int64_t cols, int bits, std::int64_t row_bytes,
                        std::uint8_t* __restrict p) {
   if (bits == 8) {
@@ -82,6 +83,11 @@ inline void pack_codes(const std::uint8_t* __restrict c, std::int64_t cols, int 
   } else if (bits == 4) {
 #pragma omp simd
     for (std::int64_t b = 0; b < row_bytes; ++b) p[b] = std::uint8_t(c[2 * b] | (c[2 * b + 1] << 4));
+  } else if (bits == 1) {
+#pragma omp simd
+    for (std::int64_t b = 0; b < row_bytes; ++b)
+      p[b] = std::uint8_t(c[8 * b] | (c[8 * b + 1] << 1) | (c[8 * b + 2] << 2) | (c[8 * b + 3] << 3) |
+                          (c[8 * b + 4] << 4) | (c[8 * b + 5] << 5) | (c[8 * b + 6] << 6) | (c[8 * b + 7] << 7));
   } else {
 #pragma omp simd
     for (std::int64_t b = 0; b < row_bytes; ++b)
@@ -99,6 +105,10 @@ inline void unpack_codes(const std::uint8_t* __restrict p, std::int64_t cols, in
       c[2 * b] = p[b] & 15;
       c[2 * b + 1] = std::uint8_t(p[b] >> 4);
     }
+  } else if (bits == 1) {
+#pragma omp simd
+    for (std::int64_t b = 0; b < row_bytes; ++b)
+      for (int t = 0; t < 8; ++t) c[8 * b + t] = (p[b] >> t) & 1;
   } else {
 #pragma omp simd
     for (std::int64_t b = 0; b < row_bytes; ++b) {
@@ -335,7 +345,7 @@ void decode_rows(const std::uint8_t* in, std::int64_t rows, std::int64_t cols, W
   const std::int64_t row_bytes = scheduler::row_payload_bytes(cols, width);
 #pragma omp parallel
   {
-    std::vector<std::uint8_t> codes(static_cast<std::size_t>(row_bytes * 4 + 8));
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(row_bytes * 8 + 8));  // 1-bit: 8 codes a byte
 #pragma omp for schedule(static)
     for (std::int64_t r = 0; r < rows; ++r) {
       float* __restrict y = dst.data + dst.index(r) * dst.ld;

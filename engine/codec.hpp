@@ -1,6 +1,6 @@
 // Message codecs: rows of fp32 values <-> the wire format of scheduler/wire_format.hpp.
 //
-// Stochastic quantization of one row x (length F) to b in {2, 4, 8} bits:
+// Stochastic quantization of one row x (length F) to b in {1, 2, 4, 8} bits:
 //   lo = min x, hi = max x, scale = (hi - lo) / (2^b - 1)   (fp32; scale = 0 for a constant row)
 //   q_j = min(floor((x_j - lo) / scale + u_j), 2^b - 1),  u_j ~ U[0, 1) with 16 random bits
 //   x^_j = lo + q_j * scale

@@ -134,7 +134,10 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
   std::int64_t grad_elems = 0;
   for (const auto& t : plan.tasks)
     if (t.kind == TaskKind::dropout_backward && t.src2.kind == Operand::buffer) mask_needed_[t.src2.id] = true;
-  for (const auto& p : plan.params) grad_elems += p.rows * p.cols;
+  for (const auto& p : plan.params) {
+    grad_offset_.push_back(grad_elems);
+    grad_elems += p.rows * p.cols;
+  }
   flat_grads_.resize(std::size_t(grad_elems));
   task_rows_ = message_rows(plan, part, &sampled_);
 }
@@ -261,8 +264,7 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       break;
     }
     case TaskKind::allreduce:
-      run_allreduce();
-      break;
+      return post_allreduce(t);
     case TaskKind::optimizer:
       if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");
       adam->step();
@@ -415,19 +417,23 @@ void PlanExecutor::run_copy_rows(const Task& t) {
   }
 }
 
-void PlanExecutor::run_allreduce() {
+int PlanExecutor::post_allreduce(const Task& t) {
   const auto& params = *args_.params;
-  if (comm_.size() == 1) return;
-  std::int64_t o = 0;
-  for (auto* p : params) {
-    std::memcpy(flat_grads_.data() + o, p->grad.data.data(), p->grad.data.size() * sizeof(float));
-    o += std::int64_t(p->grad.data.size());
+  if (comm_.size() == 1) return -1;
+  for (int q = t.param_begin; q < t.param_end; ++q) {
+    const auto& g = params[std::size_t(q)]->grad.data;
+    std::memcpy(flat_grads_.data() + grad_offset_[std::size_t(q)], g.data(), g.size() * sizeof(float));
   }
-  comm_.allreduce_sum(flat_grads_.data(), o);
-  o = 0;
-  for (auto* p : params) {
-    std::memcpy(p->grad.data.data(), flat_grads_.data() + o, p->grad.data.size() * sizeof(float));
-    o += std::int64_t(p->grad.data.size());
+  const std::int64_t first = grad_offset_[std::size_t(t.param_begin)];
+  return comm_.iallreduce_sum(flat_grads_.data() + first, t.rows);
+}
+
+void PlanExecutor::request_done(const Task& t) {
+  if (t.kind != TaskKind::allreduce) return;
+  const auto& params = *args_.params;
+  for (int q = t.param_begin; q < t.param_end; ++q) {
+    auto& g = params[std::size_t(q)]->grad.data;
+    std::memcpy(g.data(), flat_grads_.data() + grad_offset_[std::size_t(q)], g.size() * sizeof(float));
   }
 }
 

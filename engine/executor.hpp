@@ -194,6 +194,7 @@ class PlanExecutor : public Executor, private StepHooks {
   float* rows_ptr(const scheduler::Operand& o, const std::vector<Param<float>*>& params, const Features<float>& x,
                   std::int64_t* ld);
   int execute(const scheduler::Task& t, StepTimes& times) override;  // StepHooks
+  void request_done(const scheduler::Task& t) override;              // StepHooks: a bucket is reduced
   // The task kinds with more than a line of work (execute dispatches).
   void run_dropout(const scheduler::Task& t);
   void run_gemm(const scheduler::Task& t);
@@ -201,7 +202,8 @@ class PlanExecutor : public Executor, private StepHooks {
   void run_pack(const scheduler::Task& t);
   void run_unpack(const scheduler::Task& t);
   void run_copy_rows(const scheduler::Task& t);
-  void run_allreduce();
+  // Copies a bucket's gradients into flat_grads_ and posts their all-reduce (-1 on one rank).
+  int post_allreduce(const scheduler::Task& t);
 
   // The arguments of the run in progress (null outside run()).
   struct RunArgs {
@@ -237,7 +239,8 @@ class PlanExecutor : public Executor, private StepHooks {
   QuantStats quant_stats_;
   std::map<std::pair<int, int>, QuantStats> quant_by_layer_;
   std::vector<float> scratch_;
-  std::vector<float> flat_grads_;
+  std::vector<float> flat_grads_;          // every parameter gradient, in plan order (the buckets' storage)
+  std::vector<std::int64_t> grad_offset_;  // per parameter: its first element in flat_grads_
   StepDriver driver_;
 };
 

@@ -53,8 +53,13 @@ StepTimes StepDriver::run(StepHooks& hooks, std::vector<double>* trace) {
       }
       request_[std::size_t(d)] = -1;
       --posted_;
-      times.comm_s += since(w0);
-      hooks.request_done(plan_.tasks[std::size_t(d)]);
+      // Waiting for a message is comm_s; for a gradient bucket's all-reduce, reduce_s (its bucket).
+      const scheduler::Task& done = plan_.tasks[std::size_t(d)];
+      if (done.kind == scheduler::TaskKind::allreduce)
+        book_time(times, done, since(w0), trace);
+      else
+        times.comm_s += since(w0);
+      hooks.request_done(done);
     }
     if (drop_sends_ && t.kind == scheduler::TaskKind::send) continue;
     const auto c0 = Clock::now();

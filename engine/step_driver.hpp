@@ -22,9 +22,10 @@ class StepHooks {
   virtual ~StepHooks() = default;
   // Before the driver waits for t's dependencies (the GPU's NCCL path orders the device here).
   virtual void before_task(const scheduler::Task&) {}
-  // The communicator request of send / recv task d has completed (a receive's bytes have landed).
+  // The communicator request of send / recv / allreduce task d has completed (a receive's bytes
+  // have landed; a bucket's sums are in).
   virtual void request_done(const scheduler::Task&) {}
-  // Runs task t; a send or recv posts it and returns the communicator request (else -1).
+  // Runs task t; a send, recv or allreduce posts it and returns the communicator request (else -1).
   virtual int execute(const scheduler::Task& t, StepTimes& times) = 0;
   // Whether the driver books t's wall time on the host (true) or the hooks book it in account().
   virtual bool host_timed(const scheduler::Task&) const { return true; }

@@ -95,6 +95,8 @@ nlohmann::json run_record(const TrainConfig& c, const graph::DatasetInfo& d, int
                {"assign", scheduler::to_string(c.assign.scheme)},
                {"lambda", c.assign.lambda},
                {"group_size", c.assign.group_size},
+               {"widths", scheduler::widths_name(c.assign.widths)},
+               {"allreduce", c.peers.overlap_allreduce ? "overlap" : "after"},
                {"assign_period", c.assign_period},
                {"assign_time", c.assign_time},
                {"assign_time_limit_s", c.assign.time_limit_s},

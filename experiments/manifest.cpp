@@ -18,6 +18,7 @@
 #include "base/hash.hpp"
 #include "graph/registry.hpp"
 #include "graph/split.hpp"
+#include "scheduler/adaptive.hpp"
 
 namespace adaqp::experiments {
 
@@ -97,7 +98,15 @@ const std::map<std::string, Check>& checks() {
       {"lr", real(1e-300, 1e300, false, "a number > 0")},
       {"weight_decay", real(0, 1e300, false, "a number >= 0")},
       {"mode", one_of({"vanilla", "quant", "overlap", "adaqp"})},
-      {"bits", one_of({"2", "4", "8", "16", "fp16", "bf16", "32", "adaptive"})},
+      {"bits", one_of({"1", "2", "4", "8", "16", "fp16", "bf16", "32", "adaptive"})},
+      {"widths",
+       [](const std::string& v) -> std::string {
+         try {
+           if (scheduler::widths_name(scheduler::parse_widths(v)) == v) return "";
+         } catch (const Error&) {
+         }
+         return "distinct quantized widths, increasing, comma-separated (e.g. 1,2,4,8)";
+       }},
       {"stale", one_of({"false", "true"})},
       {"stale_momentum", real(0, 1, true, "a number in [0, 1)")},
       {"boundary_rate",
@@ -205,6 +214,7 @@ const std::map<std::string, std::string>& axis_defaults() {
       {"split_seed", "0"},
       {"link_model", "probe"},
       {"assign_time", "range"},
+      {"widths", "2,4,8"},
   };
   return d;
 }
@@ -287,7 +297,7 @@ double link_rate_gbps(const std::string& link) {
 
 std::vector<Point> expand(const Manifest& m) {
   static const std::set<std::string> kLaterKeys = {"stale",      "stale_momentum", "boundary_rate", "split",
-                                                   "split_seed", "link_model",     "assign_time"};
+                                                   "split_seed", "link_model",     "assign_time",   "widths"};
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;
   for (const auto& [key, def] : axis_defaults()) {
     const auto it = m.axes.find(key);
@@ -311,6 +321,7 @@ std::vector<Point> expand(const Manifest& m) {
     if (stale && sampled) keep = false;
     if (!stale && std::stod(p.values["stale_momentum"]) > 0) keep = false;
     if ((stale || sampled) && bits == "adaptive") keep = false;
+    if (bits != "adaptive" && p.values["widths"] != axis_defaults().at("widths")) keep = false;  // adaptive only
     for (const auto& e : m.exclude) {
       bool all = true;
       for (const auto& [k, vs] : e) all = all && std::find(vs.begin(), vs.end(), p.values[k]) != vs.end();

@@ -17,8 +17,9 @@
 // Axis keys and their values (defaults in brackets): executor [engine], dataset (required),
 // partition [metis] (metis, metis-vol, metis-edges, random), parts [1], model [gcn] (gcn, sage), layers [2],
 // hidden [64], dropout [0.5], lr [0.01], weight_decay [5e-4], mode [vanilla], bits [32 for vanilla
-// and overlap, 8 otherwise] (2, 4, 8, 16 = fp16, bf16, 32, adaptive), lambda [0.5], group_size [100],
-// assign_period [50], assign_time [range] (range, compute or seconds: --assign-time), link [none], seed [0], epochs
+// and overlap, 8 otherwise] (1, 2, 4, 8, 16 = fp16, bf16, 32, adaptive), lambda [0.5], group_size [100],
+// assign_period [50], assign_time [range] (range, compute or seconds: --assign-time), widths [2,4,8] (the
+// adaptive assigner's choices, --widths; other values only with bits adaptive), link [none], seed [0], epochs
 // [200], eval_every [1], threads [0], profile [profiles/this-machine.yaml] and topology [flat] (simulator); peer
 // strategies (scheduler/peers.hpp): stale [false] (true: stale pipelining), stale_momentum [0], boundary_rate [1];
 // split [the dataset's own] (graph/split.hpp: classes:T,V, random:A,B, file[:K]) and split_seed [0] (an integer, or

@@ -19,7 +19,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Axes that make the strategy rather than the context it runs in.
 const std::set<std::string>& strategy_axes() {
   static const std::set<std::string> s = {"mode",   "bits",       "stale",         "stale_momentum", "boundary_rate",
-                                          "lambda", "group_size", "assign_period", "assign_time"};
+                                          "lambda", "group_size", "assign_period", "assign_time",    "widths"};
   return s;
 }
 const char* const kMeasures[] = {"test_acc_at_best_val", "final_test_acc", "tail_test_acc"};
@@ -44,6 +44,9 @@ std::string label(const FinishedRun& r) {
          (value(r.point, "assign_time").empty() || value(r.point, "assign_time") == "range"
               ? ""
               : ", time " + value(r.point, "assign_time")) +
+         (value(r.point, "widths").empty() || value(r.point, "widths") == "2,4,8"
+              ? ""
+              : ", widths " + value(r.point, "widths")) +
          ")";
   return l;
 }

@@ -70,8 +70,9 @@ std::vector<std::string> model_flags(const Point& p) {
     f.push_back(v.at("boundary_rate"));
   }
   if (v.at("bits") == "adaptive")
-    for (const char* k : {"lambda", "group_size", "assign_period", "assign_time"}) {
+    for (const char* k : {"lambda", "group_size", "assign_period", "assign_time", "widths"}) {
       if (std::string(k) == "assign_time" && v.at(k) == "range") continue;  // the default: older commands stay
+      if (std::string(k) == "widths" && v.at(k) == "2,4,8") continue;
       std::string flag = std::string("--") + k;
       for (auto& c : flag)
         if (c == '_') c = '-';

@@ -39,7 +39,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-WIDTHS = ["2", "4", "8", "16", "32"]
+WIDTHS = ["1", "2", "4", "8", "16", "32"]
 
 
 def read_runs(folder):
@@ -128,8 +128,8 @@ def throughput(runs):
             xs = sorted(by_bits)
             ax.plot(xs, [sum(by_bits[x]) / len(by_bits[x]) for x in xs], marker="o", label=mode)
         ax.set_xscale("log", base=2)
-        ax.set_xticks([2, 4, 8, 16, 32])
-        ax.set_xticklabels(["2", "4", "8", "16", "32"])
+        ax.set_xticks([1, 2, 4, 8, 16, 32])
+        ax.set_xticklabels(["1", "2", "4", "8", "16", "32"])
         ax.set_xlabel("exchange width (bits)")
         ax.set_ylabel("throughput (epochs / s)")
         ax.set_title(f"{key[0]}, P = {key[2]}, link {key[1]}")
@@ -245,10 +245,12 @@ def bits_histogram(runs):
     if not rounds:
         return None
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rounds) + 2), 4))
-    widths = ["2", "4", "8"]
+    widths = [w for w in ("1", "2", "4", "8") if any(r[1].get(w) for r in rounds)] or ["2", "4", "8"]
     x = list(range(len(rounds)))
+    bar = 0.8 / len(widths)
     for i, w in enumerate(widths):
-        ax.bar([v + (i - 1) * 0.27 for v in x], [r[1].get(w, 0) for r in rounds], width=0.27, label=f"{w} bits")
+        ax.bar([v + (i - (len(widths) - 1) / 2) * bar for v in x], [r[1].get(w, 0) for r in rounds], width=bar,
+               label=f"{w} bits")
     ax.set_xticks(x)
     ax.set_xticklabels([r[0] for r in rounds], rotation=75, ha="right", fontsize=7)
     ax.set_ylabel("message rows")
@@ -260,7 +262,7 @@ def bits_histogram(runs):
 def assigner_label(p):
     """Adaptive widths: the assigner's settings that differ from the defaults (manifest axes)."""
     parts = [f"{k} {p[k]}" for k, d in (("lambda", "0.5"), ("group_size", "100"), ("assign_period", "50"),
-                                        ("assign_time", "range")) if p.get(k, d) != d]
+                                        ("assign_time", "range"), ("widths", "2,4,8")) if p.get(k, d) != d]
     return "adaqp-adaptive" + (f" ({', '.join(parts)})" if parts else "")
 
 
@@ -294,10 +296,10 @@ def widths_by_link_rows(runs):
 def widths_by_link_table(rows):
     if not rows:
         return ""
-    cols = ["dataset", "P", "link", "link model", "strategy", "seeds", "rows at 2 / 4 / 8 bits (%)",
+    cols = ["dataset", "P", "link", "link model", "strategy", "seeds", "rows at 1 / 2 / 4 / 8 bits (%)",
             "bits per row", "MB / epoch", "median epoch (ms)"]
     table = [[r["dataset"], r["parts"], r["link"], r["link_model"], r["strategy"], str(r["seeds"]),
-              " / ".join(f(100 * r["share"].get(w, 0.0), ".0f") for w in ("2", "4", "8")),
+              " / ".join(f(100 * r["share"].get(w, 0.0), ".0f") for w in ("1", "2", "4", "8")),
               f(r["bits_per_row"], ".2f"), f(r["mb"], ".2f"), f(r["ms"], ".1f")] for r in rows]
     return ("<h2>Adaptive widths per link</h2><p>Message rows at each width over every assignment round and "
             "seed (the first period, at 8 bits, is not a round); bytes per epoch: the mean over a run's epochs, "
@@ -518,7 +520,8 @@ def paired_table(rows):
 
 
 # Axes that make a strategy (the rest, but the seed, is its context; as experiments/paired.hpp).
-STRATEGY_AXES = {"mode", "bits", "stale", "stale_momentum", "boundary_rate", "lambda", "group_size", "assign_period", "assign_time"}
+STRATEGY_AXES = {"mode", "bits", "stale", "stale_momentum", "boundary_rate", "lambda", "group_size", "assign_period", "assign_time",
+                 "widths"}
 TARGET_FRACTION = 0.99
 
 

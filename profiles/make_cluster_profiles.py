@@ -45,7 +45,7 @@ def compute_classes():
         c[name] = [LAUNCH, per_element] if name in ("loss", "optimizer") else [LAUNCH] + [per_element] * 3
     c["dropout_sparse"] = [LAUNCH, 16 * per_byte(STREAM)]
     # Codecs: read 4 bytes (gathered rows), write bits / 8 bytes per element; decode the reverse.
-    for bits in (32, 16, 8, 4, 2):
+    for bits in (32, 16, 8, 4, 2, 1):
         c[f"pack{bits}"] = [LAUNCH] + [4 * per_byte(GATHER) + bits / 8 * per_byte(STREAM)] * 3
         c[f"unpack{bits}"] = [LAUNCH] + [bits / 8 * per_byte(STREAM) + 4 * per_byte(GATHER)] * 3
     return c

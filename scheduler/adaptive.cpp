@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <sstream>
 
 #include "base/error.hpp"
 #include "base/random.hpp"
@@ -18,6 +19,29 @@ const char* to_string(AssignScheme s) {
   return s == AssignScheme::adaptive ? "adaptive" : "random";
 }
 
+std::vector<Width> parse_widths(const std::string& list) {
+  std::vector<Width> out;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const Width w = parse_width(item);
+    if (!w.quantized())
+      throw Error("--widths '" + list + "': '" + item + "' is not a quantized width (allowed: 1, 2, 4, 8)");
+    if (std::find(out.begin(), out.end(), w) != out.end())
+      throw Error("--widths '" + list + "': " + item + " given twice");
+    out.push_back(w);
+  }
+  if (out.empty()) throw Error("--widths '" + list + "': no width given (e.g. 2,4,8)");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string widths_name(const std::vector<Width>& widths) {
+  std::string s;
+  for (Width w : widths) s += (s.empty() ? "" : ",") + width_name(w);
+  return s;
+}
+
 BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::vector<std::vector<ChannelCost>>& costs,
                           const AssignConfig& config, AssignReport* report) {
   if (config.group_size < 1) throw Error("--group-size " + std::to_string(config.group_size) + ": must be >= 1");
@@ -32,6 +56,7 @@ BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::
     AssignmentProblem p;
     p.lambda = config.lambda;
     p.time_scale_s = config.time_scale_s;
+    p.widths = config.widths;
     std::vector<std::vector<std::int32_t>> orders;
     std::vector<std::pair<int, std::int64_t>> group_of;  // per group: (member, rows)
     for (std::size_t m = 0; m < members.size(); ++m) {

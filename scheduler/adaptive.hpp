@@ -48,7 +48,13 @@ struct AssignConfig {
   double time_limit_s = 5.0;  // per round
   std::uint64_t seed = 0;     // random scheme
   double time_scale_s = 0;    // AssignmentProblem::time_scale_s of every round (0: each round's T_max)
+  std::vector<Width> widths{Width::quant(2), Width::quant(4), Width::quant(8)};  // to choose from, increasing
 };
+
+// "--widths" values: a comma-separated list of distinct quantized widths ("1,2,4,8"), returned
+// increasing; throws adaqp::Error naming the value otherwise.
+std::vector<Width> parse_widths(const std::string& list);
+std::string widths_name(const std::vector<Width>& widths);  // "2,4,8"
 
 // Layouts of every channel, the input of build_plan.
 using BitAssignment = std::map<ChannelKey, MessageLayout>;

@@ -45,7 +45,7 @@ void check(const AssignmentProblem& p) {
   if (!(p.lambda >= 0 && p.lambda <= 1)) throw Error("--lambda " + std::to_string(p.lambda) + ": must be in [0, 1]");
   if (p.widths.empty()) throw Error("bit assignment: no allowed width");
   for (Width w : p.widths)
-    if (!w.quantized()) throw Error("bit assignment: width " + width_name(w) + " is not 2, 4 or 8");
+    if (!w.quantized()) throw Error("bit assignment: width " + width_name(w) + " is not 1, 2, 4 or 8");
   for (const auto& g : p.groups)
     if (g.channel < 0 || g.channel >= int(p.channels.size()))
       throw std::logic_error("bit assignment: group on missing channel " + std::to_string(g.channel));

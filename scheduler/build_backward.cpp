@@ -8,10 +8,16 @@
 namespace adaqp::scheduler {
 
 void PlanBuilder::backward(int loss_after) {
-  std::vector<int> grad_tasks;  // every parameter gradient, in the order the all-reduce waits for them
+  std::vector<std::vector<int>> grad_tasks(std::size_t(m_.layers()));  // per layer: its parameter gradients
+  std::vector<int> reduces;                                            // the buckets' all-reduce tasks
   Grad g = loss_gradient(loss_after);
-  for (int l = m_.layers() - 1; l >= 0; --l) g = backward_layer(layer(l), g, grad_tasks);
-  allreduce_and_step(grad_tasks);
+  for (int l = m_.layers() - 1; l >= 0; --l) {
+    g = backward_layer(layer(l), g, grad_tasks[std::size_t(l)]);
+    if (peers_.overlap_allreduce) reduces.push_back(allreduce_bucket(l, grad_tasks[std::size_t(l)]));
+  }
+  if (!peers_.overlap_allreduce)
+    for (int l = m_.layers() - 1; l >= 0; --l) reduces.push_back(allreduce_bucket(l, grad_tasks[std::size_t(l)]));
+  optimizer_step(reduces);
 }
 
 PlanBuilder::Grad PlanBuilder::loss_gradient(int loss_after) {
@@ -169,15 +175,24 @@ int PlanBuilder::dropout_backward(int l, std::vector<int> deps, int src, int dst
   return add(std::move(db));
 }
 
-// The fp32 all-reduce of every parameter gradient after all of them, then the optimizer step.
-void PlanBuilder::allreduce_and_step(const std::vector<int>& grad_tasks) {
+// The fp32 all-reduce of layer l's parameter gradients (its bucket: the layer's parameters, which
+// are consecutive in Plan::params), after the tasks that produce them.
+int PlanBuilder::allreduce_bucket(int l, const std::vector<int>& grad_tasks) {
+  const int per_layer = m_.sage ? 3 : 2;
+  Task ar = task(TaskKind::allreduce, l, B, grad_tasks, "all-reduce gradients");
+  ar.param_begin = m_.param_index(l, 0);
+  ar.param_end = ar.param_begin + per_layer;
+  for (int p = ar.param_begin; p < ar.param_end; ++p)
+    ar.rows += plan_.params[std::size_t(p)].rows * plan_.params[std::size_t(p)].cols;
+  ar.bytes = ar.rows * 4;
+  return add(std::move(ar));
+}
+
+// The optimizer step on every parameter once every bucket is reduced.
+void PlanBuilder::optimizer_step(const std::vector<int>& reduces) {
   std::int64_t param_elems = 0;
   for (const auto& p : plan_.params) param_elems += p.rows * p.cols;
-  Task ar = task(TaskKind::allreduce, -1, B, grad_tasks, "all-reduce gradients");
-  ar.rows = param_elems;
-  ar.bytes = param_elems * 4;
-  const int ar_id = add(std::move(ar));
-  Task opt = task(TaskKind::optimizer, -1, Direction::none, {ar_id}, "optimizer step");
+  Task opt = task(TaskKind::optimizer, -1, Direction::none, reduces, "optimizer step");
   opt.rows = param_elems;
   opt.label = "optimizer step";
   add(std::move(opt));

@@ -41,6 +41,11 @@ struct PeerOptions {
   double boundary_rate = 1;   // fraction of boundary nodes kept per epoch, in (0, 1]; 1 = no sampling
   // Stale pipelining only: build the first epoch's plan (synchronous exchange that fills the stores).
   bool warmup = false;
+  // Not a peer strategy but a way to build any plan (--allreduce overlap): each layer's gradient
+  // bucket is all-reduced as soon as backward has produced it, while backward of the earlier layers
+  // runs; false (--allreduce after): every bucket after the whole backward pass. The same buckets
+  // either way, so the sums (and the losses) are identical.
+  bool overlap_allreduce = false;
 
   bool sampled() const { return boundary_rate < 1; }
   bool any() const { return stale || sampled(); }

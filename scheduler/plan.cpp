@@ -1,5 +1,6 @@
 #include "scheduler/plan.hpp"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <queue>
@@ -191,6 +192,28 @@ void validate(const Plan& p) {
   for (const Task& t : p.tasks)
     for (int d : t.deps)
       if (d > t.id) throw Error(describe(p, t) + ": depends on later task " + std::to_string(d) + " (list order)");
+  // All-reduce buckets: every parameter in exactly one, and the optimizer after all of them.
+  std::vector<int> reduced(p.params.size(), 0);
+  std::vector<int> buckets;
+  for (const Task& t : p.tasks) {
+    if (t.kind != TaskKind::allreduce) continue;
+    if (t.param_begin < 0 || t.param_end > int(p.params.size()) || t.param_begin >= t.param_end)
+      throw Error(describe(p, t) + ": bucket [" + std::to_string(t.param_begin) + ", " + std::to_string(t.param_end) +
+                  ") outside the plan's " + std::to_string(p.params.size()) + " parameters");
+    for (int q = t.param_begin; q < t.param_end; ++q) ++reduced[std::size_t(q)];
+    buckets.push_back(t.id);
+  }
+  if (!buckets.empty()) {
+    for (std::size_t q = 0; q < reduced.size(); ++q)
+      if (reduced[q] != 1)
+        throw Error("plan of rank " + std::to_string(p.rank) + ": parameter " + p.params[q].name + " is in " +
+                    std::to_string(reduced[q]) + " all-reduce buckets (must be 1)");
+    for (const Task& t : p.tasks)
+      if (t.kind == TaskKind::optimizer)
+        for (int b : buckets)
+          if (std::find(t.deps.begin(), t.deps.end(), b) == t.deps.end())
+            throw Error(describe(p, t) + ": does not wait for all-reduce task " + std::to_string(b));
+  }
 }
 
 void validate(const std::vector<Plan>& plans) {
@@ -269,6 +292,7 @@ std::string to_json(const Plan& p) {
       j["smoothing"] = t.smoothing;
     }
     if (t.message >= 0) j["message"] = t.message;
+    if (t.kind == TaskKind::allreduce) j["params"] = {t.param_begin, t.param_end};
     if (t.kind == TaskKind::send || t.kind == TaskKind::recv) j["tag"] = t.tag;
     tasks.push_back(std::move(j));
   }

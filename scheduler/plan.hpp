@@ -35,7 +35,8 @@ enum class TaskKind {
   send,              // post a send of message slot to peer
   recv,              // post a receive of message slot from peer
   loss,              // softmax cross-entropy of logits src over training rows -> gradient dst
-  allreduce,         // sum every parameter gradient over ranks
+  allreduce,         // sum the gradients of parameters [param_begin, param_end) over ranks (a bucket: one
+                     // layer's parameters); posted without blocking, the optimizer waits for every bucket
   optimizer,         // optimizer step on every parameter
 };
 enum class Lane { compute, comm };
@@ -107,9 +108,10 @@ struct Task {
   int message = -1;               // pack / unpack / send / recv: message slot
   int tag = 0;
   double dropout = 0;
-  std::int64_t src_begin = 0;  // copy_rows: first row of src
-  double scale = 1;            // unpack: factor on the decoded rows (boundary sampling: b / s)
-  double smoothing = 0;        // unpack: momentum of a stale store (0: the message replaces it)
+  std::int64_t src_begin = 0;          // copy_rows: first row of src
+  double scale = 1;                    // unpack: factor on the decoded rows (boundary sampling: b / s)
+  double smoothing = 0;                // unpack: momentum of a stale store (0: the message replaces it)
+  int param_begin = 0, param_end = 0;  // allreduce: its bucket, parameters [begin, end) of Plan::params
   std::string label;
 };
 

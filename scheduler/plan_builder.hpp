@@ -156,7 +156,8 @@ class PlanBuilder {
   // dst rows [0, rows) = src rows through layer l's input dropout mask (src == dst: in place).
   int dropout_backward(int l, std::vector<int> deps, int src, int dst, std::int64_t rows, std::int64_t cols,
                        const std::string& what);
-  void allreduce_and_step(const std::vector<int>& grad_tasks);
+  int allreduce_bucket(int l, const std::vector<int>& grad_tasks);
+  void optimizer_step(const std::vector<int>& reduces);
 
   const graph::PartitionShape& part_;
   ModelShape m_;

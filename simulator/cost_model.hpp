@@ -55,8 +55,8 @@ double compute_seconds(const scheduler::Task& t, const Profile& profile);
 std::pair<std::string, std::vector<double>> task_features(const scheduler::Task& t);
 // The widths whose pack / unpack costs a profile holds, as classes "pack32", "pack16", "pack8",
 // "pack4", "pack2" (by element bits: bf16 messages are costed as fp16's, same bytes and work).
-inline constexpr scheduler::Width kCalibratedWidths[] = {scheduler::Width::fp32(), scheduler::Width::fp16(),
+inline constexpr scheduler::Width kCalibratedWidths[] = {scheduler::Width::fp32(),   scheduler::Width::fp16(),
                                                          scheduler::Width::quant(8), scheduler::Width::quant(4),
-                                                         scheduler::Width::quant(2)};
+                                                         scheduler::Width::quant(2), scheduler::Width::quant(1)};
 
 }  // namespace adaqp::simulator

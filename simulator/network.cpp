@@ -165,8 +165,8 @@ AllreduceCost allreduce_cost(const Network& net, double bytes) {
     // The ring's growth from the m measured ranks to P: its 2 (P - 1) steps move bytes / P per
     // rank each; on one shared medium all P chunks of a step cross it one after the other.
     const double m = std::max(2, net.allreduce.ranks);
-    const double growth = net.topology.kind == Topology::shared ? (P - 1) / (m - 1)
-                                                                : (double(P - 1) / P) / ((m - 1) / m);
+    const double growth =
+        net.topology.kind == Topology::shared ? (P - 1) / (m - 1) : (double(P - 1) / P) / ((m - 1) / m);
     return {net.allreduce.alpha_s * (P - 1) / (m - 1), net.allreduce.beta_s_per_byte * bytes * growth};
   }
   const bool cross = net.topology.kind != Topology::nodes || net.topology.ranks_per_node < P;

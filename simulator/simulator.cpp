@@ -19,7 +19,7 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-struct Op {  // a posted send or receive
+struct Op {  // a posted send, receive or all-reduce bucket
   bool posted = false, complete = false;
   double post_s = 0, complete_s = 0;
 };
@@ -27,7 +27,8 @@ struct Op {  // a posted send or receive
 struct RankState {
   std::size_t pc = 0;
   double now = 0;
-  int blocked_on = -1;  // task id of the op waited for; -2: the all-reduce
+  int blocked_on = -1;     // task id of the op waited for
+  int buckets_posted = 0;  // all-reduce tasks posted so far (the k-th of every rank form one collective)
   double wait_start = 0;
   bool finished = false;
   RankPrediction times;
@@ -125,12 +126,21 @@ class Sim {
         net_(net),
         flows_(net),
         cpus_(int(plans.size()), net.ranks_sharing_cores(), profile.cores_per_host, profile.threads),
-        ranks_(plans.size()),
-        arrival_(plans.size(), 0) {
+        ranks_(plans.size()) {
     for (std::size_t r = 0; r < plans.size(); ++r) {
       ranks_[r].ops.resize(plans[r].tasks.size());
       ready_.push({0.0, int(r)});
     }
+    // All-reduce buckets, in each plan's order: the k-th of every rank form one collective.
+    bucket_tasks_.resize(plans.size());
+    for (std::size_t r = 0; r < plans.size(); ++r)
+      for (const Task& t : plans[r].tasks)
+        if (t.kind == TaskKind::allreduce) bucket_tasks_[r].push_back(t.id);
+    for (std::size_t r = 1; r < plans.size(); ++r)
+      if (bucket_tasks_[r].size() != bucket_tasks_[0].size())
+        throw Error("simulator: ranks 0 and " + std::to_string(r) + " have different numbers of all-reduce buckets");
+    posted_buckets_.assign(bucket_tasks_[0].size(), 0);
+    ring_left_.assign(bucket_tasks_[0].size(), 0);
     if (timeline) {
       out_.timeline.resize(plans.size());
       for (std::size_t r = 0; r < plans.size(); ++r) out_.timeline[r].resize(plans[r].tasks.size());
@@ -159,7 +169,7 @@ class Sim {
         const auto& rs = ranks_[r];
         const int task = rs.blocked_on >= 0 ? rs.blocked_on : int(rs.pc);
         throw Error("simulator: rank " + std::to_string(r) + " never finishes: blocked at task " +
-                    std::to_string(task) + (rs.blocked_on == -2 ? " (all-reduce)" : ""));
+                    std::to_string(task));
       }
     for (std::size_t r = 0; r < ranks_.size(); ++r) {
       const auto& t = ranks_[r].times;
@@ -180,9 +190,15 @@ class Sim {
     ranks_[r].blocked_on = on;
     ranks_[r].wait_start = t;
   }
-  void unblock(int r, double t, bool comm) {
+  // The op rank r waited for completed at t: the wait is comm_s for a message, reduce_s for an
+  // all-reduce bucket (as the engine books it).
+  void unblock(int r, double t) {
     auto& rs = ranks_[r];
-    if (comm) rs.times.comm_s += t - rs.wait_start;
+    const Task& waited = plans_[std::size_t(r)].tasks[std::size_t(rs.blocked_on)];
+    if (waited.kind == TaskKind::allreduce)
+      rs.times.reduce_s += t - rs.wait_start;
+    else
+      rs.times.comm_s += t - rs.wait_start;
     rs.blocked_on = -1;
     ready_.push({t, r});
   }
@@ -199,28 +215,42 @@ class Sim {
     ready_.push({end, r});
   }
 
-  // Every rank leaves the all-reduce at t.
-  void finish_allreduce(double t) {
+  // The k-th all-reduce bucket is done at t on every rank.
+  void finish_allreduce(int k, double t) {
     for (std::size_t q = 0; q < plans_.size(); ++q) {
-      auto& qs = ranks_[q];
-      scheduler::add_time(qs.times, scheduler::time_bucket(plans_[q].tasks[qs.pc]), t - arrival_[q]);
-      record(int(q), plans_[q].tasks[qs.pc].id, arrival_[q], t);
-      ++qs.pc;
-      unblock(int(q), t, false);
+      const int task = bucket_tasks_[q][std::size_t(k)];
+      Op& op = ranks_[q].ops[std::size_t(task)];
+      op.complete = true;
+      op.complete_s = t;
+      if (ranks_[q].blocked_on == task) unblock(int(q), t);
     }
+  }
+  // Every rank has posted its k-th bucket (the last at t): the ring's transfers start on the
+  // network, sharing it with whatever else is in flight; the bucket is done when the last ends.
+  void start_allreduce(int k, double t) {
+    for (int id : flows_.advance(t)) complete_transfer(id, t);
+    const Task& task = plans_[0].tasks[std::size_t(bucket_tasks_[0][std::size_t(k)])];
+    const auto cost = allreduce_cost(net_, 4.0 * double(task.rows));
+    const auto ring = flows_.start_ring(cost.latency_s, cost.transfer_s, t);
+    for (int id : ring) {
+      if (int(transfer_.size()) <= id) transfer_.resize(std::size_t(id) + 1);
+      transfer_[std::size_t(id)] = {-1 - k, -1, -1, -1};
+    }
+    ring_left_[std::size_t(k)] = int(ring.size());
+    if (ring.empty()) finish_allreduce(k, t);
   }
 
   void complete_transfer(int flow, double t) {
     const auto [s, s_task, q, q_task] = transfer_[flow];
-    if (s < 0) {  // a transfer of the all-reduce's ring
-      if (--ring_left_ == 0) finish_allreduce(t);
+    if (s < 0) {  // a transfer of bucket -1 - s's ring
+      if (--ring_left_[std::size_t(-1 - s)] == 0) finish_allreduce(-1 - s, t);
       return;
     }
     for (auto [r, task] : {std::pair{s, s_task}, std::pair{q, q_task}}) {
       Op& op = ranks_[r].ops[task];
       op.complete = true;
       op.complete_s = t;
-      if (ranks_[r].blocked_on == task) unblock(r, t, true);
+      if (ranks_[r].blocked_on == task) unblock(r, t);
     }
   }
 
@@ -245,9 +275,11 @@ class Sim {
     auto& rs = ranks_[r];
     const auto& tasks = plans_[r].tasks;
     rs.now = t;
-    if (rs.pc == tasks.size()) {  // wait for the rank's unfinished sends
+    if (rs.pc == tasks.size()) {  // wait for the rank's unfinished sends and all-reduce buckets
       for (std::size_t i = 0; i < tasks.size(); ++i)
-        if (tasks[i].kind == TaskKind::send && !rs.ops[i].complete) return block(r, int(i), t);
+        if ((tasks[i].kind == TaskKind::send || tasks[i].kind == TaskKind::allreduce) && rs.ops[i].posted &&
+            !rs.ops[i].complete)
+          return block(r, int(i), t);
       advance_cpus(t);
       cpus_.finish(r);  // shares change from now on
       rs.finished = true;
@@ -277,22 +309,21 @@ class Sim {
         return;
       }
       case TaskKind::allreduce: {
+        // Posted without blocking (the engine's MPI_Iallreduce); whoever depends on it waits.
         if (plans_.size() == 1) break;
-        arrival_[std::size_t(r)] = t;
-        block(r, -2, t);
-        if (++arrived_ < int(plans_.size())) return;
-        arrived_ = 0;
-        // The last rank arrives now (t): the ring's transfers start on the network, sharing it
-        // with whatever is still in flight; the all-reduce ends when the last of them does.
-        for (int id : flows_.advance(t)) complete_transfer(id, t);
-        const auto cost = allreduce_cost(net_, 4.0 * double(task.rows));
-        const auto ring = flows_.start_ring(cost.latency_s, cost.transfer_s, t);
-        for (int id : ring) {
-          if (int(transfer_.size()) <= id) transfer_.resize(std::size_t(id) + 1);
-          transfer_[std::size_t(id)] = {-1, -1, -1, -1};
-        }
-        ring_left_ = int(ring.size());
-        if (ring_left_ == 0) finish_allreduce(t);
+        end = t + profile_.post_s;
+        scheduler::add_time(rs.times, scheduler::time_bucket(task), profile_.post_s);
+        Op& op = rs.ops[std::size_t(task.id)];
+        op.posted = true;
+        op.post_s = t;
+        record(r, task.id, t, end);
+        ++rs.pc;
+        const int k = rs.buckets_posted++;
+        if (std::size_t(k) >= bucket_tasks_[std::size_t(r)].size() ||
+            bucket_tasks_[std::size_t(r)][std::size_t(k)] != task.id)
+          throw std::logic_error("simulator: all-reduce buckets out of order");
+        if (++posted_buckets_[std::size_t(k)] == int(plans_.size())) start_allreduce(k, t);
+        ready_.push({end, r});
         return;
       }
       default: {
@@ -322,9 +353,9 @@ class Sim {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> ready_;
   std::map<Key, std::deque<int>> sends_, recvs_;
   std::vector<std::tuple<int, int, int, int>> transfer_;  // flow -> sender, its task, receiver, its task
-  std::vector<double> arrival_;
-  int arrived_ = 0;
-  int ring_left_ = 0;  // transfers of the running all-reduce not yet complete
+  std::vector<std::vector<int>> bucket_tasks_;            // per rank: its all-reduce task ids, in order
+  std::vector<int> posted_buckets_;                       // per bucket: ranks that have posted it
+  std::vector<int> ring_left_;                            // per bucket: ring transfers not yet complete
   Prediction out_;
 };
 

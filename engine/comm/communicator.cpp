@@ -20,6 +20,7 @@ class SelfCommunicator final : public Communicator {
   void progress() override {}
   void wait_all() override {}
   void allreduce_sum(float*, std::int64_t) override {}
+  int iallreduce_sum(float*, std::int64_t) override { return -1; }
   void allreduce_sum(double*, std::int64_t) override {}
   void allreduce_sum(std::int64_t*, std::int64_t) override {}
   void allreduce_max(double*, std::int64_t) override {}

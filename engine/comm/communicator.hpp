@@ -44,6 +44,9 @@ class Communicator {
   // Completes every outstanding request.
   virtual void wait_all() = 0;
 
+  // Non-blocking in-place sum over all ranks (the gradient buckets): a request for wait / progress
+  // like isend's; data must stay untouched until it completes. -1 (nothing to wait for) on one rank.
+  virtual int iallreduce_sum(float* data, std::int64_t n) = 0;
   // In-place sums / maxima over all ranks.
   virtual void allreduce_sum(float* data, std::int64_t n) = 0;
   virtual void allreduce_sum(double* data, std::int64_t n) = 0;

@@ -49,6 +49,11 @@ class MpiCommunicator final : public Communicator {
     MPI_Irecv(data, count(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &requests_.back());
     return int(requests_.size()) - 1;
   }
+  int iallreduce_sum(float* data, std::int64_t n) override {
+    requests_.push_back(MPI_REQUEST_NULL);
+    MPI_Iallreduce(MPI_IN_PLACE, data, count(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &requests_.back());
+    return int(requests_.size()) - 1;
+  }
   void wait(int request) override { complete(&requests_[std::size_t(request)], "message"); }
   void progress() override {
     if (requests_.empty()) return;

@@ -126,6 +126,26 @@ __global__ void __launch_bounds__(kThreads)
   const std::uint64_t key = quant_row_key(prefix, global_ids ? global_ids[i] : i);
   const std::uint32_t top = (1u << bits) - 1u;
   const std::int64_t groups = (cols + 3) / 4;
+  if (bits == 1) {  // a byte holds two hash groups: one lane per byte
+    for (std::int64_t k = lane; k < row_bytes; k += G) {
+      std::uint32_t byte = 0;
+      for (int half = 0; half < 2; ++half) {
+        const std::int64_t g = 2 * k + half;
+        if (g >= groups) break;
+        const std::uint64_t h = mix64(key ^ std::uint64_t(g));
+        const std::int64_t j0 = 4 * g;
+        const int m = int(cols - j0 < 4 ? cols - j0 : 4);
+        for (int t = 0; t < m; ++t) {
+          const float u = float((h >> (16 * t)) & 0xffffu) * (1.0f / 65536.0f);
+          const float v = (x[j0 + t] - rlo) * inv + u;
+          const std::uint32_t c = std::uint32_t(v);
+          byte |= (c > top ? top : c) << (4 * half + t);
+        }
+      }
+      payload[k] = std::uint8_t(byte);
+    }
+    return;
+  }
   for (std::int64_t g = lane; g < groups; g += G) {
     const std::uint64_t h = mix64(key ^ std::uint64_t(g));
     const std::int64_t j0 = 4 * g;

@@ -120,18 +120,23 @@ class State {
   NcclComm* nccl() const { return nccl_.get(); }
   void use_nccl(std::unique_ptr<NcclComm> c) { nccl_ = std::move(c); }
 
-  // The gradient all-reduce (every parameter in one message): NCCL on the device buffer, or MPI
-  // through pinned host memory.
-  void allreduce_grads(Communicator& comm) {
+  // The all-reduce of one gradient bucket (parameters [first, end), consecutive in the device
+  // buffer): NCCL on the device buffer, or MPI through pinned host memory. In stream order, so a
+  // bucket is reduced where the plan posts it (the CPU engine overlaps it with backward; here it is
+  // not overlapped yet).
+  void allreduce_grads(Communicator& comm, int first, int end) {
+    const std::int64_t begin = offset_[std::size_t(first)];
+    std::int64_t n = 0;
+    for (int q = first; q < end; ++q) n += std::int64_t(in_.params[std::size_t(q)]->grad.data.size());
     if (nccl_) {
-      nccl_->allreduce_sum(grads_.as<float>(), elements_, stream());
+      nccl_->allreduce_sum(grads_.as<float>() + begin, n, stream());
       return;
     }
-    const std::size_t bytes = std::size_t(elements_) * sizeof(float);
-    copy_to_host_async(grads_host_.get(), grads_.get(), bytes, stream());
+    const std::size_t bytes = std::size_t(n) * sizeof(float);
+    copy_to_host_async(grads_host_.as<float>() + begin, grads_.as<float>() + begin, bytes, stream());
     compute_.synchronize();
-    comm.allreduce_sum(grads_host_.as<float>(), elements_);
-    copy_to_device_async(grads_.get(), grads_host_.get(), bytes, stream());
+    comm.allreduce_sum(grads_host_.as<float>() + begin, n);
+    copy_to_device_async(grads_.as<float>() + begin, grads_host_.as<float>() + begin, bytes, stream());
   }
   // Checkpoints: the moments and store contents, copied to / from the host.
   AdamState optimizer_state() {
@@ -495,7 +500,7 @@ class CudaExecutor : public Executor, private StepHooks {
         break;
       }
       case TaskKind::allreduce:
-        if (comm_.size() > 1 || st_.nccl()) st_.allreduce_grads(comm_);
+        if (comm_.size() > 1 || st_.nccl()) st_.allreduce_grads(comm_, t.param_begin, t.param_end);
         break;
       case TaskKind::optimizer:
         if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");

@@ -36,7 +36,8 @@ std::vector<T> download(const cuda::DeviceBuffer& b, std::size_t n) {
 
 TEST_CASE("GPU encode equals the CPU reference byte for byte", "[cuda][codec]") {
   using scheduler::Width;
-  for (Width bits : {Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16(), Width::fp32()})
+  for (Width bits : {Width::quant(1), Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16(),
+                     Width::fp32()})
     for (std::int64_t cols : {1, 3, 4, 5, 17, 64, 255, 256, 1000, 4099}) {
       CAPTURE(bits, cols);
       const std::int64_t rows = 97, src_rows = 150;

@@ -78,7 +78,7 @@ TEST_CASE("evaluate: variance and round time follow the model", "[assignment]") 
       solve_greedy(AssignmentProblem{p.groups, p.channels, 1.5, {Width::quant(2), Width::quant(4), Width::quant(8)}}));
   // Only quantized widths can be assigned.
   CHECK_THROWS_WITH(solve_greedy(AssignmentProblem{p.groups, p.channels, 0.5, {Width::quant(2), Width::fp16()}}),
-                    Catch::Contains("fp16 is not 2, 4 or 8"));
+                    Catch::Contains("fp16 is not 1, 2, 4 or 8"));
 }
 
 TEST_CASE("channel layouts: sorted by weighted variance, grouped, round-trip through serialisation", "[assignment]") {
@@ -126,4 +126,48 @@ TEST_CASE("a fixed time scale makes the choice follow the link; the round's own 
   const auto a_slow = solve_greedy(slow), a_fast = solve_greedy(fast);
   CHECK(bytes(fast, a_fast) > bytes(slow, a_slow));
   CHECK(solve_milp(fast, 5.0).objective <= a_fast.objective + 1e-12);
+}
+
+TEST_CASE("1-bit codes among the choices: exact MILP, the all-1-bit extreme, --widths", "[assignment]") {
+  const std::vector<Width> four = {Width::quant(1), Width::quant(2), Width::quant(4), Width::quant(8)};
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    auto p = random_problem(seed, 2, 6, 0.3);
+    p.widths = four;
+    const auto exact = brute_force(p);
+    const auto milp = solve_milp(p, 10.0);
+    CAPTURE(seed);
+    CHECK(milp.objective == Approx(exact.objective).epsilon(1e-9));
+    CHECK(solve_greedy(p).objective >= milp.objective - 1e-12);
+  }
+  auto p = random_problem(77, 2, 20, 0.0);
+  p.widths = four;
+  const double fastest = evaluate(p, std::vector<Width>(p.groups.size(), Width::quant(1))).round_s;
+  CHECK(solve_milp(p, 5.0).round_s == Approx(fastest));
+  // V(1) = S cols / 4: nine times V(2) = S cols / 36.
+  AssignmentProblem one;
+  one.channels = {{0, 1e-6}};
+  one.groups = {{0, 10, 4, 9.0}};
+  one.widths = four;
+  CHECK(evaluate(one, {Width::quant(1)}).variance == Approx(9.0));
+  CHECK(evaluate(one, {Width::quant(1)}).round_s == Approx(1e-6 * 10 * (1 + 8)));
+
+  CHECK(parse_widths("8,1,4,2") == four);
+  CHECK(widths_name(parse_widths("4,2")) == "2,4");
+  CHECK_THROWS_WITH(parse_widths("1,3"), Catch::Contains("'3' is not a quantized width"));
+  CHECK_THROWS_WITH(parse_widths("2,fp16"), Catch::Contains("'fp16'"));
+  CHECK_THROWS_WITH(parse_widths("2,2"), Catch::Contains("given twice"));
+  CHECK_THROWS_WITH(parse_widths(""), Catch::Contains("no width"));
+  // The assigner picks from the configured widths only.
+  std::vector<ChannelStats> channels;
+  channels.push_back({{0, Direction::forward, 0, 1}, 64, std::vector<double>(40, 1.0)});
+  const std::vector<std::vector<ChannelCost>> costs = {{{0, 0}, {1e-5, 1e-7}}, {{1e-5, 1e-7}, {0, 0}}};
+  AssignConfig config;
+  config.group_size = 4;
+  config.lambda = 0.05;  // time dominates: the narrowest width allowed
+  config.widths = {Width::quant(1), Width::quant(2)};
+  AssignReport report;
+  const auto a = assign_bits(channels, costs, config, &report);
+  CHECK(report.rows_at_bits.count(Width::quant(1)) == 1);
+  for (const auto& [key, layout] : a)
+    for (Width w : layout.group_widths) CHECK((w == Width::quant(1) || w == Width::quant(2)));
 }

@@ -52,6 +52,10 @@ TEST_CASE("message sizes are exact", "[codec]") {
   CHECK(message_bytes(10, 7, Width::quant(4)) == 10 * (8 + 4));  // 28 bits -> 4 bytes
   CHECK(message_bytes(10, 7, Width::quant(2)) == 10 * (8 + 2));  // 14 bits -> 2 bytes
   CHECK(scheduler::meta_bytes(10, Width::quant(2)) == 80);
+  CHECK(message_bytes(10, 7, Width::quant(1)) == 10 * (8 + 1));     // 7 bits -> 1 byte
+  CHECK(message_bytes(10, 17, Width::quant(1)) == 10 * (8 + 3));    // 17 bits -> 3 bytes
+  CHECK(message_bytes(10, 256, Width::quant(1)) == 10 * (8 + 32));  // 8 values a byte
+  CHECK(scheduler::parse_width("1") == Width::quant(1));
   CHECK(scheduler::meta_bytes(10, Width::fp16()) == 0);
   CHECK(message_bytes(10, 7, Width::bf16()) == 140);
   CHECK(scheduler::meta_bytes(10, Width::bf16()) == 0);
@@ -74,6 +78,10 @@ TEST_CASE("wire widths: codes, predicates, order", "[codec]") {
   CHECK(Width::bf16().half());
   CHECK_FALSE(Width::quant(8).half());
   CHECK(Width::quant(2).quantized());
+  CHECK(Width::quant(1).quantized());
+  CHECK(Width::quant(1).valid());
+  CHECK(Width::quant(1).element_bits() == 1);
+  CHECK(Width::quant(1) < Width::quant(2));
   CHECK_FALSE(Width::fp16().quantized());
   CHECK_FALSE(Width::mixed().valid());
   CHECK_FALSE(Width::quant(3).valid());
@@ -84,8 +92,9 @@ TEST_CASE("wire widths: codes, predicates, order", "[codec]") {
 
 TEST_CASE("fast codec equals the reference bit for bit", "[codec]") {
   const QuantKey key{5, 3, 1, 1};
-  for (Width bits : {Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16(), Width::fp32()})
-    for (std::int64_t cols : {1, 3, 4, 5, 17, 64, 255}) {
+  for (Width bits : {Width::quant(1), Width::quant(2), Width::quant(4), Width::quant(8), Width::fp16(), Width::bf16(),
+                     Width::fp32()})
+    for (std::int64_t cols : {1, 3, 4, 5, 7, 8, 9, 17, 64, 255}) {
       CAPTURE(bits, cols);
       const std::int64_t rows = 37;
       auto x = random_rows(rows * cols, std::uint64_t(cols));
@@ -104,7 +113,7 @@ TEST_CASE("fast codec equals the reference bit for bit", "[codec]") {
 
 TEST_CASE("values on the grid round-trip exactly; the top code never overflows", "[codec]") {
   const QuantKey key{1, 1, 0, 0};
-  for (Width width : {Width::quant(2), Width::quant(4), Width::quant(8)}) {
+  for (Width width : {Width::quant(1), Width::quant(2), Width::quant(4), Width::quant(8)}) {
     const int bits = width.element_bits(), levels = (1 << bits) - 1;
     // lo = -2, scale = 0.5: every grid value lo + k * scale is exact in fp32.
     std::vector<float> x;
@@ -124,7 +133,7 @@ TEST_CASE("values on the grid round-trip exactly; the top code never overflows",
 TEST_CASE("stochastic rounding is unbiased with the predicted variance", "[codec]") {
   const std::int64_t cols = 64, trials = 4000;
   const auto x = random_rows(cols, 99);
-  for (Width width : {Width::quant(2), Width::quant(4), Width::quant(8)}) {
+  for (Width width : {Width::quant(1), Width::quant(2), Width::quant(4), Width::quant(8)}) {
     const int bits = width.element_bits();
     std::vector<double> mean(cols, 0.0), sq(cols, 0.0);
     for (std::int64_t t = 0; t < trials; ++t) {

@@ -78,8 +78,10 @@ TEST_CASE("vanilla plan of a hand-made partition, task by task", "[plan]") {
       {TaskKind::send, "L0 bwd send->1", {30}, 2, 2, 0, 16, 1},
       {TaskKind::unpack, "L0 bwd unpack<-1", {28, 29}, 2, 2, 0, 16, 1},
       {TaskKind::gemm, "L0 bwd dW=X^T*G", {32, 28}, 4, 2, 0, 0, -1},
-      {TaskKind::allreduce, "all-reduce gradients", {17, 18, 27, 33}, 19, 0, 0, 76, -1},
-      {TaskKind::optimizer, "optimizer step", {34}, 19, 0, 0, 0, -1},
+      // --allreduce after: one bucket per layer (its weight and bias), last layer first.
+      {TaskKind::allreduce, "L1 bwd all-reduce gradients", {17, 18}, 9, 0, 0, 36, -1},
+      {TaskKind::allreduce, "L0 bwd all-reduce gradients", {27, 33}, 10, 0, 0, 40, -1},
+      {TaskKind::optimizer, "optimizer step", {34, 35}, 19, 0, 0, 0, -1},
   };
   const auto& tasks = plans[0].tasks;
   REQUIRE(tasks.size() == want.size());
@@ -242,6 +244,45 @@ TEST_CASE("invalid plans are rejected with a clear message", "[plan]") {
     auto broken = plans[0];
     broken.tasks[3].deps.push_back(999);
     CHECK_THROWS_WITH(validate(broken), Catch::Contains("task 3") && Catch::Contains("missing task 999"));
+  }
+  SECTION("a parameter in no all-reduce bucket, and an optimizer that does not wait") {
+    auto broken = plans[0];
+    for (auto& t : broken.tasks)
+      if (t.kind == TaskKind::allreduce && t.layer == 0) t.param_end -= 1;  // layer 0's bias left out
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("parameter layer0.bias is in 0 all-reduce buckets"));
+    broken = plans[0];
+    broken.tasks.back().deps.pop_back();
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("does not wait for all-reduce task 35"));
+  }
+}
+
+TEST_CASE("overlapped all-reduce: each layer's bucket right after its gradients; the same buckets", "[plan]") {
+  PeerOptions overlap;
+  overlap.overlap_allreduce = true;
+  const auto after = build_plans(six_nodes(), small_gcn(), Strategy::vanilla, true);
+  const auto early = build_plans(six_nodes(), small_gcn(), Strategy::vanilla, true, Width::fp32(), nullptr, overlap);
+  validate(early);
+  for (int r = 0; r < 2; ++r) {
+    std::vector<const Task*> a, e;
+    for (const auto& t : after[std::size_t(r)].tasks)
+      if (t.kind == TaskKind::allreduce) a.push_back(&t);
+    for (const auto& t : early[std::size_t(r)].tasks)
+      if (t.kind == TaskKind::allreduce) e.push_back(&t);
+    REQUIRE(a.size() == 2);
+    REQUIRE(e.size() == 2);
+    for (std::size_t b = 0; b < 2; ++b) {  // same buckets, same order, same gradient tasks waited for
+      CHECK(a[b]->param_begin == e[b]->param_begin);
+      CHECK(a[b]->param_end == e[b]->param_end);
+      CHECK(a[b]->rows == e[b]->rows);
+      CHECK(a[b]->deps == e[b]->deps);
+    }
+    // Layer 1's bucket is posted before layer 0's backward work; after the whole pass otherwise.
+    const auto& et = early[std::size_t(r)].tasks;
+    int later_compute = 0;
+    for (std::size_t i = std::size_t(e[0]->id) + 1; i < et.size(); ++i)
+      if (et[i].lane == Lane::compute && et[i].layer == 0) ++later_compute;
+    CHECK(later_compute > 0);
+    CHECK(a[0]->id == int(after[std::size_t(r)].tasks.size()) - 3);
   }
 }
 

@@ -149,8 +149,9 @@ TEST_CASE("simulator: the all-reduce starts when the last rank arrives", "[simul
   const auto p = golden_profile(1e-4, 1e-6);
   PlanBuilder r0(0, 2), r1(1, 2);
   r0.compute(3);
-  r0.add(TaskKind::allreduce, {}, 500);  // 500 floats = 2000 bytes per rank
-  r1.add(TaskKind::allreduce, {}, 500);
+  // 500 floats = 2000 bytes per rank; posted, then the optimizer (a 0 ms task) waits for it.
+  r0.compute(0, {r0.add(TaskKind::allreduce, {}, 500)});
+  r1.compute(0, {r1.add(TaskKind::allreduce, {}, 500)});
   const auto pred = simulate({r0.plan, r1.plan}, p, net_of(p, 2, "flat"));
   // Ring over 2 ranks: 2 steps of alpha + (2000 / 2) bytes * beta = 2 * (0.1 + 1) ms.
   const double ring = 2 * (1e-4 + 1000 * 1e-6);
@@ -170,9 +171,9 @@ TEST_CASE("simulator: an all-reduce shares the medium with a message still in fl
   CHECK(allreduce_seconds(net, 2000) == Approx(4e-3));
   PlanBuilder r0(0, 2), r1(1, 2);
   r0.add(TaskKind::send, {}, 0, 1, 4000);
-  r0.add(TaskKind::allreduce, {}, 500);
+  r0.compute(0, {r0.add(TaskKind::allreduce, {}, 500)});
   r1.add(TaskKind::recv, {}, 0, 0, 4000);
-  r1.add(TaskKind::allreduce, {}, 500);
+  r1.compute(0, {r1.add(TaskKind::allreduce, {}, 500)});
   const auto pred = simulate({r0.plan, r1.plan}, p, net);
   CHECK(pred.ranks[0].reduce_s == Approx(6e-3));
   CHECK(pred.ranks[1].reduce_s == Approx(6e-3));
@@ -182,7 +183,30 @@ TEST_CASE("simulator: an all-reduce shares the medium with a message still in fl
   PlanBuilder a0(0, 2), a1(1, 2);
   a0.add(TaskKind::allreduce, {}, 500);
   a1.add(TaskKind::allreduce, {}, 500);
-  CHECK(simulate({a0.plan, a1.plan}, p, net).epoch_s == Approx(4e-3));
+  CHECK(simulate({a0.plan, a1.plan}, p, net).epoch_s == Approx(4e-3));  // the end of a step waits for it too
+}
+
+TEST_CASE("simulator: gradient buckets overlap the compute posted after them", "[simulator]") {
+  // 1 MB/s per port, no latency: a bucket of 2000 bytes per rank takes 2 ms on 2 ranks (flat ring).
+  const auto p = golden_profile(0, 1e-6);
+  const auto net = net_of(p, 2, "flat");
+  auto plan = [](int rank, bool overlap) {
+    PlanBuilder b(rank, 2);
+    std::vector<int> buckets;
+    b.compute(3);                                                          // layer 1's backward
+    if (overlap) buckets.push_back(b.add(TaskKind::allreduce, {0}, 500));  // its bucket, at once
+    const int l0 = b.compute(3);                                           // layer 0's backward
+    if (!overlap) buckets.push_back(b.add(TaskKind::allreduce, {0}, 500));
+    buckets.push_back(b.add(TaskKind::allreduce, {l0}, 500));
+    b.compute(0, buckets);  // the optimizer
+    return b.plan;
+  };
+  const auto after = simulate({plan(0, false), plan(1, false)}, p, net);
+  const auto overlap = simulate({plan(0, true), plan(1, true)}, p, net);
+  CHECK(after.epoch_s == Approx(6e-3 + 4e-3));    // two buckets after the compute: 2 x 2 ms (sharing the ports)
+  CHECK(overlap.epoch_s == Approx(6e-3 + 2e-3));  // the first bucket hidden behind layer 0's 3 ms
+  CHECK(after.reduce_s == Approx(4e-3));
+  CHECK(overlap.reduce_s == Approx(2e-3));
 }
 
 TEST_CASE("simulator: the scheduler's plans", "[simulator]") {
