@@ -63,13 +63,16 @@ def main():
                                "--partition", s["partition"], "--partition-seed", str(s["partition_seed"]),
                                "--parts", str(run["ranks"]), "--profile", a.profile, "--link", sim_link,
                                "--metrics", out] + topology
+                        # Runs before per-layer buckets reduced every gradient after backward.
+                        cmd += ["--allreduce", s.get("allreduce", "after")]
                         r = subprocess.run(cmd, capture_output=True, text=True)
                         if r.returncode != 0:
                             sys.exit(f"simulate failed for {folder}/{name}: {r.stderr.strip()}")
                         with open(out) as f:
                             summary = [json.loads(line) for line in f][-1]
                         pred = summary["predicted_epoch_s"]
-                        rows.append((s["dataset"], run["ranks"], link, s["mode"], s["bits"], m["epoch_s"], pred,
+                        mode = s["mode"] + (" (all-reduce after)" if s.get("allreduce") == "after" else "")
+                        rows.append((s["dataset"], run["ranks"], link, mode, s["bits"], m["epoch_s"], pred,
                                      100 * (pred - m["epoch_s"]) / m["epoch_s"]))
     if not rows:
         sys.exit("no measured runs found")
