@@ -240,7 +240,7 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
 // Options shared by train and plan.
 void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& model, std::string& mode,
                        std::string& partition, std::string& bits, std::string& assign, std::string& widths,
-                       std::string& allreduce, bool need_dataset = true) {
+                       std::string& allreduce, std::string& stale_bound, bool need_dataset = true) {
   auto* dataset = cmd->add_option("--dataset", tc.dataset, "registered name, .npz, OGB folder, or sbm:/rmat: spec");
   if (need_dataset) dataset->required();
   cmd->add_option("--model", model, "gcn or sage")->capture_default_str();
@@ -259,6 +259,13 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
                 "overlaps compute (modes vanilla, quant)");
   cmd->add_option("--stale-momentum", tc.peers.stale_momentum,
                   "with --stale: smoothing of the stale rows, store = g * store + (1 - g) * received, g in [0, 1)")
+      ->capture_default_str();
+  cmd->add_option("--stale-bound", stale_bound,
+                  "with --stale: a synchronous (fresh) exchange at least every K epochs (K >= 1), or auto: after "
+                  "any epoch whose stale rows drifted more than --stale-drift from the stored ones");
+  cmd->add_option("--stale-drift", tc.stale_drift,
+                  "with --stale-bound auto: relative drift sqrt(sum |received - stored|^2 / sum |stored|^2) that "
+                  "triggers a fresh epoch")
       ->capture_default_str();
   cmd->add_option("--boundary-rate", tc.peers.boundary_rate,
                   "boundary node sampling (BNS-GCN): fraction p in (0, 1] of boundary nodes exchanged per epoch")
@@ -306,6 +313,7 @@ struct Options {
   std::string bits, assign = "adaptive";  // bits empty: the mode's default
   std::string widths = "2,4,8";           // --widths
   std::string allreduce = "overlap";      // --allreduce
+  std::string stale_bound;                // --stale-bound: "", K or auto
   int pl_parts = 2, pl_rank = 0;          // plan
   bool pl_eval = false;
   std::string pl_dump = "table";
@@ -343,7 +351,7 @@ void add_data_commands(CLI::App& app, Options& o) {
 
 void add_plan_command(CLI::App& app, Options& o) {
   auto* pl = app.add_subcommand("plan", "print the epoch plan the scheduler builds for one rank");
-  add_model_options(pl, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce);
+  add_model_options(pl, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, o.stale_bound);
   pl->add_option("--parts", o.pl_parts, "number of ranks")->capture_default_str();
   pl->add_option("--rank", o.pl_rank, "which rank's plan")->capture_default_str();
   pl->add_flag("--eval", o.pl_eval, "the evaluation pass instead of the training step");
@@ -353,7 +361,8 @@ void add_plan_command(CLI::App& app, Options& o) {
 void add_train_command(CLI::App& app, Options& o) {
   auto& tc = o.tc;
   auto* tr = app.add_subcommand("train", "train a GNN (one process, or one rank per process under mpirun)");
-  add_model_options(tr, tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, false);
+  add_model_options(tr, tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, o.stale_bound,
+                    false);
   tr->add_option("--partitions", tc.partitions,
                  "instead of --dataset: a partition folder (adaqp partition --out); rank r reads only its part");
   tr->add_option("--epochs", tc.epochs, "training epochs")->capture_default_str();
@@ -390,7 +399,8 @@ void add_train_command(CLI::App& app, Options& o) {
 void add_simulator_commands(CLI::App& app, Options& o) {
   auto& so = o.so;
   auto* sim = app.add_subcommand("simulate", "predict the epoch time of a training configuration on cost models");
-  add_model_options(sim, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, false);
+  add_model_options(sim, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, o.stale_bound,
+                    false);
   sim->add_option("--parts", so.parts, "number of ranks")->capture_default_str();
   sim->add_option("--profile", so.profile, "calibration profile (adaqp calibrate; profiles/)")->required();
   sim->add_option("--topology", so.topology, "flat, shared or nodes=NxG (default: flat; shared with --link RATE)");
@@ -453,6 +463,26 @@ void resolve_train_config(Options& o) {
   if (o.allreduce != "after" && o.allreduce != "overlap")
     throw Error("--allreduce '" + o.allreduce + "': allowed after, overlap");
   tc.peers.overlap_allreduce = o.allreduce == "overlap";
+  if (!o.stale_bound.empty()) {
+    if (!tc.peers.stale) throw Error("--stale-bound " + o.stale_bound + " needs --stale");
+    if (o.stale_bound == "auto") {
+      tc.stale_auto = true;
+    } else {
+      std::size_t used = 0;
+      long long k = 0;
+      try {
+        k = std::stoll(o.stale_bound, &used);
+      } catch (const std::exception&) {
+      }
+      if (used != o.stale_bound.size() || k < 1)
+        throw Error("--stale-bound '" + o.stale_bound + "': an integer >= 1 (epochs) or auto");
+      tc.stale_bound = k;
+    }
+  }
+  if (!(tc.stale_drift > 0)) throw Error("--stale-drift " + std::to_string(tc.stale_drift) + ": must be > 0");
+  if (tc.stale_auto && tc.backend != "cpu")
+    throw Error("--stale-bound auto: the stale rows' drift is measured by the cpu backend only (--backend " +
+                tc.backend + "); give a number of epochs");
   tc.assign.widths = scheduler::parse_widths(o.widths);
   if (!tc.adaptive && tc.assign.widths != scheduler::AssignConfig{}.widths)
     throw Error("--widths " + o.widths + ": the widths the adaptive assigner chooses from; give --bits adaptive");

@@ -183,7 +183,10 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
   quant_by_layer_.clear();
   args_ = {&params, adam, &x, key, loss};
   sparse_input_ = nullptr;
-  const StepTimes times = driver_.run(*this, trace_);
+  drift_sq_ = norm_sq_ = 0;
+  StepTimes times = driver_.run(*this, trace_);
+  times.stale_drift_sq = drift_sq_;
+  times.stale_norm_sq = norm_sq_;
   args_ = {};
   return times;
 }
@@ -365,7 +368,9 @@ void PlanExecutor::run_unpack(const Task& t) {
   float* dst = rows_ptr(t.dst, params, x, &ldc);
   const auto& rows = task_rows_[t.id];
   const std::uint8_t* in = messages_[t.message].data();
-  const bool plain = t.scale == 1 && t.smoothing == 0;
+  // Into a stale store: also measure how far the received rows are from the stored ones.
+  const bool store = t.dst.kind == Operand::buffer && plan_.buffers[std::size_t(t.dst.id)].persistent && !t.accumulate;
+  const bool plain = t.scale == 1 && t.smoothing == 0 && !store;
   if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
   std::int64_t at = 0;
   for (const auto& [count, width] : message_groups(t)) {
@@ -378,16 +383,26 @@ void PlanExecutor::run_unpack(const Task& t) {
   }
   if (!plain) {  // dst = s dst + (1 - s) scale m, or dst += scale m
     const float s = float(t.smoothing), f = float((1.0 - t.smoothing) * t.scale);
-#pragma omp parallel for schedule(static)
+    const double scale = t.scale;
+    double drift = 0, norm = 0;
+#pragma omp parallel for schedule(static) reduction(+ : drift, norm)
     for (std::int64_t r = 0; r < t.rows; ++r) {
       float* y = dst + std::int64_t(rows[std::size_t(r)]) * ldc;
       const float* m = scratch_.data() + r * t.cols;
+      if (store)
+        for (std::int64_t j = 0; j < t.cols; ++j) {
+          const double d = scale * m[j] - y[j];
+          drift += d * d;
+          norm += double(y[j]) * y[j];
+        }
       if (t.accumulate) {
         for (std::int64_t j = 0; j < t.cols; ++j) y[j] += f * m[j];
       } else {
         for (std::int64_t j = 0; j < t.cols; ++j) y[j] = s * y[j] + f * m[j];
       }
     }
+    drift_sq_ += drift;
+    norm_sq_ += norm;
   }
 }
 

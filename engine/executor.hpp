@@ -39,6 +39,9 @@ struct StepTimes {
   std::int64_t bytes_sent = 0;
   std::int64_t bytes_meta = 0;
   double loss = 0;  // this rank's share of the loss (sum over its training rows / normaliser)
+  // Stale stores (the CPU backend measures them): over the rows received into a store this step,
+  // the sum of |received - stored|^2 and of |stored|^2 (the stored values being last epoch's).
+  double stale_drift_sq = 0, stale_norm_sq = 0;
 };
 
 // Quantization error of one run's packs (collected on request): measured squared error of the
@@ -239,6 +242,7 @@ class PlanExecutor : public Executor, private StepHooks {
   QuantStats quant_stats_;
   std::map<std::pair<int, int>, QuantStats> quant_by_layer_;
   std::vector<float> scratch_;
+  double drift_sq_ = 0, norm_sq_ = 0;      // this run's stale-store drift (StepTimes)
   std::vector<float> flat_grads_;          // every parameter gradient, in plan order (the buckets' storage)
   std::vector<std::int64_t> grad_offset_;  // per parameter: its first element in flat_grads_
   StepDriver driver_;

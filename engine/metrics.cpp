@@ -86,6 +86,10 @@ nlohmann::json to_json(const EpochMetrics& m) {
   }
   if (!m.evaluated)
     for (const char* key : {"train_acc", "val_acc", "test_acc", "eval_s"}) j[key] = nullptr;
+  if (m.stale) {
+    j["fresh"] = m.fresh;
+    j["stale_drift"] = std::isfinite(m.stale_drift) ? nlohmann::json(m.stale_drift) : nlohmann::json(nullptr);
+  }
   if (m.assignment.present) {
     const auto& a = m.assignment;
     nlohmann::json hist = nlohmann::json::object();

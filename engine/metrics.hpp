@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -63,6 +64,11 @@ struct EpochMetrics {
   std::vector<ExchangeBytes> bytes_by_layer;     // bytes_sent split by layer and direction
   AssignmentRecord assignment;                   // present after a re-assignment
   std::vector<QuantLayerRecord> quant_by_layer;  // on epochs with collected statistics (quantized runs)
+  // Stale pipelining only (stale = true): whether this epoch exchanged synchronously (the first, and
+  // those --stale-bound forces), and the relative drift of the rows received into the stale stores,
+  // sqrt(sum |received - stored|^2 / sum |stored|^2) over all ranks (NaN where not measured).
+  bool stale = false, fresh = false;
+  double stale_drift = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Summary {

@@ -90,6 +90,8 @@ nlohmann::json run_record(const TrainConfig& c, const graph::DatasetInfo& d, int
                {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.width)},
                {"stale", c.peers.stale},
                {"stale_momentum", c.peers.stale_momentum},
+               {"stale_bound", c.stale_auto ? nlohmann::json("auto") : nlohmann::json(c.stale_bound)},
+               {"stale_drift", c.stale_drift},
                {"boundary_rate", c.peers.boundary_rate},
                {"strategy", scheduler::strategy_name(c.mode, c.peers)},
                {"assign", scheduler::to_string(c.assign.scheme)},
@@ -553,9 +555,13 @@ class TrainingRun {
     const bool quantized_run =
         ranks_ > 1 && scheduler::quantizes(config_.mode) && (config_.adaptive || config_.width.quantized());
     const bool stats = reassign || (quantized_run && epoch == config_.epochs);
-    trainer_->collect_stats(stats);
     if (epoch == 2) start_trace();
-    Executor& step_exec = epoch == 1 && first_ ? *first_ : *trainer_;
+    // Stale pipelining: the synchronous plan on the first epoch and wherever the bound asks.
+    const bool fresh = first_ && (epoch == 1 || (config_.stale_bound > 0 && (epoch - 1) % config_.stale_bound == 0) ||
+                                  (config_.stale_auto && last_drift_ > config_.stale_drift));
+    Executor& step_exec = fresh ? *first_ : *trainer_;
+    step_exec.collect_stats(stats);
+    ran_ = &step_exec;
     if (config_.peers.sampled())
       step_exec.set_boundary_sample(
           scheduler::sample_boundary(part_, config_.peers.boundary_rate, config_.seed, epoch));
@@ -565,6 +571,16 @@ class TrainingRun {
     StepTimes eval;
     if (evaluate) eval = evaluator_->run(params_, nullptr, xs_, nullptr, nullptr);
     EpochMetrics m = reduce_epoch(epoch, step, eval, evaluate);
+    if (first_) {
+      double drift[2] = {step.stale_drift_sq, step.stale_norm_sq};
+      comm_.allreduce_sum(drift, 2);
+      m.stale = true;
+      m.fresh = fresh;
+      // Fresh epochs overwrite the stores with rows of the same epoch: their drift is not staleness.
+      m.stale_drift =
+          !fresh && drift[1] > 0 ? std::sqrt(drift[0] / drift[1]) : std::numeric_limits<double>::quiet_NaN();
+      last_drift_ = fresh ? 0.0 : m.stale_drift;
+    }
     if (stats) m.quant_by_layer = quant_by_layer();
     if (reassign) {
       m.assignment = reassign_widths(m.compute_s);
@@ -619,7 +635,7 @@ class TrainingRun {
   std::vector<QuantLayerRecord> quant_by_layer() {
     const int L = config_.model.layers;
     std::vector<double> flat(std::size_t(L) * 2 * 4, 0.0);
-    for (const auto& [key, q] : trainer_->quant_stats_by_layer()) {
+    for (const auto& [key, q] : ran_->quant_stats_by_layer()) {
       if (key.first < 0 || key.first >= L) continue;
       double* f = flat.data() + (std::size_t(key.first) * 2 + std::size_t(key.second)) * 4;
       f[0] += q.error_sq, f[1] += q.model_sq, f[2] += q.bound_sq, f[3] += double(q.elements);
@@ -638,7 +654,7 @@ class TrainingRun {
   AssignmentRecord reassign_widths(double compute_s) {
     AssignmentRecord a;
     a.present = true;
-    const QuantStats& q = trainer_->quant_stats();
+    const QuantStats& q = ran_->quant_stats();
     double qs[2] = {q.error_sq, q.bound_sq};
     std::int64_t qe[1] = {q.elements};
     comm_.allreduce_sum(qs, 2);
@@ -647,7 +663,7 @@ class TrainingRun {
     a.quant_bound_sq = qs[1];
     a.quant_elements = qe[0];
     const double scale = assign_time_scale(config_.assign_time, compute_s, config_.model.layers);
-    use_assignment(reassign_bits(*trainer_, part_, agg_, costs_, config_, scale, comm_, &a));
+    use_assignment(reassign_bits(*ran_, part_, agg_, costs_, config_, scale, comm_, &a));
     return a;
   }
   void use_assignment(const scheduler::BitAssignment& assignment) {
@@ -749,6 +765,8 @@ class TrainingRun {
   const bool adaptive_;  // widths re-assigned every assign_period epochs
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Executor> trainer_, evaluator_, first_;
+  Executor* ran_ = nullptr;  // the executor of this epoch's step (trainer_, or first_ on fresh epochs)
+  double last_drift_ = 0;    // stale-store drift of the last epoch (0 after a fresh one)
   std::vector<std::vector<scheduler::ChannelCost>> costs_;  // adaptive: every link, probed once
   std::optional<scheduler::BitAssignment> assignment_;      // the widths in use (adaptive)
   std::vector<ExchangeBytes> bytes_by_layer_;               // fixed by the plans

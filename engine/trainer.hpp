@@ -46,6 +46,12 @@ struct TrainConfig {
   scheduler::AssignConfig assign;
   scheduler::PeerOptions peers;     // stale pipelining / boundary sampling (scheduler/peers.hpp)
   std::int64_t assign_period = 50;  // epochs between re-assignments
+  // Bounded staleness (with peers.stale): a synchronous ("fresh") exchange at least every
+  // stale_bound epochs (0: only the first epoch), and with stale_auto also after any epoch whose
+  // stale-store drift (EpochMetrics::stale_drift) exceeded stale_drift (Sylvie's adaptor).
+  std::int64_t stale_bound = 0;
+  bool stale_auto = false;
+  double stale_drift = 0.2;
   // How the assigner normalises a round's time (scheduler/bit_assignment.hpp): "range" (the round's
   // own time at the widest width), "compute" (the round's share of the measured compute time of
   // the epoch before: compute_s / (2 layers)) or a number of seconds.

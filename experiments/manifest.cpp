@@ -108,6 +108,17 @@ const std::map<std::string, Check>& checks() {
          return "distinct quantized widths, increasing, comma-separated (e.g. 1,2,4,8)";
        }},
       {"stale", one_of({"false", "true"})},
+      {"stale_bound",
+       [](const std::string& v) -> std::string {
+         if (v == "none" || v == "auto") return "";
+         try {
+           std::size_t used = 0;
+           if (std::stoll(v, &used) >= 1 && used == v.size()) return "";
+         } catch (const std::exception&) {
+         }
+         return "none, auto or an integer >= 1 (epochs)";
+       }},
+      {"allreduce", one_of({"overlap", "after"})},
       {"stale_momentum", real(0, 1, true, "a number in [0, 1)")},
       {"boundary_rate",
        [](const std::string& v) -> std::string {
@@ -215,6 +226,8 @@ const std::map<std::string, std::string>& axis_defaults() {
       {"link_model", "probe"},
       {"assign_time", "range"},
       {"widths", "2,4,8"},
+      {"stale_bound", "none"},
+      {"allreduce", "overlap"},
   };
   return d;
 }
@@ -296,8 +309,9 @@ double link_rate_gbps(const std::string& link) {
 }
 
 std::vector<Point> expand(const Manifest& m) {
-  static const std::set<std::string> kLaterKeys = {"stale",      "stale_momentum", "boundary_rate", "split",
-                                                   "split_seed", "link_model",     "assign_time",   "widths"};
+  static const std::set<std::string> kLaterKeys = {"stale",       "stale_momentum", "boundary_rate", "split",
+                                                   "split_seed",  "link_model",     "assign_time",   "widths",
+                                                   "stale_bound", "allreduce"};
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;
   for (const auto& [key, def] : axis_defaults()) {
     const auto it = m.axes.find(key);
@@ -315,12 +329,13 @@ std::vector<Point> expand(const Manifest& m) {
     if (bits.empty()) bits = fp32_mode ? "32" : "8";
     bool keep = !(fp32_mode && bits != "32");  // vanilla / overlap exchange fp32 only
     // Peer strategies only where they combine (scheduler/peers.hpp): stale pipelining with the
-    // non-overlapped modes, not with sampling; momentum only with staleness; neither with adaptive.
+    // non-overlapped modes, not with sampling; momentum only with staleness; sampling not with adaptive.
     const bool stale = p.values["stale"] == "true", sampled = std::stod(p.values["boundary_rate"]) < 1;
     if (stale && (mode == "overlap" || mode == "adaqp")) keep = false;
     if (stale && sampled) keep = false;
     if (!stale && std::stod(p.values["stale_momentum"]) > 0) keep = false;
-    if ((stale || sampled) && bits == "adaptive") keep = false;
+    if (!stale && p.values["stale_bound"] != "none") keep = false;
+    if (sampled && bits == "adaptive") keep = false;
     if (bits != "adaptive" && p.values["widths"] != axis_defaults().at("widths")) keep = false;  // adaptive only
     for (const auto& e : m.exclude) {
       bool all = true;

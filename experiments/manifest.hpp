@@ -21,12 +21,14 @@
 // assign_period [50], assign_time [range] (range, compute or seconds: --assign-time), widths [2,4,8] (the
 // adaptive assigner's choices, --widths; other values only with bits adaptive), link [none], seed [0], epochs
 // [200], eval_every [1], threads [0], profile [profiles/this-machine.yaml] and topology [flat] (simulator); peer
-// strategies (scheduler/peers.hpp): stale [false] (true: stale pipelining), stale_momentum [0], boundary_rate [1];
+// strategies (scheduler/peers.hpp): stale [false] (true: stale pipelining), stale_momentum [0], stale_bound [none]
+// (none, auto or epochs: --stale-bound; only with stale), boundary_rate [1]; allreduce [overlap] (overlap, after:
+// --allreduce);
 // split [the dataset's own] (graph/split.hpp: classes:T,V, random:A,B, file[:K]) and split_seed [0] (an integer, or
 // `seed`: each point's seed, so paired seeds also draw new splits); link_model [probe] (ALPHA_US:GBPS: the channel
 // costs adaptive widths are assigned with, instead of probing the link; so accuracy seeds of a slow link can run on
 // shared memory). Points whose values do not combine are dropped like fp32 modes at other widths: stale with overlap or
-// adaqp, stale with boundary_rate < 1, stale_momentum > 0 without stale, and peer strategies with adaptive widths. A
+// adaqp, stale with boundary_rate < 1, stale_momentum > 0 without stale, and boundary sampling with adaptive widths. A
 // dataset "shape:nodes=N,edges=E,features=F,classes=C[,halo=,marginal=,remote=,peers=]" is a partition model
 // (graph::ShapeModel), for executor: simulator only. Errors name the file, the key and the allowed values
 // (adaqp::Error).

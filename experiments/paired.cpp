@@ -18,8 +18,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Axes that make the strategy rather than the context it runs in.
 const std::set<std::string>& strategy_axes() {
-  static const std::set<std::string> s = {"mode",   "bits",       "stale",         "stale_momentum", "boundary_rate",
-                                          "lambda", "group_size", "assign_period", "assign_time",    "widths"};
+  static const std::set<std::string> s = {"mode",          "bits",   "stale",       "stale_momentum",
+                                          "boundary_rate", "lambda", "group_size",  "assign_period",
+                                          "assign_time",   "widths", "stale_bound", "allreduce"};
   return s;
 }
 const char* const kMeasures[] = {"test_acc_at_best_val", "final_test_acc", "tail_test_acc"};
@@ -31,7 +32,8 @@ std::string value(const std::map<std::string, std::string>& m, const std::string
 
 bool is_baseline(const FinishedRun& r) {
   return value(r.point, "mode") == "vanilla" && value(r.point, "bits") == "32" && value(r.point, "stale") != "true" &&
-         (value(r.point, "boundary_rate").empty() || value(r.point, "boundary_rate") == "1");
+         (value(r.point, "boundary_rate").empty() || value(r.point, "boundary_rate") == "1") &&
+         value(r.point, "allreduce") != "after";
 }
 
 std::string label(const FinishedRun& r) {
@@ -48,6 +50,9 @@ std::string label(const FinishedRun& r) {
               ? ""
               : ", widths " + value(r.point, "widths")) +
          ")";
+  const std::string bound = value(r.point, "stale_bound");
+  if (!bound.empty() && bound != "none") l += " (bound " + bound + ")";
+  if (value(r.point, "allreduce") == "after") l += " (all-reduce after)";
   return l;
 }
 

@@ -64,6 +64,14 @@ std::vector<std::string> model_flags(const Point& p) {
     f.push_back("--stale");
     f.push_back("--stale-momentum");
     f.push_back(v.at("stale_momentum"));
+    if (v.at("stale_bound") != "none") {
+      f.push_back("--stale-bound");
+      f.push_back(v.at("stale_bound"));
+    }
+  }
+  if (v.at("allreduce") != "overlap") {
+    f.push_back("--allreduce");
+    f.push_back(v.at("allreduce"));
   }
   if (v.at("boundary_rate") != "1") {
     f.push_back("--boundary-rate");

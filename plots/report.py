@@ -66,8 +66,12 @@ def label(point):
     if point.get("stale") == "true":
         m = point.get("stale_momentum", "0")
         peers = "+stale" + ("" if m in ("0", "") else f"-m{m}")
+        if point.get("stale_bound", "none") != "none":
+            peers += f"-bound{point['stale_bound']}"
     if point.get("boundary_rate", "1") not in ("1", ""):
         peers += f"+bns-{point['boundary_rate']}"
+    if point.get("allreduce") == "after":
+        peers += "+allreduce-after"
     return f"{point.get('mode', '?')}-{point.get('bits', '?')}{peers}"
 
 
@@ -521,7 +525,7 @@ def paired_table(rows):
 
 # Axes that make a strategy (the rest, but the seed, is its context; as experiments/paired.hpp).
 STRATEGY_AXES = {"mode", "bits", "stale", "stale_momentum", "boundary_rate", "lambda", "group_size", "assign_period", "assign_time",
-                 "widths"}
+                 "widths", "stale_bound", "allreduce"}
 TARGET_FRACTION = 0.99
 
 

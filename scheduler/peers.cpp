@@ -22,9 +22,10 @@ void check_peers(const PeerOptions& p, Mode mode, bool adaptive) {
     throw Error(
         "--stale with --boundary-rate: not supported together (a stale store would hold another "
         "epoch's sample)");
-  if (adaptive && p.any())
-    throw Error(std::string(p.stale ? "--stale" : "--boundary-rate") +
-                " with --bits adaptive: not supported (adaptive layouts assume every row travels every epoch)");
+  if (adaptive && p.sampled())
+    throw Error(
+        "--boundary-rate with --bits adaptive: not supported (adaptive layouts assume every row travels "
+        "every epoch)");
 }
 
 std::string strategy_name(Mode mode, const PeerOptions& p) {

@@ -22,9 +22,12 @@
 //
 // Combinations: stale pipelining runs with --mode vanilla or quant (any uniform width): it already
 // overlaps the whole exchange, so the overlap modes are rejected. Boundary sampling runs with every
-// mode and uniform width. Stale pipelining and sampling together, and either with adaptive widths
-// (whose layouts assume every row travels every epoch), are rejected. Evaluation is always the
-// full, fresh, fp32 exchange.
+// mode and uniform width. Stale pipelining runs with adaptive widths too (every row still travels
+// every epoch; a message is packed and unpacked within one epoch's plan, so both sides use the same
+// layouts). Stale pipelining and sampling together, and sampling with adaptive widths (whose layouts
+// assume every row travels every epoch), are rejected. Evaluation is always the full, fresh, fp32
+// exchange. Bounded staleness (engine::TrainConfig::stale_bound, --stale-bound) runs the warm-up
+// (synchronous) plan again on the epochs it forces.
 #pragma once
 #include <cstdint>
 #include <string>

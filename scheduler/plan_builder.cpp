@@ -19,8 +19,7 @@ PlanBuilder::PlanBuilder(const graph::PartitionShape& part, const ModelShape& m,
       nl_(part.num_local()) {
   if (!width.valid()) throw Error("--bits " + width_name(width) + ": allowed " + kWidthsAllowed);
   check_peers(peers_, s == Strategy::overlap ? Mode::overlap : Mode::vanilla, false);
-  if (peers_.any() && assignment_)
-    throw Error("adaptive widths with stale pipelining or boundary sampling: not supported");
+  if (peers_.sampled() && assignment_) throw Error("adaptive widths with boundary sampling: not supported");
   plan_.rank = part.rank;
   plan_.ranks = part.parts;
   plan_.strategy = s;

@@ -173,7 +173,36 @@ done
 EPOCHS=200 NP=3 check "cora P=3 stale run" run "$tmp/cora.stale.jsonl" ${args[cora]} --stale
 EPOCHS=200 NP=2 check "cora P=2 stale momentum run" run "$tmp/cora.stalem.jsonl" ${args[cora]} --stale --stale-momentum 0.9
 EPOCHS=200 NP=4 check "cora P=4 boundary sampling run" run "$tmp/cora.bns.jsonl" ${args[cora]} --boundary-rate 0.1
-for n in stale:0.15 stalem:0.15 bns:0.5; do
+# Stale pipelining with adaptive widths (new layouts every 20 epochs; a sender and receiver that
+# disagreed on a layout would decode garbage or mismatch sizes) and a bound of 10 epochs.
+EPOCHS=200 NP=3 check "cora P=3 stale + adaptive widths, bound 10" run "$tmp/cora.staleq.jsonl" ${args[cora]} --stale \
+  --mode quant --bits adaptive --widths 1,2,4,8 --assign-period 20 --stale-bound 10
+check "stale + adaptive: fresh every 10 epochs, widths re-assigned, bytes change" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+ep = [r for r in recs if r["type"] == "epoch"]
+fresh = [r["epoch"] for r in ep if r["fresh"]]
+assert fresh == list(range(1, 201, 10)), fresh
+assert all(r["stale_drift"] is None for r in ep if r["fresh"]), "drift on a fresh epoch"
+assert all(r["stale_drift"] > 0 for r in ep if not r["fresh"]), "stale epoch without drift"
+assert sum(1 for r in ep if "assignment" in r) == 9
+assert ep[25]["bytes_sent"] != ep[5]["bytes_sent"], "widths never changed"
+assert recs[0]["settings"]["stale_bound"] == 10 and recs[0]["settings"]["widths"] == "1,2,4,8"
+print("fresh epochs", fresh[:4], "...; bytes per epoch", ep[5]["bytes_sent"], "->", ep[25]["bytes_sent"])
+' "$tmp/cora.staleq.jsonl"
+NP=2 check "cora P=2 stale, bound auto" run "$tmp/cora.staleauto.jsonl" ${args[cora]} --stale --stale-bound auto \
+  --stale-drift 0.5
+check "stale bound auto: fresh exactly after epochs whose drift exceeded 0.5" python3 -c '
+import json, sys
+ep = [r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "epoch"]
+for a, b in zip(ep, ep[1:]):
+    want = a["fresh"] is False and a["stale_drift"] > 0.5
+    assert b["fresh"] == want, (a, b)
+n = sum(r["fresh"] for r in ep)
+assert 1 < n < len(ep), n
+print(n, "fresh epochs of", len(ep))
+' "$tmp/cora.staleauto.jsonl"
+for n in stale:0.15 stalem:0.15 bns:0.5 staleq:0.2; do
   check "cora ${n%:*} converges like fp32" python3 "$here/compare_records.py" "$tmp/cora.ref200.jsonl" \
     "$tmp/cora.${n%:*}.jsonl" --keys loss --rtol "${n#*:}" --final-acc-tol 0.02
 done

@@ -118,6 +118,36 @@ TEST_CASE("peer strategy axes expand only where they combine", "[manifest][peers
                     Catch::Contains("a number in (0, 1]"));
 }
 
+TEST_CASE("frontier axes: widths, stale_bound, allreduce", "[manifest][peers]") {
+  const auto dir = testing::temp_dir("manifest-frontier");
+  const auto points = expand(load_manifest(write(dir,
+                                                 "name: f\n"
+                                                 "dataset: cora\n"
+                                                 "mode: [vanilla, quant]\n"
+                                                 "bits: [32, 1, adaptive]\n"
+                                                 "widths: ['2,4,8', '1,2,4,8']\n"
+                                                 "stale: [false, true]\n"
+                                                 "stale_bound: [none, 10, auto]\n"
+                                                 "allreduce: [overlap, after]\n")));
+  // vanilla 32, quant 32, quant 1: plain + stale (3 bounds) = 4 each; quant adaptive x 2 widths: 8;
+  // all of it x 2 all-reduce schedules.
+  CHECK(points.size() == 40);
+  for (const auto& p : points) {
+    CAPTURE(p.id);
+    CHECK_FALSE((p.values.at("stale") == "false" && p.values.at("stale_bound") != "none"));
+    CHECK_FALSE((p.values.at("bits") != "adaptive" && p.values.at("widths") != "2,4,8"));
+  }
+  // At their defaults the new axes leave ids as they were.
+  const auto plain = expand(load_manifest(write(dir, "name: q\ndataset: cora\n")));
+  CHECK(expand(load_manifest(write(dir, "name: q\ndataset: cora\nallreduce: overlap\nstale_bound: none\n")))[0].id ==
+        plain[0].id);
+  const std::string base = "name: b\ndataset: cora\n";
+  CHECK_THROWS_WITH(load_manifest(write(dir, base + "stale_bound: 0\n")), Catch::Contains("key 'stale_bound'"));
+  CHECK_THROWS_WITH(load_manifest(write(dir, base + "allreduce: sometimes\n")), Catch::Contains("key 'allreduce'"));
+  CHECK_THROWS_WITH(load_manifest(write(dir, base + "widths: '2,3'\n")), Catch::Contains("key 'widths'"));
+  CHECK_THROWS_WITH(load_manifest(write(dir, base + "widths: '4,2'\n")), Catch::Contains("key 'widths'"));
+}
+
 TEST_CASE("topologies and partition models are for the simulator's points only", "[manifest]") {
   const auto dir = testing::temp_dir("manifest-topology");
   const std::string base = "name: t\ndataset: cora\nparts: 2\n";

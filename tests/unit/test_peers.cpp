@@ -210,7 +210,10 @@ TEST_CASE("peer strategy combinations are checked", "[peers]") {
   CHECK_NOTHROW(check_peers(stale, Mode::quant, false));
   CHECK_THROWS_WITH(check_peers(stale, Mode::adaqp, false), Catch::Contains("--stale with --mode adaqp"));
   CHECK_THROWS_WITH(check_peers(stale, Mode::overlap, false), Catch::Contains("already overlaps"));
-  CHECK_THROWS_WITH(check_peers(stale, Mode::quant, true), Catch::Contains("--bits adaptive"));
+  CHECK_NOTHROW(check_peers(stale, Mode::quant, true));  // stale with adaptive widths: every row still travels
+  PeerOptions sampled;
+  sampled.boundary_rate = 0.5;
+  CHECK_THROWS_WITH(check_peers(sampled, Mode::quant, true), Catch::Contains("--bits adaptive"));
   auto both = stale;
   both.boundary_rate = 0.5;
   CHECK_THROWS_WITH(check_peers(both, Mode::vanilla, false), Catch::Contains("--boundary-rate"));
