@@ -369,8 +369,8 @@ void PlanExecutor::run_unpack(const Task& t) {
   const auto& rows = task_rows_[t.id];
   const std::uint8_t* in = messages_[t.message].data();
   // Into a stale store: also measure how far the received rows are from the stored ones.
-  const bool store = t.dst.kind == Operand::buffer && plan_.buffers[std::size_t(t.dst.id)].persistent && !t.accumulate;
-  const bool plain = t.scale == 1 && t.smoothing == 0 && !store;
+  const bool store = t.row_sel.kind == RowSet::range && !t.accumulate;
+  const bool plain = !scheduler::unpacks_via_scratch(t);
   if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
   std::int64_t at = 0;
   for (const auto& [count, width] : message_groups(t)) {

@@ -115,6 +115,14 @@ struct Task {
   std::string label;
 };
 
+// An unpack that decodes into scratch and then combines with its target rows: scaled (boundary
+// sampling), smoothed (stale momentum) or into a stale store (a RowSet::range target; the engine
+// also measures the store's drift there). The one rule for the engine (which path it takes) and
+// the simulator (such an unpack costs one more pass over its rows: cost class "copy").
+inline bool unpacks_via_scratch(const Task& t) {
+  return t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0 || t.row_sel.kind == RowSet::range);
+}
+
 // Where a task's time goes in a step's accounting (docs/metrics.md): the gradient all-reduce is
 // reduce_s (whatever its lane), packing / unpacking a message narrower than fp32 is quant_s, other
 // compute-lane tasks are compute_s, posting a send or receive is comm_s (as is waiting for one,

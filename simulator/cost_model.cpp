@@ -130,6 +130,16 @@ double evaluate(const std::string& name, const std::vector<double>& f, const Pro
 }  // namespace
 
 double compute_seconds(const Task& t, const Profile& profile) {
+  if (scheduler::unpacks_via_scratch(t)) {  // the decode, then one pass combining it with the target
+    Task decode = t, combine = t;
+    decode.scale = 1;
+    decode.smoothing = 0;
+    decode.row_sel = {};
+    combine.kind = TaskKind::copy_rows;
+    combine.layout = {};
+    const auto [name, f] = task_features(combine);
+    return compute_seconds(decode, profile) + evaluate(name, f, profile);
+  }
   if ((t.kind == TaskKind::pack || t.kind == TaskKind::unpack) && !t.layout.empty()) {
     double s = 0;
     for (std::size_t g = 0; g < t.layout.group_rows.size(); ++g) {

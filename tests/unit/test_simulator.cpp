@@ -499,3 +499,24 @@ TEST_CASE("link fit: one alpha-beta fit for the engine's probe and the calibrati
   CHECK(l.beta_s_per_byte == f.beta_s_per_byte);
   CHECK_THROWS_WITH(scheduler::fit_alpha_beta({{1e3, 1e-6}}), Catch::Contains("at least 2"));
 }
+
+TEST_CASE("simulator: an unpack through scratch costs one more pass over its rows", "[simulator]") {
+  // Per element: unpack8 1 us, copy 2 us (working sets all on the cached level's coefficient).
+  Profile p = golden_profile(0, 1e-6);
+  p.compute["unpack8"] = {{0.0, 1e-6, 1e-6, 1e-6}, 1, 0};
+  p.compute["copy"] = {{0.0, 2e-6, 2e-6, 2e-6}, 1, 0};
+  Task u;
+  u.kind = TaskKind::unpack;
+  u.width = scheduler::Width::quant(8);
+  u.rows = 10;
+  u.cols = 10;
+  u.row_sel = {scheduler::RowSet::halo, 0, 0, 1};
+  CHECK_FALSE(scheduler::unpacks_via_scratch(u));
+  CHECK(compute_seconds(u, p) == Approx(100e-6));
+  u.row_sel = {scheduler::RowSet::range, 0, 10, -1};  // into a stale store
+  CHECK(scheduler::unpacks_via_scratch(u));
+  CHECK(compute_seconds(u, p) == Approx(100e-6 + 200e-6));
+  u.row_sel = {scheduler::RowSet::halo, 0, 0, 1};
+  u.scale = 2;  // boundary sampling
+  CHECK(compute_seconds(u, p) == Approx(300e-6));
+}
