@@ -25,6 +25,7 @@
 #include "graph/distributed_partition.hpp"
 #endif
 #include "graph/registry.hpp"
+#include "scheduler/memory_plan.hpp"
 #include "scheduler/plan.hpp"
 #include "scheduler/wire_format.hpp"
 
@@ -231,8 +232,35 @@ int cmd_plan(const engine::TrainConfig& c, int parts, int rank, bool eval, const
       fmt::print("{:>4} {:<7} {:<16} {:>8} {:>6} {:>6} {:>9} {:>10}  {:<28} {}\n", t.id, scheduler::to_string(t.lane),
                  scheduler::to_string(t.kind), t.rows, t.cols, t.inner, t.nnz, t.bytes, t.label, deps);
     }
+  } else if (dump == "memory") {
+    const auto m = scheduler::plan_memory(plan);
+    fmt::print("{:<32} {:>14} {:>6} {:>6} {:>14}\n", "region", "bytes", "first", "last", "offset");
+    for (std::size_t b = 0; b < plan.buffers.size(); ++b)
+      fmt::print("{:<32} {:>14} {:>6} {:>6} {:>14}\n", plan.buffers[b].name, scheduler::buffer_bytes(plan.buffers[b]),
+                 m.buffer_life[b].first, m.buffer_life[b].last,
+                 plan.buffers[b].persistent ? std::string("persistent") : std::to_string(m.buffer_offset[b]));
+    for (std::size_t k = 0; k < plan.messages.size(); ++k)
+      fmt::print(
+          "{:<32} {:>14} {:>6} {:>6} {:>14}\n",
+          fmt::format("message {} (peer {}, {})", k, plan.messages[k].peer, plan.messages[k].outgoing ? "out" : "in"),
+          plan.messages[k].bytes, m.message_life[k].first, m.message_life[k].last, m.message_offset[k]);
   } else {
-    throw Error("--dump '" + dump + "': unknown format (allowed: table, json, dot)");
+    throw Error("--dump '" + dump + "': unknown format (allowed: table, json, dot, memory)");
+  }
+  if (dump == "table" || dump == "memory") {
+    // The CPU backend's arena (--buffers shared) serves every plan of the run: its size is the largest.
+    std::int64_t run_arena = 0, separate = 0;
+    for (const auto* set : {&plans.train, &plans.eval, &plans.train_first})
+      if (!set->empty()) {
+        const auto m = scheduler::plan_memory((*set)[std::size_t(rank)]);
+        run_arena = std::max(run_arena, m.arena_bytes);
+        separate += m.separate_bytes;
+      }
+    const auto m = scheduler::plan_memory(plan);
+    fmt::print(
+        "memory of rank {}: this plan {:.1f} MiB in the arena ({:.1f} MiB as separate allocations); the run's "
+        "arena (every plan) {:.1f} MiB, separate {:.1f} MiB; persistent stores not included\n",
+        rank, m.arena_bytes / 1048576.0, m.separate_bytes / 1048576.0, run_arena / 1048576.0, separate / 1048576.0);
   }
   return 0;
 }
@@ -355,7 +383,8 @@ void add_plan_command(CLI::App& app, Options& o) {
   pl->add_option("--parts", o.pl_parts, "number of ranks")->capture_default_str();
   pl->add_option("--rank", o.pl_rank, "which rank's plan")->capture_default_str();
   pl->add_flag("--eval", o.pl_eval, "the evaluation pass instead of the training step");
-  pl->add_option("--dump", o.pl_dump, "table, json or dot")->capture_default_str();
+  pl->add_option("--dump", o.pl_dump, "table, json, dot or memory (each buffer's bytes, lifetime and arena offset)")
+      ->capture_default_str();
 }
 
 void add_train_command(CLI::App& app, Options& o) {
@@ -391,6 +420,10 @@ void add_train_command(CLI::App& app, Options& o) {
   tr->add_option("--transport", tc.transport,
                  "messages between GPU ranks: mpi (staged through pinned host memory), nccl (one rank per GPU) "
                  "or auto (nccl when every rank can, else mpi)")
+      ->capture_default_str();
+  tr->add_option("--buffers", tc.buffers,
+                 "where the cpu backend keeps activations, gradients and messages: shared (one arena, regions "
+                 "reused once dead) or separate (one allocation each)")
       ->capture_default_str();
   tr->add_option("--trace", tc.trace_path,
                  "write rank 0's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");

@@ -18,6 +18,7 @@
 #include "graph/partition_folder.hpp"
 #include "graph/registry.hpp"
 #include "scheduler/build_plan.hpp"
+#include "scheduler/memory_plan.hpp"
 #include "scheduler/wire_format.hpp"
 #include "simulator/simulator.hpp"
 
@@ -61,6 +62,16 @@ Measured read_measured(const std::string& path) {
   return m;
 }
 
+// The arena of the rank that needs the most (scheduler::run_arena_bytes over its plans).
+std::int64_t arena_bytes(const std::vector<scheduler::Plan>& train, const std::vector<scheduler::Plan>& eval,
+                         const std::vector<scheduler::Plan>& first = {}) {
+  std::int64_t bytes = 0;
+  for (std::size_t r = 0; r < train.size(); ++r)
+    bytes = std::max(bytes, scheduler::run_arena_bytes({&train[r], r < eval.size() ? &eval[r] : nullptr,
+                                                        r < first.size() ? &first[r] : nullptr}));
+  return bytes;
+}
+
 // --shape: plans of a graph known only by a statistical model of its partitions.
 int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const simulator::Profile& profile,
                    const simulator::Network& net) {
@@ -94,11 +105,12 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
        {std::pair{"epoch_s", train.epoch_s}, std::pair{"compute_s", train.compute_s}, std::pair{"comm_s", train.comm_s},
         std::pair{"quant_s", train.quant_s}, std::pair{"reduce_s", train.reduce_s}, std::pair{"eval_s", eval.epoch_s}})
     fmt::print("{:<10} {:>14.3f} ms\n", name, 1e3 * value);
+  const std::int64_t arena = arena_bytes(train_plans, eval_plans);
   fmt::print(
       "bytes sent per epoch {}; {} tasks; plans built in {:.3f} s; {} events simulated in {:.3f} s "
-      "({:.3g} events/s)\n",
+      "({:.3g} events/s); activations, gradients and messages: {:.2f} GiB per rank (arena)\n",
       train.bytes_sent, tasks, build_s, train.events + eval.events, sim_s,
-      double(train.events + eval.events) / std::max(sim_s, 1e-9));
+      double(train.events + eval.events) / std::max(sim_s, 1e-9), double(arena) / double(1 << 30));
   if (!o.metrics.empty()) {
     engine::RecordWriter w(o.metrics);
     w.write({{"type", "run"},
@@ -121,6 +133,7 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
     auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode),
                                              scheduler::width_name(c.width), sim_s);
     summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
+    summary["arena_bytes"] = arena;
     w.write(summary);
     w.commit();
     fmt::print("records written to {}\n", o.metrics);
@@ -190,6 +203,7 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
   const std::string bits = scheduler::width_name(c.width);
   auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), bits, sim_s);
   summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
+  summary["arena_bytes"] = arena_bytes(plans.train, plans.eval, plans.train_first);
 
   fmt::print("{} {} x {} on {}, {} ranks, {} {}-bit; profile {} ({} thread(s)/rank), link {}, topology {}\n",
              to_string(c.model.kind), c.model.layers, c.model.hidden, data.name, o.parts, scheduler::to_string(c.mode),
@@ -228,6 +242,9 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
     const std::string err = m > 0 ? fmt::format("{:+.1f}%", 100 * (value - m) / m) : "-";
     fmt::print("{:<10} {:>14.3f} {:>14.3f} {:>9}\n", name, 1e3 * value, 1e3 * m, err);
   }
+  fmt::print("activations, gradients and messages: {:.3f} GiB per rank (arena_bytes {})\n",
+             double(summary["arena_bytes"].get<std::int64_t>()) / double(1 << 30),
+             summary["arena_bytes"].get<std::int64_t>());
   fmt::print("bytes sent per epoch {} ({} metadata); {} events simulated in {:.3f} s\n", train.bytes_sent,
              train.bytes_meta, train.events + eval.events, sim_s);
   if (measured && measured->quant_by_layer.is_array() && !measured->quant_by_layer.empty()) {

@@ -110,13 +110,23 @@ QuantStats pack_stats(const float* src, std::int64_t ld, const graph::NodeId* ro
 }
 
 PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
-                           Communicator& comm, PersistentBuffers* persistent)
-    : plan_(plan), part_(part), agg_(agg), comm_(comm), driver_(plan, comm) {
-  buffers_.reserve(plan.buffers.size());
+                           Communicator& comm, PersistentBuffers* persistent, Workspace* workspace)
+    : plan_(plan),
+      part_(part),
+      agg_(agg),
+      comm_(comm),
+      memory_(scheduler::plan_memory(plan)),
+      workspace_(workspace),
+      driver_(plan, comm) {
+  if (!workspace_) buffers_.reserve(plan.buffers.size());
   for (const auto& b : plan.buffers) {
     if (!b.persistent) {
+      if (workspace_) {
+        buf_.emplace_back(b.rows, b.cols, nullptr);  // bound to the arena by each run
+        continue;
+      }
       buffers_.emplace_back(b.rows, b.cols);
-      buf_.push_back(&buffers_.back());
+      buf_.push_back(view(buffers_.back()));
       continue;
     }
     if (!persistent) throw std::logic_error("executor: plan declares persistent buffer " + b.name + " but none given");
@@ -124,9 +134,14 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
     if (it == persistent->end()) it = persistent->emplace(b.name, Matrix<float>(b.rows, b.cols)).first;
     if (it->second.rows != b.rows || it->second.cols != b.cols)
       throw std::logic_error("executor: persistent buffer " + b.name + " changed shape between plans");
-    buf_.push_back(&it->second);
+    buf_.push_back(view(it->second));
   }
-  for (const auto& m : plan.messages) messages_.emplace_back(std::size_t(m.bytes));
+  if (!workspace_) {
+    for (const auto& m : plan.messages) messages_.emplace_back(std::size_t(m.bytes));
+    for (auto& m : messages_) msg_.push_back(m.data());
+  } else {
+    msg_.assign(plan.messages.size(), nullptr);
+  }
   local_global_ = part.inner_global;
   local_global_.insert(local_global_.end(), part.halo_global.begin(), part.halo_global.end());
   masks_.resize(plan.buffers.size());
@@ -142,6 +157,15 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
   task_rows_ = message_rows(plan, part, &sampled_);
 }
 
+void PlanExecutor::bind_workspace() {
+  if (!workspace_) return;
+  std::byte* base = workspace_->reserve(memory_.arena_bytes);
+  for (std::size_t b = 0; b < plan_.buffers.size(); ++b)
+    if (memory_.buffer_offset[b] >= 0) buf_[b].data = reinterpret_cast<float*>(base + memory_.buffer_offset[b]);
+  for (std::size_t m = 0; m < plan_.messages.size(); ++m)
+    msg_[m] = reinterpret_cast<std::uint8_t*>(base + memory_.message_offset[m]);
+}
+
 void PlanExecutor::set_boundary_sample(const scheduler::BoundarySample& sample) {
   sample_message_rows(plan_, part_, sample, task_rows_);
   sample_given_ = true;
@@ -151,8 +175,8 @@ float* PlanExecutor::rows_ptr(const Operand& o, const std::vector<Param<float>*>
                               std::int64_t* ld) {
   switch (o.kind) {
     case Operand::buffer:
-      *ld = buf_[std::size_t(o.id)]->cols;
-      return buf_[std::size_t(o.id)]->data.data();
+      *ld = buf_[std::size_t(o.id)].cols;
+      return buf_[std::size_t(o.id)].data;
     case Operand::param_value:
       *ld = params[o.id]->value.cols;
       return params[o.id]->value.data.data();
@@ -181,6 +205,7 @@ StepTimes PlanExecutor::run(const std::vector<Param<float>*>& params, Adam<float
   sample_given_ = false;
   quant_stats_ = {};
   quant_by_layer_.clear();
+  bind_workspace();
   args_ = {&params, adam, &x, key, loss};
   sparse_input_ = nullptr;
   drift_sq_ = norm_sq_ = 0;
@@ -257,13 +282,13 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       run_copy_rows(t);
       break;
     case TaskKind::send:
-      return comm_.isend(messages_[t.message].data(), t.bytes, t.peer, t.tag);
+      return comm_.isend(msg_[std::size_t(t.message)], t.bytes, t.peer, t.tag);
     case TaskKind::recv:
-      return comm_.irecv(messages_[t.message].data(), t.bytes, t.peer, t.tag);
+      return comm_.irecv(msg_[std::size_t(t.message)], t.bytes, t.peer, t.tag);
     case TaskKind::loss: {
       if (!loss) throw std::logic_error("plan has a loss task but no loss inputs were given");
-      times.loss = softmax_cross_entropy(*buf_[std::size_t(t.src.id)], *loss->labels, *loss->mask, loss->normaliser,
-                                         buf_[std::size_t(t.dst.id)]);
+      times.loss = softmax_cross_entropy<float>(buf_[std::size_t(t.src.id)], *loss->labels, *loss->mask,
+                                                loss->normaliser, buf_[std::size_t(t.dst.id)]);
       break;
     }
     case TaskKind::allreduce:
@@ -345,7 +370,7 @@ void PlanExecutor::run_pack(const Task& t) {
   QuantKey qk;
   if (key) qk = {key->seed, key->epoch, t.layer, t.dir == scheduler::Direction::backward ? 1 : 0};
   const auto& rows = task_rows_[t.id];
-  std::uint8_t* out = messages_[t.message].data();
+  std::uint8_t* out = msg_[std::size_t(t.message)];
   if (collect_) ranges_.resize(plan_.tasks.size()), ranges_[t.id].assign(std::size_t(t.rows), 0.0f);
   std::int64_t at = 0;
   for (const auto& [count, width] : message_groups(t)) {
@@ -367,7 +392,7 @@ void PlanExecutor::run_unpack(const Task& t) {
   std::int64_t ldc = 0;
   float* dst = rows_ptr(t.dst, params, x, &ldc);
   const auto& rows = task_rows_[t.id];
-  const std::uint8_t* in = messages_[t.message].data();
+  const std::uint8_t* in = msg_[std::size_t(t.message)];
   // Into a stale store: also measure how far the received rows are from the stored ones.
   const bool store = t.row_sel.kind == RowSet::range && !t.accumulate;
   const bool plain = !scheduler::unpacks_via_scratch(t);
@@ -462,7 +487,8 @@ class CpuBackend : public Backend {
  public:
   explicit CpuBackend(const BackendInputs& in) : in_(in) {}
   std::unique_ptr<Executor> make(const scheduler::Plan& plan) override {
-    return std::make_unique<PlanExecutor>(plan, *in_.part, *in_.agg, *in_.comm, &stores_);
+    return std::make_unique<PlanExecutor>(plan, *in_.part, *in_.agg, *in_.comm, &stores_,
+                                          in_.share_buffers ? &workspace_ : nullptr);
   }
   void finish(const std::vector<Param<float>*>&) override {}
   AdamState optimizer_state(const Adam<float>& adam) override { return adam.state(); }
@@ -478,6 +504,7 @@ class CpuBackend : public Backend {
  private:
   BackendInputs in_;
   PersistentBuffers stores_;  // stale pipelining: what each layer received last epoch
+  Workspace workspace_;       // the arena of every executor made here (BackendInputs::share_buffers)
 };
 
 std::map<std::string, BackendFactory>& registry() {

@@ -17,6 +17,8 @@
 #include "engine/model.hpp"
 #include "engine/optimizer.hpp"
 #include "engine/step_driver.hpp"
+#include "engine/workspace.hpp"
+#include "scheduler/memory_plan.hpp"
 #include "scheduler/peers.hpp"
 #include "scheduler/plan.hpp"
 
@@ -107,8 +109,9 @@ class Executor {
   // params, adam and x made by its backend and reads only whether adam / loss are given.
   virtual StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
                         const DropoutKey* key, const LossInputs* loss) = 0;
-  // A buffer's values on the host (a GPU executor copies it down).
-  virtual const Matrix<float>& host_buffer(int id) = 0;
+  // A buffer's values on the host (a GPU executor copies it down). Valid until the next run of any
+  // executor of the backend (buffers share an arena: scheduler/memory_plan.hpp).
+  virtual MatrixView<const float> host_buffer(int id) = 0;
   virtual void collect_stats(bool on) = 0;
   virtual const std::vector<float>& row_ranges(int task_id) const = 0;
   virtual void trace(std::vector<double>* task_seconds) = 0;
@@ -149,6 +152,7 @@ struct BackendInputs {
   const Features<float>* x = nullptr;
   const LossInputs* loss = nullptr;  // training rows; labels also serve evaluation
   std::string transport = "auto";    // TrainConfig::transport
+  bool share_buffers = true;         // TrainConfig::share_buffers: one arena for every plan (CPU)
 };
 std::unique_ptr<Backend> make_cpu_backend(const BackendInputs& in);
 // Backends other than "cpu" register themselves here (engine/cuda: cuda::register_backend(),
@@ -162,9 +166,12 @@ std::vector<std::string> backend_names();
 class PlanExecutor : public Executor, private StepHooks {
  public:
   // All references must outlive the executor. `persistent` is required when the plan declares
-  // persistent buffers: they are taken from it by name (made, zero, when missing).
+  // persistent buffers: they are taken from it by name (made, zero, when missing). `workspace`:
+  // the other buffers and the message slots live there, placed by scheduler::plan_memory (each
+  // run first asks it for the plan's arena); null: each has its own allocation and keeps its
+  // values after the run (tests that inspect intermediate buffers).
   PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartition& part, const Aggregation& agg,
-               Communicator& comm, PersistentBuffers* persistent = nullptr);
+               Communicator& comm, PersistentBuffers* persistent = nullptr, Workspace* workspace = nullptr);
 
   // Boundary sampling: the rows of this epoch's sample (scheduler::sample_boundary) for the
   // plan's sampled row sets; required before each run of a plan that has them.
@@ -176,8 +183,10 @@ class PlanExecutor : public Executor, private StepHooks {
   StepTimes run(const std::vector<Param<float>*>& params, Adam<float>* adam, const Features<float>& x,
                 const DropoutKey* key, const LossInputs* loss) override;
 
-  const Matrix<float>& buffer(int id) const { return *buf_[std::size_t(id)]; }
-  const Matrix<float>& host_buffer(int id) override { return buffer(id); }
+  MatrixView<const float> buffer(int id) const { return buf_[std::size_t(id)]; }
+  MatrixView<const float> host_buffer(int id) override { return buffer(id); }
+  // Where the plan's buffers and message slots are placed (also without a workspace).
+  const scheduler::MemoryLayout& memory() const { return memory_; }
 
   // When on, packs record each message row's range (max - min), in message order, and the
   // quantization error of the run (costs one extra decode per quantized message).
@@ -221,13 +230,18 @@ class PlanExecutor : public Executor, private StepHooks {
   const graph::LocalPartition& part_;
   const Aggregation& agg_;
   Communicator& comm_;
-  std::vector<Matrix<float>> buffers_;  // owned (non-persistent) buffers
-  std::vector<Matrix<float>*> buf_;     // every buffer by plan id (owned or persistent)
+  // Points buf_ and msg_ at the workspace's arena (a no-op without one).
+  void bind_workspace();
+  scheduler::MemoryLayout memory_;
+  Workspace* workspace_ = nullptr;
+  std::vector<Matrix<float>> buffers_;  // owned non-persistent buffers (no workspace)
+  std::vector<MatrixView<float>> buf_;  // every buffer by plan id (arena, owned or persistent)
+  std::vector<std::uint8_t*> msg_;      // every message slot by plan id (arena or messages_)
   bool sampled_ = false;                // the plan has sampled row sets
   bool sample_given_ = false;
-  std::vector<std::vector<std::uint8_t>> messages_;
-  std::vector<std::int64_t> local_global_;        // local row (inner, then halo) -> global node id
-  std::vector<std::vector<std::uint8_t>> masks_;  // per buffer: dropout mask (when a backward needs it)
+  std::vector<std::vector<std::uint8_t>> messages_;  // owned message slots (no workspace)
+  std::vector<std::int64_t> local_global_;           // local row (inner, then halo) -> global node id
+  std::vector<std::vector<std::uint8_t>> masks_;     // per buffer: dropout mask (when a backward needs it)
   std::vector<bool> mask_needed_;
   graph::Csr dropped_features_;               // this step's dropped sparse features (storage reused)
   std::vector<std::uint8_t> kept_;            // dropout_sparse's per-entry mask (storage reused)

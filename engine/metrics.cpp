@@ -125,7 +125,8 @@ nlohmann::json to_json(const Summary& s) {
           {"load_s", s.load_s},
           {"partition_s", s.partition_s},
           {"peak_rss_bytes", s.peak_rss_bytes},
-          {"peak_rss_bytes_by_rank", s.peak_rss_bytes_by_rank}};
+          {"peak_rss_bytes_by_rank", s.peak_rss_bytes_by_rank},
+          {"arena_bytes", s.arena_bytes}};
 }
 
 RecordWriter::RecordWriter(std::string path) : path_(std::move(path)) {

@@ -91,6 +91,9 @@ struct Summary {
   double partition_s = 0;                            // partitioning in memory (0 when read from a partition folder)
   std::int64_t peak_rss_bytes = 0;                   // peak resident memory of a rank's process (peak_rss_bytes())
   std::vector<std::int64_t> peak_rss_bytes_by_rank;  // the same per rank (empty when not measured)
+  // Bytes of the arena of the rank that needs the most (scheduler::run_arena_bytes over every plan
+  // the run made); 0 when the buffers are not shared (--buffers separate, cuda backend).
+  std::int64_t arena_bytes = 0;
 };
 
 // Evaluations averaged by Summary::tail_test_acc (fewer when the run evaluated fewer times).

@@ -26,6 +26,7 @@
 #include "graph/partition_folder.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/link_fit.hpp"
+#include "scheduler/memory_plan.hpp"
 #include "scheduler/wire_format.hpp"
 
 namespace adaqp::engine {
@@ -86,6 +87,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::DatasetInfo& d, int
                {"threads", c.threads},
                {"backend", c.backend},
                {"transport", c.transport},
+               {"buffers", c.buffers},
                {"mode", scheduler::to_string(c.mode)},
                {"bits", c.adaptive ? "adaptive" : scheduler::width_name(c.width)},
                {"stale", c.peers.stale},
@@ -404,6 +406,8 @@ namespace {
 void check_config(const TrainConfig& config, const graph::Shard& shard) {
   if (config.epochs < 1) throw Error("--epochs " + std::to_string(config.epochs) + ": must be >= 1");
   if (config.threads < 0) throw Error("--threads " + std::to_string(config.threads) + ": must be >= 0");
+  if (config.buffers != "shared" && config.buffers != "separate")
+    throw Error("--buffers " + config.buffers + ": must be shared or separate");
   if (config.transport != "auto" && config.transport != "mpi" && config.transport != "nccl")
     throw Error("--transport " + config.transport + ": must be auto, mpi or nccl");
   if (std::int64_t(shard.features.size()) != shard.part.num_local() * shard.info.num_features)
@@ -513,6 +517,9 @@ class TrainingRun {
     comm_.allreduce_max(startup, 2);
     result_.summary.load_s = startup[0];
     result_.summary.partition_s = startup[1];
+    double arena[1] = {double(arena_bytes_)};
+    comm_.allreduce_max(arena, 1);
+    result_.summary.arena_bytes = std::int64_t(arena[0]);
     for (const auto& peak : comm_.allgather(std::vector<double>{double(peak_rss_bytes())})) {
       result_.summary.peak_rss_bytes_by_rank.push_back(std::int64_t(peak.at(0)));
       result_.summary.peak_rss_bytes = std::max(result_.summary.peak_rss_bytes, std::int64_t(peak.at(0)));
@@ -527,7 +534,8 @@ class TrainingRun {
  private:
   // The backend makes the executors and keeps what they share (stale stores, device copies).
   void make_backend_and_executors() {
-    BackendInputs inputs{&part_, &agg_, &comm_, params_, config_.adam, &xs_, &loss_, config_.transport};
+    BackendInputs inputs{
+        &part_, &agg_, &comm_, params_, config_.adam, &xs_, &loss_, config_.transport, config_.buffers == "shared"};
     backend_ = make_backend(config_.backend, inputs);
     run_record_ = run_record(config_, shard_.info, ranks_);
     run_record_["partition"] = partition_record(shard_);
@@ -539,6 +547,9 @@ class TrainingRun {
     evaluator_ = backend_->make(plans_->eval[std::size_t(rank_)]);
     first_.reset();  // stale pipelining: the synchronous first epoch
     if (!plans_->train_first.empty()) first_ = backend_->make(plans_->train_first[std::size_t(rank_)]);
+    if (config_.backend == "cpu" && config_.buffers == "shared")
+      arena_bytes_ = std::max(arena_bytes_, scheduler::run_arena_bytes({&trainer_->plan(), &evaluator_->plan(),
+                                                                        first_ ? &first_->plan() : nullptr}));
   }
   // Rank 0 writes the records and keeps their lines for checkpoints.
   void write_record(const nlohmann::json& r) {
@@ -591,7 +602,8 @@ class TrainingRun {
 
   // Times are maxima over ranks; loss, bytes and correct counts are sums.
   EpochMetrics reduce_epoch(std::int64_t epoch, const StepTimes& step, const StepTimes& eval, bool evaluate) {
-    const Matrix<float>* logits = evaluate ? &evaluator_->host_buffer(evaluator_->plan().logits_buffer) : nullptr;
+    const MatrixView<const float> logits =
+        evaluate ? evaluator_->host_buffer(evaluator_->plan().logits_buffer) : MatrixView<const float>{};
     // maxima[6]: ranks - (lowest rank whose loss share is not finite), 0 when every share is.
     double maxima[7] = {step.total_s,
                         step.compute_s,
@@ -603,9 +615,9 @@ class TrainingRun {
     double sums[1] = {step.loss};
     std::int64_t counts[5] = {step.bytes_sent, step.bytes_meta, 0, 0, 0};
     if (evaluate) {
-      counts[2] = count_correct(*logits, labels_.labels, labels_.train_mask);
-      counts[3] = count_correct(*logits, labels_.labels, labels_.val_mask);
-      counts[4] = count_correct(*logits, labels_.labels, labels_.test_mask);
+      counts[2] = count_correct<float>(logits, labels_.labels, labels_.train_mask);
+      counts[3] = count_correct<float>(logits, labels_.labels, labels_.val_mask);
+      counts[4] = count_correct<float>(logits, labels_.labels, labels_.test_mask);
     }
     comm_.allreduce_max(maxima, 7);
     comm_.allreduce_sum(sums, 1);
@@ -765,8 +777,9 @@ class TrainingRun {
   const bool adaptive_;  // widths re-assigned every assign_period epochs
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Executor> trainer_, evaluator_, first_;
-  Executor* ran_ = nullptr;  // the executor of this epoch's step (trainer_, or first_ on fresh epochs)
-  double last_drift_ = 0;    // stale-store drift of the last epoch (0 after a fresh one)
+  Executor* ran_ = nullptr;       // the executor of this epoch's step (trainer_, or first_ on fresh epochs)
+  double last_drift_ = 0;         // stale-store drift of the last epoch (0 after a fresh one)
+  std::int64_t arena_bytes_ = 0;  // largest arena of this rank's plans so far (Summary::arena_bytes)
   std::vector<std::vector<scheduler::ChannelCost>> costs_;  // adaptive: every link, probed once
   std::optional<scheduler::BitAssignment> assignment_;      // the widths in use (adaptive)
   std::vector<ExchangeBytes> bytes_by_layer_;               // fixed by the plans

@@ -65,6 +65,10 @@ struct TrainConfig {
   // "nccl" (device buffers, one rank per GPU) or "auto" (nccl when every rank can, else mpi).
   // The cpu backend talks MPI only ("auto" or "mpi").
   std::string transport = "auto";
+  // Where the CPU backend keeps the plans' buffers and message slots: "shared" (one arena, regions
+  // placed by lifetime: scheduler/memory_plan.hpp) or "separate" (one allocation each, the
+  // reference the shared arena is tested against). The cuda backend allocates each on the device.
+  std::string buffers = "shared";
   double comm_timeout_s = kDefaultCommTimeout_s;  // watchdog of every wait and collective; 0 = none
   // --checkpoint DIR: every checkpoint_every epochs (and after the last) every rank writes its state
   // there (engine/checkpoint.hpp); resume: continue from the last complete checkpoint in DIR.

@@ -343,13 +343,13 @@ class CudaExecutor : public Executor, private StepHooks {
       if (!host_timed(t)) book_time(times, t, end_[t.id].seconds_since(begin_[t.id]), trace);
   }
 
-  const Matrix<float>& host_buffer(int id) override {
+  MatrixView<const float> host_buffer(int id) override {
     const DeviceMatrix& d = *buf_[std::size_t(id)];
     Matrix<float>& h = host_[std::size_t(id)];
     if (h.rows != d.rows || h.cols != d.cols) h.resize(d.rows, d.cols);
     st_.compute().synchronize();
     copy_to_host(h.data.data(), d.ptr(), h.data.size() * sizeof(float));
-    return h;
+    return view(h);
   }
   void collect_stats(bool on) override { collect_ = on; }
   const std::vector<float>& row_ranges(int task_id) const override { return ranges_[std::size_t(task_id)]; }

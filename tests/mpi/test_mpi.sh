@@ -127,6 +127,26 @@ for P in 2 3; do
       "$tmp/ar.$tag.after.jsonl" "$tmp/ar.$tag.overlap.jsonl" --keys loss --rtol 0
   done
 done
+# Buffers and message slots in one arena, placed by lifetime (--buffers shared, the default;
+# scheduler/memory_plan.hpp) against one allocation each (--buffers separate): exactly the same
+# losses and accuracies, on 2 and 3 ranks, 3 layers, for the strategies whose plans differ most
+# (overlap with quantized messages and re-assigned widths, stale stores, boundary sampling, SAGE).
+for P in 2 3; do
+  for m in "adaqp --bits adaptive --assign-period 4 --link-model 50:0.25 --model gcn" \
+    "quant --bits 2 --stale --stale-bound 3 --model gcn" "overlap --bits 32 --boundary-rate 0.5 --model gcn" \
+    "vanilla --bits 32 --model sage"; do
+    tag="$P.$(echo "$m" | tr -c 'a-z0-9\n' _)"
+    for b in shared separate; do
+      NP=$P EPOCHS=12 check "cora P=$P 3 layers $m --buffers $b" run "$tmp/buf.$tag.$b.jsonl" --dataset cora \
+        --layers 3 --hidden 16 --mode $m --eval-every 1 --buffers $b
+    done
+    check "cora P=$P $m: shared arena, exactly the losses of separate buffers" python3 "$here/compare_records.py" \
+      "$tmp/buf.$tag.separate.jsonl" "$tmp/buf.$tag.shared.jsonl" --keys loss,test_acc --rtol 0
+  done
+done
+check "--buffers takes shared or separate" bash -c "! '$adaqp' train ${args[cora]} --buffers pooled 2>'$tmp/buf.err' &&
+  grep -q -- '--buffers pooled' '$tmp/buf.err' && cat '$tmp/buf.err'"
+
 check "--allreduce takes after or overlap" bash -c "! '$adaqp' train ${args[cora]} --allreduce sometimes 2>'$tmp/ar.err' &&
   grep -q \"allowed after, overlap\" '$tmp/ar.err' && cat '$tmp/ar.err'"
 

@@ -163,7 +163,7 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
       PlanExecutor& exec = ex.of_epoch(epoch);
       exec.run(model.params(), &adam, xs, &key, &loss);
       if (dropout == 0)
-        CHECK(max_abs_diff(exec.buffer(in0).data.data() + n * F, x_halo, x_halo.size()) <= 1e-6 * max_abs(x_halo));
+        CHECK(max_abs_diff(exec.buffer(in0).data + n * F, x_halo, x_halo.size()) <= 1e-6 * max_abs(x_halo));
       // The layer-1 input rows (undropped: the previous layer's output) this rank computed this
       // epoch for its peer, and the peer's for it (with two ranks every halo row comes from the
       // peer, in its send order).
@@ -173,7 +173,7 @@ TEST_CASE("stale pipelining aggregates exactly the previous epoch's halo rows", 
         for (std::int64_t j = 0; j < H; ++j) mine.push_back(h0.data[std::size_t(row * H + j)]);
       const auto fresh = g_comm->allgather(mine)[std::size_t(peer)];
       REQUIRE(fresh.size() == halo_elems);
-      const float* used = exec.buffer(in1).data.data() + n * H;  // halo rows the layer-1 aggregation read
+      const float* used = exec.buffer(in1).data + n * H;  // halo rows the layer-1 aggregation read
       const double scale = max_abs(fresh);
       // What the aggregation should read: the stored rows through this epoch's mask of layer 1
       // (the owner's mask: it depends only on the global id).
@@ -263,7 +263,7 @@ TEST_CASE("boundary sampling exchanges the sampled rows, scaled, and zeroes the 
     exec.set_boundary_sample(sample);
     const DropoutKey key{0, epoch};
     exec.run(model.params(), &adam, xs, &key, &loss);
-    const float* used = exec.buffer(mid).data.data() + n * H;
+    const float* used = exec.buffer(mid).data + n * H;
     const double scale = max_abs(xw);
     std::int64_t kept_total = 0, wrong = 0, wrong_count = 0;
     for (int q = 0; q < part.parts; ++q) {
@@ -319,7 +319,7 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
       const auto& g = exec.buffer(gmid);
       const auto& d = exec.buffer(gout);
       // This epoch's halo-row gradients, as sent, and the peer's.
-      std::vector<double> mine(g.data.begin() + n * H, g.data.begin() + nl * H);
+      std::vector<double> mine(g.data + n * H, g.data + nl * H);
       const auto all = g_comm->allgather(mine);
       const auto& theirs = all[std::size_t(peer)];
       const auto& store = ex.stores.at("stale.layer1.backward");
@@ -346,7 +346,7 @@ TEST_CASE("stale pipelining adds exactly the previous epoch's halo gradients", "
         for (std::int64_t j = 0; j < H; ++j)
           expect[std::size_t(send[i]) * std::size_t(H) + std::size_t(j)] += added[i * std::size_t(H) + std::size_t(j)];
       const double gscale = std::max(max_abs(expect), 1e-30);
-      CHECK(max_abs_diff(g.data.data(), expect, expect.size()) <= 1e-5 * gscale);
+      CHECK(max_abs_diff(g.data, expect, expect.size()) <= 1e-5 * gscale);
       if (epoch > 1) CHECK(max_abs_diff(store.data.data(), store_before, theirs.size()) > 1e-3 * scale);  // it moved
       store_before = theirs;
     }

@@ -9,6 +9,7 @@
 #include "base/error.hpp"
 #include "graph/dataset.hpp"
 #include "graph/registry.hpp"
+#include "plan_fixtures.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/peers.hpp"
 #include "scheduler/wire_format.hpp"
@@ -17,12 +18,7 @@ using namespace adaqp;
 using namespace adaqp::scheduler;
 
 namespace {
-std::vector<graph::LocalPartition> cora_parts(int P) {
-  graph::LoadOptions opt;
-  opt.features = false;
-  const auto d = graph::load_dataset("cora", opt);
-  return graph::build_partitions(d.adj, graph::partition_graph(d.adj, P, graph::PartitionMethod::metis_cut, 0), P);
-}
+using test::cora_parts;
 ModelShape gcn3() {
   ModelShape m;
   m.dims = {1433, 64, 64, 7};
