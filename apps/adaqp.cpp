@@ -500,6 +500,7 @@ void resolve_train_config(Options& o) {
     if (!tc.peers.stale) throw Error("--stale-bound " + o.stale_bound + " needs --stale");
     if (o.stale_bound == "auto") {
       tc.stale_auto = true;
+      tc.peers.measure_drift = true;
     } else {
       std::size_t used = 0;
       long long k = 0;

@@ -393,8 +393,8 @@ void PlanExecutor::run_unpack(const Task& t) {
   float* dst = rows_ptr(t.dst, params, x, &ldc);
   const auto& rows = task_rows_[t.id];
   const std::uint8_t* in = msg_[std::size_t(t.message)];
-  // Into a stale store: also measure how far the received rows are from the stored ones.
-  const bool store = t.row_sel.kind == RowSet::range && !t.accumulate;
+  // Into a stale store (--stale-bound auto): also measure how far the received rows are from the stored ones.
+  const bool store = t.measure_drift;
   const bool plain = !scheduler::unpacks_via_scratch(t);
   if (!plain) scratch_.assign(std::size_t(t.rows * t.cols), 0.0f);
   std::int64_t at = 0;

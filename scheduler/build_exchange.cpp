@@ -128,6 +128,7 @@ std::vector<int> PlanBuilder::finish_stale(const Pending& pend, const std::vecto
     const std::int64_t off = fwd ? halo_offset(q) : send_offset(q);
     u.row_sel = {RowSet::range, off, off + rows_in(pend.dir, q), -1};
     u.smoothing = warmup ? 0.0 : peers_.stale_momentum;
+    u.measure_drift = !warmup && peers_.measure_drift;  // fresh epochs' drift is not staleness
     if (warmup) {
       std::vector<int> deps = after;
       deps.push_back(pend.recv_task[q]);

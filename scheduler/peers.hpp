@@ -49,6 +49,9 @@ struct PeerOptions {
   // runs; false (--allreduce after): every bucket after the whole backward pass. The same buckets
   // either way, so the sums (and the losses) are identical.
   bool overlap_allreduce = false;
+  // Stale pipelining with --stale-bound auto: the unpacks into the stale stores also measure how far
+  // the received rows moved from the stored ones (Task::measure_drift; one more pass over the rows).
+  bool measure_drift = false;
 
   bool sampled() const { return boundary_rate < 1; }
   bool any() const { return stale || sampled(); }

@@ -112,15 +112,16 @@ struct Task {
   double scale = 1;                    // unpack: factor on the decoded rows (boundary sampling: b / s)
   double smoothing = 0;                // unpack: momentum of a stale store (0: the message replaces it)
   int param_begin = 0, param_end = 0;  // allreduce: its bucket, parameters [begin, end) of Plan::params
+  bool measure_drift = false;          // unpack into a stale store: also measure the rows' drift
   std::string label;
 };
 
 // An unpack that decodes into scratch and then combines with its target rows: scaled (boundary
-// sampling), smoothed (stale momentum) or into a stale store (a RowSet::range target; the engine
-// also measures the store's drift there). The one rule for the engine (which path it takes) and
-// the simulator (such an unpack costs one more pass over its rows: cost class "copy").
+// sampling), smoothed (stale momentum) or measuring the drift of a stale store's rows
+// (--stale-bound auto). The one rule for the engine (which path it takes) and the simulator (such
+// an unpack costs one more pass over its rows: cost class "copy").
 inline bool unpacks_via_scratch(const Task& t) {
-  return t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0 || t.row_sel.kind == RowSet::range);
+  return t.kind == TaskKind::unpack && (t.scale != 1 || t.smoothing != 0 || t.measure_drift);
 }
 
 // Where a task's time goes in a step's accounting (docs/metrics.md): the gradient all-reduce is

@@ -134,6 +134,7 @@ double compute_seconds(const Task& t, const Profile& profile) {
     Task decode = t, combine = t;
     decode.scale = 1;
     decode.smoothing = 0;
+    decode.measure_drift = false;
     decode.row_sel = {};
     combine.kind = TaskKind::copy_rows;
     combine.layout = {};

@@ -205,8 +205,7 @@ recs = [json.loads(l) for l in open(sys.argv[1])]
 ep = [r for r in recs if r["type"] == "epoch"]
 fresh = [r["epoch"] for r in ep if r["fresh"]]
 assert fresh == list(range(1, 201, 10)), fresh
-assert all(r["stale_drift"] is None for r in ep if r["fresh"]), "drift on a fresh epoch"
-assert all(r["stale_drift"] > 0 for r in ep if not r["fresh"]), "stale epoch without drift"
+assert all(r["stale_drift"] is None for r in ep), "drift measured without --stale-bound auto"
 assert sum(1 for r in ep if "assignment" in r) == 9
 assert ep[25]["bytes_sent"] != ep[5]["bytes_sent"], "widths never changed"
 assert recs[0]["settings"]["stale_bound"] == 10 and recs[0]["settings"]["widths"] == "1,2,4,8"

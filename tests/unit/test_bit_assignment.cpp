@@ -40,7 +40,7 @@ Assignment brute_force(const AssignmentProblem& p) {
 }
 }  // namespace
 
-TEST_CASE("MILP equals brute force on small instances; greedy is never better", "[assignment]") {
+TEST_CASE("MILP equals brute force on small instances, greedy is never better", "[assignment]") {
   for (std::uint64_t seed = 1; seed <= 12; ++seed)
     for (double lambda : {0.1, 0.5, 0.9}) {
       const auto p = random_problem(seed, 1 + int(seed % 3), 6, lambda);
@@ -54,7 +54,7 @@ TEST_CASE("MILP equals brute force on small instances; greedy is never better", 
     }
 }
 
-TEST_CASE("lambda = 1 keeps every group at 8 bits; lambda = 0 reaches the all-2-bit round time", "[assignment]") {
+TEST_CASE("lambda = 1 keeps every group at 8 bits, lambda = 0 reaches the all-2-bit round time", "[assignment]") {
   auto p = random_problem(77, 2, 20, 1.0);
   for (Width w : solve_milp(p, 5.0).widths) CHECK(w == Width::quant(8));
   p.lambda = 0.0;
@@ -107,7 +107,7 @@ TEST_CASE("channel layouts: sorted by weighted variance, grouped, round-trip thr
   CHECK(report.methods.front() == "random");
 }
 
-TEST_CASE("a fixed time scale makes the choice follow the link; the round's own range does not", "[assignment]") {
+TEST_CASE("a fixed time scale makes the choice follow the link, the round's own range does not", "[assignment]") {
   auto slow = random_problem(5, 2, 40, 0.5);
   auto fast = slow;
   for (auto& c : fast.channels) c.alpha_s /= 100, c.beta_s_per_byte /= 100;  // the same link, 100x faster

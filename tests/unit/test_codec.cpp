@@ -111,7 +111,7 @@ TEST_CASE("fast codec equals the reference bit for bit", "[codec]") {
     }
 }
 
-TEST_CASE("values on the grid round-trip exactly; the top code never overflows", "[codec]") {
+TEST_CASE("values on the grid round-trip exactly, the top code never overflows", "[codec]") {
   const QuantKey key{1, 1, 0, 0};
   for (Width width : {Width::quant(1), Width::quant(2), Width::quant(4), Width::quant(8)}) {
     const int bits = width.element_bits(), levels = (1 << bits) - 1;
@@ -163,7 +163,7 @@ TEST_CASE("stochastic rounding is unbiased with the predicted variance", "[codec
   }
 }
 
-TEST_CASE("non-finite input is a clear error; fp16 rounds to nearest", "[codec]") {
+TEST_CASE("non-finite input is a clear error, fp16 rounds to nearest", "[codec]") {
   const QuantKey key{};
   std::vector<float> x = {1.0f, std::numeric_limits<float>::quiet_NaN(), 2.0f};
   std::vector<std::int64_t> ids = {42};

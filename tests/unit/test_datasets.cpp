@@ -94,7 +94,7 @@ TEST_CASE("every shipped dataset loads with the published counts", "[datasets]")
   }
 }
 
-TEST_CASE("citeseer's unlabelled nodes are in no split; tolokers has 10 splits", "[datasets]") {
+TEST_CASE("citeseer's unlabelled nodes are in no split, tolokers has 10 splits", "[datasets]") {
   LoadOptions opt;
   opt.features = false;
   const Dataset c = load_dataset("citeseer", opt);
@@ -118,7 +118,7 @@ TEST_CASE("citeseer's unlabelled nodes are in no split; tolokers has 10 splits",
   expect_error([&] { load_dataset("tolokers", opt); }, {"tolokers.npz", "train_masks", "split index 10"});
 }
 
-TEST_CASE("split specs parse to one canonical text; bad ones are one clear line", "[datasets][split]") {
+TEST_CASE("split specs parse to one canonical text, bad ones are one clear line", "[datasets][split]") {
   CHECK(to_string(parse_split("")) == "");
   CHECK(to_string(parse_split("classes:20,30")) == "classes:20,30");
   CHECK(to_string(parse_split("random:0.6,0.2")) == "random:0.6,0.2");

@@ -72,7 +72,7 @@ TEST_CASE("one-rank plan execution equals the reference model", "[executor]") {
         }
 }
 
-TEST_CASE("backends: cpu is always built; an unknown name is one error naming the built ones", "[executor][backend]") {
+TEST_CASE("backends: cpu is always built, an unknown name is one error naming the built ones", "[executor][backend]") {
   const auto names = backend_names();
   REQUIRE(std::find(names.begin(), names.end(), "cpu") != names.end());
   BackendInputs in;

@@ -64,7 +64,7 @@ TEST_CASE("memory plan: live regions never share bytes, in every strategy's plan
   }
 }
 
-TEST_CASE("memory plan: lifetimes follow the tasks; a 3-layer step needs well under separate allocations",
+TEST_CASE("memory plan: lifetimes follow the tasks, a 3-layer step needs well under separate allocations",
           "[memory][plan]") {
   const auto parts = cora_parts(2);
   // Hidden wider than the input (aggregate-first layers, as on rmat graphs with 32-64 features).

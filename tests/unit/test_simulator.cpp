@@ -513,9 +513,12 @@ TEST_CASE("simulator: an unpack through scratch costs one more pass over its row
   u.row_sel = {scheduler::RowSet::halo, 0, 0, 1};
   CHECK_FALSE(scheduler::unpacks_via_scratch(u));
   CHECK(compute_seconds(u, p) == Approx(100e-6));
-  u.row_sel = {scheduler::RowSet::range, 0, 10, -1};  // into a stale store
+  u.row_sel = {scheduler::RowSet::range, 0, 10, -1};  // into a stale store: decoded in place
+  CHECK_FALSE(scheduler::unpacks_via_scratch(u));
+  u.measure_drift = true;  // --stale-bound auto: compared with the stored rows first
   CHECK(scheduler::unpacks_via_scratch(u));
   CHECK(compute_seconds(u, p) == Approx(100e-6 + 200e-6));
+  u.measure_drift = false;
   u.row_sel = {scheduler::RowSet::halo, 0, 0, 1};
   u.scale = 2;  // boundary sampling
   CHECK(compute_seconds(u, p) == Approx(300e-6));

@@ -63,7 +63,7 @@ struct DeviceLikeHooks : engine::StepHooks {
 };
 }  // namespace
 
-TEST_CASE("step driver: every task once, in order; device-timed tasks booked by the shared rule", "[step_driver]") {
+TEST_CASE("step driver: every task once, in order, device-timed tasks booked by the shared rule", "[step_driver]") {
   scheduler::Plan plan;
   plan.tasks = {make_task(0, TaskKind::gemm, Lane::compute),
                 make_task(1, TaskKind::pack, Lane::compute, Width::quant(4)),
