@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The table, fitted exponents and figure of a benchmarks/scale.sh folder.
 
-usage: scale_table.py OUT   (reads OUT/n*-p*/; writes OUT/scale.md, OUT/scale.svg, OUT/scale.png)
+usage: scale_table.py OUT   (reads OUT/n*-p*/; writes OUT/scale.md, OUT/scale.svg, OUT/scale.png and the
+                             page OUT/report/index.html; `adaqp report OUT` runs this)
 
 Per point (graph size, P): single-host METIS partitioning (load, partition, write s, peak),
 PT-Scotch's partitioning seconds and cut (or that it ran past its timeout), the training run's
@@ -10,7 +11,9 @@ and adaqp 4-bit with the simulator's prediction next to it, and bytes per epoch.
 slope b of log(cost) = a + b log(directed edges), least squares over the sizes measured, per P
 (b = 1: linear in the graph). Needs matplotlib for the figure (Debian's python3-matplotlib).
 """
+import base64
 import glob
+import html
 import json
 import math
 import os
@@ -171,7 +174,53 @@ def main():
     fig.savefig(f"{out}/scale.svg")
     fig.savefig(f"{out}/scale.png", dpi=110)
     print(f"figure: {out}/scale.svg, {out}/scale.png")
+    write_page(out, lines)
     return 0
+
+
+def markdown_to_html(lines):
+    """The table lines of scale.md as HTML tables and paragraphs."""
+    body, rows = [], []
+
+    def flush():
+        if rows:
+            head, *rest = rows
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>" +
+                        "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rest) +
+                        "</table>")
+            rows.clear()
+
+    for line in lines:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                rows.append(cells)
+        else:
+            flush()
+            if line.strip():
+                body.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    return body
+
+
+def write_page(out, lines):
+    os.makedirs(f"{out}/report", exist_ok=True)
+    data = base64.b64encode(open(f"{out}/scale.png", "rb").read()).decode()
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>adaqp scale report</title><style>"
+            "body{font-family:sans-serif;margin:2em;max-width:1400px}img{max-width:100%;border:1px solid #ddd}"
+            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
+            "</head><body><h1>adaqp report: cost against graph size</h1>"
+            f"<p>{html.escape(os.path.abspath(out))} (benchmarks/scale.sh)</p>"
+            f'<h2>Cost against size</h2><img id="scale" alt="cost against size" src="data:image/png;base64,{data}">' +
+            "\n".join(markdown_to_html(lines)) +
+            # For scripts/check_report.sh: how many figures the browser decoded.
+            "<script>window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
+            "document.body.setAttribute('data-figures',i.length);document.body.setAttribute('data-figures-loaded',"
+            "i.filter(function(x){return x.complete&&x.naturalWidth>0;}).length);});</script></body></html>\n")
+    with open(f"{out}/report/index.html.tmp", "w") as f:
+        f.write(page)
+    os.replace(f"{out}/report/index.html.tmp", f"{out}/report/index.html")
+    print(f"report: 1 figure, {out}/report/index.html")
 
 
 if __name__ == "__main__":

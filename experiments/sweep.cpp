@@ -357,17 +357,25 @@ int run_sweep(const SweepOptions& o) {
 }
 
 int run_report(const std::string& dir) {
-  if (!fs::is_directory(fs::path(dir) / "runs"))
-    throw Error(dir + ": not a sweep results folder (no runs/; make one with adaqp sweep)");
-  write_results_csv(dir);
+  // A benchmarks/scale.sh folder (n<NODES>-p<P>/partition.json, no runs/): its table and figure.
+  bool scale = false;
+  if (fs::is_directory(dir) && !fs::is_directory(fs::path(dir) / "runs"))
+    for (const auto& e : fs::directory_iterator(dir))
+      scale = scale || (e.is_directory() && e.path().filename().string().starts_with("n") &&
+                        fs::exists(e.path() / "partition.json"));
+  if (!scale && !fs::is_directory(fs::path(dir) / "runs"))
+    throw Error(dir +
+                ": not a sweep results folder (no runs/; make one with adaqp sweep) nor a "
+                "benchmarks/scale.sh folder");
+  if (!scale) write_results_csv(dir);
+  const std::string script = scale ? "/benchmarks/scale_table.py" : "/plots/report.py";
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("ADAQP_PYTHON"); env && *env) candidates.push_back(env);
   candidates.push_back("python3");
   candidates.push_back("/usr/bin/python3");
   for (const auto& py : candidates) {
     if (std::system((quote(py) + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) continue;
-    const std::string cmd =
-        quote(py) + " " + quote(std::string(build::kSourceDir) + "/plots/report.py") + " " + quote(dir);
+    const std::string cmd = quote(py) + " " + quote(std::string(build::kSourceDir) + script) + " " + quote(dir);
     const int status = std::system(cmd.c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }

@@ -162,5 +162,18 @@ sed 's/epochs: 4/epochs: 5/' "$tmp/tiny.yaml" >"$tmp/other.yaml"
 "$adaqp" sweep "$tmp/other.yaml" --out "$tmp/out" --resume >"$tmp/other" 2>&1
 check "another manifest is refused" grep -q "another manifest" "$tmp/other"
 
+# The scale benchmark end to end at two tiny sizes of the products-sim family, one process (no
+# link, no PT-Scotch): partition, train, simulate, then `adaqp report` draws cost against size
+# and fits exponents from both sizes.
+here=$(cd "$(dirname "$0")" && pwd)
+PARTS=1 EPOCHS=2 ADAQP="$adaqp" bash "$here/../../benchmarks/scale.sh" "$tmp/scale" 1000 3000 >"$tmp/scale.out" 2>&1
+"$adaqp" report "$tmp/scale" >"$tmp/scale.report" 2>&1
+check "scale: a row per size" test "$(grep -c '^| [0-9,]* | 1 |' "$tmp/scale/scale.md")" -eq 2
+check "scale: exponents from two sizes" grep -q "vanilla epoch s | [-0-9.]* (n = 2)" "$tmp/scale/scale.md"
+check "scale: adaqp report writes the page" grep -q "report: 1 figure" "$tmp/scale.report"
+check "scale: the page has the figure" grep -q 'img id="scale"' "$tmp/scale/report/index.html"
+"$adaqp" report "$tmp/scale/n1000-p1" >"$tmp/neither" 2>&1
+check "report refuses a folder that is neither, with one line" test $? -ne 0 -a "$(grep -c 'nor a' "$tmp/neither")" -eq 1
+
 [ "$fail" -eq 0 ] && echo "sweep tests passed"
 [ "$fail" -eq 0 ]
