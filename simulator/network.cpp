@@ -12,6 +12,11 @@ namespace adaqp::simulator {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kEmulationBurstBytes = 256 * 1024;  // benchmarks/link_emulation.sh: tbf burst 256kb
+// An emptied bucket lets the medium run fast again only once it holds a packet's worth (tbf sends a
+// packet only when the bucket covers it; loopback's MTU is 64 KiB). Without this threshold a
+// medium below its rate flipped between fast and slow on every sliver of credit: simulations of 4
+// ranks on the emulated link took minutes for a 20k-node graph.
+constexpr double kResumeBytes = 64 * 1024;
 }  // namespace
 
 std::string Topology::spec(int ranks) const {
@@ -287,12 +292,21 @@ int FlowNetwork::start(int src, int dst, double bytes, double now) {
   return id;
 }
 
+double FlowNetwork::resume_bytes() const {
+  return std::min(net_.bucket_bytes / 4, kResumeBytes);  // the emulation: 256 KiB burst, 64 KiB packets
+}
+
 double FlowNetwork::next_completion() const {
   double t = kInf;
   // The bucket runs dry (the medium falls back to its rate).
   if (fast_ && tokens_ > 0) {
     const double drain = medium_throughput() - 1.0 / net_.inter.beta_s_per_byte;
     if (drain > 0) t = std::min(t, now_ + tokens_ / drain);
+  }
+  // The bucket refills to the packet's worth that lets the medium run fast again.
+  if (!fast_ && net_.bucket_bytes > 0 && net_.topology.kind == Topology::shared && tokens_ < resume_bytes()) {
+    const double fill = 1.0 / net_.inter.beta_s_per_byte - medium_throughput();
+    if (fill > 0) t = std::min(t, now_ + (resume_bytes() - tokens_) / fill);
   }
   for (int id : live_) {
     const Flow& f = flows_[id];
@@ -361,9 +375,13 @@ std::vector<int> FlowNetwork::advance(double t) {
       }
     }
     live_.resize(keep);
-    if (net_.bucket_bytes > 0 && net_.topology.kind == Topology::shared && (tokens_ > 0) != fast_) {
-      fast_ = tokens_ > 0;
-      changed = true;
+    if (net_.bucket_bytes > 0 && net_.topology.kind == Topology::shared) {
+      // Spend while credit lasts; resume only with a packet's worth (rounding at the event time).
+      const bool fast = fast_ ? tokens_ > 0 : tokens_ >= resume_bytes() * (1 - 1e-9);
+      if (fast != fast_) {
+        fast_ = fast;
+        changed = true;
+      }
     }
     if (changed)
       reshare();

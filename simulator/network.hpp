@@ -128,8 +128,10 @@ class FlowNetwork {
   double nominal_capacity(int resource) const;  // bytes / s, without the token bucket's peak
   double medium_throughput() const;             // bytes / s over resource 0 (shared topology)
   Network net_;
-  double tokens_ = 0;                                 // token bucket credit (bytes), shared topology with a bucket
-  bool fast_ = false;                                 // spending credit: resource 0 at the peak rate
+  double tokens_ = 0;  // token bucket credit (bytes), shared topology with a bucket
+  bool fast_ = false;  // spending credit: resource 0 at the peak rate
+  // Credit an empty bucket needs before the medium runs fast again (network.cpp: kResumeBytes).
+  double resume_bytes() const;
   std::vector<double> capacity_;                      // bytes / s per resource
   std::map<std::pair<int, int>, int> pair_resource_;  // ordered pair -> its resource id
   std::vector<int> count_;                            // moving transfers per resource (reshare's scratch)
