@@ -88,9 +88,14 @@ class Cpus {
         Job& j = jobs_[r];
         if (!j.active) continue;
         j.remaining_s -= rate(int(r)) * (to - now_);
-        if (j.remaining_s <= 1e-15) j.remaining_s = 0;
       }
       now_ = to;
+      // Done when what is left is below the clock's resolution at now_ (an absolute 1e-15 s never
+      // came at epochs of ~16 s, where a double's step is 3.6e-15 s: the simulation spun forever).
+      for (std::size_t r = 0; r < jobs_.size(); ++r) {
+        Job& j = jobs_[r];
+        if (j.active && (j.remaining_s <= 1e-15 || now_ + j.remaining_s / rate(int(r)) <= now_)) j.remaining_s = 0;
+      }
       bool any = false;
       for (std::size_t r = 0; r < jobs_.size(); ++r) {
         Job& j = jobs_[r];
