@@ -499,8 +499,7 @@ void resolve_train_config(Options& o) {
   if (!o.stale_bound.empty()) {
     if (!tc.peers.stale) throw Error("--stale-bound " + o.stale_bound + " needs --stale");
     if (o.stale_bound == "auto") {
-      tc.stale_auto = true;
-      tc.peers.measure_drift = true;
+      tc.stale_auto = true;  // the plans measure drift (engine::plan_peers)
     } else {
       std::size_t used = 0;
       long long k = 0;

@@ -84,7 +84,7 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   std::vector<scheduler::Plan> train_plans, eval_plans;
   for (const auto& s : shapes) {
     train_plans.push_back(
-        scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.width, nullptr, c.peers));
+        scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.width, nullptr, engine::plan_peers(c)));
     eval_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), false));
   }
   scheduler::validate(train_plans);

@@ -333,6 +333,12 @@ scheduler::ModelShape model_shape(const TrainConfig& config, std::int64_t featur
   return shape;
 }
 
+scheduler::PeerOptions plan_peers(const TrainConfig& config) {
+  scheduler::PeerOptions peers = config.peers;
+  peers.measure_drift = config.peers.stale && config.stale_auto;
+  return peers;
+}
+
 PlanSet make_plans(const TrainConfig& config, const graph::DatasetInfo& info,
                    const std::vector<graph::PartitionShape>& shapes, const std::vector<std::int64_t>& feature_nnz,
                    const scheduler::BitAssignment* assignment) {
@@ -341,6 +347,7 @@ PlanSet make_plans(const TrainConfig& config, const graph::DatasetInfo& info,
   // Sparse first-layer features when the whole feature matrix is sparse enough (decided on the
   // whole graph, so every rank agrees) and the first layer is transform-first.
   const std::int64_t nnz_total = std::accumulate(feature_nnz.begin(), feature_nnz.end(), std::int64_t(0));
+  const scheduler::PeerOptions peers = plan_peers(config);
   PlanSet out;
   out.sparse_features = shape.layers() >= 1 && shape.transform_first(0) &&
                         double(nnz_total) <= kSparseFeatureDensity * double(info.num_nodes) * double(info.num_features);
@@ -349,10 +356,10 @@ PlanSet make_plans(const TrainConfig& config, const graph::DatasetInfo& info,
     const auto& part = shapes[std::size_t(r)];
     shape.feature_nnz = feature_nnz[std::size_t(r)];
     const auto strategy = scheduler::strategy_of(config.mode);
-    out.train.push_back(scheduler::build_plan(part, shape, strategy, true, config.width, assignment, config.peers));
+    out.train.push_back(scheduler::build_plan(part, shape, strategy, true, config.width, assignment, peers));
     out.eval.push_back(scheduler::build_plan(part, shape, strategy, false));
     if (config.peers.stale) {
-      auto first = config.peers;
+      auto first = peers;
       first.warmup = true;
       out.train_first.push_back(scheduler::build_plan(part, shape, strategy, true, config.width, assignment, first));
     }

@@ -119,6 +119,11 @@ struct PlanSet {
   std::vector<scheduler::Plan> train, eval;
   std::vector<scheduler::Plan> train_first;  // stale pipelining: the first epoch's plans (else empty)
 };
+// The peer options the plans are built with: config.peers, with measure_drift derived from
+// stale_auto (the drift of the stale stores is measured only when it decides the refreshes). The
+// one place this is decided, for the trainer and the simulator.
+scheduler::PeerOptions plan_peers(const TrainConfig& config);
+
 PlanSet make_plans(const TrainConfig& config, const graph::DatasetInfo& info,
                    const std::vector<graph::PartitionShape>& shapes, const std::vector<std::int64_t>& feature_nnz,
                    const scheduler::BitAssignment* assignment = nullptr);

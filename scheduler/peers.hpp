@@ -51,6 +51,7 @@ struct PeerOptions {
   bool overlap_allreduce = false;
   // Stale pipelining with --stale-bound auto: the unpacks into the stale stores also measure how far
   // the received rows moved from the stored ones (Task::measure_drift; one more pass over the rows).
+  // Set from TrainConfig::stale_auto by engine::plan_peers, not by hand.
   bool measure_drift = false;
 
   bool sampled() const { return boundary_rate < 1; }

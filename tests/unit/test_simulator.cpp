@@ -261,6 +261,38 @@ TEST_CASE("simulator: the scheduler's plans", "[simulator]") {
   }
 }
 
+TEST_CASE("stale plans measure drift exactly when --stale-bound auto decides the refreshes", "[simulator][peers]") {
+  const auto data = graph::load_dataset("sbm:nodes=300,classes=3,degree=6,seed=5,features=8");
+  engine::TrainConfig c;
+  c.model.layers = 2;
+  c.model.hidden = 16;
+  c.peers.stale = true;
+  const auto owner = graph::partition_graph(data.adj, 2, graph::PartitionMethod::metis_cut, 0);
+  const auto parts = graph::build_partitions(data.adj, owner, 2);
+  auto unpacks_measuring = [&](const std::vector<scheduler::Plan>& plans) {
+    int unpacks = 0, measuring = 0;
+    for (const auto& plan : plans)
+      for (const auto& t : plan.tasks)
+        if (t.kind == scheduler::TaskKind::unpack) {
+          ++unpacks;
+          measuring += t.measure_drift ? 1 : 0;
+        }
+    REQUIRE(unpacks > 0);
+    return std::pair{unpacks, measuring};
+  };
+  c.stale_auto = false;
+  auto plans = engine::make_plans(data, c, owner, parts);
+  CHECK(unpacks_measuring(plans.train).second == 0);
+  c.stale_auto = true;  // set without touching peers.measure_drift: derived where the plans are built
+  plans = engine::make_plans(data, c, owner, parts);
+  const auto [unpacks, measuring] = unpacks_measuring(plans.train);
+  CHECK(measuring == unpacks);  // every stale store compares received with stored rows
+  CHECK(unpacks_measuring(plans.train_first).second == 0);  // a fresh (warm-up) epoch has no staleness
+  CHECK(engine::plan_peers(c).measure_drift);
+  c.peers.stale = false;  // no stale stores, nothing to measure
+  CHECK_FALSE(engine::plan_peers(c).measure_drift);
+}
+
 TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   const auto dir = testing::temp_dir("profile");
   Profile p;
