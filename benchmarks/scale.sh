@@ -14,7 +14,10 @@
 # (their files exist) are skipped, so a stopped campaign resumes.
 # usage: benchmarks/scale.sh OUT [NODES...]   (default nodes: 20408 204082 1224515 2449029)
 # env: PARTS ("1 2 4"), HIDDEN (64), EPOCHS (5: the median leaves out the first, warm-up epoch), RATE (250mbit), PTSCOTCH (1), PTS_TIMEOUT (1800 s),
-#      ADAQP (build/adaqp), PROFILE (profiles/this-machine.yaml), MODES ("vanilla adaqp").
+#      ADAQP (build/adaqp), PROFILE (profiles/this-machine.yaml), MODES ("vanilla adaqp"),
+#      TRAIN (1; 0: partition and simulate only, for a point that cannot run here: the table shows the
+#      prediction and no measurement), KEEP_PARTS (0; 1: keep the METIS folders), KEEP_PTS (0; 1: keep
+#      the PT-Scotch folders as parts-pts).
 set -uo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 OUT [NODES...]" >&2
@@ -65,14 +68,14 @@ for n in "${sizes[@]}"; do
         echo "{\"timed_out\": $([ $rc -eq 124 ] && echo true || echo false), \"rc\": $rc, \"wall_ms\": $wall}" \
           >"$d/ptscotch.json"
       fi
-      rm -rf "$d/parts-pts"
+      [ "${KEEP_PTS:-0}" = 1 ] || rm -rf "$d/parts-pts"
     fi
     for mode in $modes; do
       [ "$P" -eq 1 ] && [ "$mode" != vanilla ] && continue  # one process sends nothing
       bits=$(bits_of "$mode")
       run=(train --partitions "$d/parts" --model gcn --layers 3 --hidden "$hidden" --epochs "$epochs"
         --eval-every "$epochs" --mode "$mode" --bits "$bits" --quiet)
-      if [ ! -s "$d/train-$mode.jsonl" ]; then
+      if [ "${TRAIN:-1}" = 1 ] && [ ! -s "$d/train-$mode.jsonl" ]; then
         log "n=$n P=$P: train $mode"
         if [ "$P" -eq 1 ]; then
           "$adaqp" "${run[@]}" --metrics "$d/train-$mode.jsonl" >"$d/train-$mode.log" 2>&1
