@@ -60,6 +60,21 @@ std::vector<std::uint8_t> mask_row(const NpyArray& a, std::int64_t n, int index)
   return {m.begin() + std::ptrdiff_t(index) * n, m.begin() + std::ptrdiff_t(index + 1) * n};
 }
 
+Csr empty_adjacency(std::int64_t n) {
+  Csr g;
+  g.num_rows = g.num_cols = n;
+  g.offsets.assign(std::size_t(n) + 1, 0);
+  return g;
+}
+
+// The node count of a square CSR's shape member (layout B's adj_shape).
+std::int64_t square_shape(const NpzFile& z, const std::string& member) {
+  const auto shape = z.read(member).to_int64();
+  if (shape.size() != 2) throw Error(z.path() + ": member '" + member + "': expected 2 entries");
+  if (shape[0] != shape[1]) throw Error(z.path() + ": member '" + member + "': adjacency is not square");
+  return shape[0];
+}
+
 Dataset load_layout_a(const NpzFile& z, const LoadOptions& opt) {
   Dataset d;
   const auto labels = z.read("node_labels");
@@ -67,14 +82,18 @@ Dataset load_layout_a(const NpzFile& z, const LoadOptions& opt) {
   d.num_nodes = labels.shape[0];
   d.labels = labels_from(labels, d.num_nodes, &d.num_classes);
 
-  const auto edges = z.read("edges");
-  edges.expect_ndim(2);
-  if (edges.shape[1] != 2) throw Error(edges.where() + ": expected shape (E, 2)");
-  const auto e = edges.to_int64();
-  const std::int64_t m = edges.shape[0];
-  std::vector<std::int64_t> src(m), dst(m);
-  for (std::int64_t i = 0; i < m; ++i) src[i] = e[2 * i], dst[i] = e[2 * i + 1];
-  d.adj = symmetrize(d.num_nodes, src, dst, edges.where().c_str());
+  if (opt.edges) {
+    const auto edges = z.read("edges");
+    edges.expect_ndim(2);
+    if (edges.shape[1] != 2) throw Error(edges.where() + ": expected shape (E, 2)");
+    const auto e = edges.to_int64();
+    const std::int64_t m = edges.shape[0];
+    std::vector<std::int64_t> src(m), dst(m);
+    for (std::int64_t i = 0; i < m; ++i) src[i] = e[2 * i], dst[i] = e[2 * i + 1];
+    d.adj = symmetrize(d.num_nodes, src, dst, edges.where().c_str());
+  } else {
+    d.adj = empty_adjacency(d.num_nodes);
+  }
 
   const auto fh = opt.features ? z.read("node_features") : z.read_header("node_features");
   fh.expect_ndim(2);
@@ -137,13 +156,18 @@ CsrArrays read_csr(const NpzFile& z, const std::string& prefix, bool with_data) 
 
 Dataset load_layout_b(const NpzFile& z, const LoadOptions& opt) {
   Dataset d;
-  const auto adj = read_csr(z, "adj", false);
-  if (adj.shape[0] != adj.shape[1]) throw Error(z.path() + ": member 'adj_shape': adjacency is not square");
-  d.num_nodes = adj.shape[0];
-  std::vector<std::int64_t> src(adj.indices.size());
-  for (std::int64_t r = 0; r < d.num_nodes; ++r)
-    for (std::int64_t k = adj.indptr[r]; k < adj.indptr[r + 1]; ++k) src[k] = r;
-  d.adj = symmetrize(d.num_nodes, src, adj.indices, (z.path() + ": member 'adj_indices'").c_str());
+  if (opt.edges) {
+    const auto adj = read_csr(z, "adj", false);
+    if (adj.shape[0] != adj.shape[1]) throw Error(z.path() + ": member 'adj_shape': adjacency is not square");
+    d.num_nodes = adj.shape[0];
+    std::vector<std::int64_t> src(adj.indices.size());
+    for (std::int64_t r = 0; r < d.num_nodes; ++r)
+      for (std::int64_t k = adj.indptr[r]; k < adj.indptr[r + 1]; ++k) src[k] = r;
+    d.adj = symmetrize(d.num_nodes, src, adj.indices, (z.path() + ": member 'adj_indices'").c_str());
+  } else {
+    d.num_nodes = square_shape(z, "adj_shape");
+    d.adj = empty_adjacency(d.num_nodes);
+  }
 
   d.labels = labels_from(z.read("labels"), d.num_nodes, &d.num_classes);
 
@@ -207,18 +231,97 @@ void save_npz(const Dataset& d, const std::string& path) {
                    {"test_masks", "|b1", {1, N}, d.test_mask.data(), n}});
 }
 
+namespace {
+NpzLayout resolve_layout(const NpzFile& z, NpzLayout layout) {
+  if (layout != NpzLayout::automatic) return layout;
+  if (z.has("edges") || z.has("node_features")) return NpzLayout::edges_with_masks;
+  if (z.has("adj_indptr") || z.has("attr_indptr")) return NpzLayout::csr_attributes;
+  throw Error(z.path() +
+              ": unknown npz layout (expected members 'edges', 'node_features', ... or "
+              "'adj_indptr', 'attr_indptr', ...)");
+}
+
+// The pairs (r, indices[k]) of a CSR's rows [lo, hi) read by slices; columns checked against
+// [0, cols). `prefix`: "adj" or "attr"; values too when `values` is given.
+void csr_rows(const NpzFile& z, const std::string& prefix, std::int64_t lo, std::int64_t hi, std::int64_t cols,
+              std::vector<std::int64_t>& rows, std::vector<std::int64_t>& columns, std::vector<float>* values) {
+  const auto ptr_header = z.read_header(prefix + "_indptr");
+  ptr_header.expect_ndim(1);
+  const auto ptr = z.read_rows(prefix + "_indptr", lo, hi + 1).to_int64();
+  const auto idx = z.read_rows(prefix + "_indices", ptr.front(), ptr.back()).to_int64();
+  if (values) *values = z.read_rows(prefix + "_data", ptr.front(), ptr.back()).to_float();
+  for (std::int64_t r = lo; r < hi; ++r)
+    for (std::int64_t k = ptr[std::size_t(r - lo)]; k < ptr[std::size_t(r - lo) + 1]; ++k) {
+      const std::int64_t c = idx[std::size_t(k - ptr.front())];
+      if (c < 0 || c >= cols)
+        throw Error(z.path() + ": member '" + prefix + "_indices': column " + std::to_string(c) + " outside [0, " +
+                    std::to_string(cols) + ")");
+      rows.push_back(r);
+      columns.push_back(c);
+    }
+}
+}  // namespace
+
+std::optional<NpzSource> npz_source(const std::string& spec) {
+  if (spec.starts_with("sbm:") || spec.starts_with("rmat:")) return std::nullopt;
+  NpzSource s;
+  if (const auto entry = find_registered(spec)) {
+    if (!entry->synthetic.empty()) return std::nullopt;
+    s.path = entry->file;
+    s.layout = entry->layout == "A" ? NpzLayout::edges_with_masks : NpzLayout::csr_attributes;
+    s.feature_norm = entry->feature_norm;
+    return s;
+  }
+  if (!std::filesystem::is_regular_file(spec)) return std::nullopt;
+  s.path = spec;
+  s.layout = resolve_layout(NpzFile(spec), NpzLayout::automatic);
+  return s;
+}
+
+NpzSlice read_npz_slice(const NpzSource& source, std::int64_t num_nodes, std::int64_t lo, std::int64_t hi, int q,
+                        int parts) {
+  const NpzFile z(source.path);
+  NpzSlice out;
+  if (resolve_layout(z, source.layout) == NpzLayout::edges_with_masks) {
+    const auto head = z.read_header("edges");
+    head.expect_ndim(2);
+    if (head.shape[1] != 2) throw Error(head.where() + ": expected shape (E, 2)");
+    const std::int64_t m = head.shape[0], first = m * q / parts, last = m * (q + 1) / parts;
+    const auto e = z.read_rows("edges", first, last).to_int64();
+    for (std::int64_t i = 0; i < last - first; ++i) {
+      const std::int64_t u = e[std::size_t(2 * i)], v = e[std::size_t(2 * i + 1)];
+      if (u < 0 || u >= num_nodes || v < 0 || v >= num_nodes)
+        throw Error(head.where() + ": edge " + std::to_string(first + i) + " (" + std::to_string(u) + ", " +
+                    std::to_string(v) + ") names a node outside [0, " + std::to_string(num_nodes) + ")");
+      out.src.push_back(u);
+      out.dst.push_back(v);
+    }
+    const auto f = z.read_rows("node_features", lo, hi);
+    f.expect_ndim(2);
+    if (f.kind != 'f') throw Error(f.where() + ": expected a float dtype, found '" + f.descr + "'");
+    out.num_features = f.shape[1];
+    out.features = f.to_float();
+    return out;
+  }
+  if (square_shape(z, "adj_shape") != num_nodes)
+    throw Error(z.path() + ": member 'adj_shape': expected " + std::to_string(num_nodes) + " nodes");
+  csr_rows(z, "adj", lo, hi, num_nodes, out.src, out.dst, nullptr);
+  const auto shape = z.read("attr_shape").to_int64();
+  if (shape.size() != 2 || shape[0] != num_nodes)
+    throw Error(z.path() + ": member 'attr_shape': expected (" + std::to_string(num_nodes) + ", F)");
+  out.num_features = shape[1];
+  std::vector<std::int64_t> rows, cols;
+  std::vector<float> values;
+  csr_rows(z, "attr", lo, hi, out.num_features, rows, cols, &values);
+  out.features.assign(std::size_t((hi - lo) * out.num_features), 0.0f);
+  for (std::size_t k = 0; k < rows.size(); ++k)
+    out.features[std::size_t((rows[k] - lo) * out.num_features + cols[k])] += values[k];
+  return out;
+}
+
 Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options) {
   NpzFile z(path);
-  if (layout == NpzLayout::automatic) {
-    if (z.has("edges") || z.has("node_features"))
-      layout = NpzLayout::edges_with_masks;
-    else if (z.has("adj_indptr") || z.has("attr_indptr"))
-      layout = NpzLayout::csr_attributes;
-    else
-      throw Error(path +
-                  ": unknown npz layout (expected members 'edges', 'node_features', ... or "
-                  "'adj_indptr', 'attr_indptr', ...)");
-  }
+  layout = resolve_layout(z, layout);
   Dataset d = layout == NpzLayout::edges_with_masks ? load_layout_a(z, options) : load_layout_b(z, options);
   d.source = path;
   d.name = std::filesystem::path(path).stem().string();

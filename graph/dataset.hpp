@@ -7,6 +7,7 @@
 //   *_mask:    N bytes, 1 = node in that split; the three splits are disjoint.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,7 @@ struct Dataset {
 
 struct LoadOptions {
   bool features = true;          // false: graph, labels and splits only (F still reported)
-  bool edges = true;             // false (sbm specs only): labels and splits, an empty adjacency
+  bool edges = true;             // false (sbm specs and npz files): labels and splits, an empty adjacency
   SplitSpec split;               // --split (graph/split.hpp); default: the dataset's own rule
   std::uint64_t split_seed = 0;  // seed of the random splits (classes, random)
 };
@@ -51,6 +52,31 @@ Dataset load_dataset(const std::string& spec, const LoadOptions& options = {});
 enum class NpzLayout { automatic, edges_with_masks /* A */, csr_attributes /* B */ };
 Dataset load_npz(const std::string& path, NpzLayout layout, const LoadOptions& options);
 Dataset load_ogb(const std::string& folder, const LoadOptions& options);
+
+// The npz file behind a dataset spec (a registered file entry, or a path to an .npz), its layout
+// resolved and the registry's feature normalisation ("none" for a bare path); nullopt for synthetic
+// specs and OGB folders. Throws naming the file when its layout is neither A nor B.
+struct NpzSource {
+  std::string path;
+  NpzLayout layout = NpzLayout::automatic;
+  std::string feature_norm = "none";
+};
+std::optional<NpzSource> npz_source(const std::string& spec);
+
+// Process q of `parts`' share of an npz file's graph, for partitioning a graph no process holds
+// whole (graph/distributed_partition.hpp), read by slices (NpzFile::read_rows):
+//   src, dst: the stored adjacency's pairs of its slice, not yet symmetrised (self-loops and
+//             duplicates kept): layout A the edges [E q / parts, E (q + 1) / parts), layout B the
+//             adjacency's rows [lo, hi); endpoints checked against [0, num_nodes), naming the member;
+//   features: the rows [lo, hi) dense, before normalisation: (hi - lo) x num_features floats.
+// Together the slices of all q give exactly load_npz's graph once symmetrised.
+struct NpzSlice {
+  std::vector<std::int64_t> src, dst;
+  std::vector<float> features;
+  std::int64_t num_features = 0;
+};
+NpzSlice read_npz_slice(const NpzSource& source, std::int64_t num_nodes, std::int64_t lo, std::int64_t hi, int q,
+                        int parts);
 
 // Writes d in layout A (datasets/README.md): node_features (N, F) f4, node_labels (N,) i8, edges
 // (E, 2) i8 with each undirected pair once (u < v), train/val/test_masks (1, N) bool. Loading the

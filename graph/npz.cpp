@@ -311,21 +311,76 @@ const NpzFile::Entry& NpzFile::find(const std::string& member) const {
   throw Error(path_ + ": member '" + member + "' is missing");
 }
 
-std::vector<std::uint8_t> NpzFile::raw_bytes(const Entry& e, std::uint64_t max_uncompressed) const {
+std::uint64_t NpzFile::data_offset(const Entry& e) const {
   const std::string where = path_ + ": member '" + e.name + "'";
   if (e.local_offset + 30 > file_size_) throw Error(where + ": truncated (local header)");
   auto lh = read_range(path_, e.local_offset, 30);
   if (le32(lh.data()) != 0x04034b50) throw Error(where + ": corrupt local header");
-  const std::uint64_t data_offset = e.local_offset + 30 + le16(&lh[26]) + le16(&lh[28]);
-  if (data_offset + e.compressed > file_size_)
-    throw Error(where + ": truncated (" + std::to_string(file_size_ - std::min(file_size_, data_offset)) + " of " +
+  const std::uint64_t at = e.local_offset + 30 + le16(&lh[26]) + le16(&lh[28]);
+  if (at + e.compressed > file_size_)
+    throw Error(where + ": truncated (" + std::to_string(file_size_ - std::min(file_size_, at)) + " of " +
                 std::to_string(e.compressed) + " bytes present)");
+  return at;
+}
+
+std::vector<std::uint8_t> NpzFile::raw_range(const Entry& e, std::uint64_t begin, std::uint64_t count) const {
+  const std::string where = path_ + ": member '" + e.name + "'";
+  if (begin + count > e.uncompressed)
+    throw Error(where + ": truncated (bytes up to " + std::to_string(begin + count) + " wanted, " +
+                std::to_string(e.uncompressed) + " stored)");
+  const std::uint64_t at = data_offset(e);
+  if (e.method == 0) return read_range(path_, at + begin, count);
+  if (e.method != 8) throw Error(where + ": unsupported zip compression method " + std::to_string(e.method));
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) throw Error(path_ + ": cannot open file");
+  in.seekg(std::streamoff(at));
+  constexpr std::uint64_t kChunk = 4u << 20;
+  std::vector<std::uint8_t> out(count), input(kChunk), skip(kChunk);
+  z_stream zs{};
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw Error(where + ": zlib initialisation failed");
+  std::uint64_t read_in = 0, produced = 0;  // compressed bytes read, uncompressed bytes produced
+  bool ok = true;
+  while (produced < begin + count) {
+    if (zs.avail_in == 0) {
+      const std::uint64_t n = std::min(kChunk, e.compressed - read_in);
+      if (n == 0) {
+        ok = false;  // the stream ended early
+        break;
+      }
+      in.read(reinterpret_cast<char*>(input.data()), std::streamsize(n));
+      if (std::uint64_t(in.gcount()) != n) throw Error(where + ": truncated");
+      read_in += n;
+      zs.next_in = input.data();
+      zs.avail_in = uInt(n);
+    }
+    // Before the slice: into the scratch buffer (dropped); then straight into the result.
+    const bool before = produced < begin;
+    const std::uint64_t room = before ? std::min(kChunk, begin - produced) : std::min(kChunk, begin + count - produced);
+    zs.next_out = before ? skip.data() : out.data() + (produced - begin);
+    zs.avail_out = uInt(room);
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    const std::uint64_t got = room - zs.avail_out;
+    produced += got;
+    if (rc == Z_STREAM_END) break;
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || (rc == Z_BUF_ERROR && got == 0 && zs.avail_in > 0)) {
+      ok = false;
+      break;
+    }
+  }
+  inflateEnd(&zs);
+  if (!ok || produced < begin + count) throw Error(where + ": corrupt deflate stream");
+  return out;
+}
+
+std::vector<std::uint8_t> NpzFile::raw_bytes(const Entry& e, std::uint64_t max_uncompressed) const {
+  const std::string where = path_ + ": member '" + e.name + "'";
+  const std::uint64_t at = data_offset(e);
   const bool partial = max_uncompressed < e.uncompressed;
   if (e.method == 0) {
-    return read_range(path_, data_offset, partial ? max_uncompressed : e.compressed);
+    return read_range(path_, at, partial ? max_uncompressed : e.compressed);
   }
   if (e.method != 8) throw Error(where + ": unsupported zip compression method " + std::to_string(e.method));
-  auto comp = read_range(path_, data_offset, e.compressed);
+  auto comp = read_range(path_, at, e.compressed);
   std::vector<std::uint8_t> out(partial ? max_uncompressed : e.uncompressed);
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw Error(where + ": zlib initialisation failed");
@@ -363,6 +418,34 @@ NpyArray NpzFile::read_header(const std::string& member) const {
   auto head = raw_bytes(e, std::min<std::uint64_t>(e.uncompressed, 4096));
   std::size_t off = 0;
   return parse_header(head, path_, member, &off);
+}
+
+NpyArray NpzFile::read_rows(const std::string& member, std::int64_t lo, std::int64_t hi) const {
+  const Entry& e = find(member);
+  auto head = raw_bytes(e, std::min<std::uint64_t>(e.uncompressed, 4096));
+  std::size_t off = 0;
+  NpyArray a = parse_header(head, path_, member, &off);
+  if (a.kind == '?') throw Error(a.where() + ": unsupported dtype '" + a.descr + "'");
+  if (a.shape.empty()) throw Error(a.where() + ": a 0-d array has no rows to slice");
+  if (lo < 0 || hi < lo || hi > a.shape[0])
+    throw Error(a.where() + ": rows [" + std::to_string(lo) + ", " + std::to_string(hi) + ") outside [0, " +
+                std::to_string(a.shape[0]) + ")");
+  std::uint64_t row_bytes = std::uint64_t(a.item_bytes);
+  for (std::size_t j = 1; j < a.shape.size(); ++j) row_bytes *= std::uint64_t(a.shape[j]);
+  if (a.fortran_order && a.shape.size() >= 2) {  // the rows are strided: read whole, keep the slice
+    NpyArray whole = read(member);
+    whole.data.erase(whole.data.begin() + std::ptrdiff_t(std::uint64_t(hi) * row_bytes), whole.data.end());
+    whole.data.erase(whole.data.begin(), whole.data.begin() + std::ptrdiff_t(std::uint64_t(lo) * row_bytes));
+    whole.shape[0] = hi - lo;
+    return whole;
+  }
+  if (off + std::uint64_t(a.shape[0]) * row_bytes > e.uncompressed)
+    throw Error(a.where() + ": truncated payload (" +
+                std::to_string(e.uncompressed - std::min<std::uint64_t>(off, e.uncompressed)) + " of " +
+                std::to_string(std::uint64_t(a.shape[0]) * row_bytes) + " bytes)");
+  a.data = raw_range(e, off + std::uint64_t(lo) * row_bytes, std::uint64_t(hi - lo) * row_bytes);
+  a.shape[0] = hi - lo;
+  return a;
 }
 
 namespace {

@@ -47,6 +47,12 @@ class NpzFile {
   NpyArray read(const std::string& member) const;
   // Reads only the shape and dtype of a member (payload skipped when stored uncompressed).
   NpyArray read_header(const std::string& member) const;
+  // Reads rows [lo, hi) of a member's first axis (shape[0] of the result is hi - lo): a stored member
+  // is read at the rows' offset, a deflated one is inflated in 4 MiB chunks up to the rows' end and
+  // the bytes before them dropped, so only the slice is held (not CRC-checked: the checksum covers
+  // the whole member). A Fortran-ordered array of two or more dimensions is read whole and cut.
+  // Throws naming the member for a range outside [0, shape[0]], a 0-d array, or a truncated payload.
+  NpyArray read_rows(const std::string& member, std::int64_t lo, std::int64_t hi) const;
 
  private:
   struct Entry {
@@ -57,6 +63,9 @@ class NpzFile {
   };
   const Entry& find(const std::string& member) const;
   std::vector<std::uint8_t> raw_bytes(const Entry& e, std::uint64_t max_uncompressed) const;
+  std::uint64_t data_offset(const Entry& e) const;  // where the member's (compressed) bytes start
+  // Uncompressed bytes [begin, begin + count) of a member, holding only those.
+  std::vector<std::uint8_t> raw_range(const Entry& e, std::uint64_t begin, std::uint64_t count) const;
   std::string path_;
   std::uint64_t file_size_ = 0;
   std::vector<Entry> entries_;

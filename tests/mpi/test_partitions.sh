@@ -75,7 +75,7 @@ check "simulate --partitions predicts as --dataset" bash -c "grep -q '^epoch_s' 
   diff '$tmp/sim.d' '$tmp/sim.p' && echo same predictions: \$(head -1 '$tmp/sim.d')"
 
 # Partitioning over MPI: R processes, each holding a block of the graph (generated block by block
-# for sbm, cut from the whole file otherwise), write exactly the single-host folder for the same
+# for sbm, read by slices from npz files: layout A (cora) and B (amazon-computers), deflated), write exactly the single-host folder for the same
 # owners (the seeded random method; only the id differs); PT-Scotch's folder trains, and cuts far
 # fewer edges than random.
 same_parts() {  # same_parts DIR_A DIR_B P: every member of every part equal but the id
@@ -104,10 +104,18 @@ for RP in "2 3" "3 2"; do
     --method random --seed 4 --split random:0.6,0.2 --split-seed 5 --out "$tmp/dist.$R.$P"
   check "random, $P parts: $R processes write the single-host folder" same_parts "$tmp/single.$R.$P" "$tmp/dist.$R.$P" "$P"
 done
-check "cora (cut from the file) over 2 processes" mpirun --oversubscribe -np 2 "$adaqp" partition --dataset cora \
-  --parts 2 --method random --out "$tmp/cora.dist"
+for R in 2 3; do
+  check "cora (edge slices of the file) over $R processes" mpirun --oversubscribe -np $R "$adaqp" partition \
+    --dataset cora --parts 2 --method random --out "$tmp/cora.dist.$R"
+done
 check "cora one process, random" "$adaqp" partition --dataset cora --parts 2 --method random --out "$tmp/cora.single"
-check "cora over 2 processes writes the single-host folder" same_parts "$tmp/cora.single" "$tmp/cora.dist" 2
+check "cora over 2 processes writes the single-host folder" same_parts "$tmp/cora.single" "$tmp/cora.dist.2" 2
+check "cora over 3 processes writes the single-host folder" same_parts "$tmp/cora.single" "$tmp/cora.dist.3" 2
+check "amazon-computers (row slices of the CSR file) over 2 processes" mpirun --oversubscribe -np 2 "$adaqp" \
+  partition --dataset amazon-computers --parts 3 --method random --split random:0.6,0.2 --out "$tmp/comp.dist"
+check "amazon-computers one process, random" "$adaqp" partition --dataset amazon-computers --parts 3 \
+  --method random --split random:0.6,0.2 --out "$tmp/comp.single"
+check "amazon-computers over 2 processes writes the single-host folder" same_parts "$tmp/comp.single" "$tmp/comp.dist" 3
 check "ptscotch over 2 processes" mpirun --oversubscribe -np 2 "$adaqp" partition --dataset "$S" --parts 2 \
   --method ptscotch --split random:0.6,0.2 --split-seed 5 --out "$tmp/pts"
 check "ptscotch cuts far fewer edges than random" python3 - "$tmp/pts/meta.json" "$tmp/dist.3.2/meta.json" <<'PY'

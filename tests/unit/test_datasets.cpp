@@ -230,6 +230,72 @@ TEST_CASE("npz members stored and deflated, C and Fortran order, decode exactly"
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("npz row slices equal the whole member cut, stored or deflated, across inflate chunks", "[npz]") {
+  const auto dir = testing::temp_dir("npz_rows");
+  const std::string path = dir + "/rows.npz";
+  // 600k x 3 int32 (7.2 MB: two 4 MiB inflate chunks), values that do not repeat so a shifted
+  // slice cannot match; a 2 x 3 Fortran-ordered float matrix; a 0-d array.
+  const std::int64_t n = 600000;
+  std::vector<std::int32_t> big(std::size_t(n * 3));
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::int32_t(i * 2654435761u % 1000003u);
+  const std::vector<float> f_order = {1, 4, 2, 5, 3, 6};  // [[1 2 3] [4 5 6]]
+  const std::vector<float> scalar = {7};
+  testing::write_npz(path, {{"stored", testing::npy_of("<i4", {n, 3}, big), false},
+                            {"deflated", testing::npy_of("<i4", {n, 3}, big), true},
+                            {"fortran", testing::npy_of("<f4", {2, 3}, f_order, true), true},
+                            {"scalar", testing::npy_of("<f4", {}, scalar), false}});
+  NpzFile z(path);
+  const auto whole = z.read("stored").to_int64();
+  for (const std::string member : {"stored", "deflated"}) {
+    for (const auto& [lo, hi] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+             {0, n}, {0, 1}, {n - 1, n}, {123457, 123457}, {349524, 349526}, {100, 500000}}) {
+      CAPTURE(member, lo, hi);
+      const auto a = z.read_rows(member, lo, hi);
+      REQUIRE(a.shape == std::vector<std::int64_t>{hi - lo, 3});
+      const auto v = a.to_int64();
+      CHECK(std::equal(v.begin(), v.end(), whole.begin() + lo * 3, whole.begin() + hi * 3));
+    }
+  }
+  const auto f = z.read_rows("fortran", 1, 2);
+  CHECK(f.shape == std::vector<std::int64_t>{1, 3});
+  CHECK(f.to_float() == std::vector<float>{4, 5, 6});
+  expect_error([&] { z.read_rows("stored", 5, n + 1); }, {path, "member 'stored'", "outside [0, 600000)"});
+  expect_error([&] { z.read_rows("deflated", 3, 2); }, {path, "member 'deflated'"});
+  expect_error([&] { z.read_rows("scalar", 0, 1); }, {path, "member 'scalar'", "0-d"});
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("npz slices of every process give exactly the whole file's graph and features", "[npz][datasets]") {
+  for (const std::string name : {"cora", "amazon-photo"}) {  // layout A and layout B, deflated members
+    const auto source = npz_source(name);
+    REQUIRE(source);
+    LoadOptions opt;
+    const Dataset whole = load_npz(source->path, source->layout, opt);
+    for (int parts : {1, 3}) {
+      CAPTURE(name, parts);
+      std::vector<std::int64_t> src, dst;
+      std::vector<float> features;
+      for (int q = 0; q < parts; ++q) {
+        const std::int64_t lo = whole.num_nodes * q / parts, hi = whole.num_nodes * (q + 1) / parts;
+        const auto s = read_npz_slice(*source, whole.num_nodes, lo, hi, q, parts);
+        CHECK(s.num_features == whole.num_features);
+        REQUIRE(s.features.size() == std::size_t((hi - lo) * whole.num_features));
+        src.insert(src.end(), s.src.begin(), s.src.end());
+        dst.insert(dst.end(), s.dst.begin(), s.dst.end());
+        features.insert(features.end(), s.features.begin(), s.features.end());
+      }
+      const Csr g = symmetrize(whole.num_nodes, src, dst);
+      // Compared as one bool: a failure must not print millions of elements.
+      CHECK((g.offsets == whole.adj.offsets));
+      CHECK((g.indices == whole.adj.indices));
+      CHECK((features == whole.features));
+    }
+  }
+  CHECK_FALSE(npz_source("sbm:nodes=10,classes=2,degree=2"));
+  CHECK_FALSE(npz_source("reddit-sim"));  // registered, but synthetic
+  CHECK(npz_source(registry_dir() + "/amazon_computers.npz")->layout == NpzLayout::csr_attributes);
+}
+
 TEST_CASE("bad files give one clear error naming file and member", "[npz][errors]") {
   const auto dir = testing::temp_dir("bad");
   const std::string cora = registry_dir() + "/planetoid_cora.npz";

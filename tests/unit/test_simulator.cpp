@@ -286,7 +286,7 @@ TEST_CASE("stale plans measure drift exactly when --stale-bound auto decides the
   c.stale_auto = true;  // set without touching peers.measure_drift: derived where the plans are built
   plans = engine::make_plans(data, c, owner, parts);
   const auto [unpacks, measuring] = unpacks_measuring(plans.train);
-  CHECK(measuring == unpacks);  // every stale store compares received with stored rows
+  CHECK(measuring == unpacks);                              // every stale store compares received with stored rows
   CHECK(unpacks_measuring(plans.train_first).second == 0);  // a fresh (warm-up) epoch has no staleness
   CHECK(engine::plan_peers(c).measure_drift);
   c.peers.stale = false;  // no stale stores, nothing to measure
