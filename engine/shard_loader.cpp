@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 
+#include "base/agreement.hpp"
 #include "base/error.hpp"
 #include "engine/trainer.hpp"
 #include "graph/partition_folder.hpp"
@@ -33,31 +34,34 @@ std::vector<std::int32_t> agreed_partition(const graph::Dataset& data, const Tra
   return owner;
 }
 
-// Runs `step` on every rank; when it throws adaqp::Error on any rank, every rank throws
-// CollectiveError with the message of the lowest failing rank (so no rank waits for one that gave up).
+// Runs `step` on every rank, failing together (base/agreement.hpp) over this run's communicator.
 template <class Step>
 void agreed(Communicator& comm, Step&& step) {
-  std::string message;
-  try {
-    step();
-  } catch (const CollectiveError&) {
-    throw;
-  } catch (const Error& e) {
-    message = e.what();
-  }
-  if (comm.size() == 1) {
-    if (!message.empty()) throw CollectiveError(message);
+  if (comm.size() == 1) {  // no collective to agree over: the message as it is
+    try {
+      step();
+    } catch (const CollectiveError&) {
+      throw;
+    } catch (const Error& e) {
+      throw CollectiveError(e.what());
+    }
     return;
   }
-  std::vector<std::uint64_t> failed(static_cast<std::size_t>(comm.size()));
-  comm.allgather(message.empty() ? 0 : 1, failed.data());
-  int first = -1;
-  for (int r = 0; r < comm.size() && first < 0; ++r)
-    if (failed[std::size_t(r)]) first = r;
-  if (first < 0) return;
-  std::vector<std::int32_t> text(message.begin(), message.end());
-  comm.broadcast(text, first);
-  throw CollectiveError("rank " + std::to_string(first) + ": " + std::string(text.begin(), text.end()));
+  adaqp::agreed(
+      std::forward<Step>(step),
+      [&](bool failed) {
+        std::vector<std::uint64_t> flags(static_cast<std::size_t>(comm.size()));
+        comm.allgather(failed ? 1 : 0, flags.data());
+        for (int r = 0; r < comm.size(); ++r)
+          if (flags[std::size_t(r)]) return r;
+        return -1;
+      },
+      [&](int first, std::string& message) {
+        std::vector<std::int32_t> text(message.begin(), message.end());
+        comm.broadcast(text, first);
+        message.assign(text.begin(), text.end());
+      },
+      "rank");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 // PT-Scotch's header needs stdio and MPI first.
 #include <ptscotch.h>
 
+#include "base/agreement.hpp"
 #include "base/error.hpp"
 #include "base/hash.hpp"
 #include "base/resources.hpp"
@@ -39,26 +40,23 @@ int world_size() {
   return n;
 }
 
-// Runs `step` on every process; an adaqp::Error on any becomes CollectiveError on all, with the
-// message of the lowest failing process (no process waits for one that gave up).
+// Runs `step` on every process, failing together (base/agreement.hpp) over MPI_COMM_WORLD.
 template <class Step>
 void agreed(Step&& step) {
-  std::string message;
-  try {
-    step();
-  } catch (const CollectiveError&) {
-    throw;
-  } catch (const Error& e) {
-    message = e.what();
-  }
-  int mine = message.empty() ? INT_MAX : world_rank(), first = INT_MAX;
-  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, kWorld);
-  if (first == INT_MAX) return;
-  int n = int(message.size());
-  MPI_Bcast(&n, 1, MPI_INT, first, kWorld);
-  message.resize(static_cast<std::size_t>(n));
-  MPI_Bcast(message.data(), n, MPI_CHAR, first, kWorld);
-  throw CollectiveError("process " + std::to_string(first) + ": " + message);
+  adaqp::agreed(
+      std::forward<Step>(step),
+      [](bool failed) {
+        int mine = failed ? world_rank() : INT_MAX, first = INT_MAX;
+        MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, kWorld);
+        return first == INT_MAX ? -1 : first;
+      },
+      [](int first, std::string& message) {
+        int n = int(message.size());
+        MPI_Bcast(&n, 1, MPI_INT, first, kWorld);
+        message.resize(static_cast<std::size_t>(n));
+        MPI_Bcast(message.data(), n, MPI_CHAR, first, kWorld);
+      },
+      "process");
 }
 
 // Sends out[q] to process q (bytes of trivially copyable T); returns what every process sent here,
