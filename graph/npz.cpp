@@ -373,15 +373,14 @@ std::vector<std::uint8_t> NpzFile::raw_range(const Entry& e, std::uint64_t begin
 }
 
 std::vector<std::uint8_t> NpzFile::raw_bytes(const Entry& e, std::uint64_t max_uncompressed) const {
+  // A prefix (a header) inflates only what it needs, not the whole compressed member.
+  if (max_uncompressed < e.uncompressed) return raw_range(e, 0, max_uncompressed);
   const std::string where = path_ + ": member '" + e.name + "'";
   const std::uint64_t at = data_offset(e);
-  const bool partial = max_uncompressed < e.uncompressed;
-  if (e.method == 0) {
-    return read_range(path_, at, partial ? max_uncompressed : e.compressed);
-  }
+  if (e.method == 0) return read_range(path_, at, e.compressed);
   if (e.method != 8) throw Error(where + ": unsupported zip compression method " + std::to_string(e.method));
   auto comp = read_range(path_, at, e.compressed);
-  std::vector<std::uint8_t> out(partial ? max_uncompressed : e.uncompressed);
+  std::vector<std::uint8_t> out(e.uncompressed);
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw Error(where + ": zlib initialisation failed");
   zs.next_in = comp.data();
@@ -398,12 +397,8 @@ std::vector<std::uint8_t> NpzFile::raw_bytes(const Entry& e, std::uint64_t max_u
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) break;
   }
   inflateEnd(&zs);
-  if (!partial) {
-    if (rc != Z_STREAM_END || produced != e.uncompressed) throw Error(where + ": corrupt deflate stream");
-  } else if (produced != out.size()) {
-    throw Error(where + ": corrupt deflate stream");
-  }
-  if (!partial && crc32(0L, out.data(), uInt(out.size())) != e.crc && out.size() < (1ull << 32))
+  if (rc != Z_STREAM_END || produced != e.uncompressed) throw Error(where + ": corrupt deflate stream");
+  if (crc32(0L, out.data(), uInt(out.size())) != e.crc && out.size() < (1ull << 32))
     throw Error(where + ": CRC mismatch (corrupt member)");
   return out;
 }
