@@ -87,6 +87,7 @@ int cmd_partition_distributed(const std::string& dataset, int parts, graph::Part
   if (json) {
     j["dataset"] = r.meta["dataset"]["name"];
     j["method"] = graph::to_string(method);
+    if (r.meta.contains("strategy")) j["strategy"] = r.meta["strategy"];
     j["processes"] = comm.size();
     j["load_s"] = r.load_s;
     j["partition_s"] = r.partition_s;
@@ -96,9 +97,10 @@ int cmd_partition_distributed(const std::string& dataset, int parts, graph::Part
     std::cout << j.dump(2) << '\n';
     return 0;
   }
-  fmt::print("{}: {} nodes, {} directed edges, {} parts ({}, {} processes)\n",
+  fmt::print("{}: {} nodes, {} directed edges, {} parts ({}{}, {} processes)\n",
              r.meta["dataset"]["name"].get<std::string>(), j["nodes"].get<std::int64_t>(),
-             j["directed_edges"].get<std::int64_t>(), parts, graph::to_string(method), comm.size());
+             j["directed_edges"].get<std::int64_t>(), parts, graph::to_string(method),
+             r.meta.contains("strategy") ? " strategy " + r.meta["strategy"].get<std::string>() : "", comm.size());
   fmt::print("edge cut {}, communication volume {} rows, imbalance nodes {:.3f}, edges {:.3f}\n",
              j["edge_cut"].get<std::int64_t>(), j["comm_volume_rows"].get<std::int64_t>(),
              j["node_imbalance"].get<double>(), j["edge_imbalance"].get<double>());
@@ -373,7 +375,10 @@ void add_data_commands(CLI::App& app, Options& o) {
   part->add_option("--split", o.p_split, std::string(kSplitHelp) + "; stored in the --out folder");
   part->add_option("--split-seed", o.p_split_seed, "seed of the random splits (classes, random)")
       ->capture_default_str();
-  part->add_option("--strategy", o.p_strategy, "with --method ptscotch: default, quality (slower), speed or balance")
+  part->add_option(
+          "--strategy", o.p_strategy,
+          "with --method ptscotch: Scotch's strategy flags, one or several joined by commas: default, quality "
+          "(slower), speed, balance, safety, scalability (no sequential band refinement of bands over 10M edges)")
       ->capture_default_str();
 }
 

@@ -3,8 +3,8 @@
 # products-sim family: the same SBM shape, degree 51, 100 features, 47 classes, so directed edges
 # grow with the nodes: 20,408 nodes ~ 1M edges ... 2,449,029 ~ 124M) and each P:
 #   1. `adaqp partition --method metis-edges --out` (one process): load / partition / write s, peak;
-#   2. P > 1 and PTSCOTCH=1: `mpirun -np P adaqp partition --method ptscotch --out` (under a
-#      timeout; a run past it is recorded as such), then its folder is removed (disk);
+#   2. P > 1 and PTSCOTCH=1: `mpirun -np P adaqp partition --method ptscotch --strategy PTS_STRATEGY
+#      --out` (under a timeout; a run past it is recorded as such), then its folder is removed (disk);
 #   3. `adaqp train --partitions` for vanilla and adaqp 4-bit (P = 1: vanilla), GCN 3 x HIDDEN, EPOCHS epochs (P > 1
 #      over the emulated RATE link, benchmarks/link_emulation.sh; P = 1 one process): load_s, every
 #      rank's peak, median epoch, bytes per epoch, arena_bytes;
@@ -14,6 +14,7 @@
 # (their files exist) are skipped, so a stopped campaign resumes.
 # usage: benchmarks/scale.sh OUT [NODES...]   (default nodes: 20408 204082 1224515 2449029)
 # env: PARTS ("1 2 4"), HIDDEN (64), EPOCHS (5: the median leaves out the first, warm-up epoch), RATE (250mbit), PTSCOTCH (1), PTS_TIMEOUT (1800 s),
+#      PTS_STRATEGY (scalability: Scotch's default strategy does not finish products-sim past 10M edges),
 #      ADAQP (build/adaqp), PROFILE (profiles/this-machine.yaml), MODES ("vanilla adaqp"),
 #      TRAIN (1; 0: partition and simulate only, for a point that cannot run here: the table shows the
 #      prediction and no measurement), KEEP_PARTS (0; 1: keep the METIS folders), KEEP_PTS (0; 1: keep
@@ -59,7 +60,7 @@ for n in "${sizes[@]}"; do
       # at P = 4 on 2 cores ran 6.5 minutes without finishing; P = 2 takes a second).
       timeout "${PTS_TIMEOUT:-1800}" mpirun --oversubscribe --mca mpi_yield_when_idle 1 -np "$P" "$adaqp" partition \
         --dataset "$(spec "$n")" \
-        --parts "$P" --method ptscotch --out "$d/parts-pts" --json >"$d/ptscotch.json.part" 2>"$d/ptscotch.err"
+        --parts "$P" --method ptscotch --strategy "${PTS_STRATEGY:-scalability}" --out "$d/parts-pts" --json >"$d/ptscotch.json.part" 2>"$d/ptscotch.err"
       rc=$?
       wall=$(((($(date +%s%N) - start) / 1000000)))
       if [ $rc -eq 0 ]; then

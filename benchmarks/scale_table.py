@@ -45,12 +45,13 @@ def load_point(d):
     p.update(edges=part["directed_edges"], nodes=part["nodes"], metis_s=part["partition_s"], gen_s=part["load_s"],
              write_s=part.get("write_s"), part_peak=part["peak_rss_bytes"], cut=part["edge_cut"],
              edge_imbalance=part["edge_imbalance"])
-    pts = json.load(open(f"{d}/ptscotch.json")) if os.path.exists(f"{d}/ptscotch.json") else None
-    if pts:
-        if "partition_s" in pts:
-            p.update(pts_s=pts["partition_s"], pts_cut=pts["edge_cut"], pts_imbalance=pts.get("edge_imbalance"))
-        else:
-            p.update(pts_timeout=pts.get("timed_out"), pts_wall_s=pts.get("wall_ms", 0) / 1e3)
+    # PT-Scotch runs: ptscotch.json (the strategy scale.sh ran, PTS_STRATEGY) and, if kept, an earlier
+    # run with Scotch's default strategy (ptscotch-default.json); files without "strategy" ran the default.
+    for key, name in (("pts", "ptscotch.json"), ("pts_default", "ptscotch-default.json")):
+        if os.path.exists(f"{d}/{name}"):
+            r = json.load(open(f"{d}/{name}"))
+            p[key] = {"strategy": r.get("strategy", "default"), "s": r.get("partition_s"), "cut": r.get("edge_cut"),
+                      "timed_out": r.get("timed_out"), "wall_s": r.get("wall_ms", 0) / 1e3}
     for mode in ("vanilla", "adaqp"):
         s = summary(f"{d}/train-{mode}.jsonl")
         if s:
@@ -94,14 +95,19 @@ def main():
         m, s = g(p, mode, "epoch_s"), g(p, mode, "pred_s")
         return "-" if m is None or s is None else f"{100 * (s - m) / m:+.1f}%"
 
+    def pts_run(p, key):
+        r = p.get(key)
+        if r is None:
+            return None
+        if r["s"] is not None:
+            return f"{r['s']:.1f} ({r['strategy']}, cut {r['cut'] / max(p['cut'], 1):.2f}x)"
+        if r["timed_out"]:
+            return f"> {r['wall_s']:.0f} ({r['strategy']}, timeout)"
+        return f"failed after {r['wall_s']:.0f}"
+
     def pts(p):
-        if "pts_s" in p:
-            return f"{p['pts_s']:.1f} (cut {p['pts_cut'] / max(p['cut'], 1):.2f}x)"
-        if p.get("pts_timeout"):
-            return f"> {p['pts_wall_s']:.0f} (timeout)"
-        if "pts_wall_s" in p:
-            return f"failed after {p['pts_wall_s']:.0f}"
-        return "-"
+        runs = [t for t in (pts_run(p, "pts"), pts_run(p, "pts_default")) if t]
+        return "; ".join(runs) if runs else "-"
 
     lines = ["| directed edges | P | METIS s (peak GiB) | PT-Scotch s | train load_s | peak GiB (arena, predicted) | "
              "vanilla epoch s (predicted, error) | adaqp-4 epoch s (predicted, error) | MB/epoch vanilla / adaqp |",
@@ -119,7 +125,7 @@ def main():
     costs = {
         "METIS partition s": lambda p: p["metis_s"],
         "graph generation s": lambda p: p["gen_s"],
-        "PT-Scotch s": lambda p: p.get("pts_s"),
+        "PT-Scotch s": lambda p: p.get("pts", {}).get("s"),
         "train load_s": lambda p: g(p, "vanilla", "load_s"),
         "peak resident bytes": lambda p: g(p, "vanilla", "peak") or g(p, "adaqp", "peak"),
         "vanilla epoch s": lambda p: g(p, "vanilla", "epoch_s"),

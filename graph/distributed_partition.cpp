@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,32 @@
 #include "base/resources.hpp"
 #include "graph/registry.hpp"
 #include "graph/synthetic.hpp"
+
+// Scotch's error and warning hooks (its documented way for a program to take its messages,
+// instead of libptscotcherr's printing to stderr): the first message is kept and put into the one
+// error line the caller prints. Scotch runs on one thread per process here.
+namespace {
+std::string scotch_message;  // the first error (or warning) Scotch reported since cleared, "" if none
+void keep_scotch_message(const char* format, va_list args) {
+  if (!scotch_message.empty()) return;  // the first is the cause; later ones repeat it in general terms
+  char text[512];
+  std::vsnprintf(text, sizeof text, format, args);
+  scotch_message = text;
+}
+}  // namespace
+extern "C" void SCOTCH_errorProg(const char* const) {}
+extern "C" void SCOTCH_errorPrint(const char* const format, ...) {
+  va_list args;
+  va_start(args, format);
+  keep_scotch_message(format, args);
+  va_end(args);
+}
+extern "C" void SCOTCH_errorPrintW(const char* const format, ...) {
+  va_list args;
+  va_start(args, format);
+  keep_scotch_message(format, args);
+  va_end(args);
+}
 
 namespace adaqp::graph {
 
@@ -263,6 +290,51 @@ Block load_block(const DatasetSpec& how) {
   return b;
 }
 
+// Scotch's strategy from "--strategy": either flags (one name or several joined by commas, OR'ed,
+// given to SCOTCH_stratDgraphMapBuild with 3% imbalance) or, when the text holds a '{', a strategy
+// string of Scotch's own grammar (as dgpart's -s). `scalability` centralizes a band graph for
+// sequential FM only below 10M edges (Scotch's rule); above, the band is refined by diffusion alone.
+// The caller owns `strat` (initialised, exited by the caller). Throws adaqp::Error naming the flag.
+void scotch_strategy(SCOTCH_Strat* strat, const std::string& text, int parts) {
+  if (text.find('{') != std::string::npos) {
+    scotch_message.clear();
+    // Scotch's parser warns about a parameter left unset and then may crash on it: refused too.
+    if (SCOTCH_stratDgraphMap(strat, text.c_str()) != 0 || !scotch_message.empty())
+      throw Error("--strategy '" + text + "': Scotch rejected the strategy string (" + scotch_message + ")");
+    return;
+  }
+  static const std::map<std::string, SCOTCH_Num> flags = {
+      {"default", SCOTCH_STRATDEFAULT}, {"quality", SCOTCH_STRATQUALITY}, {"speed", SCOTCH_STRATSPEED},
+      {"balance", SCOTCH_STRATBALANCE}, {"safety", SCOTCH_STRATSAFETY},   {"scalability", SCOTCH_STRATSCALABILITY}};
+  SCOTCH_Num flag = 0;
+  std::size_t at = 0;
+  do {
+    const std::size_t comma = text.find(',', at);
+    const std::string name = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (!flags.count(name))
+      throw Error("--strategy '" + text + "': '" + name +
+                  "' is not a PT-Scotch strategy flag (default, quality, speed, balance, safety, scalability; "
+                  "several joined by commas; or a Scotch strategy string)");
+    flag |= flags.at(name);
+    at = comma == std::string::npos ? std::string::npos : comma + 1;
+  } while (at != std::string::npos);
+  if (SCOTCH_stratDgraphMapBuild(strat, flag, SCOTCH_Num(world_size()), SCOTCH_Num(parts), 0.03) != 0)
+    throw Error("--strategy '" + text + "': SCOTCH_stratDgraphMapBuild failed");
+}
+
+// Checks "--strategy" before anything is loaded (the same on every process).
+void check_scotch_strategy(const std::string& text, int parts) {
+  SCOTCH_Strat strat;
+  SCOTCH_stratInit(&strat);
+  try {
+    scotch_strategy(&strat, text, parts);
+  } catch (...) {
+    SCOTCH_stratExit(&strat);
+    throw;
+  }
+  SCOTCH_stratExit(&strat);
+}
+
 // The owner of every node (all processes).
 std::vector<std::int32_t> owners(const Block& b, const DistributedPartitionOptions& o) {
   const std::int64_t n = b.starts.back();
@@ -274,13 +346,6 @@ std::vector<std::int32_t> owners(const Block& b, const DistributedPartitionOptio
                 ": runs in one process (it needs the whole graph); over several processes use ptscotch or random");
   if (n >= INT_MAX || b.rows.nnz() >= INT_MAX || sum_over_processes(b.rows.nnz()) >= INT_MAX)
     throw Error("ptscotch: this PT-Scotch build has 32-bit indices; the graph has too many nodes or edges");
-  const std::map<std::string, SCOTCH_Num> flags = {{"default", SCOTCH_STRATDEFAULT},
-                                                   {"quality", SCOTCH_STRATQUALITY},
-                                                   {"speed", SCOTCH_STRATSPEED},
-                                                   {"balance", SCOTCH_STRATBALANCE}};
-  if (!flags.count(o.strategy))
-    throw Error("--strategy '" + o.strategy + "': PT-Scotch strategies are default, quality, speed, balance");
-  const SCOTCH_Num flag = flags.at(o.strategy);
   std::vector<SCOTCH_Num> vert(b.rows.offsets.begin(), b.rows.offsets.end());
   std::vector<SCOTCH_Num> edges(b.rows.indices.begin(), b.rows.indices.end());
   std::vector<SCOTCH_Num> part(std::size_t(b.hi - b.lo) + 1, 0);
@@ -291,17 +356,27 @@ std::vector<std::int32_t> owners(const Block& b, const DistributedPartitionOptio
   const SCOTCH_Num local = SCOTCH_Num(b.hi - b.lo), arcs = SCOTCH_Num(edges.size());
   int rc = SCOTCH_dgraphBuild(&graph, 0, local, local, vert.data(), nullptr, nullptr, nullptr, arcs, arcs, edges.data(),
                               nullptr, nullptr);
+  scotch_message.clear();
   if (rc == 0) {
     SCOTCH_randomSeed(SCOTCH_Num(o.seed % 2147483647u));
     SCOTCH_randomReset();
-    rc = SCOTCH_stratDgraphMapBuild(&strat, flag, SCOTCH_Num(world_size()), SCOTCH_Num(o.parts), 0.03);
+    scotch_strategy(&strat, o.strategy, o.parts);  // checked before the load: does not throw here
   }
   if (rc == 0) rc = SCOTCH_dgraphPart(&graph, SCOTCH_Num(o.parts), &strat, part.data());
   SCOTCH_stratExit(&strat);
   SCOTCH_dgraphExit(&graph);
-  if (rc != 0) throw Error("ptscotch: partitioning failed (SCOTCH error " + std::to_string(rc) + ")");
+  if (rc != 0)
+    throw Error("ptscotch: partitioning failed (SCOTCH error " + std::to_string(rc) +
+                (scotch_message.empty() ? "" : ": " + scotch_message) + ")");
   std::vector<std::int32_t> mine(part.begin(), part.begin() + local);
-  return gather_all(mine);
+  auto owner = gather_all(mine);
+  std::vector<std::int64_t> sizes(std::size_t(o.parts), 0);
+  for (const auto p : owner) ++sizes[std::size_t(p)];
+  for (int p = 0; p < o.parts; ++p)
+    if (sizes[std::size_t(p)] == 0)
+      throw Error("ptscotch: part " + std::to_string(p) + " of " + std::to_string(o.parts) + " is empty (--strategy '" +
+                  o.strategy + "')");
+  return owner;
 }
 
 // The rows of the parts this process writes (part p: process p mod R), by part.
@@ -433,6 +508,7 @@ DistributedPartitionResult partition_distributed(const DistributedPartitionOptio
   DistributedPartitionResult result;
   const int R = world_size(), me = world_rank();
   agreed([&] { require_new_folder(o.out); });
+  if (o.method == PartitionMethod::ptscotch) agreed([&] { check_scotch_strategy(o.strategy, o.parts); });
   auto t0 = clock::now();
   Block b;
   agreed([&] { b = load_block(o.dataset); });
@@ -509,7 +585,8 @@ DistributedPartitionResult partition_distributed(const DistributedPartitionOptio
   Fnv1a id_hash;
   const std::string head = "adaqp-partitions distributed " + o.dataset.spec + " " + o.dataset.split + " " +
                            std::to_string(o.dataset.split_seed) + " " + to_string(o.method) + " " +
-                           std::to_string(o.seed) + " " + std::to_string(o.parts) + " " + std::to_string(R);
+                           std::to_string(o.seed) + " " + std::to_string(o.parts) + " " + std::to_string(R) +
+                           (o.method == PartitionMethod::ptscotch ? " " + o.strategy : "");
   id_hash.add(head.data(), head.size());
   id_hash.add(block_hashes.data(), block_hashes.size() * sizeof(std::uint64_t));
   id_hash.add(owner.data(), owner.size() * sizeof(std::int32_t));
@@ -531,6 +608,7 @@ DistributedPartitionResult partition_distributed(const DistributedPartitionOptio
       }
     });
     result.meta = folder_meta(id, o.dataset, b.info, o.method, o.seed, shapes, feature_nnz);
+    if (o.method == PartitionMethod::ptscotch) result.meta["strategy"] = o.strategy;
     agreed([&] {
       if (me == 0) commit_folder(tmp, o.out, result.meta);
     });

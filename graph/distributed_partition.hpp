@@ -27,7 +27,8 @@ struct DistributedPartitionOptions {
   int parts = 2;
   PartitionMethod method = PartitionMethod::ptscotch;  // ptscotch or random
   std::uint64_t seed = 0;
-  // PT-Scotch's strategy flag: "default", "quality" (slower, smaller cut), "speed" or "balance".
+  // PT-Scotch's strategy: flags joined by commas ("default", "quality", "speed", "balance",
+  // "safety", "scalability": Scotch's SCOTCH_STRAT* flags) or a Scotch strategy string (has a '{').
   std::string strategy = "default";
   std::string out;  // the folder to write
 };

@@ -6,7 +6,8 @@
 //   labels and split, the owner of every node and the settings below); dataset_spec, split,
 //   split_seed (how the dataset was loaded: the registry's feature normalisation and split apply);
 //   dataset {name, source, nodes, directed_edges, features, classes, split, train, val, test};
-//   method, seed, parts; stats (graph::partition_stats, as `adaqp partition --json` prints);
+//   method, seed, parts; strategy (PT-Scotch's --strategy, folders written over MPI by ptscotch
+//   only); stats (graph::partition_stats, as `adaqp partition --json` prints);
 //   shapes[P] {num_central, num_marginal, halo_rows[P], send_rows[P], nnz_central, nnz_marginal,
 //   nnz_to_halo}; feature_nnz[P]; files[P] (part file names).
 // DIR/part-R.npz (one per rank; NumPy archive, stored members; sizes as in graph/shard.hpp):

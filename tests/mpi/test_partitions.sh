@@ -5,7 +5,7 @@
 #     (sparse features, its own split) and GraphSAGE on an SBM graph (random split), vanilla and
 #     4-bit adaqp; `simulate --partitions` predicts what `simulate --dataset` predicts;
 #  2. partitioning over MPI (R = 2, 3 processes): the single-host folder member by member for the
-#     same owners; PT-Scotch's folder trains;
+#     same owners; PT-Scotch's folder trains; Scotch strategy flags and strings, bad ones refused;
 #  3. bad folders (wrong P, missing part, truncated part, another graph's part): one line on every
 #     rank, exit non-zero, within 30 s; `partition --out` never overwrites a folder.
 set -u
@@ -125,6 +125,25 @@ assert pts["edge_cut"] < 0.6 * rnd["edge_cut"] and pts["node_imbalance"] <= 1.05
 print(f"ok: cut {pts['edge_cut']} (random {rnd['edge_cut']}), imbalance nodes {pts['node_imbalance']:.3f}")
 PY
 check "ptscotch folder trains" train 2 "$tmp/pts.jsonl" --partitions "$tmp/pts" --model gcn --layers 2 --hidden 16
+check "ptscotch with Scotch's flags balance,scalability" mpirun --oversubscribe -np 2 "$adaqp" partition --dataset "$S" \
+  --parts 2 --method ptscotch --strategy balance,scalability --out "$tmp/pts-scal"
+check "ptscotch balance,scalability: cut and exact balance" python3 - "$tmp/pts-scal/meta.json" "$tmp/dist.3.2/meta.json" <<'PY'
+import json, sys
+pts, rnd = (json.load(open(p))["stats"] for p in sys.argv[1:])
+assert pts["edge_cut"] < 0.6 * rnd["edge_cut"] and pts["node_imbalance"] <= 1.001, (pts, rnd)
+print(f"ok: cut {pts['edge_cut']} (random {rnd['edge_cut']}), imbalance nodes {pts['node_imbalance']:.4f}")
+PY
+bad_strategy() {  # STRATEGY PATTERN: partitioning refuses it, the line once per process, no folder
+  ! mpirun --oversubscribe -np 2 "$adaqp" partition --dataset "$S" --parts 2 --method ptscotch --strategy "$1" \
+    --out "$tmp/pts-bad" >"$tmp/bad-strategy.out" 2>&1 &&
+    [ "$(grep -c -e "adaqp: error: process 0: $2" "$tmp/bad-strategy.out")" -eq 2 ] && [ ! -e "$tmp/pts-bad" ] &&
+    ! ls -d "$tmp"/pts-bad.tmp-* 2>/dev/null && head -1 "$tmp/bad-strategy.out"
+}
+check "an unknown Scotch flag: one line naming it, nothing written" bad_strategy speed,fast \
+  "--strategy 'speed,fast': 'fast' is not a PT-Scotch strategy flag"
+check "a strategy string Scotch warns about: its message, nothing written" bad_strategy "r{sep=m{vert=100,asc=b{bnd=d}}}" \
+  "--strategy 'r{sep=m{vert=100,asc=b{bnd=d}}}': Scotch rejected the strategy string (stratParserParse: strategy parameter"
+check "a strategy string that leaves a part empty" bad_strategy "r{sep=z}" "ptscotch: part 1 of 2 is empty"
 
 expect_every_rank() {  # NAME NP PATTERN ARGS...: exit non-zero within 30 s, the line once per rank
   local name=$1 np=$2 pattern=$3
