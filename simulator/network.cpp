@@ -376,6 +376,13 @@ std::vector<int> FlowNetwork::advance(double t) {
     }
     live_.resize(keep);
     if (net_.bucket_bytes > 0 && net_.topology.kind == Topology::shared) {
+      // Credit whose drain (or missing credit whose refill) takes less than the clock's step at
+      // now_ is spent (or there): its event could never move the clock (late in a long epoch a
+      // sub-byte credit left by rounding spun the simulation forever).
+      const double rate = 1.0 / net_.inter.beta_s_per_byte, used = medium_throughput();
+      if (fast_ && used > rate && now_ + tokens_ / (used - rate) <= now_) tokens_ = 0;
+      if (!fast_ && used < rate && now_ + (resume_bytes() - tokens_) / (rate - used) <= now_)
+        tokens_ = std::max(tokens_, resume_bytes());
       // Spend while credit lasts; resume only with a packet's worth (rounding at the event time).
       const bool fast = fast_ ? tokens_ > 0 : tokens_ >= resume_bytes() * (1 - 1e-9);
       if (fast != fast_) {

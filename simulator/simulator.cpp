@@ -1,10 +1,13 @@
 #include "simulator/simulator.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <limits>
 #include <map>
 #include <queue>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 
 #include "base/error.hpp"
@@ -18,6 +21,9 @@ using scheduler::TaskKind;
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// Events at one instant before the simulation is declared stuck: a step of P ranks posts at most a
+// few messages per peer at once; millions mean the clock stopped moving.
+constexpr std::int64_t kMaxEventsAtOneTime = 10'000'000;
 
 struct Op {  // a posted send, receive or all-reduce bucket
   bool posted = false, complete = false;
@@ -159,6 +165,13 @@ class Sim {
       const double t_cpu = cpus_.next_completion();
       if (t_rank == kInf && t_net == kInf && t_cpu == kInf) break;
       ++out_.events;
+      // A bug, never a hang: the clock must move within a bounded number of events.
+      const double t_next = std::min({t_rank, t_net, t_cpu});
+      stuck_ = t_next == last_t_ ? stuck_ + 1 : 0;
+      last_t_ = t_next;
+      if (stuck_ > kMaxEventsAtOneTime)
+        throw std::logic_error("simulator: no progress after " + std::to_string(stuck_) +
+                               " events at t = " + std::to_string(t_next) + " s");
       if (t_net <= t_rank && t_net <= t_cpu) {
         for (int id : flows_.advance(t_net)) complete_transfer(id, t_net);
       } else if (t_cpu <= t_rank) {
@@ -362,6 +375,8 @@ class Sim {
   std::vector<int> posted_buckets_;                       // per bucket: ranks that have posted it
   std::vector<int> ring_left_;                            // per bucket: ring transfers not yet complete
   Prediction out_;
+  double last_t_ = -1;      // the time of the last event
+  std::int64_t stuck_ = 0;  // events in a row at last_t_
 };
 
 }  // namespace

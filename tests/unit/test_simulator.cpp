@@ -488,6 +488,43 @@ TEST_CASE("simulator: the emulated link's token bucket", "[simulator]") {
   CHECK(pred.timeline[0][1].start_s == Approx(2e-3 + 1e-6).epsilon(1e-3));
 }
 
+TEST_CASE("simulator: the token bucket makes progress late in a long epoch", "[simulator]") {
+  // The emulated 250 Mbit/s link (256 KiB burst at the loopback's 10 GB/s): messages posted late in
+  // an epoch (where a double's step is ~1e-14 s, more at larger times) finish after their bytes'
+  // time at the rate. The bucket's drain time of a sub-byte credit left by rounding was below the
+  // clock's step: next_completion() returned now forever (a 60M-edge simulation at P = 4 spun).
+  auto p = golden_profile(0, 1e-6);
+  p.links["lo"] = {3e-5, 1e-10, 1, "probe"};
+  const auto net = make_network(p, 2, "", "250mbit");
+  const double rate = 2.5e8 / 8, bytes = 8e6, burst = 256 * 1024;
+  for (const double t0 : {0.5, 3.0, 17.0, 167.0, 1234.5, 98765.4}) {
+    FlowNetwork flows(net);
+    flows.advance(t0);  // idle: the bucket stays full
+    double now = t0;
+    int done = 0, events = 0;
+    for (int k = 0; k < 3; ++k) {  // three messages, 10 ms of idle credit before each
+      now += 0.01;
+      flows.advance(now);
+      const int id = flows.start(0, 1, bytes, now);
+      while (events < 100000) {
+        ++events;
+        const double t = flows.next_completion();
+        REQUIRE(t < 1e300);
+        const auto ended = flows.advance(t);
+        now = t;
+        if (std::find(ended.begin(), ended.end(), id) != ended.end()) break;
+      }
+      ++done;
+    }
+    INFO("t0 = " << t0 << ", events " << events);
+    CHECK(events < 1000);
+    CHECK(done == 3);
+    // At most a full burst ahead of the rate per message (and never behind it).
+    CHECK(now - t0 >= 3 * (0.01 + (bytes - burst) / rate) - 1e-6);
+    CHECK(now - t0 <= 3 * (0.01 + 3e-5 + bytes / rate) + 1e-6);
+  }
+}
+
 TEST_CASE("simulator: per-channel links from the engine's probes", "[simulator]") {
   // Class: no latency, 1 MB/s; the pair 0 -> 2 measured at 0.5 MB/s with 1 ms latency.
   auto p = golden_profile(0, 1e-6);
