@@ -453,6 +453,9 @@ void add_simulator_commands(CLI::App& app, Options& o) {
       "instead of --dataset: a statistical partition model nodes=N,edges=E[,halo=,marginal=,remote=,peers=]");
   sim->add_option("--features", so.features, "with --shape: input feature width")->capture_default_str();
   sim->add_option("--classes", so.classes, "with --shape: number of classes")->capture_default_str();
+  sim->add_option("--width-mix", so.width_mix,
+                  "with --bits adaptive: the widths, from an adaptive run's records (its last assignment, per "
+                  "channel) or as fractions of message rows, e.g. 2:0.5,4:0.4,8:0.1");
   sim->add_option("--trace", so.trace, "write rank 0's per-task predicted seconds (JSON Lines, as train --trace)");
 
   auto& co = o.co;

@@ -20,6 +20,8 @@ struct SimulateOptions {
   std::string trace;                          // rank 0's per-task predicted seconds (JSON Lines, as train --trace)
   std::string shape;                          // graph::parse_shape_model spec instead of a dataset
   std::int64_t features = 100, classes = 47;  // with shape: input width and classes (dense features)
+  std::string width_mix;                      // --bits adaptive: a run's records or BITS:FRACTION,...
+  scheduler::WidthMix mix;                    // what width_mix gave (cmd_simulate fills it)
 };
 int cmd_simulate(const engine::TrainConfig& config, const SimulateOptions& options);
 

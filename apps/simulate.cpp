@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 #include "graph/partition.hpp"
 #include "graph/partition_folder.hpp"
 #include "graph/registry.hpp"
+#include "scheduler/adaptive.hpp"
 #include "scheduler/build_plan.hpp"
 #include "scheduler/memory_plan.hpp"
 #include "scheduler/wire_format.hpp"
@@ -33,19 +35,26 @@ struct Measured {
   nlohmann::json quant_by_layer;  // of the last epoch that has it
 };
 
-Measured read_measured(const std::string& path) {
+// The JSON lines of a run's records file; `what` names the option it was given to.
+std::vector<nlohmann::json> read_records(const std::string& path, const std::string& what) {
   std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot open the measured records (--compare)");
-  Measured m;
-  std::map<std::string, std::vector<double>> values;
+  if (!in) throw Error(path + ": cannot open the records (" + what + ")");
+  std::vector<nlohmann::json> records;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    nlohmann::json r;
     try {
-      r = nlohmann::json::parse(line);
+      records.push_back(nlohmann::json::parse(line));
     } catch (const nlohmann::json::exception&) {
-      throw Error(path + ": line " + std::to_string(n) + " is not JSON");
+      throw Error(path + ": line " + std::to_string(n) + " is not JSON (" + what + " takes a run's records)");
     }
+  }
+  return records;
+}
+
+Measured read_measured(const std::string& path) {
+  Measured m;
+  std::map<std::string, std::vector<double>> values;
+  for (const auto& r : read_records(path, "--compare")) {
     if (r.value("type", "") == "run") m.run = r;
     if (r.value("type", "") != "epoch") continue;
     if (r.contains("quant_by_layer")) m.quant_by_layer = r["quant_by_layer"];
@@ -60,6 +69,53 @@ Measured read_measured(const std::string& path) {
     m.median[k] = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
   }
   return m;
+}
+
+// The record's "bits": "adaptive" or the uniform width.
+std::string bits_name(const engine::TrainConfig& c) {
+  return c.adaptive ? "adaptive" : scheduler::width_name(c.width);
+}
+
+// The same for people: "4-bit", "adaptive widths".
+std::string bits_label(const engine::TrainConfig& c) {
+  return c.adaptive ? "adaptive widths" : scheduler::width_name(c.width) + "-bit";
+}
+
+// --width-mix: a run record's last assignment (per channel; an older record's global histogram as
+// fractions) or fractions such as "2:0.5,4:0.5".
+scheduler::WidthMix read_width_mix(const std::string& spec, std::string* described) {
+  scheduler::WidthMix mix;
+  if (!std::filesystem::is_regular_file(spec)) {
+    mix.fractions = scheduler::parse_width_fractions(spec);
+    *described = spec;
+    return mix;
+  }
+  nlohmann::json last;
+  for (const auto& r : read_records(spec, "--width-mix"))
+    if (r.value("type", "") == "epoch" && r.contains("assignment")) last = r;
+  if (last.is_null()) throw Error(spec + ": no epoch record with an assignment (--width-mix takes an adaptive run's)");
+  const auto& a = last["assignment"];
+  const auto width_of = [&](const std::string& name) {
+    const auto w = scheduler::parse_widths(name);
+    return w.front();
+  };
+  if (a.contains("rows_at_bits_by_channel")) {
+    for (const auto& c : a["rows_at_bits_by_channel"]) {
+      const scheduler::ChannelKey key{
+          c.at("layer").get<int>(),
+          c.at("dir").get<std::string>() == "forward" ? scheduler::Direction::forward : scheduler::Direction::backward,
+          c.at("sender").get<int>(), c.at("receiver").get<int>()};
+      for (const auto& [name, rows] : c.at("rows_at_bits").items()) mix.channels[key][width_of(name)] = rows;
+    }
+    *described = spec + " (epoch " + std::to_string(last.value("epoch", 0)) + "'s assignment, per channel)";
+  } else {
+    double total = 0;
+    for (const auto& [name, rows] : a.at("rows_at_bits").items()) total += rows.get<double>();
+    for (const auto& [name, rows] : a.at("rows_at_bits").items())
+      if (rows.get<double>() > 0) mix.fractions[width_of(name)] = rows.get<double>() / total;
+    *described = spec + " (epoch " + std::to_string(last.value("epoch", 0)) + "'s histogram, as fractions)";
+  }
+  return mix;
 }
 
 // The arena of the rank that needs the most (scheduler::run_arena_bytes over its plans).
@@ -87,6 +143,12 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
         scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), true, c.width, nullptr, engine::plan_peers(c)));
     eval_plans.push_back(scheduler::build_plan(s, ms, scheduler::strategy_of(c.mode), false));
   }
+  if (c.adaptive) {  // the given widths (--width-mix) on the same channels
+    const auto assignment = scheduler::mix_assignment(train_plans, o.mix);
+    for (std::size_t r = 0; r < shapes.size(); ++r)
+      train_plans[r] = scheduler::build_plan(shapes[r], ms, scheduler::strategy_of(c.mode), true, c.width, &assignment,
+                                             engine::plan_peers(c));
+  }
   scheduler::validate(train_plans);
   scheduler::validate(eval_plans);
   const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
@@ -96,11 +158,9 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
   const double sim_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::size_t tasks = 0;
   for (const auto& p : train_plans) tasks += p.tasks.size();
-  fmt::print(
-      "{} {} x {} on shape {} ({} features, {} classes), {} ranks, {} {}-bit; profile {}, link {}, topology {}\n",
-      to_string(c.model.kind), c.model.layers, c.model.hidden, o.shape, o.features, o.classes, o.parts,
-      scheduler::to_string(c.mode), scheduler::width_name(c.width), profile.machine, o.link,
-      net.topology.spec(o.parts));
+  fmt::print("{} {} x {} on shape {} ({} features, {} classes), {} ranks, {} {}; profile {}, link {}, topology {}\n",
+             to_string(c.model.kind), c.model.layers, c.model.hidden, o.shape, o.features, o.classes, o.parts,
+             scheduler::to_string(c.mode), bits_label(c), profile.machine, o.link, net.topology.spec(o.parts));
   for (const auto& [name, value] :
        {std::pair{"epoch_s", train.epoch_s}, std::pair{"compute_s", train.compute_s}, std::pair{"comm_s", train.comm_s},
         std::pair{"quant_s", train.quant_s}, std::pair{"reduce_s", train.reduce_s}, std::pair{"eval_s", eval.epoch_s}})
@@ -124,14 +184,13 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
                {"layers", c.model.layers},
                {"hidden", c.model.hidden},
                {"mode", scheduler::to_string(c.mode)},
-               {"bits", scheduler::width_name(c.width)}}},
+               {"bits", bits_name(c)}}},
              {"simulated",
               {{"profile", o.profile},
                {"machine", profile.machine},
                {"link", o.link},
                {"topology", net.topology.spec(o.parts)}}}});
-    auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode),
-                                             scheduler::width_name(c.width), sim_s);
+    auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), bits_name(c), sim_s);
     summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
     summary["arena_bytes"] = arena;
     w.write(summary);
@@ -143,11 +202,19 @@ int simulate_shape(const engine::TrainConfig& c, const SimulateOptions& o, const
 
 }  // namespace
 
-int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
-  if (c.adaptive)
-    throw Error(
-        "simulate --bits adaptive: adaptive widths depend on run-time statistics; simulate a uniform "
-        "width (2, 4, 8, 16)");
+int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
+  SimulateOptions o = options;
+  std::string mix_described;
+  if (c.adaptive) {
+    if (o.width_mix.empty())
+      throw Error(
+          "simulate --bits adaptive: the assigner's widths depend on run-time row ranges; give them with "
+          "--width-mix (an adaptive run's records, or fractions such as 2:0.5,4:0.4,8:0.1)");
+    o.mix = read_width_mix(o.width_mix, &mix_described);
+    o.mix.group_size = c.assign.group_size;
+  } else if (!o.width_mix.empty()) {
+    throw Error("--width-mix goes with --bits adaptive");
+  }
   if (o.profile.empty()) throw Error("simulate: --profile PROFILE is required (profiles/ ships some)");
   const auto profile = simulator::load_profile(o.profile);
   const auto net = simulator::make_network(profile, o.parts, o.topology, o.link);
@@ -189,25 +256,34 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
     data = meta.info;
     spec = meta.how.spec;
     plans = engine::make_plans(c, meta.info, meta.shapes, meta.feature_nnz);
+    if (c.adaptive) {
+      const auto assignment = scheduler::mix_assignment(plans.train, o.mix);
+      plans = engine::make_plans(c, meta.info, meta.shapes, meta.feature_nnz, &assignment);
+    }
   } else {
     const auto whole = graph::load_dataset(c.dataset);
     const auto owner = graph::partition_graph(whole.adj, o.parts, c.partition, c.partition_seed);
     const auto parts = graph::build_partitions(whole.adj, owner, o.parts);
     data = graph::info_of(whole);
     plans = engine::make_plans(whole, c, owner, parts);
+    if (c.adaptive) {
+      const auto assignment = scheduler::mix_assignment(plans.train, o.mix);
+      plans = engine::make_plans(whole, c, owner, parts, &assignment);
+    }
   }
   const auto t0 = std::chrono::steady_clock::now();
   const auto train = simulator::simulate(plans.train, profile, net, !o.trace.empty());
   const auto eval = simulator::simulate(plans.eval, profile, net);
   const double sim_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string bits = scheduler::width_name(c.width);
+  const std::string bits = bits_name(c);
   auto summary = simulator::summary_record(train, eval, o.parts, scheduler::to_string(c.mode), bits, sim_s);
   summary["strategy"] = scheduler::strategy_name(c.mode, c.peers);
   summary["arena_bytes"] = arena_bytes(plans.train, plans.eval, plans.train_first);
 
-  fmt::print("{} {} x {} on {}, {} ranks, {} {}-bit; profile {} ({} thread(s)/rank), link {}, topology {}\n",
+  fmt::print("{} {} x {} on {}, {} ranks, {} {}; profile {} ({} thread(s)/rank), link {}, topology {}\n",
              to_string(c.model.kind), c.model.layers, c.model.hidden, data.name, o.parts, scheduler::to_string(c.mode),
-             bits, profile.machine, profile.threads, o.link, net.topology.spec(o.parts));
+             bits_label(c), profile.machine, profile.threads, o.link, net.topology.spec(o.parts));
+  if (c.adaptive) fmt::print("widths given by --width-mix {}\n", mix_described);
   std::optional<Measured> measured;
   if (!o.compare.empty()) {
     measured = read_measured(o.compare);
@@ -273,7 +349,8 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& o) {
     engine::RecordWriter w(o.metrics);
     auto run = engine::run_record(c, data, o.parts);
     run["settings"]["dataset"] = spec;
-    run["simulated"] = {{"profile", o.profile},
+    run["simulated"] = {{"width_mix", o.width_mix},
+                        {"profile", o.profile},
                         {"machine", profile.machine},
                         {"link", o.link},
                         {"topology", net.topology.spec(o.parts)},

@@ -94,11 +94,22 @@ nlohmann::json to_json(const EpochMetrics& m) {
     const auto& a = m.assignment;
     nlohmann::json hist = nlohmann::json::object();
     for (const auto& [width, rows] : a.rows_at_bits) hist[scheduler::width_name(width)] = rows;
+    nlohmann::json channels = nlohmann::json::array();
+    for (const auto& [key, rows_at] : a.rows_by_channel) {
+      nlohmann::json h = nlohmann::json::object();
+      for (const auto& [width, rows] : rows_at) h[scheduler::width_name(width)] = rows;
+      channels.push_back({{"layer", key.layer},
+                          {"dir", scheduler::to_string(key.dir)},
+                          {"sender", key.sender},
+                          {"receiver", key.receiver},
+                          {"rows_at_bits", h}});
+    }
     j["assignment"] = {{"solve_s", a.solve_s},
                        {"methods", a.methods},
                        {"objective", a.objective},
                        {"predicted_variance", a.predicted_variance},
                        {"rows_at_bits", hist},
+                       {"rows_at_bits_by_channel", channels},
                        {"quant_error_sq", a.quant_error_sq},
                        {"quant_bound_sq", a.quant_bound_sq},
                        {"quant_elements", a.quant_elements},

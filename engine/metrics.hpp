@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/adaptive.hpp"
 #include "scheduler/plan.hpp"
 
 namespace adaqp::engine {
@@ -32,10 +33,11 @@ struct AssignmentRecord {
   double objective = 0;                                   // normalised objective, summed over rounds
   double predicted_variance = 0;                          // model's weighted variance of the new widths
   std::map<scheduler::Width, std::int64_t> rows_at_bits;  // histogram of the new widths over message rows
-  double quant_error_sq = 0;                              // measured sum of squared quantization errors of the epoch
-  double quant_bound_sq = 0;                              // the model's bound of the same sum
-  std::int64_t quant_elements = 0;                        // elements behind those two sums
-  double time_scale_s = 0;  // the round time's normaliser (--assign-time; 0: each round's own T_max)
+  std::map<scheduler::ChannelKey, std::map<scheduler::Width, std::int64_t>> rows_by_channel;  // the same per channel
+  double quant_error_sq = 0;        // measured sum of squared quantization errors of the epoch
+  double quant_bound_sq = 0;        // the model's bound of the same sum
+  std::int64_t quant_elements = 0;  // elements behind those two sums
+  double time_scale_s = 0;          // the round time's normaliser (--assign-time; 0: each round's own T_max)
 };
 
 // Quantization error of one (layer, direction) in an epoch whose statistics were collected.

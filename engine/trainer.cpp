@@ -311,6 +311,7 @@ scheduler::BitAssignment reassign_bits(const Executor& trainer, const graph::Loc
     record->objective = report.objective;
     record->predicted_variance = report.predicted_variance;
     record->rows_at_bits = report.rows_at_bits;
+    record->rows_by_channel = report.rows_by_channel;
   }
   comm.broadcast(wire, 0);
   return scheduler::deserialize(wire);

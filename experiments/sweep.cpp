@@ -116,10 +116,14 @@ std::string engine_command(const Point& p, const std::string& adaqp, const std::
   return cmd + " --metrics " + quote(records);
 }
 
-std::string simulator_command(const Point& p, const std::string& adaqp, const std::string& records) {
+// engine_records: the same point's engine run, whose last assignment gives an adaptive point its
+// widths (the assigner's choice depends on run-time row ranges).
+std::string simulator_command(const Point& p, const std::string& adaqp, const std::string& records,
+                              const std::string& engine_records) {
   const auto& v = p.values;
   std::string cmd = quote(adaqp) + " simulate";
   for (const auto& f : model_flags(p)) cmd += " " + quote(f);
+  if (v.at("bits") == "adaptive") cmd += " --width-mix " + quote(engine_records);
   if (v.at("link") == "none") cmd += " --topology " + quote(v.at("topology"));
   return cmd + " --parts " + v.at("parts") + " --profile " + quote(v.at("profile")) + " --link " + v.at("link") +
          " --metrics " + quote(records);
@@ -230,9 +234,11 @@ int run_sweep(const SweepOptions& o) {
     for (const std::string e : {"engine", "simulator"}) {
       if (ex != e && ex != "both") continue;
       Run r{&p, e, out + "/runs/" + p.id + "." + e + ".jsonl", out + "/logs/" + p.id + "." + e + ".log", ""};
-      if (e == "simulator" && p.values.at("bits") == "adaptive") continue;  // widths come from a run
-      r.command = e == "engine" ? engine_command(p, adaqp, r.records + ".part")
-                                : simulator_command(p, adaqp, r.records + ".part");
+      // An adaptive point's widths come from its engine run (listed, and so run, before it).
+      if (e == "simulator" && p.values.at("bits") == "adaptive" && ex != "both") continue;
+      r.command = e == "engine"
+                      ? engine_command(p, adaqp, r.records + ".part")
+                      : simulator_command(p, adaqp, r.records + ".part", out + "/runs/" + p.id + ".engine.jsonl");
       runs.push_back(r);
     }
   }

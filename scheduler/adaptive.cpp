@@ -1,6 +1,7 @@
 #include "scheduler/adaptive.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <sstream>
 
@@ -96,11 +97,101 @@ BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::
           layout.group_rows.push_back(group_of[g].second);
           layout.group_widths.push_back(a.widths[g]);
           rep.rows_at_bits[a.widths[g]] += group_of[g].second;
+          rep.rows_by_channel[members[m]->key][a.widths[g]] += group_of[g].second;
         }
       out[members[m]->key] = std::move(layout);
     }
   }
   if (report) *report = rep;
+  return out;
+}
+
+std::map<Width, double> parse_width_fractions(const std::string& spec) {
+  std::map<Width, double> out;
+  double sum = 0;
+  std::stringstream items(spec);
+  for (std::string item; std::getline(items, item, ',');) {
+    const auto colon = item.find(':');
+    const auto bad = [&](const std::string& why) {
+      return Error("--width-mix '" + spec + "': item '" + item + "' " + why +
+                   " (expected BITS:FRACTION,... such as 2:0.5,4:0.4,8:0.1, or a run record)");
+    };
+    if (colon == std::string::npos) throw bad("has no ':'");
+    std::vector<Width> w;
+    try {
+      w = parse_widths(item.substr(0, colon));
+    } catch (const Error&) {
+      throw bad("is not a quantized width");
+    }
+    double f = -1;
+    try {
+      std::size_t used = 0;
+      f = std::stod(item.substr(colon + 1), &used);
+      if (used != item.size() - colon - 1) f = -1;
+    } catch (const std::exception&) {
+    }
+    if (!(f > 0) || !std::isfinite(f)) throw bad("needs a fraction > 0");
+    if (out.count(w.front())) throw bad("repeats a width");
+    out[w.front()] = f;
+    sum += f;
+  }
+  if (out.empty()) throw Error("--width-mix '" + spec + "': no widths");
+  for (auto& [w, f] : out) f /= sum;
+  return out;
+}
+
+BitAssignment mix_assignment(const std::vector<Plan>& plans, const WidthMix& mix) {
+  if (mix.group_size < 1) throw Error("--group-size " + std::to_string(mix.group_size) + ": must be >= 1");
+  BitAssignment out;
+  for (std::size_t r = 0; r < plans.size(); ++r)
+    for (const Task& t : plans[r].tasks) {
+      if (t.kind != TaskKind::pack) continue;
+      const ChannelKey key{t.layer, t.dir, int(r), t.peer};
+      if (out.count(key)) continue;  // a channel packed twice (stale stores): one layout
+      const std::string name = "layer " + std::to_string(t.layer) + " " + to_string(t.dir) + " " + std::to_string(r) +
+                               "->" + std::to_string(t.peer);
+      MessageLayout lay;
+      const auto add_groups = [&](Width w, std::int64_t rows) {
+        for (std::int64_t at = 0; at < rows; at += mix.group_size) {
+          lay.group_rows.push_back(std::min(mix.group_size, rows - at));
+          lay.group_widths.push_back(w);
+        }
+      };
+      if (!mix.channels.empty()) {
+        const auto it = mix.channels.find(key);
+        if (it == mix.channels.end()) throw Error("--width-mix: the run's assignment has no channel " + name);
+        std::int64_t total = 0;
+        for (const auto& [w, rows] : it->second) {
+          add_groups(w, rows);
+          total += rows;
+        }
+        if (total != t.rows)
+          throw Error("--width-mix: channel " + name + " has " + std::to_string(total) + " rows in the run's " +
+                      "assignment, " + std::to_string(t.rows) + " here (another partition or model)");
+      } else {
+        // Largest remainder: floors first, the rows left to the largest fractional parts.
+        std::vector<std::pair<Width, double>> f(mix.fractions.begin(), mix.fractions.end());
+        std::vector<std::int64_t> rows(f.size());
+        std::vector<std::pair<double, std::size_t>> rest;
+        std::int64_t left = t.rows;
+        for (std::size_t i = 0; i < f.size(); ++i) {
+          const double exact = f[i].second * double(t.rows);
+          rows[i] = std::int64_t(std::floor(exact));
+          left -= rows[i];
+          rest.push_back({exact - double(rows[i]), i});
+        }
+        std::stable_sort(rest.begin(), rest.end(), [](auto a, auto b) { return a.first > b.first; });
+        for (std::size_t k = 0; left > 0; ++k, --left) ++rows[rest[k % rest.size()].second];
+        for (std::size_t i = 0; i < f.size(); ++i) add_groups(f[i].first, rows[i]);
+      }
+      out[key] = std::move(lay);
+    }
+  if (!mix.channels.empty())
+    for (const auto& [key, hist] : mix.channels)
+      if (!out.count(key))
+        throw Error("--width-mix: the run's assignment has channel layer " + std::to_string(key.layer) + " " +
+                    to_string(key.dir) + " " + std::to_string(key.sender) + "->" + std::to_string(key.receiver) +
+                    ", which these plans do not send (another partition or model)");
   return out;
 }
 

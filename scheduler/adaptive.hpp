@@ -65,11 +65,30 @@ struct AssignReport {
   double objective = 0;                        // sum over rounds
   double predicted_variance = 0;               // sum over rounds of the model's weighted variance
   std::map<Width, std::int64_t> rows_at_bits;  // histogram: width -> message rows
+  std::map<ChannelKey, std::map<Width, std::int64_t>> rows_by_channel;  // the same per channel
 };
 
 // costs[sender][receiver]: the channel's alpha-beta model.
 BitAssignment assign_bits(const std::vector<ChannelStats>& channels, const std::vector<std::vector<ChannelCost>>& costs,
                           const AssignConfig& config, AssignReport* report);
+
+// Widths given instead of assigned (the simulator's stand-in for the assigner, whose choice
+// depends on run-time row ranges): per channel the rows at each width (a run's assignment, as its
+// record keeps them), else the same fractions of every channel's rows.
+struct WidthMix {
+  std::map<ChannelKey, std::map<Width, std::int64_t>> channels;  // rows per width, per channel
+  std::map<Width, double> fractions;                             // used when `channels` is empty
+  std::int64_t group_size = 100;  // rows per group, as the assigner cuts them (a group is one pack call)
+};
+// "2:0.46,4:0.47,8:0.07": fractions of message rows per quantized width (> 0, normalised to sum 1);
+// throws adaqp::Error naming the item otherwise.
+std::map<Width, double> parse_width_fractions(const std::string& spec);
+// The layouts of every channel of `plans` (all ranks' plans built with one width: their pack tasks
+// are the channels) under `mix`: each width's rows cut into groups of at most group_size rows, by
+// increasing width, rows in base order; fractions are turned into whole rows by largest remainder. Throws adaqp::Error
+// when a channel of the mix does not have the plan's rows (another partition or model), or the plans have a channel it
+// lacks.
+BitAssignment mix_assignment(const std::vector<Plan>& plans, const WidthMix& mix);
 
 // Flattens / restores an assignment (for broadcasting it from the rank that solved it).
 std::vector<std::int32_t> serialize(const BitAssignment& a);

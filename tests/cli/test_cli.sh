@@ -100,7 +100,13 @@ expect_error "no-such.yaml" simulate --dataset cora --profile "$tmp/no-such.yaml
 expect_error "--topology 'ring'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --topology ring
 expect_error "--link 'fast'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --link fast
 expect_error "no link class 'inter'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml"
-expect_error "adaptive widths depend" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp --bits adaptive
+expect_error "give them with --width-mix" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp --bits adaptive
+expect_error "--width-mix goes with --bits adaptive" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp \
+  --bits 4 --width-mix 2:1
+expect_error "--width-mix '2:0.5,3:0.5': item '3:0.5' is not a quantized width" simulate --dataset cora --parts 2 \
+  --profile "$tmp/p.yaml" --mode adaqp --bits adaptive --width-mix 2:0.5,3:0.5
+expect_error "$tmp/sim.jsonl: no epoch record with an assignment" simulate --dataset cora --parts 2 \
+  --profile "$tmp/p.yaml" --mode adaqp --bits adaptive --width-mix "$tmp/sim.jsonl"
 expect_error "unknown key 'colour'" simulate --shape nodes=10,edges=20,colour=1 --parts 2 --profile profiles/v100-2x4-25gbit.yaml
 expect_error "--links-only" calibrate --out "$tmp/q.yaml" --links-only
 expect_error "calibrate --backend tpu: allowed cpu, cuda" calibrate --out "$tmp/q.yaml" --backend tpu

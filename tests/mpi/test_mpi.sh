@@ -293,6 +293,22 @@ print(f"ok: {sys.argv[1]}: bytes {bytes8} -> {epochs[-1]['bytes_sent']}, widths 
 PY
 done
 
+# The simulator prices a run's adaptive widths (--width-mix RECORD: its last assignment, per
+# channel): the predicted bytes per epoch are exactly what the run sent after that assignment.
+check "simulate --bits adaptive --width-mix a run's records" "$adaqp" simulate ${args[cora]} --parts 3 \
+  --mode adaqp --bits adaptive --profile "$here/../../profiles/this-machine.yaml" \
+  --width-mix "$tmp/cora.3.adaptive.jsonl" --metrics "$tmp/cora.3.adaptive.sim.jsonl"
+check "simulated adaptive bytes equal the run's" python3 - "$tmp/cora.3.adaptive.jsonl" \
+  "$tmp/cora.3.adaptive.sim.jsonl" <<'PY'
+import json, sys
+epochs = [r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "epoch"]
+last = max(e["epoch"] for e in epochs if "assignment" in e)
+sent = {e["bytes_sent"] for e in epochs if e["epoch"] > last}
+sim = [r for r in map(json.loads, open(sys.argv[2])) if r["type"] == "summary"][0]
+assert sent == {sim["bytes_sent"]}, (sent, sim["bytes_sent"])
+print(f"ok: {sim['bytes_sent']} bytes per epoch after epoch {last}'s assignment, predicted {sim['bytes_sent']}")
+PY
+
 # An error on rank 0 only (it alone opens the metrics file): every rank must end, fast, with the message.
 expect_abort "one rank's error aborts all ranks" "adaqp: error: rank 0: --metrics '/nonexistent/dir/m.jsonl'" \
   "${mpirun[@]}" 2 "$adaqp" train --dataset cora --epochs 5 --quiet --metrics /nonexistent/dir/m.jsonl

@@ -94,10 +94,12 @@ check "a rebuilt binary mid-sweep is flagged" grep -q "different adaqp binaries"
 "$adaqp" report "$tmp" >"$tmp/report-bad" 2>&1
 check "report of a non-results folder fails clearly" grep -q "not a sweep results folder" "$tmp/report-bad"
 
-# Adaptive widths: the assign_time axis reaches the engine (range, the default, stays implicit), and
-# the report shows the widths chosen per link.
+# Adaptive widths: the assign_time axis reaches the engine (range, the default, stays implicit), the
+# report shows the widths chosen per link, and the simulator prices each adaptive point with the
+# widths its engine run chose (--width-mix RECORDS).
 cat >"$tmp/adaptive.yaml" <<'YAML'
 name: tiny-adaptive
+executor: both
 dataset: cora
 mode: [vanilla, adaqp]
 bits: [32, adaptive]
@@ -112,10 +114,14 @@ parts: 2
 threads: 1
 YAML
 "$adaqp" sweep "$tmp/adaptive.yaml" --dry-run >"$tmp/adaptive.dry" 2>&1
-check "assign_time compute reaches the engine" test "$(grep -c -- "--assign-time' 'compute'" "$tmp/adaptive.dry")" -eq 1
-check "assign_time range stays implicit" test "$(grep -c -- "--assign-time" "$tmp/adaptive.dry")" -eq 1
+check "assign_time compute reaches the engine" \
+  test "$(grep -c -- " train .*--assign-time' 'compute'" "$tmp/adaptive.dry")" -eq 1
+check "assign_time range stays implicit" test "$(grep -c -- " train .*--assign-time" "$tmp/adaptive.dry")" -eq 1
+check "adaptive points simulated with their engine run's widths" \
+  test "$(grep -c -- "simulate.*--width-mix '[^']*adaqp-adaptive[^']*\.engine\.jsonl'" "$tmp/adaptive.dry")" -eq 2
 "$adaqp" sweep "$tmp/adaptive.yaml" --out "$tmp/adaptive" >"$tmp/adaptive.out" 2>&1
 check "adaptive sweep exits 0" test $? -eq 0
+check "adaptive points have predictions" test "$(grep -c "adaqp-adaptive.*,simulator," "$tmp/adaptive/results.csv")" -eq 2
 "$adaqp" report "$tmp/adaptive" >"$tmp/adaptive.report" 2>&1
 check "report has the widths per link" grep -q "<h2>Adaptive widths per link</h2>" "$tmp/adaptive/report/index.html"
 check "both assigners are rows" grep -q "<td>adaqp-adaptive (assign_period 2, assign_time compute)</td>" "$tmp/adaptive/report/index.html"

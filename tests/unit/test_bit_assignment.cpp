@@ -1,10 +1,13 @@
 // Adaptive bit-width assignment: the MILP equals brute force on small instances, greedy is never
 // better than the MILP, and the extremes of lambda give the obvious answers.
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "base/random.hpp"
+#include "graph/partition.hpp"
 #include "scheduler/adaptive.hpp"
 #include "scheduler/bit_assignment.hpp"
+#include "scheduler/build_plan.hpp"
 
 using namespace adaqp;
 using namespace adaqp::scheduler;
@@ -170,4 +173,70 @@ TEST_CASE("1-bit codes among the choices: exact MILP, the all-1-bit extreme, --w
   CHECK(report.rows_at_bits.count(Width::quant(1)) == 1);
   for (const auto& [key, layout] : a)
     for (Width w : layout.group_widths) CHECK((w == Width::quant(1) || w == Width::quant(2)));
+}
+
+TEST_CASE("width mixes: every channel of the plans, whole rows in groups, a run's channels checked", "[assignment]") {
+  const auto shapes =
+      graph::model_shapes(graph::parse_shape_model("nodes=5003,edges=60000,halo=0.3,marginal=0.4,remote=0.1"), 3);
+  ModelShape ms;
+  ms.dims = {40, 32, 7};
+  const auto plans_at = [&](Width w, const BitAssignment* a) {
+    std::vector<Plan> plans;
+    for (const auto& s : shapes) plans.push_back(build_plan(s, ms, Strategy::overlap, true, w, a));
+    return plans;
+  };
+  const auto plans = plans_at(Width::quant(4), nullptr);
+  WidthMix mix;
+  mix.fractions = parse_width_fractions("2:1,4:1,8:2");
+  mix.group_size = 64;
+  CHECK(mix.fractions.at(Width::quant(8)) == Approx(0.5));
+  const auto a = mix_assignment(plans, mix);
+  std::set<ChannelKey> keys;
+  for (std::size_t r = 0; r < plans.size(); ++r)
+    for (const auto& t : plans[r].tasks) {
+      if (t.kind != TaskKind::pack) continue;
+      const ChannelKey k{t.layer, t.dir, int(r), t.peer};
+      keys.insert(k);
+      REQUIRE(a.count(k) == 1);
+      const auto& lay = a.at(k);
+      std::int64_t total = 0, at8 = 0;
+      for (std::size_t g = 0; g < lay.group_rows.size(); ++g) {
+        CHECK(lay.group_rows[g] >= 1);
+        CHECK(lay.group_rows[g] <= 64);
+        if (g > 0) CHECK(lay.group_widths[g - 1].element_bits() <= lay.group_widths[g].element_bits());
+        total += lay.group_rows[g];
+        if (lay.group_widths[g] == Width::quant(8)) at8 += lay.group_rows[g];
+      }
+      CHECK(total == t.rows);
+      CHECK(std::abs(double(at8) - 0.5 * double(t.rows)) < 1.0);  // largest remainder: whole rows
+    }
+  CHECK(keys.size() > 6);
+  CHECK(a.size() == keys.size());
+  // The plans built with it validate (sender and receiver agree) and send between 2 and 8 bits' bytes.
+  const auto mixed = plans_at(Width::quant(4), &a);
+  CHECK_NOTHROW(validate(mixed));
+  std::int64_t b2 = 0, b8 = 0, bm = 0;
+  for (const auto& p : plans_at(Width::quant(2), nullptr)) b2 += p.bytes_sent();
+  for (const auto& p : plans_at(Width::quant(8), nullptr)) b8 += p.bytes_sent();
+  for (const auto& p : mixed) bm += p.bytes_sent();
+  CHECK(b2 < bm);
+  CHECK(bm < b8);
+  // A run's rows per channel are taken as they are; a count that is not the plan's names the channel.
+  WidthMix run;
+  run.group_size = 64;
+  for (const auto& [k, lay] : a)
+    for (std::size_t g = 0; g < lay.group_rows.size(); ++g) run.channels[k][lay.group_widths[g]] += lay.group_rows[g];
+  const auto b = mix_assignment(plans, run);
+  CHECK((b == a));
+  run.channels.begin()->second.begin()->second += 1;
+  CHECK_THROWS_WITH(mix_assignment(plans, run), Catch::Contains("rows in the run's assignment"));
+  run.channels.begin()->second.begin()->second -= 1;
+  run.channels.erase(run.channels.begin());
+  CHECK_THROWS_WITH(mix_assignment(plans, run), Catch::Contains("has no channel layer"));
+  // Fraction specs.
+  CHECK_THROWS_WITH(parse_width_fractions("2:0.5,3:0.5"), Catch::Contains("item '3:0.5' is not a quantized width"));
+  CHECK_THROWS_WITH(parse_width_fractions("2:0"), Catch::Contains("needs a fraction > 0"));
+  CHECK_THROWS_WITH(parse_width_fractions("2"), Catch::Contains("has no ':'"));
+  CHECK_THROWS_WITH(parse_width_fractions("4:1,4:2"), Catch::Contains("repeats a width"));
+  CHECK_THROWS_WITH(parse_width_fractions("32:1"), Catch::Contains("not a quantized width"));
 }
