@@ -1,5 +1,6 @@
 // Dataset readers: every shipped file loads with the counts of datasets/README.md; npz/npy corner
 // cases (stored / deflated members, Fortran order); clear one-line errors for bad files.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -327,6 +328,21 @@ TEST_CASE("bad files give one clear error naming file and member", "[npz][errors
     f.write(junk, 8);
     f.close();
     expect_error([&] { NpzFile(path).read("x"); }, {path, "member 'x'"});
+  }
+  SECTION("deflated member whose bytes do not match its CRC") {
+    const std::string path = dir + "/bad_crc.npz";
+    const std::vector<float> v(1000, 2.5f);
+    testing::write_npz(path, {{"x", testing::npy_of("<f4", {1000}, v), true}});
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    in.close();
+    const char central[4] = {0x50, 0x4b, 0x01, 0x02};  // central directory header: its CRC at +16
+    const auto at = std::search(bytes.begin(), bytes.end(), central, central + 4);
+    REQUIRE(at != bytes.end());
+    at[16] = char(at[16] ^ 0x5a);
+    std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+    expect_error([&] { NpzFile(path).read("x"); }, {path, "member 'x'", "CRC mismatch"});
+    CHECK(NpzFile(path).read_rows("x", 0, 10).shape[0] == 10);  // slices are not CRC-checked
   }
   SECTION("wrong dtype") {
     const std::string path = dir + "/wrong_dtype.npz";
