@@ -86,6 +86,10 @@ std::string bits_label(const engine::TrainConfig& c) {
 scheduler::WidthMix read_width_mix(const std::string& spec, std::string* described) {
   scheduler::WidthMix mix;
   if (!std::filesystem::is_regular_file(spec)) {
+    if (spec.find(':') == std::string::npos)
+      throw Error("--width-mix '" + spec +
+                  "': no such records file (give an adaptive run's records, or fractions "
+                  "such as 2:0.5,4:0.4,8:0.1)");
     mix.fractions = scheduler::parse_width_fractions(spec);
     *described = spec;
     return mix;

@@ -105,6 +105,8 @@ expect_error "--width-mix goes with --bits adaptive" simulate --dataset cora --p
   --bits 4 --width-mix 2:1
 expect_error "--width-mix '2:0.5,3:0.5': item '3:0.5' is not a quantized width" simulate --dataset cora --parts 2 \
   --profile "$tmp/p.yaml" --mode adaqp --bits adaptive --width-mix 2:0.5,3:0.5
+expect_error "--width-mix '$tmp/none.jsonl': no such records file" simulate --dataset cora --parts 2 \
+  --profile "$tmp/p.yaml" --mode adaqp --bits adaptive --width-mix "$tmp/none.jsonl"
 expect_error "$tmp/sim.jsonl: no epoch record with an assignment" simulate --dataset cora --parts 2 \
   --profile "$tmp/p.yaml" --mode adaqp --bits adaptive --width-mix "$tmp/sim.jsonl"
 expect_error "unknown key 'colour'" simulate --shape nodes=10,edges=20,colour=1 --parts 2 --profile profiles/v100-2x4-25gbit.yaml
