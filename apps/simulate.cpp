@@ -122,6 +122,16 @@ scheduler::WidthMix read_width_mix(const std::string& spec, std::string* describ
   return mix;
 }
 
+// The plans `build` makes; with adaptive widths, made again with the --width-mix layouts on the
+// channels of the first build (its pack tasks).
+template <class Build>
+engine::PlanSet plans_with_mix(const engine::TrainConfig& c, const scheduler::WidthMix& mix, Build build) {
+  auto plans = build(nullptr);
+  if (!c.adaptive) return plans;
+  const auto assignment = scheduler::mix_assignment(plans.train, mix);
+  return build(&assignment);
+}
+
 // The arena of the rank that needs the most (scheduler::run_arena_bytes over its plans).
 std::int64_t arena_bytes(const std::vector<scheduler::Plan>& train, const std::vector<scheduler::Plan>& eval,
                          const std::vector<scheduler::Plan>& first = {}) {
@@ -259,21 +269,16 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
                   std::to_string(meta.parts) + " parts");
     data = meta.info;
     spec = meta.how.spec;
-    plans = engine::make_plans(c, meta.info, meta.shapes, meta.feature_nnz);
-    if (c.adaptive) {
-      const auto assignment = scheduler::mix_assignment(plans.train, o.mix);
-      plans = engine::make_plans(c, meta.info, meta.shapes, meta.feature_nnz, &assignment);
-    }
+    plans = plans_with_mix(c, o.mix, [&](const scheduler::BitAssignment* a) {
+      return engine::make_plans(c, meta.info, meta.shapes, meta.feature_nnz, a);
+    });
   } else {
     const auto whole = graph::load_dataset(c.dataset);
     const auto owner = graph::partition_graph(whole.adj, o.parts, c.partition, c.partition_seed);
     const auto parts = graph::build_partitions(whole.adj, owner, o.parts);
     data = graph::info_of(whole);
-    plans = engine::make_plans(whole, c, owner, parts);
-    if (c.adaptive) {
-      const auto assignment = scheduler::mix_assignment(plans.train, o.mix);
-      plans = engine::make_plans(whole, c, owner, parts, &assignment);
-    }
+    plans = plans_with_mix(
+        c, o.mix, [&](const scheduler::BitAssignment* a) { return engine::make_plans(whole, c, owner, parts, a); });
   }
   const auto t0 = std::chrono::steady_clock::now();
   const auto train = simulator::simulate(plans.train, profile, net, !o.trace.empty());
