@@ -244,7 +244,11 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       const graph::Csr& xs = t.src2.id == 1 ? sparse_input(x) : x.sparse;
       const float* g = rows_ptr(t.src, params, x, &lda);
       float* grad = rows_ptr(t.dst, params, x, &ldc);
-      cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner);  // rows [0, inner) of X and G
+      // rows [0, inner) of X and G; with messages in flight the transport progresses every
+      // kProgressRows rows (the sums do not change)
+      cpu::RowTick tick;
+      if (driver_.in_flight()) tick = {[this] { comm_.progress(); }, kProgressRows};
+      cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner, tick);
       break;
     }
     case TaskKind::bias_act: {

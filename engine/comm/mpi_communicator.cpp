@@ -19,7 +19,15 @@ class MpiCommunicator final : public Communicator {
   MpiCommunicator(int* argc, char*** argv) {
     int initialised = 0;
     MPI_Initialized(&initialised);
-    if (!initialised) MPI_Init(argc, argv);
+    // FUNNELED: OpenMP threads exist, and the calling thread lets MPI progress from inside a
+    // parallel kernel (cpu::RowTick).
+    int provided = MPI_THREAD_FUNNELED;
+    if (!initialised)
+      MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    else
+      MPI_Query_thread(&provided);
+    if (provided < MPI_THREAD_FUNNELED)
+      throw Error("this MPI library does not provide MPI_THREAD_FUNNELED (needed with OpenMP threads)");
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
     MPI_Comm local;

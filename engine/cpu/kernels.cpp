@@ -108,7 +108,8 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
 }
 
 template <class T>
-void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows) {
+void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows,
+                     const RowTick& tick) {
   if (rows < 0) rows = a.num_rows;
   if (rows > a.num_rows)
     throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " + std::to_string(a.num_rows) +
@@ -122,8 +123,10 @@ void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, b
   {
     const int t = omp_get_thread_num();
     T* acc = t == 0 ? c : partial.data() + (t - 1) * out_elems;
+    std::int64_t done = 0;  // rows of this thread's share (the tick runs on thread 0: the caller)
 #pragma omp for schedule(static)
     for (std::int64_t r = 0; r < rows; ++r) {
+      if (t == 0 && tick.fn && ++done % std::max<std::int64_t>(tick.rows, 1) == 0) tick.fn();
       const T* in = b + r * cols;
       std::int64_t j0 = 0;
       for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes) scatter_row_block<T, 8>(a, r, in, cols, j0, acc);
@@ -191,14 +194,14 @@ void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_
   for (std::int64_t i = 0; i < n; ++i) out[i] = keep[i] ? g[i] * scale : T(0);
 }
 
-#define ADAQP_INSTANTIATE(T)                                                                              \
-  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool); \
-  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t);    \
-  template void relu_forward<T>(T*, std::int64_t);                                                        \
-  template void relu_backward<T>(const T*, T*, std::int64_t);                                             \
-  template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                    \
-  template void column_sums<T>(const T*, std::int64_t, std::int64_t, T*, bool);                           \
-  template void axpy<T>(std::int64_t, T, const T*, T*);                                                   \
+#define ADAQP_INSTANTIATE(T)                                                                                           \
+  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);              \
+  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t, const RowTick&); \
+  template void relu_forward<T>(T*, std::int64_t);                                                                     \
+  template void relu_backward<T>(const T*, T*, std::int64_t);                                                          \
+  template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                                 \
+  template void column_sums<T>(const T*, std::int64_t, std::int64_t, T*, bool);                                        \
+  template void axpy<T>(std::int64_t, T, const T*, T*);                                                                \
   template void dropout_backward<T>(const T*, const std::uint8_t*, T, std::int64_t, T*);
 ADAQP_INSTANTIATE(float)
 ADAQP_INSTANTIATE(double)

@@ -2,6 +2,7 @@
 // Matrices are row-major with an explicit column count; pointers are borrowed, never owned.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "graph/csr.hpp"
 
@@ -14,11 +15,19 @@ template <class T>
 void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
           bool accumulate);
 
+// Called by the calling thread every `rows` rows of its share of a long kernel (a transport's
+// progress while messages are in flight); the kernel's result does not depend on it.
+struct RowTick {
+  std::function<void()> fn;  // empty: never called
+  std::int64_t rows = 2048;
+};
+
 // C (+)= A[0:rows]^T B: A is num_rows x num_cols with values, of which the first `rows` rows are
 // used (-1: all); B is rows x cols, C is num_cols x cols. Deterministic for a fixed thread count
-// (per-thread partial sums added in thread order).
+// (per-thread partial sums added in thread order), with or without a tick.
 template <class T>
-void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows = -1);
+void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows = -1,
+                     const RowTick& tick = {});
 
 // y[r, :] = max(x[r, :], 0) in place over n elements.
 template <class T>

@@ -96,6 +96,34 @@ TEMPLATE_TEST_CASE("spmm and spmm_transposed equal naive loops", "[kernels]", fl
   }
 }
 
+TEST_CASE("spmm_transposed calls its tick on the caller without changing the sums", "[kernels]") {
+  const auto a = random_csr(1000, 40, 0.05, 5);
+  const std::int64_t cols = 24;
+  CounterRng rng{7};
+  std::vector<float> b(std::size_t(a.num_rows * cols));
+  for (auto& x : b) x = float(rng.uniform() - 0.5);
+  const int before = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    omp_set_num_threads(threads);
+    std::vector<float> plain(std::size_t(a.num_cols * cols)), ticked(plain.size());
+    cpu::spmm_transposed(a, b.data(), cols, plain.data(), false);
+    int calls = 0;
+    bool off_caller = false;
+    const cpu::RowTick tick{[&] {
+                              ++calls;
+                              off_caller = off_caller || omp_get_thread_num() != 0;
+                            },
+                            64};
+    cpu::spmm_transposed(a, b.data(), cols, ticked.data(), false, -1, tick);
+    CHECK((plain == ticked));  // bit for bit
+    // Thread 0's static share is the first ceil(1000 / threads) rows: one call per 64 of them.
+    CHECK(calls == (1000 + threads - 1) / threads / 64);
+    CHECK_FALSE(off_caller);
+  }
+  omp_set_num_threads(before);
+}
+
 TEST_CASE("row range spmm leaves other rows alone", "[kernels]") {
   const auto a = random_csr(10, 10, 0.5, 3);
   std::vector<float> b(10 * 4, 1.0f), c(10 * 4, -7.0f);
