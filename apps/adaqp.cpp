@@ -344,6 +344,7 @@ struct Options {
   std::string widths = "2,4,8";           // --widths
   std::string allreduce = "overlap";      // --allreduce
   std::string stale_bound;                // --stale-bound: "", K or auto
+  std::string lr_schedule = "constant";   // --lr-schedule (train)
   int pl_parts = 2, pl_rank = 0;          // plan
   bool pl_eval = false;
   std::string pl_dump = "table";
@@ -403,6 +404,9 @@ void add_train_command(CLI::App& app, Options& o) {
   tr->add_option("--eval-every", tc.eval_every, "evaluate after every K-th epoch and after the last one")
       ->capture_default_str();
   tr->add_option("--lr", tc.adam.lr, "Adam learning rate")->capture_default_str();
+  tr->add_option("--lr-schedule", o.lr_schedule,
+                 "constant, or cosine: lr * (1 + cos(pi (epoch - 1) / epochs)) / 2, from --lr towards 0")
+      ->capture_default_str();
   tr->add_option("--weight-decay", tc.adam.weight_decay, "L2 weight decay")->capture_default_str();
   tr->add_option("--seed", tc.seed, "seed of weights and dropout")->capture_default_str();
   tr->add_option("--split", tc.split, kSplitHelp);
@@ -503,6 +507,7 @@ void resolve_train_config(Options& o) {
   }
   if (o.allreduce != "after" && o.allreduce != "overlap")
     throw Error("--allreduce '" + o.allreduce + "': allowed after, overlap");
+  tc.adam.schedule = engine::parse_lr_schedule(o.lr_schedule);
   tc.peers.overlap_allreduce = o.allreduce == "overlap";
   if (!o.stale_bound.empty()) {
     if (!tc.peers.stale) throw Error("--stale-bound " + o.stale_bound + " needs --stale");

@@ -1,12 +1,30 @@
 #include "engine/optimizer.hpp"
 
 #include <cmath>
+#include <numbers>
 #include <stdexcept>
 #include <string>
 
 #include "base/error.hpp"
 
 namespace adaqp::engine {
+
+std::string to_string(LrSchedule s) {
+  return s == LrSchedule::cosine ? "cosine" : "constant";
+}
+
+LrSchedule parse_lr_schedule(const std::string& text) {
+  if (text == "constant") return LrSchedule::constant;
+  if (text == "cosine") return LrSchedule::cosine;
+  throw Error("--lr-schedule '" + text + "': allowed constant, cosine");
+}
+
+double AdamConfig::lr_at(std::int64_t step) const {
+  if (schedule == LrSchedule::constant) return lr;
+  if (steps < 1 || step < 1 || step > steps)
+    throw std::logic_error("cosine learning rate of step " + std::to_string(step) + " of " + std::to_string(steps));
+  return lr * 0.5 * (1.0 + std::cos(std::numbers::pi * double(step - 1) / double(steps)));
+}
 
 template <class T>
 Adam<T>::Adam(const AdamConfig& config, const std::vector<Param<T>*>& params) : config_(config), params_(params) {
@@ -24,6 +42,7 @@ void Adam<T>::step() {
   ++step_;
   const double c1 = 1.0 - std::pow(config_.beta1, double(step_));
   const double c2 = 1.0 - std::pow(config_.beta2, double(step_));
+  const double lr = config_.lr_at(step_);
   for (std::size_t i = 0; i < params_.size(); ++i) {
     auto& w = params_[i]->value.data;
     const auto& g = params_[i]->grad.data;
@@ -35,7 +54,7 @@ void Adam<T>::step() {
       const double gk = double(g[k]) + config_.weight_decay * double(w[k]);
       m[k] = config_.beta1 * m[k] + (1.0 - config_.beta1) * gk;
       v[k] = config_.beta2 * v[k] + (1.0 - config_.beta2) * gk * gk;
-      w[k] = T(double(w[k]) - config_.lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + config_.eps));
+      w[k] = T(double(w[k]) - lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + config_.eps));
     }
   }
 }

@@ -1,16 +1,32 @@
 // Adam with L2 weight decay added to the gradient (PyTorch's Adam(weight_decay=...) semantics):
 //   g <- grad + wd * w ; m <- b1 m + (1-b1) g ; v <- b2 v + (1-b2) g^2 ;
 //   w <- w - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
-// Every rank applies the same step to the same (all-reduced) gradients.
+// Every rank applies the same step to the same (all-reduced) gradients. The learning rate of step t
+// (one step per epoch) is AdamConfig::lr_at(t): the one definition of the schedules.
 #pragma once
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/model.hpp"
 
 namespace adaqp::engine {
 
+// --lr-schedule: constant (lr every step) or cosine (from lr down towards 0 over the run's steps).
+enum class LrSchedule { constant, cosine };
+std::string to_string(LrSchedule s);
+// "constant" or "cosine"; anything else throws adaqp::Error naming --lr-schedule and the value.
+LrSchedule parse_lr_schedule(const std::string& text);
+
 struct AdamConfig {
   double lr = 0.01, weight_decay = 5e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  LrSchedule schedule = LrSchedule::constant;
+  std::int64_t steps = 0;  // cosine: the steps it decays over (the trainer sets the run's epochs)
+  // Learning rate of step `step` (1-based): lr for constant; for cosine
+  // lr * (1 + cos(pi * (step - 1) / steps)) / 2, i.e. lr at step 1 and lr * (1 + cos(pi (T-1)/T)) / 2
+  // (about lr * 2.5 / T^2) at the last step T = steps. Throws std::logic_error for cosine without
+  // steps or a step outside [1, steps].
+  double lr_at(std::int64_t step) const;
 };
 
 // Adam's state beyond the parameters: steps taken and the moment estimates, one vector per

@@ -82,6 +82,7 @@ nlohmann::json run_record(const TrainConfig& c, const graph::DatasetInfo& d, int
                {"comm_timeout_s", c.comm_timeout_s},
                {"checkpoint_every", c.checkpoint_every},
                {"lr", c.adam.lr},
+               {"lr_schedule", to_string(c.adam.schedule)},
                {"weight_decay", c.adam.weight_decay},
                {"seed", c.seed},
                {"threads", c.threads},
@@ -798,7 +799,9 @@ class TrainingRun {
 
 }  // namespace
 
-TrainResult train(graph::Shard shard, const TrainConfig& config, Communicator& comm, const EpochCallback& on_epoch) {
+TrainResult train(graph::Shard shard, const TrainConfig& given, Communicator& comm, const EpochCallback& on_epoch) {
+  TrainConfig config = given;
+  config.adam.steps = config.epochs;  // one optimizer step per epoch: what a schedule decays over
   check_config(config, shard);
   comm.set_timeout(config.comm_timeout_s);
   check_same_everywhere(config, shard, comm);

@@ -96,6 +96,7 @@ const std::map<std::string, Check>& checks() {
       {"hidden", integer(1)},
       {"dropout", real(0, 1, true, "a number in [0, 1)")},
       {"lr", real(1e-300, 1e300, false, "a number > 0")},
+      {"lr_schedule", one_of({"constant", "cosine"})},
       {"weight_decay", real(0, 1e300, false, "a number >= 0")},
       {"mode", one_of({"vanilla", "quant", "overlap", "adaqp"})},
       {"bits", one_of({"1", "2", "4", "8", "16", "fp16", "bf16", "32", "adaptive"})},
@@ -205,6 +206,7 @@ const std::map<std::string, std::string>& axis_defaults() {
       {"hidden", "64"},
       {"dropout", "0.5"},
       {"lr", "0.01"},
+      {"lr_schedule", "constant"},
       {"weight_decay", "5e-4"},
       {"mode", "vanilla"},
       {"bits", ""},
@@ -311,7 +313,7 @@ double link_rate_gbps(const std::string& link) {
 std::vector<Point> expand(const Manifest& m) {
   static const std::set<std::string> kLaterKeys = {"stale",       "stale_momentum", "boundary_rate", "split",
                                                    "split_seed",  "link_model",     "assign_time",   "widths",
-                                                   "stale_bound", "allreduce"};
+                                                   "stale_bound", "allreduce",      "lr_schedule"};
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;
   for (const auto& [key, def] : axis_defaults()) {
     const auto it = m.axes.find(key);

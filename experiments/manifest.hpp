@@ -16,7 +16,8 @@
 //
 // Axis keys and their values (defaults in brackets): executor [engine], dataset (required),
 // partition [metis] (metis, metis-vol, metis-edges, random), parts [1], model [gcn] (gcn, sage), layers [2],
-// hidden [64], dropout [0.5], lr [0.01], weight_decay [5e-4], mode [vanilla], bits [32 for vanilla
+// hidden [64], dropout [0.5], lr [0.01], lr_schedule [constant] (constant, cosine: --lr-schedule; engine only),
+// weight_decay [5e-4], mode [vanilla], bits [32 for vanilla
 // and overlap, 8 otherwise] (1, 2, 4, 8, 16 = fp16, bf16, 32, adaptive), lambda [0.5], group_size [100],
 // assign_period [50], assign_time [range] (range, compute or seconds: --assign-time), widths [2,4,8] (the
 // adaptive assigner's choices, --widths; other values only with bits adaptive), link [none], seed [0], epochs

@@ -107,6 +107,7 @@ std::string engine_command(const Point& p, const std::string& adaqp, const std::
       if (c == '_') c = '-';
     cmd += " " + flag + " " + quote(v.at(k));
   }
+  if (v.at("lr_schedule") != "constant") cmd += " --lr-schedule " + quote(v.at("lr_schedule"));
   // The split (graph/split.hpp): left out at its defaults, so older sweeps keep their commands.
   if (!v.at("split").empty()) cmd += " --split " + quote(v.at("split"));
   const std::string split_seed = v.at("split_seed") == "seed" ? v.at("seed") : v.at("split_seed");

@@ -44,6 +44,7 @@ expect_error "$tmp/no-dir/x.npz: cannot write" export --dataset cora --out "$tmp
 expect_ok "2708 nodes, 5278 undirected edges, 1433 features, 7 classes" export --dataset cora --out "$tmp/cora.npz"
 expect_ok "test accuracy" train --dataset "$tmp/cora.npz" --epochs 2
 # Split protocols (graph/split.hpp): bad specs are one line; a good one is recorded.
+expect_error "--lr-schedule 'linear': allowed constant, cosine" train --dataset cora --epochs 1 --lr-schedule linear
 expect_error "--split 'random:0.7,0.4': fractions sum to 1.1" train --dataset cora --epochs 1 --split random:0.7,0.4
 expect_error "--assign-time 'soon': range, compute or a number of seconds" train --dataset cora --epochs 1 --mode adaqp --bits adaptive --assign-time soon
 expect_error "unknown form 'halves'" train --dataset cora --epochs 1 --split halves

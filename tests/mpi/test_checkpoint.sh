@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checkpoints survive faults: a 2-rank run killed with SIGKILL mid-way and resumed with --resume gives
 # exactly the per-epoch losses, accuracies and bytes of an uninterrupted run (vanilla; adaptive widths,
-# whose assignment and link costs are restored; stale pipelining with smoothing, whose stores are).
+# whose assignment and link costs are restored; stale pipelining with smoothing, whose stores are, and
+# a cosine learning rate, which follows the restored step).
 # A checkpoint of another configuration, rank count or a corrupt file is refused with one line.
 #   tests/mpi/test_checkpoint.sh ADAQP
 set -uo pipefail
@@ -18,7 +19,7 @@ base=(--dataset amazon-computers --layers 3 --hidden 128 --epochs 24 --threads 1
 cases=(
   "vanilla:--mode vanilla"
   "adaptive:--mode adaqp --bits adaptive --assign-period 4 --link-model 50:0.25"
-  "stale:--mode vanilla --stale --stale-momentum 0.5"
+  "stale:--mode vanilla --stale --stale-momentum 0.5 --lr-schedule cosine"
 )
 for c in "${cases[@]}"; do
   name=${c%%:*} flags=${c#*:}

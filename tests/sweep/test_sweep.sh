@@ -41,6 +41,11 @@ YAML
 check "split axis in the command" grep -q -- "--split 'random:0.6,0.2' --split-seed '3'" "$tmp/dry-split"
 check "split seed 0 stays implicit" test "$(grep -c -- '--split-seed' "$tmp/dry-split")" -eq 1
 check "plain points keep their commands" test "$(grep -c -- '--split' "$tmp/dry")" -eq 0
+sed 's/^name: .*/name: lr/' "$tmp/split.yaml" >"$tmp/lr.yaml"
+echo "lr_schedule: [constant, cosine]" >>"$tmp/lr.yaml"
+"$adaqp" sweep "$tmp/lr.yaml" --dry-run >"$tmp/dry-lr" 2>&1
+check "lr_schedule cosine in its points' commands only" test "$(grep -c -- "--lr-schedule 'cosine'" "$tmp/dry-lr")" -eq 2
+check "constant lr_schedule stays implicit" test "$(grep -c -- '--lr-schedule' "$tmp/dry-lr")" -eq 2
 
 # Kill the sweep once its third run is published, then resume.
 "$adaqp" sweep "$tmp/tiny.yaml" --out "$tmp/out" >"$tmp/first" 2>&1 &

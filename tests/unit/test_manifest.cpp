@@ -148,6 +148,18 @@ TEST_CASE("frontier axes: widths, stale_bound, allreduce", "[manifest][peers]") 
   CHECK_THROWS_WITH(load_manifest(write(dir, base + "widths: '4,2'\n")), Catch::Contains("key 'widths'"));
 }
 
+TEST_CASE("lr_schedule axis: ids kept at constant", "[manifest]") {
+  const auto dir = testing::temp_dir("manifest-lr");
+  const auto plain = expand(load_manifest(write(dir, "name: q\ndataset: cora\n")));
+  const auto points = expand(load_manifest(write(dir, "name: q\ndataset: cora\nlr_schedule: [constant, cosine]\n")));
+  REQUIRE(points.size() == 2);
+  CHECK(points[0].id == plain[0].id);  // older sweeps keep their ids
+  CHECK(points[1].id != plain[0].id);
+  CHECK(points[1].values.at("lr_schedule") == "cosine");  // the command: tests/sweep/test_sweep.sh
+  CHECK_THROWS_WITH(load_manifest(write(dir, "name: b\ndataset: cora\nlr_schedule: step\n")),
+                    Catch::Contains("key 'lr_schedule'"));
+}
+
 TEST_CASE("topologies and partition models are for the simulator's points only", "[manifest]") {
   const auto dir = testing::temp_dir("manifest-topology");
   const std::string base = "name: t\ndataset: cora\nparts: 2\n";

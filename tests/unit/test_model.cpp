@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <numbers>
 
 #include "base/random.hpp"
 #include "engine/loss.hpp"
@@ -151,6 +152,42 @@ TEST_CASE("Adam step matches a hand computation", "[optimizer]") {
   // First step: m_hat = g, v_hat = g^2 -> update = lr * g / (|g| + eps) = lr * sign(g).
   CHECK(p.value.data[0] == Approx(1.0 - 0.1 * (0.5 + 0.01) / (0.51 + 1e-8)));
   CHECK(p.value.data[1] == Approx(-2.0 + 0.1 * 0.02 / (0.02 + 1e-8)));
+}
+
+TEST_CASE("learning-rate schedules: constant and cosine", "[optimizer]") {
+  AdamConfig c;
+  c.lr = 0.02;
+  CHECK(c.lr_at(1) == 0.02);
+  CHECK(c.lr_at(1000) == 0.02);  // constant needs no step count
+  c.schedule = LrSchedule::cosine;
+  CHECK_THROWS_AS(c.lr_at(1), std::logic_error);  // steps unset
+  c.steps = 200;
+  CHECK(c.lr_at(1) == 0.02);
+  CHECK(c.lr_at(101) == Approx(0.01));  // half-way: half the rate
+  CHECK(c.lr_at(51) == Approx(0.01 * (1 + std::sqrt(0.5))));
+  CHECK(c.lr_at(200) == Approx(0.02 * (1 + std::cos(std::numbers::pi * 199 / 200)) / 2));
+  CHECK(c.lr_at(200) > 0);
+  for (int t = 2; t <= 200; ++t) CHECK(c.lr_at(t) < c.lr_at(t - 1));  // strictly decreasing
+  CHECK_THROWS_AS(c.lr_at(0), std::logic_error);
+  CHECK_THROWS_AS(c.lr_at(201), std::logic_error);
+  CHECK(parse_lr_schedule("cosine") == LrSchedule::cosine);
+  CHECK(to_string(parse_lr_schedule("constant")) == "constant");
+  CHECK_THROWS_WITH(parse_lr_schedule("linear"), "--lr-schedule 'linear': allowed constant, cosine");
+
+  // The optimizer takes step t's rate: two cosine steps move w by lr_at(1) and lr_at(2) (g constant:
+  // each normalised step is one rate times sign(g)).
+  Param<double> p;
+  p.value.resize(1, 1);
+  p.grad.resize(1, 1);
+  p.value.data = {0.0};
+  p.grad.data = {1.0};
+  c.weight_decay = 0;
+  c.steps = 2;
+  Adam<double> adam(c, {&p});
+  adam.step();
+  CHECK(p.value.data[0] == Approx(-0.02));
+  adam.step();
+  CHECK(p.value.data[0] == Approx(-0.02 - 0.01));  // lr_at(2) of 2 steps = lr / 2
 }
 
 TEST_CASE("softmax cross-entropy value and accuracy count", "[loss]") {

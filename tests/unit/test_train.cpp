@@ -91,6 +91,22 @@ TEST_CASE("training writes run, epoch and summary records and learns", "[train]"
       if (expect) CHECK(rk.epochs[i].val_acc == r.epochs[i].val_acc);
     }
   }
+  SECTION("--lr-schedule cosine: the first two epochs as constant's, then other losses; recorded") {
+    TrainConfig k = c;
+    k.adam.schedule = LrSchedule::cosine;
+    k.metrics_path = dir + "/cosine.jsonl";
+    const auto rk = train(data, k);
+    // An epoch's loss is taken before its step: epoch 2 follows step 1 (rate lr in both runs), epoch
+    // 3 follows step 2 (cosine: lr * 0.997 of 30 steps).
+    CHECK(rk.epochs[0].loss == r.epochs[0].loss);
+    CHECK(rk.epochs[1].loss == r.epochs[1].loss);
+    CHECK(rk.epochs[2].loss != r.epochs[2].loss);
+    std::ifstream kin(k.metrics_path);
+    std::string first;
+    std::getline(kin, first);
+    CHECK(nlohmann::json::parse(first)["settings"]["lr_schedule"] == "cosine");
+    CHECK(lines.front()["settings"]["lr_schedule"] == "constant");
+  }
   SECTION("a run that fails leaves no metrics file") {
     TrainConfig bad = c;
     bad.metrics_path = dir + "/bad.jsonl";
