@@ -353,8 +353,8 @@ void adam_step(float* w, const float* g, double* m, double* v, std::int64_t n, c
                void* stream) {
   if (n == 0) return;
   const double c1 = 1.0 - std::pow(c.beta1, double(step)), c2 = 1.0 - std::pow(c.beta2, double(step));
-  adam_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(w, g, m, v, n, c.lr_at(step), c.weight_decay,
-                                                                                 c.beta1, c.beta2, c.eps, c1, c2);
+  adam_kernel<<<std::min(blocks_for(n), 65535u), kBlock, 0, as_stream(stream)>>>(
+      w, g, m, v, n, c.lr_at(step), c.weight_decay, c.beta1, c.beta2, c.eps, c1, c2);
   check(cudaGetLastError(), "adam");
 }
 
