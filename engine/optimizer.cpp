@@ -31,6 +31,8 @@ Adam<T>::Adam(const AdamConfig& config, const std::vector<Param<T>*>& params) : 
   if (!(config.lr > 0)) throw Error("--lr " + std::to_string(config.lr) + ": must be > 0");
   if (!(config.weight_decay >= 0))
     throw Error("--weight-decay " + std::to_string(config.weight_decay) + ": must be >= 0");
+  if (config.schedule == LrSchedule::cosine && config.steps < 1)  // the trainer sets it: fail here, not at step 1
+    throw std::logic_error("Adam: a cosine schedule needs its step count (AdamConfig::steps)");
   for (auto* p : params_) {
     m_.emplace_back(p->value.data.size(), 0.0);
     v_.emplace_back(p->value.data.size(), 0.0);

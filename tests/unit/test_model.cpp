@@ -161,6 +161,12 @@ TEST_CASE("learning-rate schedules: constant and cosine", "[optimizer]") {
   CHECK(c.lr_at(1000) == 0.02);  // constant needs no step count
   c.schedule = LrSchedule::cosine;
   CHECK_THROWS_AS(c.lr_at(1), std::logic_error);  // steps unset
+  {
+    Param<double> q;
+    q.value.resize(1, 1);
+    q.grad.resize(1, 1);
+    CHECK_THROWS_AS(Adam<double>(c, {&q}), std::logic_error);  // refused when built, not at step 1
+  }
   c.steps = 200;
   CHECK(c.lr_at(1) == 0.02);
   CHECK(c.lr_at(101) == Approx(0.01));  // half-way: half the rate
