@@ -10,6 +10,11 @@
 
 #include "engine/cpu/blas.hpp"
 
+// The 64-byte vector helpers below live in this file only (anonymous namespace, inlined), so GCC's
+// note that returning them by value would change the ABI on a CPU without AVX-512 (-Wpsabi,
+// an error under -Werror) concerns no interface: silence it rather than fail the build there.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace adaqp::engine::cpu {
 
 void set_blas_threads(int threads) {
