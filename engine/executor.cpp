@@ -248,7 +248,9 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       // kProgressRows rows (the sums do not change)
       cpu::RowTick tick;
       if (driver_.in_flight()) tick = {[this] { comm_.progress(); }, kProgressRows};
-      cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner, tick);
+      const bool block = t.row_sel.kind == RowSet::range;  // rows [begin, end) of dW only
+      cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner, tick, block ? t.row_sel.begin : 0,
+                           block ? t.row_sel.end : -1);
       break;
     }
     case TaskKind::bias_act: {
@@ -461,24 +463,32 @@ void PlanExecutor::run_copy_rows(const Task& t) {
   }
 }
 
-int PlanExecutor::post_allreduce(const Task& t) {
+// Copies the gradient elements of bucket t between the parameters and flat_grads_ (to_flat: into
+// flat_grads_), parameter by parameter where the bucket overlaps it.
+void PlanExecutor::copy_bucket(const Task& t, bool to_flat) {
   const auto& params = *args_.params;
-  if (comm_.size() == 1) return -1;
-  for (int q = t.param_begin; q < t.param_end; ++q) {
-    const auto& g = params[std::size_t(q)]->grad.data;
-    std::memcpy(flat_grads_.data() + grad_offset_[std::size_t(q)], g.data(), g.size() * sizeof(float));
+  for (std::size_t q = 0; q < params.size(); ++q) {
+    auto& g = params[q]->grad.data;
+    const std::int64_t at = grad_offset_[q];
+    const std::int64_t b = std::max(t.grad_begin, at), e = std::min(t.grad_end, at + std::int64_t(g.size()));
+    if (b >= e) continue;
+    float* flat = flat_grads_.data() + b;
+    float* own = g.data() + (b - at);
+    if (to_flat)
+      std::memcpy(flat, own, std::size_t(e - b) * sizeof(float));
+    else
+      std::memcpy(own, flat, std::size_t(e - b) * sizeof(float));
   }
-  const std::int64_t first = grad_offset_[std::size_t(t.param_begin)];
-  return comm_.iallreduce_sum(flat_grads_.data() + first, t.rows);
+}
+
+int PlanExecutor::post_allreduce(const Task& t) {
+  if (comm_.size() == 1) return -1;
+  copy_bucket(t, true);
+  return comm_.iallreduce_sum(flat_grads_.data() + t.grad_begin, t.rows);
 }
 
 void PlanExecutor::request_done(const Task& t) {
-  if (t.kind != TaskKind::allreduce) return;
-  const auto& params = *args_.params;
-  for (int q = t.param_begin; q < t.param_end; ++q) {
-    auto& g = params[std::size_t(q)]->grad.data;
-    std::memcpy(g.data(), flat_grads_.data() + grad_offset_[std::size_t(q)], g.size() * sizeof(float));
-  }
+  if (t.kind == TaskKind::allreduce) copy_bucket(t, false);
 }
 
 void copy_stores(const PersistentBuffers& from, PersistentBuffers& to) {

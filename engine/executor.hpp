@@ -214,6 +214,7 @@ class PlanExecutor : public Executor, private StepHooks {
   void run_pack(const scheduler::Task& t);
   void run_unpack(const scheduler::Task& t);
   void run_copy_rows(const scheduler::Task& t);
+  void copy_bucket(const scheduler::Task& t, bool to_flat);
   // Copies a bucket's gradients into flat_grads_ and posts their all-reduce (-1 on one rank).
   int post_allreduce(const scheduler::Task& t);
 

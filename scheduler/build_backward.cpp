@@ -10,11 +10,25 @@ namespace adaqp::scheduler {
 void PlanBuilder::backward(int loss_after) {
   std::vector<std::vector<int>> grad_tasks(std::size_t(m_.layers()));  // per layer: its parameter gradients
   std::vector<int> reduces;                                            // the buckets' all-reduce tasks
+  const bool first_first = first_bucket_first();
+  held_params_.assign(std::size_t(m_.layers()), {});
+  early_buckets_.clear();
+  first_reduced_ = 0;
   Grad g = loss_gradient(loss_after);
   for (int l = m_.layers() - 1; l >= 0; --l) {
+    defer_params_ = first_first && l > 0;
     g = backward_layer(layer(l), g, grad_tasks[std::size_t(l)]);
-    if (peers_.overlap_allreduce) reduces.push_back(allreduce_bucket(l, grad_tasks[std::size_t(l)]));
+    if (peers_.overlap_allreduce && !defer_params_) reduces.push_back(allreduce_bucket(l, grad_tasks[std::size_t(l)]));
   }
+  defer_params_ = false;
+  // first_first: the first layer's bucket is in flight; now the upper layers' parameter gradients,
+  // each layer's bucket posted once they are made (layer 1 first: what the next forward needs first).
+  for (int l = 1; first_first && l < m_.layers(); ++l) {
+    for (auto& make : held_params_[std::size_t(l)]) make();
+    reduces.push_back(allreduce_bucket(l, grad_tasks[std::size_t(l)]));
+  }
+  held_params_.clear();
+  reduces.insert(reduces.end(), early_buckets_.begin(), early_buckets_.end());
   if (!peers_.overlap_allreduce)
     for (int l = m_.layers() - 1; l >= 0; --l) reduces.push_back(allreduce_bucket(l, grad_tasks[std::size_t(l)]));
   optimizer_step(reduces);
@@ -41,18 +55,24 @@ PlanBuilder::Grad PlanBuilder::backward_layer(const Layer& y, Grad g, std::vecto
     t.cols = y.out;
     g.ready = add(std::move(t));
   }
-  Task bg = task(TaskKind::bias_grad, l, B, {g.ready}, "bias grad");
-  bg.src = buf(g.buffer);
-  bg.dst = grad(y.bias);
-  bg.rows = n_;
-  bg.cols = y.out;
-  grad_tasks.push_back(add(std::move(bg)));
+  param_task(
+      l,
+      [this, l, y, g] {
+        Task bg = task(TaskKind::bias_grad, l, B, {g.ready}, "bias grad");
+        bg.src = buf(g.buffer);
+        bg.dst = grad(y.bias);
+        bg.rows = n_;
+        bg.cols = y.out;
+        return add(std::move(bg));
+      },
+      grad_tasks);
   const bool need_dx = l > 0;
   const int gin = need_dx ? buffer(y.prefix + "input.grad", y.tf ? n_ : nl_, y.in) : -1;
   std::vector<int> gin_done =
       y.tf ? backward_transform_first(y, g, gin, grad_tasks) : backward_aggregate_first(y, g, gin, grad_tasks);
   if (m_.sage) {
-    grad_tasks.push_back(param_gradient(y, g.buffer, y.w_self, {g.ready}, "dW_self=X^T*G", n_));
+    param_task(
+        l, [this, y, g] { return param_gradient(y, g.buffer, y.w_self, {g.ready}, "dW_self=X^T*G", n_); }, grad_tasks);
     if (need_dx && y.tf)
       gin_done = {gemm(l, B, gin_done, buf(g.buffer), false, value(y.w_self), true, buf(gin), n_, y.in, y.out, true,
                        "+G*W_self^T")};
@@ -84,11 +104,13 @@ std::vector<int> PlanBuilder::backward_transform_first(const Layer& y, const Gra
     // The halo rows were transformed here, so their gradients stay here: dW over every
     // local row equals, summed over ranks, the owners' dW after a backward exchange.
     const int all = spmm(l, B, {g.ready}, g.buffer, gmid, y.out, 0, nl_, true, "A^T*[all]");
-    grad_tasks.push_back(param_gradient(y, gmid, y.w, {all}, "dW=X^T*G[inner+halo]", nl_));
+    param_task(
+        l, [this, y, gmid, all] { return weight_gradient(y, gmid, {all}, "dW=X^T*G[inner+halo]", nl_); }, grad_tasks);
     return {};
   }
   const auto final_rows = aggregate_backward(l, {g.ready}, g.buffer, gmid, y.out, nullptr);
-  grad_tasks.push_back(param_gradient(y, gmid, y.w, final_rows, "dW=X^T*G", n_));
+  param_task(
+      l, [this, y, gmid, final_rows] { return weight_gradient(y, gmid, final_rows, "dW=X^T*G", n_); }, grad_tasks);
   if (gin < 0) return {};
   return {gemm(l, B, final_rows, buf(gmid), false, value(y.w), true, buf(gin), n_, y.in, y.out, false, "dX=G*W^T")};
 }
@@ -98,8 +120,13 @@ std::vector<int> PlanBuilder::backward_transform_first(const Layer& y, const Gra
 std::vector<int> PlanBuilder::backward_aggregate_first(const Layer& y, const Grad& g, int gin,
                                                        std::vector<int>& grad_tasks) {
   const int l = y.l;
-  grad_tasks.push_back(
-      gemm(l, B, {g.ready}, buf(mid_[l]), true, buf(g.buffer), false, grad(y.w), y.in, y.out, n_, false, "dW=M^T*G"));
+  param_task(
+      l,
+      [this, l, y, g] {
+        return gemm(l, B, {g.ready}, buf(mid_[l]), true, buf(g.buffer), false, grad(y.w), y.in, y.out, n_, false,
+                    "dW=M^T*G");
+      },
+      grad_tasks);
   if (gin < 0) return {};
   const int gmid = buffer(y.prefix + "aggregated.grad", n_, y.in);
   const int gm =
@@ -143,6 +170,35 @@ int PlanBuilder::param_gradient(const Layer& y, int g_buf, int param, std::vecto
   return gemm(y.l, B, std::move(deps), x, true, buf(g_buf), false, grad(param), y.in, y.out, rows, false, what);
 }
 
+int PlanBuilder::weight_gradient(const Layer& y, int g_buf, std::vector<int> deps, const std::string& what,
+                                 std::int64_t rows) {
+  const int blocks = weight_blocks(y);
+  if (blocks < 2) return param_gradient(y, g_buf, y.w, std::move(deps), what, rows);
+  // Row blocks of dW = X^T G, each but the last reduced as soon as it is made; the last block is
+  // reduced with the layer's other parameters (allreduce_bucket).
+  const std::int64_t per = (y.in + blocks - 1) / blocks;
+  const std::int64_t w_begin = plan_.grad_offset(std::size_t(y.w));
+  int last = -1;
+  for (std::int64_t r0 = 0; r0 < y.in; r0 += per) {
+    const std::int64_t r1 = std::min(y.in, r0 + per);
+    last = param_gradient(y, g_buf, y.w, deps, what + "[rows " + std::to_string(r0) + ".." + std::to_string(r1) + "]",
+                          rows);
+    Task& t = plan_.tasks[std::size_t(last)];
+    t.row_sel = {RowSet::range, r0, r1, -1};
+    t.nnz = t.nnz * (r1 - r0) / y.in;  // the block's share of the features' non-zeros
+    t.rows = r1 - r0;
+    if (r1 == y.in) break;
+    early_buckets_.push_back(allreduce_range(y.l, {last}, w_begin + r0 * y.out, w_begin + r1 * y.out));
+    first_reduced_ = r1 * y.out;
+  }
+  return last;
+}
+
+int PlanBuilder::weight_blocks(const Layer& y) const {
+  if (y.l != 0 || !y.sparse || !first_bucket_first()) return 1;
+  return int(std::min<std::int64_t>(kMaxWeightBlocks, y.in * y.out / kWeightBlockElems));
+}
+
 std::vector<int> PlanBuilder::aggregate_backward(int l, const std::vector<int>& ready, int src, int dst,
                                                  std::int64_t cols,
                                                  const std::function<std::vector<int>(int)>& then_inner) {
@@ -179,13 +235,35 @@ int PlanBuilder::dropout_backward(int l, std::vector<int> deps, int src, int dst
 // are consecutive in Plan::params), after the tasks that produce them.
 int PlanBuilder::allreduce_bucket(int l, const std::vector<int>& grad_tasks) {
   const int per_layer = m_.sage ? 3 : 2;
-  Task ar = task(TaskKind::allreduce, l, B, grad_tasks, "all-reduce gradients");
-  ar.param_begin = m_.param_index(l, 0);
-  ar.param_end = ar.param_begin + per_layer;
-  for (int p = ar.param_begin; p < ar.param_end; ++p)
-    ar.rows += plan_.params[std::size_t(p)].rows * plan_.params[std::size_t(p)].cols;
+  const int first = m_.param_index(l, 0);
+  return allreduce_range(l, grad_tasks, plan_.grad_offset(std::size_t(first)) + (l == 0 ? first_reduced_ : 0),
+                         plan_.grad_offset(std::size_t(first + per_layer)));
+}
+
+int PlanBuilder::allreduce_range(int l, std::vector<int> deps, std::int64_t begin, std::int64_t end) {
+  Task ar = task(TaskKind::allreduce, l, B, std::move(deps), "all-reduce gradients");
+  ar.grad_begin = begin;
+  ar.grad_end = end;
+  ar.rows = end - begin;
   ar.bytes = ar.rows * 4;
   return add(std::move(ar));
+}
+
+bool PlanBuilder::first_bucket_first() const {
+  if (!peers_.overlap_allreduce || m_.layers() < 2) return false;
+  const int per_layer = m_.sage ? 3 : 2;
+  std::int64_t first = 0, rest = 0;
+  for (int p = 0; p < int(plan_.params.size()); ++p)  // layer 0's parameters come first
+    (p < per_layer ? first : rest) += plan_.params[std::size_t(p)].rows * plan_.params[std::size_t(p)].cols;
+  return first > rest;
+}
+
+void PlanBuilder::param_task(int l, std::function<int()> make, std::vector<int>& grad_tasks) {
+  if (!defer_params_) {
+    grad_tasks.push_back(make());
+    return;
+  }
+  held_params_[std::size_t(l)].push_back([make = std::move(make), &grad_tasks] { grad_tasks.push_back(make()); });
 }
 
 // The optimizer step on every parameter once every bucket is reduced.

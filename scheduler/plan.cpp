@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "base/error.hpp"
 
@@ -111,6 +113,14 @@ std::int64_t Plan::bytes_meta() const {
   return b;
 }
 
+std::int64_t Plan::grad_offset(std::size_t p) const {
+  if (p > params.size())
+    throw std::logic_error("grad_offset: parameter " + std::to_string(p) + " of " + std::to_string(params.size()));
+  std::int64_t at = 0;
+  for (std::size_t q = 0; q < p; ++q) at += params[q].rows * params[q].cols;
+  return at;
+}
+
 std::int64_t Plan::bytes_sent() const {
   std::int64_t b = 0;
   for (const auto& t : tasks)
@@ -162,6 +172,11 @@ void validate(const Plan& p) {
       throw Error(describe(p, t) + ": refers to missing message slot " + std::to_string(t.message));
     if ((t.kind == TaskKind::send || t.kind == TaskKind::recv) && (t.peer < 0 || t.peer >= p.ranks || t.peer == p.rank))
       throw Error(describe(p, t) + ": invalid peer " + std::to_string(t.peer));
+    if (t.kind == TaskKind::spmm_features_t && t.row_sel.kind == RowSet::range &&
+        (t.dst.kind != Operand::param_grad || t.row_sel.begin < 0 || t.row_sel.begin >= t.row_sel.end ||
+         t.row_sel.end > p.params[std::size_t(t.dst.id)].rows || t.row_sel.end - t.row_sel.begin != t.rows))
+      throw Error(describe(p, t) + ": gradient rows [" + std::to_string(t.row_sel.begin) + ", " +
+                  std::to_string(t.row_sel.end) + ") outside its parameter");
     if (t.kind == TaskKind::copy_rows) {
       if (t.dst.kind != Operand::buffer || (t.src.kind != Operand::none && t.src.kind != Operand::buffer))
         throw Error(describe(p, t) + ": copies rows between buffers only");
@@ -192,22 +207,40 @@ void validate(const Plan& p) {
   for (const Task& t : p.tasks)
     for (int d : t.deps)
       if (d > t.id) throw Error(describe(p, t) + ": depends on later task " + std::to_string(d) + " (list order)");
-  // All-reduce buckets: every parameter in exactly one, and the optimizer after all of them.
-  std::vector<int> reduced(p.params.size(), 0);
+  // All-reduce buckets: every gradient element in exactly one, and the optimizer after all of them.
+  const std::int64_t total = p.grad_offset(p.params.size());
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;  // [begin, end) per bucket
   std::vector<int> buckets;
   for (const Task& t : p.tasks) {
     if (t.kind != TaskKind::allreduce) continue;
-    if (t.param_begin < 0 || t.param_end > int(p.params.size()) || t.param_begin >= t.param_end)
-      throw Error(describe(p, t) + ": bucket [" + std::to_string(t.param_begin) + ", " + std::to_string(t.param_end) +
-                  ") outside the plan's " + std::to_string(p.params.size()) + " parameters");
-    for (int q = t.param_begin; q < t.param_end; ++q) ++reduced[std::size_t(q)];
+    if (t.grad_begin < 0 || t.grad_end > total || t.grad_begin >= t.grad_end)
+      throw Error(describe(p, t) + ": bucket [" + std::to_string(t.grad_begin) + ", " + std::to_string(t.grad_end) +
+                  ") outside the plan's " + std::to_string(total) + " gradient elements");
+    if (t.rows != t.grad_end - t.grad_begin)
+      throw Error(describe(p, t) + ": reduces " + std::to_string(t.rows) + " elements of a " +
+                  std::to_string(t.grad_end - t.grad_begin) + "-element bucket");
+    ranges.emplace_back(t.grad_begin, t.grad_end);
     buckets.push_back(t.id);
   }
   if (!buckets.empty()) {
-    for (std::size_t q = 0; q < reduced.size(); ++q)
-      if (reduced[q] != 1)
-        throw Error("plan of rank " + std::to_string(p.rank) + ": parameter " + p.params[q].name + " is in " +
-                    std::to_string(reduced[q]) + " all-reduce buckets (must be 1)");
+    // The parameter holding element e (for the message).
+    auto param_at = [&](std::int64_t e) {
+      std::size_t q = 0;
+      while (q + 1 < p.params.size() && p.grad_offset(q + 1) <= e) ++q;
+      return p.params[q].name;
+    };
+    std::sort(ranges.begin(), ranges.end());
+    std::int64_t covered = 0;  // elements [0, covered) are in exactly one bucket so far
+    for (const auto& [b, e] : ranges) {
+      if (b < covered)
+        throw Error("plan of rank " + std::to_string(p.rank) + ": parameter " + param_at(b) +
+                    " is in 2 all-reduce buckets (must be 1)");
+      if (b > covered) break;
+      covered = e;
+    }
+    if (covered < total)
+      throw Error("plan of rank " + std::to_string(p.rank) + ": parameter " + param_at(covered) +
+                  " is in 0 all-reduce buckets (must be 1)");
     for (const Task& t : p.tasks)
       if (t.kind == TaskKind::optimizer)
         for (int b : buckets)
@@ -292,7 +325,7 @@ std::string to_json(const Plan& p) {
       j["smoothing"] = t.smoothing;
     }
     if (t.message >= 0) j["message"] = t.message;
-    if (t.kind == TaskKind::allreduce) j["params"] = {t.param_begin, t.param_end};
+    if (t.kind == TaskKind::allreduce) j["grads"] = {t.grad_begin, t.grad_end};
     if (t.kind == TaskKind::send || t.kind == TaskKind::recv) j["tag"] = t.tag;
     tasks.push_back(std::move(j));
   }

@@ -35,8 +35,9 @@ enum class TaskKind {
   send,              // post a send of message slot to peer
   recv,              // post a receive of message slot from peer
   loss,              // softmax cross-entropy of logits src over training rows -> gradient dst
-  allreduce,         // sum the gradients of parameters [param_begin, param_end) over ranks (a bucket: one
-                     // layer's parameters); posted without blocking, the optimizer waits for every bucket
+  allreduce,         // sum gradient elements [grad_begin, grad_end) over ranks (a bucket: one layer's
+                     // parameters, or a row block of a large weight); posted without blocking, the
+                     // optimizer waits for every bucket
   optimizer,         // optimizer step on every parameter
 };
 enum class Lane { compute, comm };
@@ -108,11 +109,13 @@ struct Task {
   int message = -1;               // pack / unpack / send / recv: message slot
   int tag = 0;
   double dropout = 0;
-  std::int64_t src_begin = 0;          // copy_rows: first row of src
-  double scale = 1;                    // unpack: factor on the decoded rows (boundary sampling: b / s)
-  double smoothing = 0;                // unpack: momentum of a stale store (0: the message replaces it)
-  int param_begin = 0, param_end = 0;  // allreduce: its bucket, parameters [begin, end) of Plan::params
-  bool measure_drift = false;          // unpack into a stale store: also measure the rows' drift
+  std::int64_t src_begin = 0;  // copy_rows: first row of src
+  double scale = 1;            // unpack: factor on the decoded rows (boundary sampling: b / s)
+  double smoothing = 0;        // unpack: momentum of a stale store (0: the message replaces it)
+  // allreduce: its bucket, elements [begin, end) of every parameter's gradient laid end to end in
+  // Plan::params order (grad_offset), each row-major
+  std::int64_t grad_begin = 0, grad_end = 0;
+  bool measure_drift = false;  // unpack into a stale store: also measure the rows' drift
   std::string label;
 };
 
@@ -187,6 +190,9 @@ struct Plan {
 
   std::int64_t bytes_sent() const;  // sum of send tasks' bytes (payload + metadata)
   std::int64_t bytes_meta() const;  // metadata part of bytes_sent()
+  // Where parameter p's gradient starts when every gradient is laid end to end in params order
+  // (elements; p == params.size(): the total): the coordinates of all-reduce buckets.
+  std::int64_t grad_offset(std::size_t p) const;
 };
 
 // Checks one plan: ids, dependency ranges, acyclicity, message slots, operand ids. Throws

@@ -156,8 +156,31 @@ class PlanBuilder {
   // dst rows [0, rows) = src rows through layer l's input dropout mask (src == dst: in place).
   int dropout_backward(int l, std::vector<int> deps, int src, int dst, std::int64_t rows, std::int64_t cols,
                        const std::string& what);
+  // The weight gradient dW = X^T G of layer y (param_gradient), in weight_blocks(y) row blocks when
+  // that is more than one. Returns the task making the last (or only) block.
+  int weight_gradient(const Layer& y, int g_buf, std::vector<int> deps, const std::string& what, std::int64_t rows);
+  // Row blocks of the first layer's weight gradient: with --allreduce overlap, when the first
+  // layer's bucket is reduced first (first_bucket_first) and its input is sparse, blocks of at least
+  // kWeightBlockElems elements (at most kMaxWeightBlocks), each all-reduced as soon as it is made
+  // (its transfer then starts while the next block is computed); else 1.
+  static constexpr std::int64_t kWeightBlockElems = std::int64_t(1) << 17;  // 512 KiB of fp32
+  static constexpr int kMaxWeightBlocks = 8;
+  int weight_blocks(const Layer& y) const;
+  // Layer l's bucket: its parameters' gradients, less the rows of its weight already reduced in
+  // blocks (first_reduced_), after the tasks that produce them.
   int allreduce_bucket(int l, const std::vector<int>& grad_tasks);
+  // A bucket of gradient elements [begin, end) (Plan::grad_offset coordinates) after deps.
+  int allreduce_range(int l, std::vector<int> deps, std::int64_t begin, std::int64_t end);
   void optimizer_step(const std::vector<int>& reduces);
+  // --allreduce overlap, when the first layer's bucket holds more parameters than every other
+  // bucket together: the layers above it make their parameter gradients (and post their buckets)
+  // only after the first layer's bucket is posted, so that its transfer hides their compute
+  // (otherwise it is produced last, when nothing is left to hide it behind). The same tasks on the
+  // same inputs, in another list order: the sums are unchanged.
+  bool first_bucket_first() const;
+  // Adds a parameter-gradient task of layer l made by `make` to grad_tasks now or, while
+  // defer_params_ is set, when backward() releases layer l's held tasks.
+  void param_task(int l, std::function<int()> make, std::vector<int>& grad_tasks);
 
   const graph::PartitionShape& part_;
   ModelShape m_;
@@ -167,6 +190,10 @@ class PlanBuilder {
   PeerOptions peers_;
   std::int64_t n_, nl_;             // inner rows, local rows (inner + halo)
   std::vector<Deferred> deferred_;  // stale pipelining: unpacks issued after the optimizer step
+  std::vector<int> early_buckets_;  // all-reduce tasks of the first layer's weight row blocks
+  std::int64_t first_reduced_ = 0;  // elements of the first layer's weight those blocks reduce
+  bool defer_params_ = false;       // param_task: hold parameter-gradient tasks back (first_bucket_first)
+  std::vector<std::vector<std::function<void()>>> held_params_;  // per layer: the held ones, in order
   std::int64_t nnz_to_inner_ = 0, nnz_to_halo_ = 0, self_loops_ = 0;
   Plan plan_;
   std::vector<int> in_, mid_, out_;  // per layer: input, intermediate and output buffers

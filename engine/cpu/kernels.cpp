@@ -69,18 +69,20 @@ inline void spmm_row_block(const std::int64_t* __restrict off, const graph::Node
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) store_vec(out + j0 + v * lanes, acc[v]);
 }
-// acc[idx[k], j0 : j0 + NV * lanes] += val[k] * in[j0 : ...] for the non-zeros k of row r; the
-// input block stays in registers.
+// acc[idx[k] - c0, j0 : j0 + NV * lanes] += val[k] * in[j0 : ...] for the non-zeros k of row r
+// whose column idx[k] is in [c0, c1); the input block stays in registers.
 template <class T, int NV>
 inline void scatter_row_block(const graph::Csr& a, std::int64_t r, const T* __restrict in, std::int64_t cols,
-                              std::int64_t j0, T* __restrict acc) {
+                              std::int64_t j0, std::int64_t c0, std::int64_t c1, T* __restrict acc) {
   constexpr int lanes = 64 / sizeof(T);
   Vec<T> x[NV];
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) x[v] = load_vec(in + j0 + v * lanes);
   for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1]; ++k) {
+    const std::int64_t i = a.indices[k];
+    if (i < c0 || i >= c1) continue;
     const T w = T(a.values[k]);
-    T* out = acc + std::int64_t(a.indices[k]) * cols + j0;
+    T* out = acc + (i - c0) * cols + j0;
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) store_vec(out + v * lanes, load_vec(out + v * lanes) + w * x[v]);
   }
@@ -114,12 +116,17 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
 
 template <class T>
 void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows,
-                     const RowTick& tick) {
+                     const RowTick& tick, std::int64_t out_begin, std::int64_t out_end) {
   if (rows < 0) rows = a.num_rows;
   if (rows > a.num_rows)
     throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " + std::to_string(a.num_rows) +
                            "-row matrix");
-  const std::int64_t out_elems = a.num_cols * cols;
+  if (out_end < 0) out_end = a.num_cols;
+  if (out_begin < 0 || out_begin > out_end || out_end > a.num_cols)
+    throw std::logic_error("spmm_transposed: output rows [" + std::to_string(out_begin) + ", " +
+                           std::to_string(out_end) + ") of " + std::to_string(a.num_cols));
+  c += out_begin * cols;  // from here on c holds output rows [out_begin, out_end)
+  const std::int64_t out_elems = (out_end - out_begin) * cols;
   constexpr std::int64_t lanes = 64 / sizeof(T);
   const int threads = omp_get_max_threads();
   std::vector<T> partial(std::size_t(threads > 1 ? (threads - 1) * out_elems : 0), T(0));
@@ -134,11 +141,14 @@ void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, b
       if (t == 0 && tick.fn && ++done % std::max<std::int64_t>(tick.rows, 1) == 0) tick.fn();
       const T* in = b + r * cols;
       std::int64_t j0 = 0;
-      for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes) scatter_row_block<T, 8>(a, r, in, cols, j0, acc);
-      for (; j0 + lanes <= cols; j0 += lanes) scatter_row_block<T, 1>(a, r, in, cols, j0, acc);
+      for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes)
+        scatter_row_block<T, 8>(a, r, in, cols, j0, out_begin, out_end, acc);
+      for (; j0 + lanes <= cols; j0 += lanes) scatter_row_block<T, 1>(a, r, in, cols, j0, out_begin, out_end, acc);
       for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1] && j0 < cols; ++k) {
+        const std::int64_t i = a.indices[k];
+        if (i < out_begin || i >= out_end) continue;
         const T w = T(a.values[k]);
-        T* out = acc + std::int64_t(a.indices[k]) * cols;
+        T* out = acc + (i - out_begin) * cols;
         for (std::int64_t j = j0; j < cols; ++j) out[j] += w * in[j];
       }
     }
@@ -199,14 +209,15 @@ void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_
   for (std::int64_t i = 0; i < n; ++i) out[i] = keep[i] ? g[i] * scale : T(0);
 }
 
-#define ADAQP_INSTANTIATE(T)                                                                                           \
-  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);              \
-  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t, const RowTick&); \
-  template void relu_forward<T>(T*, std::int64_t);                                                                     \
-  template void relu_backward<T>(const T*, T*, std::int64_t);                                                          \
-  template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                                 \
-  template void column_sums<T>(const T*, std::int64_t, std::int64_t, T*, bool);                                        \
-  template void axpy<T>(std::int64_t, T, const T*, T*);                                                                \
+#define ADAQP_INSTANTIATE(T)                                                                                          \
+  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);             \
+  template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t, const RowTick&, \
+                                   std::int64_t, std::int64_t);                                                       \
+  template void relu_forward<T>(T*, std::int64_t);                                                                    \
+  template void relu_backward<T>(const T*, T*, std::int64_t);                                                         \
+  template void add_bias<T>(T*, const T*, std::int64_t, std::int64_t);                                                \
+  template void column_sums<T>(const T*, std::int64_t, std::int64_t, T*, bool);                                       \
+  template void axpy<T>(std::int64_t, T, const T*, T*);                                                               \
   template void dropout_backward<T>(const T*, const std::uint8_t*, T, std::int64_t, T*);
 ADAQP_INSTANTIATE(float)
 ADAQP_INSTANTIATE(double)

@@ -24,10 +24,12 @@ struct RowTick {
 
 // C (+)= A[0:rows]^T B: A is num_rows x num_cols with values, of which the first `rows` rows are
 // used (-1: all); B is rows x cols, C is num_cols x cols. Deterministic for a fixed thread count
-// (per-thread partial sums added in thread order), with or without a tick.
+// (per-thread partial sums added in thread order), with or without a tick. Only C's rows
+// [out_begin, out_end) are computed and written (out_end -1: num_cols), each bit for bit what the
+// whole product gives it: a weight gradient made in row blocks (scheduler: first-layer buckets).
 template <class T>
 void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, bool accumulate, std::int64_t rows = -1,
-                     const RowTick& tick = {});
+                     const RowTick& tick = {}, std::int64_t out_begin = 0, std::int64_t out_end = -1);
 
 // y[r, :] = max(x[r, :], 0) in place over n elements.
 template <class T>

@@ -124,10 +124,8 @@ class State {
   // buffer): NCCL on the device buffer, or MPI through pinned host memory. In stream order, so a
   // bucket is reduced where the plan posts it (the CPU engine overlaps it with backward; here it is
   // not overlapped yet).
-  void allreduce_grads(Communicator& comm, int first, int end) {
-    const std::int64_t begin = offset_[std::size_t(first)];
-    std::int64_t n = 0;
-    for (int q = first; q < end; ++q) n += std::int64_t(in_.params[std::size_t(q)]->grad.data.size());
+  // Sums gradient elements [begin, begin + n) (all parameters laid end to end: Plan::grad_offset).
+  void allreduce_grads(Communicator& comm, std::int64_t begin, std::int64_t n) {
     if (nccl_) {
       nccl_->allreduce_sum(grads_.as<float>() + begin, n, stream());
       return;
@@ -423,8 +421,10 @@ class CudaExecutor : public Executor, private StepHooks {
         break;
       }
       case TaskKind::spmm_features_t:
-        spmm_transposed(h, st_.sparse_features(t.src2.id), ptr(t.src, &lda), t.cols, ptr(t.dst, &ldc), false,
-                        t.inner);  // rows [0, inner) of X and G
+        // rows [0, inner) of X and G; a row block of dW: only its rows
+        spmm_transposed(h, st_.sparse_features(t.src2.id), ptr(t.src, &lda), t.cols, ptr(t.dst, &ldc), false, t.inner,
+                        t.row_sel.kind == RowSet::range ? t.row_sel.begin : 0,
+                        t.row_sel.kind == RowSet::range ? t.row_sel.end : -1);
         break;
       case TaskKind::bias_act: {
         const float* bias = ptr(t.src, &lda);
@@ -500,7 +500,7 @@ class CudaExecutor : public Executor, private StepHooks {
         break;
       }
       case TaskKind::allreduce:
-        if (comm_.size() > 1 || st_.nccl()) st_.allreduce_grads(comm_, t.param_begin, t.param_end);
+        if (comm_.size() > 1 || st_.nccl()) st_.allreduce_grads(comm_, t.grad_begin, t.rows);
         break;
       case TaskKind::optimizer:
         if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");

@@ -103,9 +103,12 @@ void gemm(Handles& h, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n
 void spmm(Handles& h, DeviceCsr& a, std::int64_t row_begin, std::int64_t row_end, const float* b, std::int64_t cols,
           float* c, bool accumulate);
 // C (A.cols x cols) (+)= A[0:rows]^T B (rows -1: all), as cpu::spmm_transposed: over all rows of
-// a matrix that keeps its transpose, spmm() with the transpose; else cuSPARSE's transposed product.
+// a matrix that keeps its transpose, spmm() with the transpose, on C's rows [out_begin, out_end)
+// only (out_end -1: all); else cuSPARSE's transposed product, which makes every row of C: then the
+// call with out_begin 0 makes them all and calls with out_begin > 0 do nothing (a weight gradient
+// made in row blocks in order: the first block's call has made the later blocks' rows).
 void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate,
-                     std::int64_t rows = -1);
+                     std::int64_t rows = -1, std::int64_t out_begin = 0, std::int64_t out_end = -1);
 
 void relu_forward(float* x, std::int64_t n, void* stream = nullptr);
 void relu_backward(const float* y, float* g, std::int64_t n, void* stream = nullptr);

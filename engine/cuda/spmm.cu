@@ -335,17 +335,24 @@ void spmm(Handles& h, DeviceCsr& a, std::int64_t b0, std::int64_t e0, const floa
 }
 
 void spmm_transposed(Handles& h, DeviceCsr& a, const float* b, std::int64_t cols, float* c, bool accumulate,
-                     std::int64_t rows) {
+                     std::int64_t rows, std::int64_t out_begin, std::int64_t out_end) {
   if (rows < 0) rows = a.rows();
   if (rows > a.rows())
     throw std::logic_error("spmm_transposed: " + std::to_string(rows) + " rows of a " + std::to_string(a.rows()) +
                            "-row matrix");
+  if (out_end < 0) out_end = a.cols();
+  if (out_begin < 0 || out_begin > out_end || out_end > a.cols())
+    throw std::logic_error("spmm_transposed: output rows [" + std::to_string(out_begin) + ", " +
+                           std::to_string(out_end) + ") of " + std::to_string(a.cols()));
   if (cols == 0) return;
   if (rows == a.rows())
-    if (DeviceCsr* t = a.transpose(h.stream())) {
-      if (t->rows() > 0) spmm(h, *t, 0, t->rows(), b, cols, c, accumulate);
+    if (DeviceCsr* t = a.transpose(h.stream())) {  // rows of the transpose: any block directly
+      if (out_end > out_begin) spmm(h, *t, out_begin, out_end, b, cols, c, accumulate);
       return;
     }
+  // cuSPARSE's transposed product makes every output row: the block starting at row 0 makes them
+  // all (values each block would give), later blocks find their rows made.
+  if (out_begin > 0) return;
   const Sparse s(rows, a.cols(), a.first_nonzero(rows), a.block_offsets(0, rows), a.indices(), a.values());
   const Dense db(rows, cols, cols, b), dc(a.cols(), cols, cols, c);
   run_cusparse(h, CUSPARSE_OPERATION_TRANSPOSE, s, db, dc, accumulate ? 1.0f : 0.0f);

@@ -115,6 +115,20 @@ TEST_CASE("SpMM (cuSPARSE, row groups, the faster) equals the CPU SpMM on row bl
         cuda::spmm_transposed(h, dt, db.as<float>(), cols, dp.as<float>(), false, prefix);
         CHECK(max_rel_diff(want, download(dp, c0.size())) < 1e-5);
       }
+      // Output row blocks in order (a weight gradient made in blocks): with the kept transpose each
+      // call makes its rows; with cuSPARSE's product the first call makes them all. Either way the
+      // blocks together are the whole product, for all rows and for a prefix.
+      for (std::int64_t prefix : {std::int64_t(-1), std::int64_t(777)})
+        for (cuda::DeviceCsr* m : {&dg, &dt}) {
+          CAPTURE(prefix, m == &dt);
+          auto want = c0;
+          cpu::spmm_transposed(g, b.data(), cols, want.data(), false, prefix);
+          auto dp = upload(c0);
+          const std::int64_t cuts[] = {0, 1, 500, g.num_cols};
+          for (int k = 0; k < 3; ++k)
+            cuda::spmm_transposed(h, *m, db.as<float>(), cols, dp.as<float>(), false, prefix, cuts[k], cuts[k + 1]);
+          CHECK(max_rel_diff(want, download(dp, c0.size())) < 1e-5);
+        }
     }
   }
   cuda::set_spmm_impl(cuda::SpmmImpl::fastest);

@@ -127,6 +127,26 @@ for P in 2 3; do
       "$tmp/ar.$tag.after.jsonl" "$tmp/ar.$tag.overlap.jsonl" --keys loss --rtol 0
   done
 done
+# A first layer holding most of the parameters (Cora 1433 x 256 over sparse features) under
+# --allreduce overlap: its weight gradient is made and reduced in row blocks, first, and the upper
+# layer's gradients after them (scheduler/build_backward.cpp). Exactly the losses of --allreduce
+# after, GCN and GraphSAGE (whose first layer has two weights), on 2 and 3 ranks.
+for P in 2 3; do
+  for model in gcn sage; do
+    tag="$P.wide.$model"
+    for ar in after overlap; do
+      NP=$P EPOCHS=8 check "cora P=$P $model hidden 256 --allreduce $ar" run "$tmp/ar.$tag.$ar.jsonl" \
+        --dataset cora --model $model --layers 2 --hidden 256 --dropout 0.5 --allreduce $ar
+    done
+    check "cora P=$P $model hidden 256: row-block buckets, exactly the same losses" python3 \
+      "$here/compare_records.py" "$tmp/ar.$tag.after.jsonl" "$tmp/ar.$tag.overlap.jsonl" --keys loss --rtol 0
+  done
+done
+check "a plan of cora hidden 256 with --allreduce overlap reduces dW0 in 2 row blocks first" bash -c "
+  '$adaqp' plan --dataset cora --model gcn --layers 2 --hidden 256 --parts 2 --allreduce overlap >'$tmp/plan.wide' &&
+  grep -q 'L0 bwd dW=X^T\*G\[rows 0..717\]' '$tmp/plan.wide' && grep -q 'L0 bwd dW=X^T\*G\[rows 717..1433\]' '$tmp/plan.wide' &&
+  test \$(grep -c 'all-reduce gradients' '$tmp/plan.wide') -eq 3 && grep 'all-reduce gradients' '$tmp/plan.wide'"
+
 # Buffers and message slots in one arena, placed by lifetime (--buffers shared, the default;
 # scheduler/memory_plan.hpp) against one allocation each (--buffers separate): exactly the same
 # losses and accuracies, on 2 and 3 ranks, 3 layers, for the strategies whose plans differ most

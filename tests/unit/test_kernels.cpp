@@ -124,6 +124,33 @@ TEST_CASE("spmm_transposed calls its tick on the caller without changing the sum
   omp_set_num_threads(before);
 }
 
+TEST_CASE("spmm_transposed in output row blocks: each block bit for bit the whole product's rows, others untouched",
+          "[kernels]") {
+  const auto a = random_csr(900, 50, 0.08, 11);
+  const std::int64_t cols = 136;  // 8 vectors of 16, one of 16 (fp32) and a scalar tail of 8
+  CounterRng rng{3};
+  std::vector<float> b(std::size_t(a.num_rows * cols));
+  for (auto& x : b) x = float(rng.uniform() - 0.5);
+  const int before = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    omp_set_num_threads(threads);
+    std::vector<float> whole(std::size_t(a.num_cols * cols)), blocks(whole.size(), -7.0f);
+    cpu::spmm_transposed(a, b.data(), cols, whole.data(), false, 850);
+    const std::vector<std::int64_t> cuts = {0, 1, 17, 32, 50};
+    for (std::size_t k = 0; k + 1 < cuts.size(); ++k) {
+      cpu::spmm_transposed(a, b.data(), cols, blocks.data(), false, 850, {}, cuts[k], cuts[k + 1]);
+      // rows past this block are still untouched
+      CHECK(std::all_of(blocks.begin() + cuts[k + 1] * cols, blocks.end(), [](float x) { return x == -7.0f; }));
+    }
+    CHECK((whole == blocks));  // bit for bit
+  }
+  omp_set_num_threads(before);
+  std::vector<float> c(std::size_t(a.num_cols * cols));
+  REQUIRE_THROWS(cpu::spmm_transposed(a, b.data(), cols, c.data(), false, -1, {}, 10, 51));
+  REQUIRE_THROWS(cpu::spmm_transposed(a, b.data(), cols, c.data(), false, -1, {}, 20, 10));
+}
+
 TEST_CASE("row range spmm leaves other rows alone", "[kernels]") {
   const auto a = random_csr(10, 10, 0.5, 3);
   std::vector<float> b(10 * 4, 1.0f), c(10 * 4, -7.0f);

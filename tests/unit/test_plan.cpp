@@ -249,8 +249,22 @@ TEST_CASE("invalid plans are rejected with a clear message", "[plan]") {
   SECTION("a parameter in no all-reduce bucket, and an optimizer that does not wait") {
     auto broken = plans[0];
     for (auto& t : broken.tasks)
-      if (t.kind == TaskKind::allreduce && t.layer == 0) t.param_end -= 1;  // layer 0's bias left out
+      if (t.kind == TaskKind::allreduce && t.layer == 0) {  // layer 0's bias (its last 2 elements) left out
+        t.grad_end -= 2;
+        t.rows -= 2;
+      }
     CHECK_THROWS_WITH(validate(broken), Catch::Contains("parameter layer0.bias is in 0 all-reduce buckets"));
+    broken = plans[0];
+    for (auto& t : broken.tasks)
+      if (t.kind == TaskKind::allreduce && t.layer == 0) t.rows -= 1;  // sizes disagree with the range
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("reduces 9 elements of a 10-element bucket"));
+    broken = plans[0];
+    for (auto& t : broken.tasks)
+      if (t.kind == TaskKind::allreduce && t.layer == 1) {  // also layer 0's bias
+        t.grad_begin -= 2;
+        t.rows += 2;
+      }
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("parameter layer0.bias is in 2 all-reduce buckets"));
     broken = plans[0];
     broken.tasks.back().deps.pop_back();
     CHECK_THROWS_WITH(validate(broken), Catch::Contains("does not wait for all-reduce task 35"));
@@ -260,8 +274,13 @@ TEST_CASE("invalid plans are rejected with a clear message", "[plan]") {
 TEST_CASE("overlapped all-reduce: each layer's bucket right after its gradients, the same buckets", "[plan]") {
   PeerOptions overlap;
   overlap.overlap_allreduce = true;
-  const auto after = build_plans(six_nodes(), small_gcn(), Strategy::vanilla, true);
-  const auto early = build_plans(six_nodes(), small_gcn(), Strategy::vanilla, true, Width::fp32(), nullptr, overlap);
+  // GCN 2 -> 4 -> 3: the first layer's bucket (12 elements) smaller than the others (15), so
+  // buckets go in backward order (first_bucket_first is false).
+  ModelShape m;
+  m.dims = {2, 4, 3};
+  m.dropout = 0.5;
+  const auto after = build_plans(six_nodes(), m, Strategy::vanilla, true);
+  const auto early = build_plans(six_nodes(), m, Strategy::vanilla, true, Width::fp32(), nullptr, overlap);
   validate(early);
   for (int r = 0; r < 2; ++r) {
     std::vector<const Task*> a, e;
@@ -272,8 +291,8 @@ TEST_CASE("overlapped all-reduce: each layer's bucket right after its gradients,
     REQUIRE(a.size() == 2);
     REQUIRE(e.size() == 2);
     for (std::size_t b = 0; b < 2; ++b) {  // same buckets, same order, same gradient tasks waited for
-      CHECK(a[b]->param_begin == e[b]->param_begin);
-      CHECK(a[b]->param_end == e[b]->param_end);
+      CHECK(a[b]->grad_begin == e[b]->grad_begin);
+      CHECK(a[b]->grad_end == e[b]->grad_end);
       CHECK(a[b]->rows == e[b]->rows);
       // The same tasks (by kind, layer and label: ids shift where a bucket is posted earlier).
       auto waited = [](const Plan& plan, const Task& t) {
@@ -294,6 +313,74 @@ TEST_CASE("overlapped all-reduce: each layer's bucket right after its gradients,
       if (et[i].lane == Lane::compute && et[i].layer == 0) ++later_compute;
     CHECK(later_compute > 0);
     CHECK(a[0]->id == int(after[std::size_t(r)].tasks.size()) - 3);
+  }
+}
+
+TEST_CASE("overlapped all-reduce with a dominant first layer: its weight in row blocks, reduced first", "[plan]") {
+  PeerOptions overlap;
+  overlap.overlap_allreduce = true;
+  // GCN 1024 -> 384 -> 3 over sparse features: layer 0's weight is 393,216 elements, 3 blocks of
+  // at least 2^17.
+  ModelShape m;
+  m.dims = {1024, 384, 3};
+  m.dropout = 0.5;
+  m.sparse_input = true;
+  m.feature_nnz = 3000;
+  const auto after = build_plans(six_nodes(), m, Strategy::vanilla, true);
+  const auto early = build_plans(six_nodes(), m, Strategy::vanilla, true, Width::fp32(), nullptr, overlap);
+  validate(early);
+  const std::int64_t w0 = 1024 * 384, total = w0 + 384 + 384 * 3 + 3;
+  for (int r = 0; r < 2; ++r) {
+    CAPTURE(r);
+    const auto& et = early[std::size_t(r)].tasks;
+    std::vector<const Task*> buckets, blocks;
+    int first_upper_grad = -1;  // list position of layer 1's first parameter-gradient task
+    for (const auto& t : et) {
+      if (t.kind == TaskKind::allreduce) buckets.push_back(&t);
+      if (t.kind == TaskKind::spmm_features_t) blocks.push_back(&t);
+      if (t.layer == 1 && t.dir == Direction::backward && first_upper_grad < 0 &&
+          (t.kind == TaskKind::bias_grad || (t.kind == TaskKind::gemm && t.dst.kind == Operand::param_grad)))
+        first_upper_grad = t.id;
+    }
+    // Three row blocks of dW0 in order, together every row, their non-zeros sharing the features'.
+    REQUIRE(blocks.size() == 3);
+    std::int64_t row = 0, nnz = 0;
+    for (const Task* b : blocks) {
+      CHECK(b->row_sel.kind == RowSet::range);
+      CHECK(b->row_sel.begin == row);
+      CHECK(b->rows == b->row_sel.end - b->row_sel.begin);
+      row = b->row_sel.end;
+      nnz += b->nnz;
+    }
+    CHECK(row == 1024);
+    std::int64_t whole_nnz = -1;  // the one dW0 task's without the overlap
+    for (const auto& t : after[std::size_t(r)].tasks)
+      if (t.kind == TaskKind::spmm_features_t) whole_nnz = t.nnz;
+    CHECK(whole_nnz > 0);
+    CHECK(std::abs(nnz - whole_nnz) <= 3);  // each block's share rounds down
+    // Buckets: block 0, block 1, block 2 + bias of layer 0, then layer 1; in that list order, each
+    // block's right after it, and every element in one (validate).
+    REQUIRE(buckets.size() == 4);
+    CHECK(buckets[0]->grad_begin == 0);
+    CHECK(buckets[0]->grad_end == 342 * 384);
+    CHECK(buckets[0]->id == blocks[0]->id + 1);
+    CHECK(buckets[1]->grad_end == 684 * 384);
+    CHECK(buckets[1]->id == blocks[1]->id + 1);
+    CHECK(buckets[2]->grad_begin == 684 * 384);
+    CHECK(buckets[2]->grad_end == w0 + 384);
+    CHECK(buckets[3]->grad_end == total);
+    CHECK(buckets[3]->layer == 1);
+    // Layer 1's parameter gradients are made after layer 0's last bucket is posted.
+    REQUIRE(first_upper_grad >= 0);
+    CHECK(first_upper_grad > buckets[2]->id);
+    // Without the overlap: one bucket per layer, dW0 in one task.
+    int after_buckets = 0, after_blocks = 0;
+    for (const auto& t : after[std::size_t(r)].tasks) {
+      after_buckets += t.kind == TaskKind::allreduce;
+      after_blocks += t.kind == TaskKind::spmm_features_t;
+    }
+    CHECK(after_buckets == 2);
+    CHECK(after_blocks == 1);
   }
 }
 
