@@ -153,7 +153,13 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
     grad_offset_.push_back(grad_elems);
     grad_elems += p.rows * p.cols;
   }
+  grad_offset_.push_back(grad_elems);  // the end of the last
   flat_grads_.resize(std::size_t(grad_elems));
+  for (const auto& t : plan.tasks)
+    if (t.kind == TaskKind::optimizer) {
+      first_update_ = t.id;
+      break;
+    }
   task_rows_ = message_rows(plan, part, &sampled_);
 }
 
@@ -301,7 +307,8 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       return post_allreduce(t);
     case TaskKind::optimizer:
       if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");
-      adam->step();
+      if (t.id == first_update_) adam->begin_step();
+      for_each_part(t, [&](std::size_t q, std::int64_t b, std::int64_t e) { adam->update(q, b, e); });
       break;
   }
   return -1;
@@ -463,22 +470,21 @@ void PlanExecutor::run_copy_rows(const Task& t) {
   }
 }
 
-// Copies the gradient elements of bucket t between the parameters and flat_grads_ (to_flat: into
-// flat_grads_), parameter by parameter where the bucket overlaps it.
+void PlanExecutor::for_each_part(const Task& t,
+                                 const std::function<void(std::size_t, std::int64_t, std::int64_t)>& f) const {
+  for (std::size_t q = 0; q + 1 < grad_offset_.size(); ++q) {
+    const std::int64_t b = std::max(t.grad_begin, grad_offset_[q]), e = std::min(t.grad_end, grad_offset_[q + 1]);
+    if (b < e) f(q, b - grad_offset_[q], e - grad_offset_[q]);
+  }
+}
+
 void PlanExecutor::copy_bucket(const Task& t, bool to_flat) {
   const auto& params = *args_.params;
-  for (std::size_t q = 0; q < params.size(); ++q) {
-    auto& g = params[q]->grad.data;
-    const std::int64_t at = grad_offset_[q];
-    const std::int64_t b = std::max(t.grad_begin, at), e = std::min(t.grad_end, at + std::int64_t(g.size()));
-    if (b >= e) continue;
-    float* flat = flat_grads_.data() + b;
-    float* own = g.data() + (b - at);
-    if (to_flat)
-      std::memcpy(flat, own, std::size_t(e - b) * sizeof(float));
-    else
-      std::memcpy(own, flat, std::size_t(e - b) * sizeof(float));
-  }
+  for_each_part(t, [&](std::size_t q, std::int64_t b, std::int64_t e) {
+    float* flat = flat_grads_.data() + grad_offset_[q] + b;
+    float* own = params[q]->grad.data.data() + b;
+    std::memcpy(to_flat ? flat : own, to_flat ? own : flat, std::size_t(e - b) * sizeof(float));
+  });
 }
 
 int PlanExecutor::post_allreduce(const Task& t) {

@@ -214,6 +214,11 @@ class PlanExecutor : public Executor, private StepHooks {
   void run_pack(const scheduler::Task& t);
   void run_unpack(const scheduler::Task& t);
   void run_copy_rows(const scheduler::Task& t);
+  // f(parameter, begin, end) for each parameter's elements [begin, end) inside t's gradient range
+  // [grad_begin, grad_end) (a bucket or an optimizer update; scheduler::Plan::grad_offset).
+  void for_each_part(const scheduler::Task& t,
+                     const std::function<void(std::size_t, std::int64_t, std::int64_t)>& f) const;
+  // Copies bucket t's gradient elements between the parameters and flat_grads_ (to_flat: into it).
   void copy_bucket(const scheduler::Task& t, bool to_flat);
   // Copies a bucket's gradients into flat_grads_ and posts their all-reduce (-1 on one rank).
   int post_allreduce(const scheduler::Task& t);
@@ -259,7 +264,8 @@ class PlanExecutor : public Executor, private StepHooks {
   std::vector<float> scratch_;
   double drift_sq_ = 0, norm_sq_ = 0;      // this run's stale-store drift (StepTimes)
   std::vector<float> flat_grads_;          // every parameter gradient, in plan order (the buckets' storage)
-  std::vector<std::int64_t> grad_offset_;  // per parameter: its first element in flat_grads_
+  std::vector<std::int64_t> grad_offset_;  // per parameter: its first element in flat_grads_; then the total
+  int first_update_ = -1;                  // the plan's first optimizer task: it starts the step
   StepDriver driver_;
 };
 

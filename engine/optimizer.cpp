@@ -41,23 +41,35 @@ Adam<T>::Adam(const AdamConfig& config, const std::vector<Param<T>*>& params) : 
 
 template <class T>
 void Adam<T>::step() {
+  begin_step();
+  for (std::size_t i = 0; i < params_.size(); ++i) update(i, 0, std::int64_t(params_[i]->value.data.size()));
+}
+
+template <class T>
+void Adam<T>::begin_step() {
   ++step_;
-  const double c1 = 1.0 - std::pow(config_.beta1, double(step_));
-  const double c2 = 1.0 - std::pow(config_.beta2, double(step_));
-  const double lr = config_.lr_at(step_);
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    auto& w = params_[i]->value.data;
-    const auto& g = params_[i]->grad.data;
-    auto& m = m_[i];
-    auto& v = v_[i];
-    const std::int64_t n = std::int64_t(w.size());
+  c1_ = 1.0 - std::pow(config_.beta1, double(step_));
+  c2_ = 1.0 - std::pow(config_.beta2, double(step_));
+  lr_ = config_.lr_at(step_);
+}
+
+template <class T>
+void Adam<T>::update(std::size_t param, std::int64_t begin, std::int64_t end) {
+  if (step_ == 0) throw std::logic_error("Adam::update before begin_step");
+  if (param >= params_.size() || begin < 0 || begin > end || end > std::int64_t(params_[param]->value.data.size()))
+    throw std::logic_error("Adam::update: elements [" + std::to_string(begin) + ", " + std::to_string(end) +
+                           ") of parameter " + std::to_string(param));
+  auto& w = params_[param]->value.data;
+  const auto& g = params_[param]->grad.data;
+  auto& m = m_[param];
+  auto& v = v_[param];
+  const double c1 = c1_, c2 = c2_, lr = lr_;
 #pragma omp parallel for simd schedule(static)
-    for (std::int64_t k = 0; k < n; ++k) {
-      const double gk = double(g[k]) + config_.weight_decay * double(w[k]);
-      m[k] = config_.beta1 * m[k] + (1.0 - config_.beta1) * gk;
-      v[k] = config_.beta2 * v[k] + (1.0 - config_.beta2) * gk * gk;
-      w[k] = T(double(w[k]) - lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + config_.eps));
-    }
+  for (std::int64_t k = begin; k < end; ++k) {
+    const double gk = double(g[k]) + config_.weight_decay * double(w[k]);
+    m[k] = config_.beta1 * m[k] + (1.0 - config_.beta1) * gk;
+    v[k] = config_.beta2 * v[k] + (1.0 - config_.beta2) * gk * gk;
+    w[k] = T(double(w[k]) - lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + config_.eps));
   }
 }
 

@@ -40,7 +40,12 @@ template <class T>
 class Adam {
  public:
   Adam(const AdamConfig& config, const std::vector<Param<T>*>& params);
-  void step();  // one update of every parameter from its grad
+  void step();  // one update of every parameter from its grad: begin_step(), then update() of each
+  // A step in parts (an update per all-reduce bucket, each as soon as its sums are in): begin_step()
+  // counts the step and fixes its learning rate and bias corrections; update(i, b, e) then moves
+  // elements [b, e) of parameter i. Every element updated once per step gives exactly step().
+  void begin_step();
+  void update(std::size_t param, std::int64_t begin, std::int64_t end);
   AdamState state() const { return {step_, m_, v_}; }
   // Throws std::logic_error when the shapes differ from this optimizer's parameters.
   void set_state(const AdamState& s);
@@ -50,6 +55,7 @@ class Adam {
   std::vector<Param<T>*> params_;
   std::vector<std::vector<double>> m_, v_;
   long step_ = 0;
+  double c1_ = 1, c2_ = 1, lr_ = 0;  // this step's bias corrections and learning rate (begin_step)
 };
 
 }  // namespace adaqp::engine

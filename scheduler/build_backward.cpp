@@ -1,6 +1,7 @@
 // The backward pass in the plan builder (plan_builder.hpp): the loss gradient, each layer's
 // parameter and input gradients in reverse order (with the exchanges of halo-row gradients), the
 // gradient all-reduce and the optimizer step.
+#include <algorithm>
 #include <stdexcept>
 
 #include "scheduler/plan_builder.hpp"
@@ -266,14 +267,30 @@ void PlanBuilder::param_task(int l, std::function<int()> make, std::vector<int>&
   held_params_[std::size_t(l)].push_back([make = std::move(make), &grad_tasks] { grad_tasks.push_back(make()); });
 }
 
-// The optimizer step on every parameter once every bucket is reduced.
+// The optimizer step. --allreduce after: one update of every parameter once every bucket is
+// reduced. overlap: one update per bucket, after the backward pass in the order the buckets were
+// posted (the order they complete), each waiting only for its own bucket; the first one in the
+// list also starts the step (Adam::begin_step).
 void PlanBuilder::optimizer_step(const std::vector<int>& reduces) {
-  std::int64_t param_elems = 0;
-  for (const auto& p : plan_.params) param_elems += p.rows * p.cols;
-  Task opt = task(TaskKind::optimizer, -1, Direction::none, reduces, "optimizer step");
-  opt.rows = param_elems;
-  opt.label = "optimizer step";
-  add(std::move(opt));
+  auto update = [this](std::vector<int> deps, std::int64_t begin, std::int64_t end, const std::string& what) {
+    Task opt = task(TaskKind::optimizer, -1, Direction::none, std::move(deps), what);
+    opt.grad_begin = begin;
+    opt.grad_end = end;
+    opt.rows = end - begin;
+    opt.label = what;
+    add(std::move(opt));
+  };
+  if (!peers_.overlap_allreduce) {
+    update(reduces, 0, plan_.grad_offset(plan_.params.size()), "optimizer step");
+    return;
+  }
+  std::vector<int> posted = reduces;
+  std::sort(posted.begin(), posted.end());  // list order = posting order
+  for (int b : posted) {
+    const Task& ar = plan_.tasks[std::size_t(b)];
+    update({b}, ar.grad_begin, ar.grad_end,
+           "optimizer step [" + std::to_string(ar.grad_begin) + ", " + std::to_string(ar.grad_end) + ")");
+  }
 }
 
 }  // namespace adaqp::scheduler

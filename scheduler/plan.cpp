@@ -241,11 +241,33 @@ void validate(const Plan& p) {
     if (covered < total)
       throw Error("plan of rank " + std::to_string(p.rank) + ": parameter " + param_at(covered) +
                   " is in 0 all-reduce buckets (must be 1)");
-    for (const Task& t : p.tasks)
-      if (t.kind == TaskKind::optimizer)
-        for (int b : buckets)
-          if (std::find(t.deps.begin(), t.deps.end(), b) == t.deps.end())
-            throw Error(describe(p, t) + ": does not wait for all-reduce task " + std::to_string(b));
+    // Optimizer updates: every element in exactly one, each after every bucket it overlaps.
+    std::vector<std::pair<std::int64_t, std::int64_t>> updates;
+    for (const Task& t : p.tasks) {
+      if (t.kind != TaskKind::optimizer) continue;
+      if (t.grad_begin < 0 || t.grad_end > total || t.grad_begin >= t.grad_end || t.rows != t.grad_end - t.grad_begin)
+        throw Error(describe(p, t) + ": updates elements [" + std::to_string(t.grad_begin) + ", " +
+                    std::to_string(t.grad_end) + ") (" + std::to_string(t.rows) + ") of the plan's " +
+                    std::to_string(total));
+      updates.emplace_back(t.grad_begin, t.grad_end);
+      for (int b : buckets) {
+        const Task& bt = p.tasks[std::size_t(b)];
+        if (bt.grad_begin < t.grad_end && t.grad_begin < bt.grad_end &&
+            std::find(t.deps.begin(), t.deps.end(), b) == t.deps.end())
+          throw Error(describe(p, t) + ": does not wait for all-reduce task " + std::to_string(b));
+      }
+    }
+    std::sort(updates.begin(), updates.end());
+    std::int64_t updated = 0;  // elements [0, updated) updated exactly once so far
+    auto not_once = [&](std::int64_t e) {
+      return Error("plan of rank " + std::to_string(p.rank) + ": parameter " + param_at(e) +
+                   " is not updated exactly once by the optimizer tasks");
+    };
+    for (const auto& [b, e] : updates) {
+      if (b != updated) throw not_once(std::min(b, updated));
+      updated = e;
+    }
+    if (!updates.empty() && updated != total) throw not_once(updated);
   }
 }
 

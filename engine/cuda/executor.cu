@@ -180,11 +180,12 @@ class State {
       copy_to_device(stores_.at(name).ptr(), h.data.data(), h.data.size() * sizeof(float));
   }
 
-  void adam_step() {
-    ++step_;
-    for (std::size_t i = 0; i < in_.params.size(); ++i)
-      cuda::adam_step(value(int(i)), grad(int(i)), m_.as<double>() + offset_[i], v_.as<double>() + offset_[i],
-                      std::int64_t(in_.params[i]->value.data.size()), in_.adam, step_, stream());
+  // One optimizer update of elements [begin, end) of every parameter laid end to end (values,
+  // gradients and moments share the offsets; Plan::grad_offset); `first` starts the step.
+  void adam_update(std::int64_t begin, std::int64_t end, bool first) {
+    if (first) ++step_;
+    cuda::adam_step(values_.as<float>() + begin, grads_.as<float>() + begin, m_.as<double>() + begin,
+                    v_.as<double>() + begin, end - begin, in_.adam, step_, stream());
   }
 
  private:
@@ -236,6 +237,11 @@ class CudaExecutor : public Executor, private StepHooks {
       if (t.kind == TaskKind::dropout_backward && t.src2.kind == Operand::buffer && !masks_[t.src2.id].get())
         masks_[t.src2.id] = DeviceBuffer(std::size_t(plan.buffers[t.src2.id].rows * plan.buffers[t.src2.id].cols));
     rows_ = message_rows(plan, *st.in().part, &sampled_);
+    for (const auto& t : plan.tasks)
+      if (t.kind == TaskKind::optimizer) {  // the first optimizer update starts the step
+        first_update_ = t.id;
+        break;
+      }
     rows_dev_.resize(plan.tasks.size());
     for (std::size_t i = 0; i < rows_.size(); ++i)
       if (!rows_[i].empty()) rows_dev_[i] = upload(rows_[i]);
@@ -504,7 +510,7 @@ class CudaExecutor : public Executor, private StepHooks {
         break;
       case TaskKind::optimizer:
         if (!adam) throw std::logic_error("plan has an optimizer task but no optimizer was given");
-        st_.adam_step();
+        st_.adam_update(t.grad_begin, t.grad_end, t.id == first_update_);
         break;
     }
     return -1;
@@ -614,6 +620,7 @@ class CudaExecutor : public Executor, private StepHooks {
   std::map<int, std::vector<int>> nccl_ops_;
   std::map<int, Event> nccl_ready_, nccl_arrived_;
   std::vector<int> recv_tag_;
+  int first_update_ = -1;  // the plan's first optimizer task
   std::vector<char> waited_;
   std::vector<Event> stall_begin_, stall_end_;
   std::vector<std::unique_ptr<DeviceMatrix>> owned_;

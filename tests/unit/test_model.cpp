@@ -154,6 +154,42 @@ TEST_CASE("Adam step matches a hand computation", "[optimizer]") {
   CHECK(p.value.data[1] == Approx(-2.0 + 0.1 * 0.02 / (0.02 + 1e-8)));
 }
 
+TEST_CASE("Adam in parts (begin_step, then updates of element ranges) is step() bit for bit", "[optimizer]") {
+  auto make = [](int seed) {
+    std::vector<Param<float>> ps(2);
+    CounterRng rng{std::uint64_t(seed)};
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      ps[i].value.resize(std::int64_t(40 + 17 * i), 3);
+      ps[i].grad.resize(std::int64_t(40 + 17 * i), 3);
+      for (auto& x : ps[i].value.data) x = float(rng.uniform() - 0.5);
+    }
+    return ps;
+  };
+  auto whole = make(1), parts = make(1);
+  AdamConfig c;
+  c.schedule = LrSchedule::cosine;
+  c.steps = 3;
+  Adam<float> a(c, {&whole[0], &whole[1]}), b(c, {&parts[0], &parts[1]});
+  CHECK_THROWS_AS(b.update(0, 0, 1), std::logic_error);  // before any begin_step
+  CounterRng rng{9};
+  for (int step = 0; step < 3; ++step) {
+    for (std::size_t i = 0; i < 2; ++i)
+      for (std::size_t k = 0; k < whole[i].grad.data.size(); ++k)
+        whole[i].grad.data[k] = parts[i].grad.data[k] = float(rng.uniform() - 0.5);
+    a.step();
+    b.begin_step();
+    b.update(1, 50, 171);  // any order, any cut
+    b.update(0, 0, 7);
+    b.update(1, 0, 50);
+    b.update(0, 7, 120);
+    for (std::size_t i = 0; i < 2; ++i) CHECK((whole[i].value.data == parts[i].value.data));
+  }
+  CHECK((a.state().m == b.state().m));
+  CHECK((a.state().v == b.state().v));
+  CHECK_THROWS_AS(b.update(0, 5, 121), std::logic_error);
+  CHECK_THROWS_AS(b.update(2, 0, 1), std::logic_error);
+}
+
 TEST_CASE("learning-rate schedules: constant and cosine", "[optimizer]") {
   AdamConfig c;
   c.lr = 0.02;

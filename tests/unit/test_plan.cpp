@@ -373,14 +373,37 @@ TEST_CASE("overlapped all-reduce with a dominant first layer: its weight in row 
     // Layer 1's parameter gradients are made after layer 0's last bucket is posted.
     REQUIRE(first_upper_grad >= 0);
     CHECK(first_upper_grad > buckets[2]->id);
-    // Without the overlap: one bucket per layer, dW0 in one task.
-    int after_buckets = 0, after_blocks = 0;
+    // One optimizer update per bucket, after every other task but in posting order, each waiting
+    // for its bucket only.
+    std::vector<const Task*> updates;
+    for (const auto& t : et)
+      if (t.kind == TaskKind::optimizer) updates.push_back(&t);
+    REQUIRE(updates.size() == buckets.size());
+    for (std::size_t k = 0; k < updates.size(); ++k) {
+      CHECK(updates[k]->deps == std::vector<int>{buckets[k]->id});
+      CHECK(updates[k]->grad_begin == buckets[k]->grad_begin);
+      CHECK(updates[k]->grad_end == buckets[k]->grad_end);
+      CHECK(updates[k]->id > buckets.back()->id);
+    }
+    // Without the overlap: one bucket per layer, dW0 in one task, one update after every bucket.
+    int after_buckets = 0, after_blocks = 0, after_updates = 0;
     for (const auto& t : after[std::size_t(r)].tasks) {
       after_buckets += t.kind == TaskKind::allreduce;
       after_blocks += t.kind == TaskKind::spmm_features_t;
+      after_updates += t.kind == TaskKind::optimizer;
     }
     CHECK(after_buckets == 2);
     CHECK(after_blocks == 1);
+    CHECK(after_updates == 1);
+    // validate: an update that leaves elements out, or that does not wait for its bucket.
+    auto broken = early[std::size_t(r)];
+    broken.tasks[std::size_t(updates[1]->id)].grad_end -= 1;
+    broken.tasks[std::size_t(updates[1]->id)].rows -= 1;
+    CHECK_THROWS_WITH(validate(broken), Catch::Contains("parameter layer0.weight is not updated exactly once"));
+    broken = early[std::size_t(r)];
+    broken.tasks[std::size_t(updates[2]->id)].deps = {buckets[1]->id};
+    CHECK_THROWS_WITH(validate(broken),
+                      Catch::Contains("does not wait for all-reduce task " + std::to_string(buckets[2]->id)));
   }
 }
 
