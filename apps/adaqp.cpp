@@ -304,8 +304,9 @@ void add_model_options(CLI::App* cmd, engine::TrainConfig& tc, std::string& mode
   cmd->add_option("--widths", widths, "with --bits adaptive: the widths to choose from, e.g. 1,2,4,8")
       ->capture_default_str();
   cmd->add_option("--allreduce", allreduce,
-                  "gradient all-reduce: overlap (each layer's bucket while backward of the earlier layers runs) "
-                  "or after (every bucket after the whole backward pass); the same sums either way")
+                  "gradient all-reduce: overlap (each bucket while backward of the earlier layers runs, a wide "
+                  "first layer's first and in row blocks; an optimizer update per bucket) or after (every "
+                  "bucket after the whole backward pass, then one update); the same sums either way")
       ->capture_default_str();
   cmd->add_option("--lambda", tc.assign.lambda, "weight of quantization variance against time, in [0, 1]")
       ->capture_default_str();

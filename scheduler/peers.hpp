@@ -44,10 +44,12 @@ struct PeerOptions {
   double boundary_rate = 1;   // fraction of boundary nodes kept per epoch, in (0, 1]; 1 = no sampling
   // Stale pipelining only: build the first epoch's plan (synchronous exchange that fills the stores).
   bool warmup = false;
-  // Not a peer strategy but a way to build any plan (--allreduce overlap): each layer's gradient
-  // bucket is all-reduced as soon as backward has produced it, while backward of the earlier layers
-  // runs; false (--allreduce after): every bucket after the whole backward pass. The same buckets
-  // either way, so the sums (and the losses) are identical.
+  // Not a peer strategy but a way to build any plan (--allreduce overlap): each gradient bucket is
+  // all-reduced as soon as backward has produced it, while backward of the earlier layers runs, and
+  // updated by the optimizer as soon as it is in; a dominant first layer's bucket goes first, a
+  // sparse one in row blocks (build_backward.cpp). false (--allreduce after): one bucket per layer,
+  // every one after the whole backward pass, then one update. The same sums and updates either way,
+  // so the losses are identical.
   bool overlap_allreduce = false;
   // Stale pipelining with --stale-bound auto: the unpacks into the stale stores also measure how far
   // the received rows moved from the stored ones (Task::measure_drift; one more pass over the rows).
