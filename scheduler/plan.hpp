@@ -38,7 +38,8 @@ enum class TaskKind {
   allreduce,         // sum gradient elements [grad_begin, grad_end) over ranks (a bucket: one layer's
                      // parameters, or a row block of a large weight); posted without blocking, the
                      // optimizer waits for every bucket
-  optimizer,         // optimizer step on every parameter
+  optimizer,         // optimizer update of gradient elements [grad_begin, grad_end) (every parameter under
+                     // --allreduce after, one bucket's under overlap); the first in list order starts the step
 };
 enum class Lane { compute, comm };
 enum class Direction { forward, backward, none };
