@@ -32,11 +32,12 @@ def compute_classes():
     mad = 2.0 / (GEMM * FLOPS)  # s per multiply-add
     for g in ("gemm_nn", "gemm_tn", "gemm_nt"):
         c[g] = [LAUNCH, mad, 4 * per_byte(STREAM)]
-    # SpMM: per nonzero and column a gathered 4-byte read; per output element a 4-byte write.
-    # Features: calls, rows·cols (4-byte writes), nnz·cols split over three working-set levels
-    # (a GPU's caches are small next to HBM: the same gather cost on every level).
+    # SpMM: per nonzero its 4-byte index and 4-byte value; per nonzero and column a gathered
+    # 4-byte read; per output element a 4-byte write. Features: calls, rows·cols (4-byte writes),
+    # nnz, nnz·cols split over three working-set levels (a GPU's caches are small next to HBM: the
+    # same gather cost on every level).
     for s in ("spmm", "spmm_features", "spmm_features_t"):
-        c[s] = [LAUNCH, 4 * per_byte(STREAM)] + [4 * per_byte(GATHER)] * 3
+        c[s] = [LAUNCH, 4 * per_byte(STREAM), 8 * per_byte(STREAM)] + [4 * per_byte(GATHER)] * 3
     elems = {"dropout": 9, "copy": 8, "bias_act": 8, "act_backward": 12, "bias_grad": 4, "dropout_backward": 9,
              "loss": 8, "optimizer": 28}
     for name, bytes_per_element in elems.items():

@@ -15,8 +15,8 @@ using scheduler::TaskKind;
 const std::vector<CostClass>& cost_classes() {
   static const std::vector<CostClass> classes = [] {
     const std::vector<std::string> elems = {"calls", "elements_cached", "elements_l3", "elements_memory"};
-    const std::vector<std::string> sparse = {"calls", "rows_x_cols", "nnz_x_cols_cached", "nnz_x_cols_l3",
-                                             "nnz_x_cols_memory"};
+    const std::vector<std::string> sparse = {"calls",         "rows_x_cols",      "nnz", "nnz_x_cols_cached",
+                                             "nnz_x_cols_l3", "nnz_x_cols_memory"};
     const std::vector<std::string> gemm = {"calls", "mnk", "mn_mk_nk"};
     std::vector<CostClass> c = {
         {"gemm_nn", gemm},
@@ -81,11 +81,11 @@ std::pair<std::string, std::vector<double>> task_features(const Task& t) {
       return {t.trans_a && !t.trans_b ? "gemm_tn" : (!t.trans_a && t.trans_b ? "gemm_nt" : "gemm_nn"),
               {1, rows * cols * inner, rows * cols + rows * inner + cols * inner}};
     case TaskKind::spmm:
-      return {"spmm", split(1, nnz * cols, inner * cols * 4, {elements})};
+      return {"spmm", split(1, nnz * cols, inner * cols * 4, {elements, nnz})};
     case TaskKind::spmm_features:
-      return {"spmm_features", split(1, nnz * cols, inner * cols * 4, {elements})};
+      return {"spmm_features", split(1, nnz * cols, inner * cols * 4, {elements, nnz})};
     case TaskKind::spmm_features_t:
-      return {"spmm_features_t", split(1, nnz * cols, elements * 4, {elements})};
+      return {"spmm_features_t", split(1, nnz * cols, elements * 4, {elements, nnz})};
     case TaskKind::dropout:
       if (t.dst.kind == Operand::features) {
         if (t.dropout > 0) return {"dropout_sparse", {1, nnz}};

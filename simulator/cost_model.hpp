@@ -3,18 +3,25 @@
 // calibration profile (simulator/profile.hpp). The classes and their features are defined here
 // once; the microbenchmarks (simulator/calibration/microbench.hpp) produce samples of the same features.
 //
+// clang-format off
 // | class | tasks | features (units) |
 // |---|---|---|
-// | gemm_nn, gemm_tn, gemm_nt | gemm without / with transposed A / with transposed B | calls, m·n·k (multiply-adds),
-// m·n + m·k + n·k (elements touched) | | spmm | spmm (forward matrix or its transpose) | calls, rows·cols, nnz·cols
-// split over the operand's working set (inner·cols·4 bytes) | | spmm_features | spmm_features (sparse X times W) |
-// calls, rows·cols, nnz·cols split over W's working set | | spmm_features_t | spmm_features_t (X^T times G) | calls,
-// rows·cols, nnz·cols split over the output's working set | | dropout | dense dropout | calls, elements split over the
-// working set (8 bytes each) | | dropout_sparse | dropout of sparse input features | calls, nnz | | copy | dropout with
-// p = 0 (evaluation input copy) | calls, elements split | | bias_act, act_backward, bias_grad, dropout_backward | same
-// name | calls, elements split | | pack{32,16,8,4,2}, unpack{32,16,8,4,2} | pack / unpack at that width | calls,
-// elements split | | loss | loss | calls, elements (rows·classes) | | optimizer | optimizer | calls, parameter elements
-// |
+// | gemm_nn, gemm_tn, gemm_nt | gemm without / with transposed A / with transposed B | calls, m·n·k (multiply-adds), m·n + m·k + n·k (elements touched) |
+// | spmm | spmm (forward matrix or its transpose) | calls, rows·cols, nnz, nnz·cols split over the operand's working set (inner·cols·4 bytes) |
+// | spmm_features | spmm_features (sparse X times W) | calls, rows·cols, nnz, nnz·cols split over W's working set |
+// | spmm_features_t | spmm_features_t (X^T times G) | calls, rows·cols, nnz, nnz·cols split over the output's working set |
+// | dropout | dense dropout | calls, elements split over the working set (8 bytes each) |
+// | dropout_sparse | dropout of sparse input features | calls, nnz |
+// | copy | dropout with p = 0 (evaluation input copy) | calls, elements split |
+// | bias_act, act_backward, bias_grad, dropout_backward | same name | calls, elements split |
+// | pack{32,16,8,4,2,1}, unpack{32,16,8,4,2,1} | pack / unpack at that width | calls, elements split |
+// | loss | loss | calls, elements (rows·classes) |
+// | optimizer | optimizer | calls, parameter elements |
+// clang-format on
+//
+// A sparse product's nnz term is its per-nonzero cost whatever the width (index and value loads,
+// loop overhead); without it a fit charges that cost to narrow products' nnz·cols, which then
+// over-prices wide ones (Amazon Computers' X·W by 27% on an AMD EPYC host).
 //
 // "Split over the working set": a count x becomes three features x·w_cached, x·w_l3, x·w_memory
 // with the weights of working_set_weights (the same work costs more once its data leaves the

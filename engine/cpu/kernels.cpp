@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cpu/blas.hpp"
@@ -205,8 +206,19 @@ void axpy(std::int64_t n, T alpha, const T* z, T* y) {
 
 template <class T>
 void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_t n, T* out) {
+  // keep[i] ? g[i] * scale : +0, as a bit mask: GCC compiles the select on a byte mask to a branch,
+  // which a random mask mispredicts half the time (25x slower on 1.7M elements); the mask keeps
+  // the result bit for bit (+0, never -0 or NaN, where keep[i] is 0).
+  using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+  static_assert(sizeof(Bits) == sizeof(T));
 #pragma omp parallel for simd schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) out[i] = keep[i] ? g[i] * scale : T(0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T v = g[i] * scale;
+    Bits b;
+    std::memcpy(&b, &v, sizeof b);
+    b &= Bits(0) - Bits(keep[i] != 0);
+    std::memcpy(out + i, &b, sizeof b);
+  }
 }
 
 #define ADAQP_INSTANTIATE(T)                                                                                          \

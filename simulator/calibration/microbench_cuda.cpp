@@ -11,6 +11,7 @@
 
 #include <map>
 #include <numeric>
+#include <random>
 #include <tuple>
 
 #include "base/error.hpp"
@@ -232,7 +233,8 @@ void register_elementwise(const MicrobenchOptions& o) {
       add(o, "dropout_backward", label, [n, c, bytes](benchmark::State& st) {
         const auto g = random_device(n * c, 14);
         std::vector<std::uint8_t> host_keep(std::size_t(n * c));
-        for (std::size_t i = 0; i < host_keep.size(); ++i) host_keep[i] = std::uint8_t(i % 3 != 0);
+        std::mt19937_64 rng(15);  // a random mask, as training's
+        for (auto& k : host_keep) k = std::uint8_t(rng() & 1);
         const auto keep = upload(host_keep);
         cuda::DeviceBuffer out(bytes);
         timed(st,

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 
 #include "base/random.hpp"
 #include "engine/cpu/kernels.hpp"
@@ -175,4 +177,34 @@ TEST_CASE("column sums and relu", "[kernels]") {
   CHECK(y == std::vector<float>{0, 0, 2});
   cpu::relu_backward(y.data(), gr.data(), 3);
   CHECK(gr == std::vector<float>{0, 0, 5});
+}
+
+TEMPLATE_TEST_CASE("dropout_backward: kept entries scaled, dropped ones +0 bit for bit", "[kernels]", float, double) {
+  // Includes negative, infinite and NaN gradients where the mask drops them: the result is +0
+  // (as the select keep ? g * scale : 0), never -0 or NaN.
+  CounterRng rng(7);
+  const std::int64_t n = 1037;  // vector blocks and a tail
+  std::vector<TestType> g(static_cast<std::size_t>(n));
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    g[std::size_t(i)] = TestType(rng.uniform() * 4 - 2);
+    keep[std::size_t(i)] = std::uint8_t(rng.uniform() < 0.5 ? 0 : 1 + i % 3);  // any nonzero byte keeps
+  }
+  g[3] = -std::numeric_limits<TestType>::infinity();
+  g[4] = std::numeric_limits<TestType>::quiet_NaN();
+  keep[3] = keep[4] = 0;
+  std::vector<TestType> out(static_cast<std::size_t>(n), TestType(9));
+  cpu::dropout_backward(g.data(), keep.data(), TestType(2), n, out.data());
+  int dropped = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto k = std::size_t(i);
+    if (keep[k]) {
+      REQUIRE(out[k] == g[k] * TestType(2));
+    } else {
+      ++dropped;
+      REQUIRE(out[k] == TestType(0));
+      REQUIRE_FALSE(std::signbit(out[k]));
+    }
+  }
+  CHECK(dropped > n / 3);
 }

@@ -302,7 +302,7 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   p.source = "unit test";
   p.threads = 2;
   p.post_s = 1.5e-6;
-  p.compute["spmm"] = {{1e-6, 2e-10, 3e-10, 4e-10, 5e-10}, 0.99, 27};
+  p.compute["spmm"] = {{1e-6, 2e-10, 3e-9, 3e-10, 4e-10, 5e-10}, 0.99, 27};
   p.links["inter"] = {2e-6, 1e-10, 0.999, "probe"};
   p.links["nodes2x2-1gbit-allreduce"] = {0, 2.5e-8, 0.99, "probe", 4};
   save_profile(p, dir + "/p.yaml");
@@ -593,4 +593,36 @@ TEST_CASE("simulator: an unpack through scratch costs one more pass over its row
   u.row_sel = {scheduler::RowSet::halo, 0, 0, 1};
   u.scale = 2;  // boundary sampling
   CHECK(compute_seconds(u, p) == Approx(300e-6));
+}
+
+TEST_CASE("cost model: a sparse product's per-nonzero cost is its own feature", "[simulator]") {
+  // A kernel with a per-call, a per-output, a per-nonzero and a per-nonzero-and-column cost, timed
+  // at the calibration grid's narrow and wide shapes (working sets all cached: W of 16 x cols),
+  // then asked about a wide product: the fit must not charge the per-nonzero cost to nnz x cols.
+  const auto truth = [](double rows, double cols, double nnz) {
+    return 2e-5 + 4e-10 * rows * cols + 7e-9 * nnz + 4e-10 * nnz * cols;
+  };
+  const auto task = [](double rows, double cols, double nnz) {
+    Task t;
+    t.kind = TaskKind::spmm_features;
+    t.rows = std::int64_t(rows);
+    t.cols = std::int64_t(cols);
+    t.inner = 16;
+    t.nnz = std::int64_t(nnz);
+    return t;
+  };
+  std::vector<Sample> samples;
+  for (double rows : {4096.0, 16384.0})
+    for (double per_row : {16.0, 128.0})
+      for (double cols : {16.0, 256.0}) {
+        const auto [cls, f] = task_features(task(rows, cols, rows * per_row));
+        CHECK(cls == "spmm_features");
+        REQUIRE(f.size() == cost_class(cls).features.size());
+        CHECK(f[2] == rows * per_row);  // the nnz feature
+        samples.push_back({f, truth(rows, cols, rows * per_row)});
+      }
+  Profile p;
+  p.compute["spmm_features"] = fit_linear(samples);
+  const double rows = 6821, cols = 256, nnz = 1013063;  // Amazon Computers' X W on one of 2 ranks
+  CHECK(compute_seconds(task(rows, cols, nnz), p) == Approx(truth(rows, cols, nnz)).epsilon(0.01));
 }
