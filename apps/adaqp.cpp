@@ -436,7 +436,7 @@ void add_train_command(CLI::App& app, Options& o) {
                  "reused once dead) or separate (one allocation each)")
       ->capture_default_str();
   tr->add_option("--trace", tc.trace_path,
-                 "write rank 0's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");
+                 "write every rank's per-task mean seconds (epochs 2..E) as JSON Lines (profiling, simulator checks)");
 }
 
 void add_simulator_commands(CLI::App& app, Options& o) {
@@ -461,7 +461,7 @@ void add_simulator_commands(CLI::App& app, Options& o) {
   sim->add_option("--width-mix", so.width_mix,
                   "with --bits adaptive: the widths, from an adaptive run's records (its last assignment, per "
                   "channel) or as fractions of message rows, e.g. 2:0.5,4:0.4,8:0.1");
-  sim->add_option("--trace", so.trace, "write rank 0's per-task predicted seconds (JSON Lines, as train --trace)");
+  sim->add_option("--trace", so.trace, "write every rank's per-task predicted seconds (JSON Lines, as train --trace)");
 
   auto& co = o.co;
   auto* cal = app.add_subcommand("calibrate", "measure this machine and write a calibration profile");

@@ -346,12 +346,14 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
   }
   if (!o.trace.empty()) {
     engine::RecordWriter tw(o.trace);
-    for (const auto& t : plans.train[0].tasks) {
-      const auto& span = train.timeline[0][std::size_t(t.id)];
-      auto r = engine::task_record(t, 0);
-      r["predicted_s"] = span.end_s - span.start_s;
-      tw.write(r);
-    }
+    for (std::size_t rank = 0; rank < plans.train.size(); ++rank)
+      for (const auto& t : plans.train[rank].tasks) {
+        const auto& span = train.timeline[rank][std::size_t(t.id)];
+        auto r = engine::task_record(t, int(rank));
+        r["predicted_s"] = span.end_s - span.start_s;
+        r["start_s"] = span.start_s;
+        tw.write(r);
+      }
     tw.commit();
   }
   if (!o.metrics.empty()) {

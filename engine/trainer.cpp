@@ -703,14 +703,21 @@ class TrainingRun {
     traced_epochs_ = 0;
     trainer_->trace(config_.trace_path.empty() ? nullptr : &trace_);
   }
+  // Every rank's tasks, gathered to rank 0 (a collective: every rank calls it), which writes them
+  // rank by rank.
   void write_trace() {
-    if (config_.trace_path.empty() || rank_ != 0) return;
+    if (config_.trace_path.empty()) return;
+    const auto all = comm_.allgather(trace_);
+    if (rank_ != 0) return;
     RecordWriter tw(config_.trace_path);
-    for (const auto& t : plans_->train[std::size_t(rank_)].tasks) {
-      auto r = task_record(t, rank_);
-      r["epochs"] = traced_epochs_;
-      r["mean_s"] = traced_epochs_ > 0 ? trace_[std::size_t(t.id)] / double(traced_epochs_) : 0.0;
-      tw.write(r);
+    for (int rank = 0; rank < ranks_; ++rank) {
+      const auto& seconds = all[std::size_t(rank)];
+      for (const auto& t : plans_->train[std::size_t(rank)].tasks) {
+        auto r = task_record(t, rank);
+        r["epochs"] = traced_epochs_;
+        r["mean_s"] = traced_epochs_ > 0 ? seconds.at(std::size_t(t.id)) / double(traced_epochs_) : 0.0;
+        tw.write(r);
+      }
     }
     tw.commit();
   }

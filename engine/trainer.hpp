@@ -75,7 +75,8 @@ struct TrainConfig {
   std::string checkpoint_dir;
   std::int64_t checkpoint_every = 0;
   bool resume = false;
-  std::string trace_path;  // per-task mean seconds of rank 0's training plan (JSON Lines), empty = none
+  std::string
+      trace_path;  // per-task mean seconds of every rank's training plan (JSON Lines, written by rank 0), empty = none
 };
 
 // Input features at most this dense are kept as CSR (sparse first-layer products); measured on

@@ -11,7 +11,8 @@
 #  4. peer strategies: fp16 / bf16, stale pipelining (with momentum) and boundary sampling converge
 #     like fp32; sampled bytes follow the rate;
 #  5. failure: an error on one rank ends all ranks with its message (no hang);
-#     different settings on different ranks are rejected.
+#     different settings on different ranks are rejected;
+#  6. --trace: every rank's tasks in one file, as simulate --trace predicts them.
 set -u
 adaqp=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -166,6 +167,35 @@ for P in 2 3; do
 done
 check "--buffers takes shared or separate" bash -c "! '$adaqp' train ${args[cora]} --buffers pooled 2>'$tmp/buf.err' &&
   grep -q -- '--buffers pooled' '$tmp/buf.err' && cat '$tmp/buf.err'"
+
+# --trace: every rank's tasks (gathered to rank 0), each rank's plan in full, with a positive mean
+# for its compute; simulate --trace the same tasks; trace_compare.py joins them rank by rank.
+for P in 2 3; do
+  NP=$P EPOCHS=4 check "cora P=$P --trace run" run "$tmp/trace.$P.jsonl" ${args[cora]} --trace "$tmp/trace.$P.tasks.jsonl"
+  check "cora P=$P --trace: every rank's plan, compute timed" python3 -c '
+import json, subprocess, sys
+adaqp, path, P = sys.argv[1], sys.argv[2], int(sys.argv[3])
+recs = [json.loads(l) for l in open(path)]
+for rank in range(P):
+    plan = subprocess.run([adaqp, "plan", "--dataset", "cora", "--model", "gcn", "--layers", "2", "--hidden", "16",
+                           "--parts", str(P), "--rank", str(rank), "--dump", "json"], capture_output=True, text=True, check=True)
+    tasks = json.loads(plan.stdout)["tasks"]
+    mine = [r for r in recs if r["rank"] == rank]
+    assert [r["id"] for r in mine] == [t["id"] for t in tasks], f"rank {rank}: ids differ from its plan"
+    assert [r["label"] for r in mine] == [t["label"] for t in tasks], f"rank {rank}: labels differ"
+    compute = [r for r in mine if r["kind"] in ("spmm", "spmm_features", "gemm")]
+    assert compute and all(r["mean_s"] > 0 and r["epochs"] == 3 for r in compute), f"rank {rank}: untimed compute"
+print(f"{len(recs)} task records over {P} ranks, each rank its own plan")' "$adaqp" "$tmp/trace.$P.tasks.jsonl" "$P"
+done
+check "simulate --trace: the same tasks for every rank; trace_compare.py joins them per rank" bash -c "
+  '$adaqp' simulate ${args[cora]} --parts 3 --profile '$here/../../profiles/this-machine.yaml' \
+    --trace '$tmp/trace.3.pred.jsonl' >/dev/null &&
+  python3 -c 'import json,sys
+m=[(r[\"rank\"],r[\"id\"]) for r in map(json.loads,open(sys.argv[1]))]
+p=[(r[\"rank\"],r[\"id\"]) for r in map(json.loads,open(sys.argv[2]))]
+assert m == p and {k for k, _ in m} == {0, 1, 2}, \"rank/id lists differ\"' '$tmp/trace.3.tasks.jsonl' '$tmp/trace.3.pred.jsonl' &&
+  python3 '$here/../../benchmarks/trace_compare.py' '$tmp/trace.3.tasks.jsonl' '$tmp/trace.3.pred.jsonl' >'$tmp/tc.out' &&
+  test \$(grep -c ' total ' '$tmp/tc.out') -eq 3 && tail -1 '$tmp/tc.out'"
 
 check "--allreduce takes after or overlap" bash -c "! '$adaqp' train ${args[cora]} --allreduce sometimes 2>'$tmp/ar.err' &&
   grep -q \"allowed after, overlap\" '$tmp/ar.err' && cat '$tmp/ar.err'"
