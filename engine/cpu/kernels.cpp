@@ -3,17 +3,19 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/cpu/blas.hpp"
 
-// The 64-byte vector helpers below live in this file only (anonymous namespace, inlined), so GCC's
-// note that returning them by value would change the ABI on a CPU without AVX-512 (-Wpsabi,
-// an error under -Werror) concerns no interface: silence it rather than fail the build there.
+// The vector helpers below live in this file only (anonymous namespace, inlined), so GCC's note
+// that passing them by value could change the ABI on another CPU (-Wpsabi, an error under
+// -Werror) concerns no interface: silence it rather than fail the build there.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace adaqp::engine::cpu {
@@ -23,10 +25,19 @@ void set_blas_threads(int threads) {
 }
 
 namespace {
-// 64-byte vectors (one AVX-512 register; split by the compiler on narrower ISAs); memory is
-// only touched through load_vec / store_vec, which make no alignment assumption.
-typedef float VecF __attribute__((vector_size(64)));
-typedef double VecD __attribute__((vector_size(64)));
+// Vectors of the widest register the compiler targets (-march=native: 64 bytes with AVX-512, 32
+// with AVX/AVX2, else 16). A wider GCC vector than the target's registers is emulated through the
+// stack (on AVX2, 64-byte vectors made every FMA a store / reload round trip: SpMM 2-3x slower).
+// Memory is only touched through load_vec / store_vec, which make no alignment assumption.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+typedef float VecF __attribute__((vector_size(kVecBytes)));
+typedef double VecD __attribute__((vector_size(kVecBytes)));
 template <class T>
 struct VecOf;
 template <>
@@ -51,34 +62,57 @@ inline void store_vec(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
-// Output columns [j0, j0 + NV * lanes) of row r: NV vector accumulators stay in registers across
-// the row's non-zeros, so each non-zero costs NV loads and NV FMAs and nothing else.
-template <class T, int NV>
-inline void spmm_row_block(const std::int64_t* __restrict off, const graph::NodeId* __restrict idx,
-                           const float* __restrict val, std::int64_t r, const T* __restrict b, std::int64_t cols,
-                           std::int64_t j0, T* __restrict out, bool accumulate) {
-  constexpr int lanes = 64 / sizeof(T);
-  Vec<T> acc[NV];
+// SpMM works on a row in passes of up to kPassVectors vectors (pass_cols<T> columns): one pass
+// over the row's non-zeros per pass_cols<T> output columns. A pass of W columns keeps W / lanes
+// vector accumulators and W % lanes scalar ones in registers across the non-zeros, so each
+// non-zero costs W / lanes vector loads and FMAs plus W % lanes scalar ones; the row's index and
+// weight loads and the gather's latency are paid once per pass. W is a template parameter, so
+// every width, tails included, is unrolled; a row runs full passes, then one pass of the
+// remaining 1 .. pass_cols<T> columns through a table of the instantiations.
+constexpr int kPassVectors = 8;
+template <class T>
+constexpr int lanes_of = kVecBytes / int(sizeof(T));
+template <class T>
+constexpr int pass_cols = kPassVectors* lanes_of<T>;
+
+// out[r, j0 : j0 + W] (+)= sum over row r's non-zeros k of val[k] * b[idx[k], j0 : j0 + W].
+template <class T, int W>
+void spmm_pass(const std::int64_t* __restrict off, const graph::NodeId* __restrict idx, const float* __restrict val,
+               std::int64_t r, const T* __restrict b, std::int64_t cols, std::int64_t j0, T* __restrict out,
+               bool accumulate) {
+  constexpr int lanes = lanes_of<T>, NV = W / lanes, TAIL = W % lanes;
+  Vec<T> acc[NV > 0 ? NV : 1];
+  T tacc[TAIL > 0 ? TAIL : 1];
+  T* o = out + r * cols + j0;
 #pragma GCC unroll 16
-  for (int v = 0; v < NV; ++v) acc[v] = accumulate ? load_vec(out + j0 + v * lanes) : Vec<T>{};
+  for (int v = 0; v < NV; ++v) acc[v] = accumulate ? load_vec(o + v * lanes) : Vec<T>{};
+#pragma GCC unroll 16
+  for (int j = 0; j < TAIL; ++j) tacc[j] = accumulate ? o[NV * lanes + j] : T(0);
   for (std::int64_t k = off[r]; k < off[r + 1]; ++k) {
     const T w = T(val[k]);
     const T* in = b + std::int64_t(idx[k]) * cols + j0;
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) acc[v] += w * load_vec(in + v * lanes);
+#pragma GCC unroll 16
+    for (int j = 0; j < TAIL; ++j) tacc[j] += w * in[NV * lanes + j];
   }
 #pragma GCC unroll 16
-  for (int v = 0; v < NV; ++v) store_vec(out + j0 + v * lanes, acc[v]);
+  for (int v = 0; v < NV; ++v) store_vec(o + v * lanes, acc[v]);
+#pragma GCC unroll 16
+  for (int j = 0; j < TAIL; ++j) o[NV * lanes + j] = tacc[j];
 }
-// acc[idx[k] - c0, j0 : j0 + NV * lanes] += val[k] * in[j0 : ...] for the non-zeros k of row r
-// whose column idx[k] is in [c0, c1); the input block stays in registers.
-template <class T, int NV>
-inline void scatter_row_block(const graph::Csr& a, std::int64_t r, const T* __restrict in, std::int64_t cols,
-                              std::int64_t j0, std::int64_t c0, std::int64_t c1, T* __restrict acc) {
-  constexpr int lanes = 64 / sizeof(T);
-  Vec<T> x[NV];
+// acc[idx[k] - c0, j0 : j0 + W] += val[k] * in[j0 : j0 + W] for the non-zeros k of row r whose
+// column idx[k] is in [c0, c1); the input block stays in registers.
+template <class T, int W>
+void scatter_pass(const graph::Csr& a, std::int64_t r, const T* __restrict in, std::int64_t cols, std::int64_t j0,
+                  std::int64_t c0, std::int64_t c1, T* __restrict acc) {
+  constexpr int lanes = lanes_of<T>, NV = W / lanes, TAIL = W % lanes;
+  Vec<T> x[NV > 0 ? NV : 1];
+  T tx[TAIL > 0 ? TAIL : 1];
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) x[v] = load_vec(in + j0 + v * lanes);
+#pragma GCC unroll 16
+  for (int j = 0; j < TAIL; ++j) tx[j] = in[j0 + NV * lanes + j];
   for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1]; ++k) {
     const std::int64_t i = a.indices[k];
     if (i < c0 || i >= c1) continue;
@@ -86,7 +120,18 @@ inline void scatter_row_block(const graph::Csr& a, std::int64_t r, const T* __re
     T* out = acc + (i - c0) * cols + j0;
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) store_vec(out + v * lanes, load_vec(out + v * lanes) + w * x[v]);
+#pragma GCC unroll 16
+    for (int j = 0; j < TAIL; ++j) out[NV * lanes + j] += w * tx[j];
   }
+}
+// Tables of the pass instantiations: entry W - 1 is the pass of W columns, W = 1 .. pass_cols<T>.
+template <class T, std::size_t... W>
+constexpr auto spmm_pass_table(std::index_sequence<W...>) {
+  return std::array{&spmm_pass<T, int(W) + 1>...};
+}
+template <class T, std::size_t... W>
+constexpr auto scatter_pass_table(std::index_sequence<W...>) {
+  return std::array{&scatter_pass<T, int(W) + 1>...};
 }
 }  // namespace
 
@@ -96,22 +141,15 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
   const auto* off = a.offsets.data();
   const auto* idx = a.indices.data();
   const auto* val = a.values.data();
-  constexpr std::int64_t lanes = 64 / sizeof(T);
+  if (cols <= 0) return;
+  constexpr std::int64_t P = pass_cols<T>;
+  static constexpr auto passes = spmm_pass_table<T>(std::make_index_sequence<std::size_t(P)>{});
+  const auto last = passes[std::size_t((cols - 1) % P)];  // the row's final pass: 1 .. P columns
 #pragma omp parallel for schedule(dynamic, 64)
   for (std::int64_t r = row_begin; r < row_end; ++r) {
-    T* out = c + r * cols;
     std::int64_t j0 = 0;
-    for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes)
-      spmm_row_block<T, 8>(off, idx, val, r, b, cols, j0, out, accumulate);
-    for (; j0 + lanes <= cols; j0 += lanes) spmm_row_block<T, 1>(off, idx, val, r, b, cols, j0, out, accumulate);
-    if (j0 < cols) {  // tail narrower than one vector
-      if (!accumulate) std::fill(out + j0, out + cols, T(0));
-      for (std::int64_t k = off[r]; k < off[r + 1]; ++k) {
-        const T w = T(val[k]);
-        const T* in = b + std::int64_t(idx[k]) * cols;
-        for (std::int64_t j = j0; j < cols; ++j) out[j] += w * in[j];
-      }
-    }
+    for (; cols - j0 > P; j0 += P) spmm_pass<T, int(P)>(off, idx, val, r, b, cols, j0, c, accumulate);
+    last(off, idx, val, r, b, cols, j0, c, accumulate);
   }
 }
 
@@ -128,10 +166,13 @@ void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, b
                            std::to_string(out_end) + ") of " + std::to_string(a.num_cols));
   c += out_begin * cols;  // from here on c holds output rows [out_begin, out_end)
   const std::int64_t out_elems = (out_end - out_begin) * cols;
-  constexpr std::int64_t lanes = 64 / sizeof(T);
+  if (!accumulate) std::fill(c, c + out_elems, T(0));
+  if (cols <= 0) return;
+  constexpr std::int64_t P = pass_cols<T>;
+  static constexpr auto passes = scatter_pass_table<T>(std::make_index_sequence<std::size_t(P)>{});
+  const auto last = passes[std::size_t((cols - 1) % P)];  // each row's final pass: 1 .. P columns
   const int threads = omp_get_max_threads();
   std::vector<T> partial(std::size_t(threads > 1 ? (threads - 1) * out_elems : 0), T(0));
-  if (!accumulate) std::fill(c, c + out_elems, T(0));
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
@@ -142,16 +183,8 @@ void spmm_transposed(const graph::Csr& a, const T* b, std::int64_t cols, T* c, b
       if (t == 0 && tick.fn && ++done % std::max<std::int64_t>(tick.rows, 1) == 0) tick.fn();
       const T* in = b + r * cols;
       std::int64_t j0 = 0;
-      for (; j0 + 8 * lanes <= cols; j0 += 8 * lanes)
-        scatter_row_block<T, 8>(a, r, in, cols, j0, out_begin, out_end, acc);
-      for (; j0 + lanes <= cols; j0 += lanes) scatter_row_block<T, 1>(a, r, in, cols, j0, out_begin, out_end, acc);
-      for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1] && j0 < cols; ++k) {
-        const std::int64_t i = a.indices[k];
-        if (i < out_begin || i >= out_end) continue;
-        const T w = T(a.values[k]);
-        T* out = acc + (i - out_begin) * cols;
-        for (std::int64_t j = j0; j < cols; ++j) out[j] += w * in[j];
-      }
+      for (; cols - j0 > P; j0 += P) scatter_pass<T, int(P)>(a, r, in, cols, j0, out_begin, out_end, acc);
+      last(a, r, in, cols, j0, out_begin, out_end, acc);
     }
   }
   for (int t = 1; t < threads; ++t) axpy(out_elems, T(1), partial.data() + (t - 1) * out_elems, c);

@@ -191,7 +191,9 @@ void register_real_graphs(const MicrobenchOptions& o) {
       o.quick ? std::vector<std::string>{"cora", "citeseer"}
               : std::vector<std::string>{"cora", "citeseer", "amazon-photo", "coauthor-cs", "tolokers"};
   const Grid parts = o.quick ? Grid{1, 2} : Grid{1, 2, 4};
-  const Grid cols = o.quick ? Grid{16, 128} : Grid{16, 64, 256};
+  // Widths as training runs them: class counts with a scalar tail (10, 40), hidden widths that
+  // are whole vectors (16, 64) and more than one pass of the kernel (256).
+  const Grid cols = o.quick ? Grid{10, 16, 128} : Grid{10, 16, 40, 64, 256};
   for (const auto& name : names)
     for (auto P : parts)
       for (int transpose : {0, 1})
