@@ -5,7 +5,7 @@ and prints one Markdown table with the relative error of the predicted epoch tim
 median and maximum absolute error. LINK folders: `shm` (plain mpirun: simulate --link none),
 `none` (TCP over loopback without limit: --link lo), a rate such as `1gbit` (--link 1gbit), or
 `nodesNxG-RATE` (benchmarks/cluster_emulation.sh N G RATE: --link RATE --topology nodes=NxG).
-Runs with adaptive widths are skipped (the simulator predicts uniform widths).
+Runs with adaptive widths are priced with their last assignment (`simulate --width-mix RECORDS`).
 
 usage: simulator_accuracy.py --adaqp build/adaqp --profile PROFILE [--links shm,1gbit,...] DIR...
 """
@@ -24,6 +24,47 @@ def measured(path):
     run = next(r for r in recs if r["type"] == "run")
     epochs = [r for r in recs if r["type"] == "epoch"]
     return run, {k: statistics.median(e[k] for e in epochs) for k in ("epoch_s", "compute_s", "comm_s", "quant_s")}
+
+
+def simulate_command(adaqp, records, profile, link, out):
+    """The `adaqp simulate` command predicting the run whose records are in `records` (its settings,
+    ranks and, with adaptive widths, its last assignment through --width-mix) over LINK (a folder
+    name as described above), writing its records to `out`."""
+    with open(records) as f:
+        run = next(r for r in map(json.loads, f) if r["type"] == "run")
+    s = run["settings"]
+    sim_link = {"shm": "none", "none": "lo"}.get(link, link)
+    topology = []
+    if link.startswith("nodes"):
+        layout, sim_link = link[len("nodes"):].split("-", 1)
+        topology = ["--topology", "nodes=" + layout]
+    cmd = [adaqp, "simulate", "--dataset", s["dataset"], "--model", s["model"],
+           "--layers", str(s["layers"]), "--hidden", str(s["hidden"]),
+           "--dropout", str(s["dropout"]), "--mode", s["mode"], "--bits", str(s["bits"]),
+           "--partition", s["partition"], "--partition-seed", str(s["partition_seed"]),
+           "--parts", str(run["ranks"]), "--profile", profile, "--link", sim_link,
+           "--metrics", out] + topology
+    # Runs before per-layer buckets reduced every gradient after backward.
+    cmd += ["--allreduce", s.get("allreduce", "after")]
+    if s["bits"] == "adaptive":
+        cmd += ["--width-mix", records, "--widths", s.get("widths", "2,4,8")]
+    if s.get("stale"):
+        cmd += ["--stale", "--stale-momentum", str(s.get("stale_momentum", 0))]
+        if s.get("stale_bound"):  # 0: unbounded; a number K or "auto"
+            cmd += ["--stale-bound", str(s["stale_bound"])]
+    if s.get("boundary_rate", 1.0) != 1.0:
+        cmd += ["--boundary-rate", str(s["boundary_rate"])]
+    return cmd
+
+
+def predict(adaqp, records, profile, link, tmp):
+    """Predicted epoch time (s) of the run whose records are in `records`."""
+    out = os.path.join(tmp, "p.jsonl")
+    r = subprocess.run(simulate_command(adaqp, records, profile, link, out), capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"simulate failed for {records}: {r.stderr.strip()}")
+    with open(out) as f:
+        return [json.loads(line) for line in f][-1]["predicted_epoch_s"]
 
 
 def main():
@@ -49,28 +90,7 @@ def main():
                             continue
                         run, m = measured(os.path.join(folder, name))
                         s = run["settings"]
-                        if s["bits"] == "adaptive":
-                            continue
-                        sim_link = {"shm": "none", "none": "lo"}.get(link, link)
-                        topology = []
-                        if link.startswith("nodes"):
-                            layout, sim_link = link[len("nodes"):].split("-", 1)
-                            topology = ["--topology", "nodes=" + layout]
-                        out = os.path.join(tmp, "p.jsonl")
-                        cmd = [a.adaqp, "simulate", "--dataset", s["dataset"], "--model", s["model"],
-                               "--layers", str(s["layers"]), "--hidden", str(s["hidden"]),
-                               "--dropout", str(s["dropout"]), "--mode", s["mode"], "--bits", str(s["bits"]),
-                               "--partition", s["partition"], "--partition-seed", str(s["partition_seed"]),
-                               "--parts", str(run["ranks"]), "--profile", a.profile, "--link", sim_link,
-                               "--metrics", out] + topology
-                        # Runs before per-layer buckets reduced every gradient after backward.
-                        cmd += ["--allreduce", s.get("allreduce", "after")]
-                        r = subprocess.run(cmd, capture_output=True, text=True)
-                        if r.returncode != 0:
-                            sys.exit(f"simulate failed for {folder}/{name}: {r.stderr.strip()}")
-                        with open(out) as f:
-                            summary = [json.loads(line) for line in f][-1]
-                        pred = summary["predicted_epoch_s"]
+                        pred = predict(a.adaqp, os.path.join(folder, name), a.profile, link, tmp)
                         mode = s["mode"] + (" (all-reduce after)" if s.get("allreduce") == "after" else "")
                         rows.append((s["dataset"], run["ranks"], link, mode, s["bits"], m["epoch_s"], pred,
                                      100 * (pred - m["epoch_s"]) / m["epoch_s"]))

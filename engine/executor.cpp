@@ -149,6 +149,13 @@ PlanExecutor::PlanExecutor(const scheduler::Plan& plan, const graph::LocalPartit
   std::int64_t grad_elems = 0;
   for (const auto& t : plan.tasks)
     if (t.kind == TaskKind::dropout_backward && t.src2.kind == Operand::buffer) mask_needed_[t.src2.id] = true;
+  for (const auto& t : plan.tasks) {
+    if (t.kind != TaskKind::spmm_features_t) continue;
+    if (dw_rows_ >= 0 && t.inner != dw_rows_)
+      throw std::logic_error("executor: weight gradients of the sparse input over " + std::to_string(dw_rows_) +
+                             " and " + std::to_string(t.inner) + " rows");
+    dw_rows_ = t.inner;
+  }
   for (const auto& p : plan.params) {
     grad_offset_.push_back(grad_elems);
     grad_elems += p.rows * p.cols;
@@ -255,8 +262,10 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
       cpu::RowTick tick;
       if (driver_.in_flight()) tick = {[this] { comm_.progress(); }, kProgressRows};
       const bool block = t.row_sel.kind == RowSet::range;  // rows [begin, end) of dW only
-      cpu::spmm_transposed(xs, g, t.cols, grad, false, t.inner, tick, block ? t.row_sel.begin : 0,
-                           block ? t.row_sel.end : -1);
+      // dW[c, :] = sum over rows r < inner of X[r, c] G[r, :]: row c of X[0:inner]^T times G,
+      // a gather over just the block's rows (a scatter would read all of G for every block)
+      const graph::Csr& xt = transposed_input(xs, t.inner);
+      cpu::spmm(xt, block ? t.row_sel.begin : 0, block ? t.row_sel.end : xt.num_rows, g, t.cols, grad, false, tick);
       break;
     }
     case TaskKind::bias_act: {
@@ -314,6 +323,17 @@ int PlanExecutor::execute(const Task& t, StepTimes& times) {
   return -1;
 }
 
+const graph::Csr& PlanExecutor::transposed_input(const graph::Csr& xs, std::int64_t rows) {
+  if (input_t_of_ != &xs || input_t_data_ != xs.indices.data() || input_t_nnz_ != xs.nnz() ||
+      input_t_.num_cols != rows) {
+    graph::transpose_rows(xs, rows, input_t_);
+    input_t_of_ = &xs;
+    input_t_data_ = xs.indices.data();
+    input_t_nnz_ = xs.nnz();
+  }
+  return input_t_;
+}
+
 void PlanExecutor::run_dropout(const Task& t) {
   const auto& params = *args_.params;
   const Features<float>& x = *args_.x;
@@ -321,7 +341,11 @@ void PlanExecutor::run_dropout(const Task& t) {
   std::int64_t lda = 0, ldc = 0;
   const bool drop = key && t.dropout > 0;
   if (t.dst.kind == Operand::features) {  // sparse first-layer input
-    if (drop) dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data(), dropped_features_, kept_);
+    if (drop) {
+      dropout_sparse(x.sparse, t.dropout, *key, t.layer, local_global_.data(), dropped_features_, kept_);
+      input_t_of_ = nullptr;                                             // new entries in the same storage
+      if (dw_rows_ >= 0) transposed_input(dropped_features_, dw_rows_);  // for this step's dW
+    }
     sparse_input_ = drop ? &dropped_features_ : &x.sparse;
     return;
   }

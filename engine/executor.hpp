@@ -252,6 +252,15 @@ class PlanExecutor : public Executor, private StepHooks {
   graph::Csr dropped_features_;               // this step's dropped sparse features (storage reused)
   std::vector<std::uint8_t> kept_;            // dropout_sparse's per-entry mask (storage reused)
   const graph::Csr* sparse_input_ = nullptr;  // dropped_features_, or the features when not dropped
+  // X[0:dw_rows_]^T of the sparse input the weight gradient reads (dW = X^T G as a gather), made
+  // once for constant features and after each step's dropout (storage reused); dw_rows_: the
+  // plan's spmm_features_t rows (-1: none). Valid while input_t_of_, its index storage and nnz match.
+  graph::Csr input_t_;
+  const graph::Csr* input_t_of_ = nullptr;
+  const graph::NodeId* input_t_data_ = nullptr;
+  std::int64_t input_t_nnz_ = -1;
+  std::int64_t dw_rows_ = -1;
+  const graph::Csr& transposed_input(const graph::Csr& xs, std::int64_t rows);
   // The first layer's sparse input of this step (the features' dropout task sets it).
   const graph::Csr& sparse_input(const Features<float>& x) const { return sparse_input_ ? *sparse_input_ : x.sparse; }
   std::vector<int> request_;                           // per task: communicator request of a send / recv, or -1

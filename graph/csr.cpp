@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 
 #include "base/error.hpp"
@@ -65,20 +66,22 @@ Csr from_triplets(std::int64_t num_rows, std::int64_t num_cols, std::span<const 
   return a;
 }
 
-Csr transpose(const Csr& a, std::vector<std::int64_t>* source) {
-  Csr t;
+namespace {
+// t = (rows [0, rows) of a)^T; source as transpose's.
+void transpose_into(const Csr& a, std::int64_t rows, Csr& t, std::vector<std::int64_t>* source) {
+  const std::int64_t nnz = a.offsets[std::size_t(rows)];
   t.num_rows = a.num_cols;
-  t.num_cols = a.num_rows;
-  t.offsets.assign(a.num_cols + 1, 0);
-  for (auto c : a.indices) ++t.offsets[c + 1];
+  t.num_cols = rows;
+  t.offsets.assign(std::size_t(a.num_cols + 1), 0);
+  for (std::int64_t k = 0; k < nnz; ++k) ++t.offsets[std::size_t(a.indices[std::size_t(k)]) + 1];
   std::partial_sum(t.offsets.begin(), t.offsets.end(), t.offsets.begin());
-  t.indices.resize(a.indices.size());
+  t.indices.resize(std::size_t(nnz));
   const bool has_values = !a.values.empty();
-  if (has_values) t.values.resize(a.values.size());
-  if (source) source->resize(a.indices.size());
+  t.values.resize(has_values ? std::size_t(nnz) : 0);
+  if (source) source->resize(std::size_t(nnz));
   std::vector<std::int64_t> fill(t.offsets.begin(), t.offsets.end() - 1);
   // Rows visited in increasing order, so each transposed row comes out sorted.
-  for (std::int64_t r = 0; r < a.num_rows; ++r) {
+  for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t k = a.offsets[r]; k < a.offsets[r + 1]; ++k) {
       const auto dst = fill[a.indices[k]]++;
       t.indices[dst] = NodeId(r);
@@ -86,7 +89,20 @@ Csr transpose(const Csr& a, std::vector<std::int64_t>* source) {
       if (source) (*source)[dst] = k;
     }
   }
+}
+}  // namespace
+
+Csr transpose(const Csr& a, std::vector<std::int64_t>* source) {
+  Csr t;
+  transpose_into(a, a.num_rows, t, source);
   return t;
+}
+
+void transpose_rows(const Csr& a, std::int64_t rows, Csr& out) {
+  if (rows < 0 || rows > a.num_rows)
+    throw std::logic_error("transpose_rows: " + std::to_string(rows) + " rows of a " + std::to_string(a.num_rows) +
+                           "-row matrix");
+  transpose_into(a, rows, out, nullptr);
 }
 
 }  // namespace adaqp::graph

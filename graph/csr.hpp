@@ -41,5 +41,9 @@ Csr from_triplets(std::int64_t num_rows, std::int64_t num_cols, std::span<const 
 // is given, (*source)[k] = the position in a's arrays of the transposed matrix's entry k (nnz
 // entries): what keeps a transpose's values equal to a's after a's change.
 Csr transpose(const Csr& a, std::vector<std::int64_t>* source = nullptr);
+// out = (rows [0, rows) of a)^T: a.num_cols x rows, values carried along, indices sorted within
+// rows; out's storage is reused (no allocation once it has grown to a's size). Throws
+// std::logic_error when rows is outside [0, a.num_rows].
+void transpose_rows(const Csr& a, std::int64_t rows, Csr& out);
 
 }  // namespace adaqp::graph

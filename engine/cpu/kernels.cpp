@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -62,6 +63,28 @@ inline void store_vec(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
+// c + a * b rounded once where the target has FMA (as GCC contracts the vector lanes' a * b + c):
+// the scalar tail lanes then round exactly as the vector lanes do, whatever the vectoriser makes
+// of the tail loop (it split the tail of a 5-column product into multiplies and adds).
+template <class T>
+inline T madd(T a, T b, T c) {
+#if defined(__FMA__)
+  return std::fma(a, b, c);
+#else
+  return c + a * b;
+#endif
+}
+
+// acc + w * x lane by lane, each lane rounded as madd rounds (GCC does not always contract the
+// vector expression acc += w * x: a one-vector pass became a multiply and an add).
+template <class T>
+inline Vec<T> madd_vec(T w, const Vec<T>& x, Vec<T> acc) {
+  constexpr int lanes = kVecBytes / sizeof(T);
+#pragma GCC unroll 16
+  for (int l = 0; l < lanes; ++l) acc[l] = madd(w, x[l], acc[l]);
+  return acc;
+}
+
 // SpMM works on a row in passes of up to kPassVectors vectors (pass_cols<T> columns): one pass
 // over the row's non-zeros per pass_cols<T> output columns. A pass of W columns keeps W / lanes
 // vector accumulators and W % lanes scalar ones in registers across the non-zeros, so each
@@ -92,9 +115,9 @@ void spmm_pass(const std::int64_t* __restrict off, const graph::NodeId* __restri
     const T w = T(val[k]);
     const T* in = b + std::int64_t(idx[k]) * cols + j0;
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) acc[v] += w * load_vec(in + v * lanes);
+    for (int v = 0; v < NV; ++v) acc[v] = madd_vec(w, load_vec(in + v * lanes), acc[v]);
 #pragma GCC unroll 16
-    for (int j = 0; j < TAIL; ++j) tacc[j] += w * in[NV * lanes + j];
+    for (int j = 0; j < TAIL; ++j) tacc[j] = madd(w, in[NV * lanes + j], tacc[j]);
   }
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) store_vec(o + v * lanes, acc[v]);
@@ -119,9 +142,9 @@ void scatter_pass(const graph::Csr& a, std::int64_t r, const T* __restrict in, s
     const T w = T(a.values[k]);
     T* out = acc + (i - c0) * cols + j0;
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) store_vec(out + v * lanes, load_vec(out + v * lanes) + w * x[v]);
+    for (int v = 0; v < NV; ++v) store_vec(out + v * lanes, madd_vec(w, x[v], load_vec(out + v * lanes)));
 #pragma GCC unroll 16
-    for (int j = 0; j < TAIL; ++j) out[NV * lanes + j] += w * tx[j];
+    for (int j = 0; j < TAIL; ++j) out[NV * lanes + j] = madd(w, tx[j], out[NV * lanes + j]);
   }
 }
 // Tables of the pass instantiations: entry W - 1 is the pass of W columns, W = 1 .. pass_cols<T>.
@@ -137,7 +160,7 @@ constexpr auto scatter_pass_table(std::index_sequence<W...>) {
 
 template <class T>
 void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
-          bool accumulate) {
+          bool accumulate, const RowTick& tick) {
   const auto* off = a.offsets.data();
   const auto* idx = a.indices.data();
   const auto* val = a.values.data();
@@ -145,11 +168,18 @@ void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, con
   constexpr std::int64_t P = pass_cols<T>;
   static constexpr auto passes = spmm_pass_table<T>(std::make_index_sequence<std::size_t(P)>{});
   const auto last = passes[std::size_t((cols - 1) % P)];  // the row's final pass: 1 .. P columns
-#pragma omp parallel for schedule(dynamic, 64)
-  for (std::int64_t r = row_begin; r < row_end; ++r) {
-    std::int64_t j0 = 0;
-    for (; cols - j0 > P; j0 += P) spmm_pass<T, int(P)>(off, idx, val, r, b, cols, j0, c, accumulate);
-    last(off, idx, val, r, b, cols, j0, c, accumulate);
+  const std::int64_t tick_rows = std::max<std::int64_t>(tick.rows, 1);
+#pragma omp parallel
+  {
+    const bool ticks = tick.fn && omp_get_thread_num() == 0;  // the tick runs on the caller's thread
+    std::int64_t done = 0;
+#pragma omp for schedule(dynamic, 64)
+    for (std::int64_t r = row_begin; r < row_end; ++r) {
+      if (ticks && ++done % tick_rows == 0) tick.fn();
+      std::int64_t j0 = 0;
+      for (; cols - j0 > P; j0 += P) spmm_pass<T, int(P)>(off, idx, val, r, b, cols, j0, c, accumulate);
+      last(off, idx, val, r, b, cols, j0, c, accumulate);
+    }
   }
 }
 
@@ -255,7 +285,8 @@ void dropout_backward(const T* g, const std::uint8_t* keep, T scale, std::int64_
 }
 
 #define ADAQP_INSTANTIATE(T)                                                                                          \
-  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool);             \
+  template void spmm<T>(const graph::Csr&, std::int64_t, std::int64_t, const T*, std::int64_t, T*, bool,              \
+                        const RowTick&);                                                                              \
   template void spmm_transposed<T>(const graph::Csr&, const T*, std::int64_t, T*, bool, std::int64_t, const RowTick&, \
                                    std::int64_t, std::int64_t);                                                       \
   template void relu_forward<T>(T*, std::int64_t);                                                                    \

@@ -8,19 +8,20 @@
 
 namespace adaqp::engine::cpu {
 
-// C[r, :] (+)= sum_k A.values[k] * B[A.indices[k], :] for rows r in [row_begin, row_end).
-// B has A.num_cols rows of `cols` columns; C has A.num_rows rows (only the range is touched).
-// A must carry values. accumulate=false overwrites C's rows.
-template <class T>
-void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
-          bool accumulate);
-
 // Called by the calling thread every `rows` rows of its share of a long kernel (a transport's
 // progress while messages are in flight); the kernel's result does not depend on it.
 struct RowTick {
   std::function<void()> fn;  // empty: never called
   std::int64_t rows = 2048;
 };
+
+// C[r, :] (+)= sum_k A.values[k] * B[A.indices[k], :] for rows r in [row_begin, row_end).
+// B has A.num_cols rows of `cols` columns; C has A.num_rows rows (only the range is touched).
+// A must carry values. accumulate=false overwrites C's rows. Each row's sum runs over its
+// non-zeros in order, so the result does not depend on the thread count or the tick.
+template <class T>
+void spmm(const graph::Csr& a, std::int64_t row_begin, std::int64_t row_end, const T* b, std::int64_t cols, T* c,
+          bool accumulate, const RowTick& tick = {});
 
 // C (+)= A[0:rows]^T B: A is num_rows x num_cols with values, of which the first `rows` rows are
 // used (-1: all); B is rows x cols, C is num_cols x cols. Deterministic for a fixed thread count

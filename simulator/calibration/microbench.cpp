@@ -157,23 +157,28 @@ void register_sparse(const MicrobenchOptions& o) {
             set_features(st, task_of(scheduler::TaskKind::spmm_features, n, c, f, x.nnz()));
           });
           add(o, "spmm_features_t", label, [n, f, k, c](benchmark::State& st) {
-            const auto x = random_csr(n, f, k, 3);
+            // dW = X^T G as the executor computes it: a gather over X^T's rows (the transpose is
+            // made with the step's dropout, priced there)
+            const auto xt = graph::transpose(random_csr(n, f, k, 3));
             const auto g = random_values(n * c, 5);
             std::vector<float> grad(std::size_t(f * c));
             for (auto _ : st) {
-              engine::cpu::spmm_transposed(x, g.data(), c, grad.data(), false);
+              engine::cpu::spmm(xt, 0, f, g.data(), c, grad.data(), false);
               benchmark::ClobberMemory();
             }
-            set_features(st, task_of(scheduler::TaskKind::spmm_features_t, f, c, n, x.nnz()));
+            set_features(st, task_of(scheduler::TaskKind::spmm_features_t, f, c, n, xt.nnz()));
           });
           add(o, "dropout_sparse", label, [n, f, k](benchmark::State& st) {
             const auto x = random_csr(n, f, k, 3);
             std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
             std::iota(ids.begin(), ids.end(), 0);
             std::int64_t epoch = 0;
-            for (auto _ : st) {
-              auto d = engine::dropout_sparse(x, 0.5, {1, ++epoch}, 0, ids.data());
-              benchmark::DoNotOptimize(d.indices.data());
+            graph::Csr d, xt;
+            std::vector<std::uint8_t> kept;
+            for (auto _ : st) {  // the executor's step: dropout, then the transpose dW gathers over
+              engine::dropout_sparse(x, 0.5, {1, ++epoch}, 0, ids.data(), d, kept);
+              graph::transpose_rows(d, n, xt);
+              benchmark::DoNotOptimize(xt.indices.data());
             }
             auto t = task_of(scheduler::TaskKind::dropout, n, f, 0, x.nnz());
             t.dst = {scheduler::Operand::features, 1};

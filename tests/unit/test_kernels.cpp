@@ -98,31 +98,83 @@ TEMPLATE_TEST_CASE("spmm and spmm_transposed equal naive loops", "[kernels]", fl
   }
 }
 
-TEST_CASE("spmm_transposed calls its tick on the caller without changing the sums", "[kernels]") {
-  const auto a = random_csr(1000, 40, 0.05, 5);
+TEST_CASE("transpose_rows: the first rows' transpose, into reused storage, rows out of range refused", "[kernels]") {
+  const auto a = random_csr(60, 23, 0.25, 17);
+  graph::Csr out;
+  for (std::int64_t rows : {60, 41, 0, 60}) {  // shrinking and growing again in the same storage
+    CAPTURE(rows);
+    graph::transpose_rows(a, rows, out);
+    graph::Csr head = a;  // a's first `rows` rows, transposed by the tested transpose
+    head.num_rows = rows;
+    head.offsets.resize(std::size_t(rows + 1));
+    head.indices.resize(std::size_t(a.offsets[std::size_t(rows)]));
+    head.values.resize(head.indices.size());
+    const auto want = graph::transpose(head);
+    CHECK(out.num_rows == 23);
+    CHECK(out.num_cols == rows);
+    CHECK((out.offsets == want.offsets));
+    CHECK((out.indices == want.indices));
+    CHECK((out.values == want.values));
+  }
+  CHECK_THROWS_AS(graph::transpose_rows(a, 61, out), std::logic_error);
+  CHECK_THROWS_AS(graph::transpose_rows(a, -1, out), std::logic_error);
+}
+
+TEST_CASE("dW = X^T G as a gather over X^T's rows is bit for bit the scatter, whole and in row blocks", "[kernels]") {
+  // The executor's first-layer weight gradient: spmm over rows [c0, c1) of X[0:inner]^T.
+  const auto x = random_csr(700, 90, 0.07, 23);
+  const std::int64_t inner = 650, cols = 75;  // rows of X the gradient reads; a tail of 11 lanes
+  CounterRng rng{9};
+  std::vector<float> g(std::size_t(x.num_rows * cols));
+  for (auto& v : g) v = float(rng.uniform() - 0.5);
+  graph::Csr xt;
+  graph::transpose_rows(x, inner, xt);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);  // the scatter's sums are in row order with one thread
+  std::vector<float> scatter(std::size_t(x.num_cols * cols)), gather(scatter.size(), -7.0f);
+  cpu::spmm_transposed(x, g.data(), cols, scatter.data(), false, inner);
+  omp_set_num_threads(2);  // the gather's do not depend on the thread count
+  for (auto [c0, c1] : {std::pair<std::int64_t, std::int64_t>{0, 31}, {31, 32}, {32, 90}})
+    cpu::spmm(xt, c0, c1, g.data(), cols, gather.data(), false);
+  omp_set_num_threads(before);
+  CHECK((gather == scatter));
+}
+
+TEST_CASE("spmm and spmm_transposed call their tick on the caller without changing the sums", "[kernels]") {
+  const auto a = random_csr(1000, 1000, 0.01, 5);  // square: B serves both products
   const std::int64_t cols = 24;
   CounterRng rng{7};
   std::vector<float> b(std::size_t(a.num_rows * cols));
   for (auto& x : b) x = float(rng.uniform() - 0.5);
   const int before = omp_get_max_threads();
-  for (int threads : {1, 2}) {
-    CAPTURE(threads);
-    omp_set_num_threads(threads);
-    std::vector<float> plain(std::size_t(a.num_cols * cols)), ticked(plain.size());
-    cpu::spmm_transposed(a, b.data(), cols, plain.data(), false);
-    int calls = 0;
-    bool off_caller = false;
-    const cpu::RowTick tick{[&] {
-                              ++calls;
-                              off_caller = off_caller || omp_get_thread_num() != 0;
-                            },
-                            64};
-    cpu::spmm_transposed(a, b.data(), cols, ticked.data(), false, -1, tick);
-    CHECK((plain == ticked));  // bit for bit
-    // Thread 0's static share is the first ceil(1000 / threads) rows: one call per 64 of them.
-    CHECK(calls == (1000 + threads - 1) / threads / 64);
-    CHECK_FALSE(off_caller);
-  }
+  for (bool transposed : {false, true})
+    for (int threads : {1, 2}) {
+      CAPTURE(transposed, threads);
+      omp_set_num_threads(threads);
+      auto product = [&](std::vector<float>& c, const cpu::RowTick& tick) {
+        if (transposed)
+          cpu::spmm_transposed(a, b.data(), cols, c.data(), false, -1, tick);
+        else
+          cpu::spmm(a, 0, a.num_rows, b.data(), cols, c.data(), false, tick);
+      };
+      std::vector<float> plain(b.size()), ticked(b.size());
+      product(plain, {});
+      int calls = 0;
+      bool off_caller = false;
+      product(ticked, {[&] {
+                         ++calls;
+                         off_caller = off_caller || omp_get_thread_num() != 0;
+                       },
+                       64});
+      CHECK((plain == ticked));  // bit for bit
+      if (transposed)            // thread 0's static share: the first ceil(1000 / threads) rows, a call per 64
+        CHECK(calls == (1000 + threads - 1) / threads / 64);
+      else if (threads == 1)
+        CHECK(calls == 1000 / 64);
+      else
+        CHECK(calls <= 1000 / 64);  // dynamic schedule: thread 0's share is not fixed
+      CHECK_FALSE(off_caller);
+    }
   omp_set_num_threads(before);
 }
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Predicted vs measured epoch time over the interleaved rounds of benchmarks/frontier_accuracy.sh:
+every run (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl) is predicted with the calibration before and
+the one after the rounds (simulator_accuracy.simulate_command: the run's own settings, adaptive
+widths from its last assignment); per point, the median measured epoch over rounds (each run's
+epoch time as `adaqp simulate --compare` defines it, docs/metrics.md) against the median
+prediction. One Markdown table, then median and maximum |error| and how many points are within
+--bound (the simulator's stated error) for each profile.
+
+usage: frontier_accuracy.py --adaqp build/adaqp [--bound 7.7] OUT
+"""
+import argparse
+import glob
+import os
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from simulator_accuracy import measured, predict  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--adaqp", required=True)
+    ap.add_argument("--bound", type=float, default=7.7, help="stated error, percent")
+    ap.add_argument("out")
+    a = ap.parse_args()
+    profiles = [p for p in ("profile-before.yaml", "profile-after.yaml") if os.path.exists(os.path.join(a.out, p))]
+    if not profiles:
+        sys.exit(f"{a.out}: no profile-before.yaml or profile-after.yaml (run frontier_accuracy.sh)")
+    points = {}  # (dataset, rate, strategy) -> list of (measured s, {profile: predicted s})
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in sorted(glob.glob(os.path.join(a.out, "r*", "*", "*", "*.jsonl"))):
+            if path.endswith(".trace.jsonl"):
+                continue
+            rate_dir = os.path.dirname(path)
+            key = (os.path.basename(os.path.dirname(rate_dir)), os.path.basename(rate_dir),
+                   os.path.basename(path)[:-len(".jsonl")])
+            _, m = measured(path)
+            pred = {p: predict(a.adaqp, path, os.path.join(a.out, p), key[1], tmp) for p in profiles}
+            points.setdefault(key, []).append((m["epoch_s"], pred))
+    if not points:
+        sys.exit(f"{a.out}: no runs (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl)")
+    head = " | ".join(f"predicted ({p[:-5]}) | error" for p in profiles)
+    print(f"| dataset | link | strategy | rounds | measured ms (each round) | median | {head} |")
+    print("|---|---|---|---|---|---|" + "---|---|" * len(profiles))
+    errors = {p: [] for p in profiles}
+    for (d, rate, strategy), runs in sorted(points.items()):
+        meas = [r[0] for r in runs]
+        mm = statistics.median(meas)
+        cells = []
+        for p in profiles:
+            pm = statistics.median(r[1][p] for r in runs)
+            e = 100 * (pm - mm) / mm
+            errors[p].append(e)
+            cells.append(f"{1e3 * pm:.1f} | {e:+.1f}%")
+        each = " / ".join(f"{1e3 * x:.1f}" for x in meas)
+        print(f"| {d} | {rate} | {strategy} | {len(runs)} | {each} | {1e3 * mm:.1f} | {' | '.join(cells)} |")
+    print()
+    for p in profiles:
+        e = [abs(x) for x in errors[p]]
+        inside = sum(x <= a.bound for x in e)
+        print(f"{p}: {len(e)} points, median |error| {statistics.median(e):.1f}%, max {max(e):.1f}%, "
+              f"{inside} of {len(e)} within {a.bound:g}%")
+
+
+if __name__ == "__main__":
+    main()
