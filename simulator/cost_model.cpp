@@ -85,7 +85,8 @@ std::pair<std::string, std::vector<double>> task_features(const Task& t) {
     case TaskKind::spmm_features:
       return {"spmm_features", split(1, nnz * cols, inner * cols * 4, {elements, nnz})};
     case TaskKind::spmm_features_t:
-      return {"spmm_features_t", split(1, nnz * cols, elements * 4, {elements, nnz})};
+      // a gather over X^T's rows: each non-zero reads a row of G (inner rows x cols)
+      return {"spmm_features_t", split(1, nnz * cols, inner * cols * 4, {elements, nnz})};
     case TaskKind::dropout:
       if (t.dst.kind == Operand::features) {
         if (t.dropout > 0) return {"dropout_sparse", {1, nnz}};

@@ -9,9 +9,9 @@
 // | gemm_nn, gemm_tn, gemm_nt | gemm without / with transposed A / with transposed B | calls, m·n·k (multiply-adds), m·n + m·k + n·k (elements touched) |
 // | spmm | spmm (forward matrix or its transpose) | calls, rows·cols, nnz, nnz·cols split over the operand's working set (inner·cols·4 bytes) |
 // | spmm_features | spmm_features (sparse X times W) | calls, rows·cols, nnz, nnz·cols split over W's working set |
-// | spmm_features_t | spmm_features_t (X^T times G) | calls, rows·cols, nnz, nnz·cols split over the output's working set |
+// | spmm_features_t | spmm_features_t (X^T times G, a gather over rows of X^T) | calls, rows·cols, nnz, nnz·cols split over G's working set (inner·cols·4 bytes) |
 // | dropout | dense dropout | calls, elements split over the working set (8 bytes each) |
-// | dropout_sparse | dropout of sparse input features | calls, nnz |
+// | dropout_sparse | dropout of sparse input features, then (training) the transpose dW gathers over | calls, nnz |
 // | copy | dropout with p = 0 (evaluation input copy) | calls, elements split |
 // | bias_act, act_backward, bias_grad, dropout_backward | same name | calls, elements split |
 // | pack{32,16,8,4,2,1}, unpack{32,16,8,4,2,1} | pack / unpack at that width | calls, elements split |
