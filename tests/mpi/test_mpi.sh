@@ -197,6 +197,26 @@ assert m == p and {k for k, _ in m} == {0, 1, 2}, \"rank/id lists differ\"' '$tm
   python3 '$here/../../benchmarks/trace_compare.py' '$tmp/trace.3.tasks.jsonl' '$tmp/trace.3.pred.jsonl' >'$tmp/tc.out' &&
   test \$(grep -c ' total ' '$tmp/tc.out') -eq 3 && tail -1 '$tmp/tc.out'"
 
+# benchmarks/frontier_accuracy.py over runs laid out as frontier_accuracy.sh writes them (two
+# rounds; LINK folder shm: shared memory), each run predicted from its own settings: the stale
+# 1-bit point's prediction is what `simulate` gives with the flags written out.
+fa="$tmp/fa"
+for r in 1 2; do
+  mkdir -p "$fa/r$r/cora/shm"
+  NP=2 EPOCHS=6 check "round $r: stale, 1 bit, bound 2" run "$fa/r$r/cora/shm/stale-1bit.jsonl" ${args[cora]} \
+    --mode quant --bits 1 --stale --stale-bound 2
+  NP=2 EPOCHS=6 check "round $r: adaqp, adaptive 1/2/4/8" run "$fa/r$r/cora/shm/adaptive.jsonl" ${args[cora]} \
+    --mode adaqp --bits adaptive --widths 1,2,4,8 --assign-period 3 --link-model 50:0.25
+done
+cp "$here/../../profiles/this-machine.yaml" "$fa/profile-before.yaml"
+check "frontier_accuracy.py: each point over its rounds, predicted from the runs' settings" bash -c "
+  python3 '$here/../../benchmarks/frontier_accuracy.py' --adaqp '$adaqp' '$fa' >'$tmp/fa.out' &&
+  grep -q '| cora | shm | adaptive | 2 |' '$tmp/fa.out' && grep -q '| cora | shm | stale-1bit | 2 |' '$tmp/fa.out' &&
+  '$adaqp' simulate ${args[cora]} --parts 2 --profile '$fa/profile-before.yaml' --link none --mode quant --bits 1 \
+    --stale --stale-bound 2 --metrics '$tmp/fa.sim.jsonl' >/dev/null &&
+  want=\$(python3 -c 'import json,sys; print(\"%.1f\" % (1e3 * [json.loads(l) for l in open(sys.argv[1])][-1][\"predicted_epoch_s\"]))' '$tmp/fa.sim.jsonl') &&
+  grep '| stale-1bit |' '$tmp/fa.out' | grep -q \"| \$want | \" && tail -1 '$tmp/fa.out'"
+
 check "--allreduce takes after or overlap" bash -c "! '$adaqp' train ${args[cora]} --allreduce sometimes 2>'$tmp/ar.err' &&
   grep -q \"allowed after, overlap\" '$tmp/ar.err' && cat '$tmp/ar.err'"
 
