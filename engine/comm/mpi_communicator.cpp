@@ -31,8 +31,7 @@ class MpiCommunicator final : public Communicator {
       // (OMPI_MCA_btl_tcp_progress_thread=0 turns it off); other MPI libraries ignore the variable.
       setenv("OMPI_MCA_btl_tcp_progress_thread", "1", 0);
       MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-    }
-    else
+    } else
       MPI_Query_thread(&provided);
     if (provided < MPI_THREAD_FUNNELED)
       throw Error("this MPI library does not provide MPI_THREAD_FUNNELED (needed with OpenMP threads)");
