@@ -216,6 +216,21 @@ check "frontier_accuracy.py: each point over its rounds, predicted from the runs
     --stale --stale-bound 2 --metrics '$tmp/fa.sim.jsonl' >/dev/null &&
   want=\$(python3 -c 'import json,sys; print(\"%.1f\" % (1e3 * [json.loads(l) for l in open(sys.argv[1])][-1][\"predicted_epoch_s\"]))' '$tmp/fa.sim.jsonl') &&
   grep '| stale-1bit |' '$tmp/fa.out' | grep -q \"| \$want | \" && tail -1 '$tmp/fa.out'"
+check "simulator_accuracy.simulate_command: the run's stale, bound, width and width-mix flags" python3 -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+from simulator_accuracy import simulate_command
+def flags(run):
+    cmd = simulate_command("adaqp", run, "P.yaml", "shm", "out.jsonl")
+    return {cmd[i]: cmd[i + 1] if i + 1 < len(cmd) and not cmd[i + 1].startswith("--") else "" for i in range(len(cmd))
+            if cmd[i].startswith("--")}
+s = flags(sys.argv[2])
+assert (s["--mode"], s["--bits"], s["--stale-bound"], s["--link"]) == ("quant", "1", "2", "none") and "--stale" in s, s
+a = flags(sys.argv[3])
+assert (a["--mode"], a["--bits"], a["--widths"], a["--width-mix"]) == ("adaqp", "adaptive", "1,2,4,8", sys.argv[3]), a
+assert "--stale" not in a, a
+print("stale, bound, widths and width-mix carried to simulate")' "$here/../../benchmarks" "$fa/r1/cora/shm/stale-1bit.jsonl" \
+  "$fa/r1/cora/shm/adaptive.jsonl"
 
 check "--allreduce takes after or overlap" bash -c "! '$adaqp' train ${args[cora]} --allreduce sometimes 2>'$tmp/ar.err' &&
   grep -q \"allowed after, overlap\" '$tmp/ar.err' && cat '$tmp/ar.err'"
