@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Predicted vs measured epoch time over the interleaved rounds of benchmarks/frontier_accuracy.sh:
-every run (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl) is predicted with the calibration before and
-the one after the rounds (simulator_accuracy.simulate_command: the run's own settings, adaptive
-widths from its last assignment); per point, the median measured epoch over rounds (each run's
+every run (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl) is predicted with the calibration made just
+before its block (OUT/cal/NN.yaml, NN in OUT/rROUND/DATASET/calibration) and the one made next
+(campaigns before 2026-12-07: OUT/profile-before.yaml and OUT/profile-after.yaml, around all the
+rounds) (simulator_accuracy.simulate_command: the run's own settings, adaptive widths from its
+last assignment); per point, the median measured epoch over rounds (each run's
 epoch time as `adaqp simulate --compare` defines it, docs/metrics.md) against the median
 prediction. One Markdown table, then median and maximum |error| and how many points are within
 --bound (the simulator's stated error) for each profile.
@@ -20,15 +22,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from simulator_accuracy import measured, predict  # noqa: E402
 
 
+def calibrations(out, block):
+    """{"before": profile, "after": profile} of the runs of one block (OUT/rROUND/DATASET), where
+    they exist."""
+    found = {}
+    index = os.path.join(block, "calibration")
+    if os.path.exists(index):
+        n = int(open(index).read().strip(), 10)
+        for p, k in (("before", n), ("after", n + 1)):
+            path = os.path.join(out, "cal", f"{k:02d}.yaml")
+            if os.path.exists(path):
+                found[p] = path
+    else:  # the earlier layout: one calibration before all rounds, one after
+        for p in ("before", "after"):
+            path = os.path.join(out, f"profile-{p}.yaml")
+            if os.path.exists(path):
+                found[p] = path
+    return found
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--adaqp", required=True)
     ap.add_argument("--bound", type=float, default=7.7, help="stated error, percent")
     ap.add_argument("out")
     a = ap.parse_args()
-    profiles = [p for p in ("profile-before.yaml", "profile-after.yaml") if os.path.exists(os.path.join(a.out, p))]
-    if not profiles:
-        sys.exit(f"{a.out}: no profile-before.yaml or profile-after.yaml (run frontier_accuracy.sh)")
+    profiles = ["before", "after"]
     points = {}  # (dataset, rate, strategy) -> list of (measured s, {profile: predicted s})
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted(glob.glob(os.path.join(a.out, "r*", "*", "*", "*.jsonl"))):
@@ -38,11 +57,15 @@ def main():
             key = (os.path.basename(os.path.dirname(rate_dir)), os.path.basename(rate_dir),
                    os.path.basename(path)[:-len(".jsonl")])
             _, m = measured(path)
-            pred = {p: predict(a.adaqp, path, os.path.join(a.out, p), key[1], tmp) for p in profiles}
+            cal = calibrations(a.out, os.path.dirname(rate_dir))
+            pred = {p: predict(a.adaqp, path, cal[p], key[1], tmp) for p in profiles if p in cal}
             points.setdefault(key, []).append((m["epoch_s"], pred))
     if not points:
         sys.exit(f"{a.out}: no runs (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl)")
-    head = " | ".join(f"predicted ({p[:-5]}) | error" for p in profiles)
+    profiles = [p for p in profiles if all(p in r[1] for runs in points.values() for r in runs)]
+    if not profiles:
+        sys.exit(f"{a.out}: no calibration for some runs (run frontier_accuracy.sh to the end)")
+    head = " | ".join(f"predicted ({p} its block) | error" for p in profiles)
     print(f"| dataset | link | strategy | rounds | measured ms (each round) | median | {head} |")
     print("|---|---|---|---|---|---|" + "---|---|" * len(profiles))
     errors = {p: [] for p in profiles}
@@ -61,7 +84,7 @@ def main():
     for p in profiles:
         e = [abs(x) for x in errors[p]]
         inside = sum(x <= a.bound for x in e)
-        print(f"{p}: {len(e)} points, median |error| {statistics.median(e):.1f}%, max {max(e):.1f}%, "
+        print(f"calibrated {p} the block: {len(e)} points, median |error| {statistics.median(e):.1f}%, max {max(e):.1f}%, "
               f"{inside} of {len(e)} within {a.bound:g}%")
 
 

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The simulator's accuracy on the frontier strategies (experiments/frontier.yaml), measured the way
-# this VM's drift demands: a calibration, then ROUNDS interleaved rounds of every (rate, strategy)
-# point over the emulated link (each round runs every point once, so a slow spell of the host
-# touches every point alike), then a second calibration. Every run writes its records and its
-# every-rank task trace. benchmarks/frontier_accuracy.py then predicts each run with both profiles
-# and prints, per point, the median measured and predicted epoch and the error.
-#   OUT/profile-before.yaml, OUT/profile-after.yaml   the two calibrations
+# this VM's drift demands: ROUNDS interleaved rounds of every (dataset, rate, strategy) point over
+# the emulated link (each round runs every point once, so a slow spell of the host touches every
+# point alike), with a calibration (scripts/calibrate_this_machine.sh) right before each dataset's
+# block of runs in each round and one after the last. Every run writes its records and its
+# every-rank task trace. benchmarks/frontier_accuracy.py then predicts each run with the
+# calibration made just before its block and the one made just after, and prints, per point, the
+# median measured and predicted epoch and the error.
+#   OUT/cal/NN.yaml                                   the calibrations, in the order they were made
+#   OUT/rROUND/DATASET/calibration                    the NN of the calibration made before that block
 #   OUT/rROUND/DATASET/RATE/STRATEGY.jsonl            records (.trace.jsonl: the task trace)
-# Finished runs are skipped, so a killed campaign resumes where it stopped.
+# Finished runs are skipped, so a killed campaign resumes where it stopped (a block begun keeps its
+# calibration).
 # The strategies are frontier.yaml's rows as train flags (STRATEGY_FLAGS below; keep them in step).
 # usage: benchmarks/frontier_accuracy.sh OUT [BUILD_DIR]
 # environment: DATASETS (default amazon-computers), RATES (250mbit 1gbit), ROUNDS (3), EPOCHS (30;
 #   the adaptive strategies run twice as many, so that widths are re-assigned after the 8-bit
-#   first period: --assign-period 20), STRATEGIES (all of STRATEGY_FLAGS)
+#   first period: --assign-period 20), STRATEGIES (all of STRATEGY_FLAGS), CORUN (as
+#   scripts/calibrate_this_machine.sh)
 set -euo pipefail
 out=${1:?usage: $0 OUT [BUILD_DIR]}
 build=${2:-build}
@@ -41,20 +46,33 @@ if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: ROUNDS must be a positive integer, got '$rounds'" >&2
   exit 2
 fi
-mkdir -p "$out"
+mkdir -p "$out/cal"
+# Makes the next calibration OUT/cal/NN.yaml and prints NN.
 calibrate() {
-  if [ -s "$out/$1" ]; then return; fi
-  echo "$(date +%H:%M:%S) calibrating: $out/$1"
-  bash "$here/../scripts/calibrate_this_machine.sh" "$out/$1.tmp" "$build" >"$out/$1.log" 2>&1 ||
-    { echo "$0: calibration failed: see $out/$1.log" >&2; exit 1; }
-  mv "$out/$1.tmp" "$out/$1"
+  local n
+  n=$(printf '%02d' "$(find "$out/cal" -name '*.yaml' | wc -l)")
+  echo "$(date +%H:%M:%S) calibrating: $out/cal/$n.yaml" >&2
+  bash "$here/../scripts/calibrate_this_machine.sh" "$out/cal/$n.yaml.tmp" "$build" >"$out/cal/$n.log" 2>&1 ||
+    { echo "$0: calibration failed: see $out/cal/$n.log" >&2; exit 1; }
+  mv "$out/cal/$n.yaml.tmp" "$out/cal/$n.yaml"
+  echo "$n"
 }
-calibrate profile-before.yaml
 start=$(date +%s)
 for round in $(seq 1 "$rounds"); do
   for d in $datasets; do
+    block="$out/r$round/$d"
+    mkdir -p "$block"
+    todo=0
     for r in $rates; do
-      folder="$out/r$round/$d/$r"
+      for s in $strategies; do [ -s "$block/$r/$s.jsonl" ] || todo=1; done
+    done
+    if [ "$todo" -eq 0 ]; then continue; fi
+    if [ ! -s "$block/calibration" ]; then
+      n=$(calibrate)
+      echo "$n" >"$block/calibration"
+    fi
+    for r in $rates; do
+      folder="$block/$r"
       mkdir -p "$folder"
       for s in $strategies; do
         file="$folder/$s.jsonl"
@@ -72,5 +90,7 @@ for round in $(seq 1 "$rounds"); do
     done
   done
 done
-calibrate profile-after.yaml
+# The calibration after the last block (its runs' "after"), unless one was made since it began.
+last=$(cat "$out"/r*/*/calibration | sort | tail -1)
+if [ $((10#$last + 1)) -ge "$(find "$out/cal" -name '*.yaml' | wc -l)" ]; then calibrate >/dev/null; fi
 echo "done in $(($(date +%s) - start)) s: python3 $here/frontier_accuracy.py --adaqp $adaqp $out"

@@ -198,24 +198,36 @@ assert m == p and {k for k, _ in m} == {0, 1, 2}, \"rank/id lists differ\"' '$tm
   test \$(grep -c ' total ' '$tmp/tc.out') -eq 3 && tail -1 '$tmp/tc.out'"
 
 # benchmarks/frontier_accuracy.py over runs laid out as frontier_accuracy.sh writes them (two
-# rounds; LINK folder shm: shared memory), each run predicted from its own settings: the stale
-# 1-bit point's prediction is what `simulate` gives with the flags written out.
+# rounds; LINK folder shm: shared memory), each run predicted from its own settings with the
+# calibration made before its block (cal/00 and cal/01: this machine's profile) and the next one
+# (round 2's: cal/02, the same profile with every compute cost doubled): the stale 1-bit point's
+# "before" prediction is what `simulate` gives with the flags written out, its "after" is not.
 fa="$tmp/fa"
+mkdir -p "$fa/cal"
 for r in 1 2; do
   mkdir -p "$fa/r$r/cora/shm"
+  echo "0$((r - 1))" >"$fa/r$r/cora/calibration"
   NP=2 EPOCHS=6 check "round $r: stale, 1 bit, bound 2" run "$fa/r$r/cora/shm/stale-1bit.jsonl" ${args[cora]} \
     --mode quant --bits 1 --stale --stale-bound 2
   NP=2 EPOCHS=6 check "round $r: adaqp, adaptive 1/2/4/8" run "$fa/r$r/cora/shm/adaptive.jsonl" ${args[cora]} \
     --mode adaqp --bits adaptive --widths 1,2,4,8 --assign-period 3 --link-model 50:0.25
 done
-cp "$here/../../profiles/this-machine.yaml" "$fa/profile-before.yaml"
-check "frontier_accuracy.py: each point over its rounds, predicted from the runs' settings" bash -c "
+cp "$here/../../profiles/this-machine.yaml" "$fa/cal/00.yaml"
+cp "$here/../../profiles/this-machine.yaml" "$fa/cal/01.yaml"
+python3 -c '
+import re, sys
+s = open(sys.argv[1]).read()
+s = re.sub(r"coef_s: \[([^]]*)\]", lambda m: "coef_s: [" + ", ".join(str(2 * float(x)) for x in m.group(1).split(",")) + "]", s)
+open(sys.argv[2], "w").write(s)' "$fa/cal/00.yaml" "$fa/cal/02.yaml"
+check "frontier_accuracy.py: each point over its rounds, each run with its block's calibrations" bash -c "
   python3 '$here/../../benchmarks/frontier_accuracy.py' --adaqp '$adaqp' '$fa' >'$tmp/fa.out' &&
   grep -q '| cora | shm | adaptive | 2 |' '$tmp/fa.out' && grep -q '| cora | shm | stale-1bit | 2 |' '$tmp/fa.out' &&
-  '$adaqp' simulate ${args[cora]} --parts 2 --profile '$fa/profile-before.yaml' --link none --mode quant --bits 1 \
+  '$adaqp' simulate ${args[cora]} --parts 2 --profile '$fa/cal/00.yaml' --link none --mode quant --bits 1 \
     --stale --stale-bound 2 --metrics '$tmp/fa.sim.jsonl' >/dev/null &&
   want=\$(python3 -c 'import json,sys; print(\"%.1f\" % (1e3 * [json.loads(l) for l in open(sys.argv[1])][-1][\"predicted_epoch_s\"]))' '$tmp/fa.sim.jsonl') &&
-  grep '| stale-1bit |' '$tmp/fa.out' | grep -q \"| \$want | \" && tail -1 '$tmp/fa.out'"
+  row=\$(grep '| stale-1bit |' '$tmp/fa.out') && before=\$(echo \"\$row\" | cut -d'|' -f8) &&
+  after=\$(echo \"\$row\" | cut -d'|' -f10) && test \$before = \$want && test \$after != \$want &&
+  grep -q 'calibrated after the block: 2 points' '$tmp/fa.out' && tail -2 '$tmp/fa.out'"
 check "simulator_accuracy.simulate_command: the run's stale, bound, width and width-mix flags" python3 -c '
 import sys
 sys.path.insert(0, sys.argv[1])
