@@ -467,6 +467,12 @@ void add_simulator_commands(CLI::App& app, Options& o) {
   auto* cal = app.add_subcommand("calibrate", "measure this machine and write a calibration profile");
   cal->add_option("--out", co.out, "profile to write (updated in place when it exists)")->required();
   cal->add_option("--threads", co.threads, "compute threads per rank to calibrate for")->capture_default_str();
+  cal->add_option("--corun", co.corun,
+                  "processes timing each compute benchmark at once: the ranks per host the profile is for (they "
+                  "share its caches and memory bandwidth); threads x corun must fit the host's cores")
+      ->capture_default_str();
+  cal->add_option("--corun-partner", co.corun_partner, "internal: a co-run partner process (set by --corun)")
+      ->group("");
   cal->add_flag("--quick", co.quick, "a smaller benchmark grid (seconds instead of a minute)");
   cal->add_flag("--links-only", co.links_only, "only probe the link between ranks 0 and 1 (under mpirun)");
   cal->add_option("--link-class", co.link_class, "name of the probed link class (inter, lo, lo-1gbit, ...)")

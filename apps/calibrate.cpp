@@ -85,9 +85,23 @@ simulator::LinkClass probe_allreduce(engine::Communicator& comm) {
 }  // namespace
 
 int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
+  if (!o.corun_partner.empty())
+    return bench::run_corun_partner({o.threads, o.quick, o.quick ? 0.02 : 0.05, "cpu", 1}, o.corun_partner);
   const bool lead = comm.rank() == 0;
   if (o.out.empty()) throw Error("calibrate: --out PROFILE is required");
   if (o.threads < 1) throw Error("--threads " + std::to_string(o.threads) + ": must be >= 1");
+  if (o.corun < 1) throw Error("--corun " + std::to_string(o.corun) + ": must be >= 1");
+  if (o.corun > 1 && !o.links_only) {
+    if (o.backend == "cuda") throw Error("--corun " + std::to_string(o.corun) + ": the GPU benchmarks time one device");
+    if (comm.size() > 1)
+      throw Error("--corun " + std::to_string(o.corun) +
+                  ": calibrate the compute classes without mpirun (the other "
+                  "ranks would share the cores)");
+    // Partners sharing a core would time the time-slicing the simulator models itself (cores_per_host).
+    if (o.threads * o.corun > omp_get_num_procs())
+      throw Error(fmt::format("--corun {} with --threads {}: needs {} cores, this host has {}", o.corun, o.threads,
+                              o.threads * o.corun, omp_get_num_procs()));
+  }
   if (o.links_only && comm.size() < 2)
     throw Error("calibrate --links-only probes links between ranks: run it under mpirun -np 2");
   if (o.backend != "cpu" && o.backend != "cuda")
@@ -109,13 +123,16 @@ int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
     if (!p.compute.empty() && p.threads != o.threads && lead)
       fmt::print("calibrate: replacing compute fits made for {} thread(s) with {} thread(s)\n", p.threads, o.threads);
     p.threads = o.threads;
+    p.corun = o.corun;
     // Ranks on one host share its cores; a GPU rank has its own device (simulator/profile.hpp).
     p.cores_per_host = o.backend == "cuda" ? 0 : omp_get_num_procs();
     if (lead) {
-      fmt::print("calibrate: {} compute microbenchmarks, {} thread(s){}\n", o.backend, o.threads,
-                 o.quick ? ", quick grid" : "");
-      bench::register_microbenchmarks({o.threads, o.quick, o.quick ? 0.02 : 0.05, o.backend});
-      const auto samples = bench::run_microbenchmarks(&print_line);
+      fmt::print("calibrate: {} compute microbenchmarks, {} thread(s){}{}\n", o.backend, o.threads,
+                 o.corun > 1 ? fmt::format(", {} processes at once", o.corun) : "", o.quick ? ", quick grid" : "");
+      bench::register_microbenchmarks({o.threads, o.quick, o.quick ? 0.02 : 0.05, o.backend, o.corun});
+      std::vector<std::string> partner = {"adaqp", "calibrate", "--out", "-", "--threads", std::to_string(o.threads)};
+      if (o.quick) partner.push_back("--quick");
+      const auto samples = bench::run_microbenchmarks(&print_line, partner);
       fmt::print("{:<18} {:>8} {:>8}  coefficients (s per unit of each feature)\n", "cost class", "samples", "R^2");
       for (const auto& [cls, s] : samples) {
         p.compute[cls] = simulator::fit_linear(s);

@@ -28,6 +28,8 @@ int cmd_simulate(const engine::TrainConfig& config, const SimulateOptions& optio
 struct CalibrateOptions {
   std::string out;                   // profile to write (merged into when it exists)
   int threads = 1;                   // compute threads per rank to calibrate for
+  int corun = 1;                     // processes timing each compute benchmark at once (ranks per host)
+  std::string corun_partner;         // internal: run as a co-run partner (simulator/calibration/corun.hpp)
   bool quick = false;                // smaller benchmark grid
   bool links_only = false;           // only the link probes (under mpirun)
   std::string link_class = "inter";  // name of the probed link class

@@ -2,8 +2,9 @@
 # Calibrates the profile of this machine in one go (the simulator's predictions are only as good
 # as it is: on this kind of VM the memory-bound kernels were measured 2x slower on one day than
 # on another, so recalibrate before comparing predictions with runs):
-#   compute cost classes (1 thread per rank); the link between 2 ranks over shared memory (`inter`);
-#   TCP over loopback (`lo`) and the emulated links (`lo-RATE`) of benchmarks/link_emulation.sh;
+#   compute cost classes (1 thread per rank, CORUN processes at once: default one per core, as
+#   the runs here put a rank on every core, where they share its caches and memory bandwidth); the
+#   link between 2 ranks over shared memory (`inter`); TCP over loopback (`lo`) and the emulated links (`lo-RATE`) of benchmarks/link_emulation.sh;
 #   the emulated cluster of benchmarks/cluster_emulation.sh 2 2 1gbit (`nodes2x2-1gbit`).
 # Emulated classes are skipped, with a line, where no network namespace can be made.
 # usage: scripts/calibrate_this_machine.sh [PROFILE] [BUILD_DIR]   (default profiles/this-machine.yaml, build)
@@ -18,7 +19,7 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-"$adaqp" calibrate --out "$profile" --threads 1
+"$adaqp" calibrate --out "$profile" --threads 1 --corun "${CORUN:-$(nproc)}"
 mpirun -np 2 "$adaqp" calibrate --out "$profile" --links-only --link-class inter
 emulated() {  # emulated LAUNCHER... : run calibrate --links-only under it, or say why not
   local rc=0

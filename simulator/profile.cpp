@@ -56,6 +56,7 @@ std::string to_yaml(const Profile& p) {
   out << YAML::Key << "source" << YAML::Value << p.source;
   out << YAML::Key << "threads" << YAML::Value << p.threads;
   out << YAML::Key << "cores_per_host" << YAML::Value << p.cores_per_host;
+  out << YAML::Key << "corun" << YAML::Value << p.corun;
   out << YAML::Key << "post_s" << YAML::Value << p.post_s;
   out << YAML::Key << "compute" << YAML::Value << YAML::BeginMap;
   for (const auto& [name, fit] : p.compute) {
@@ -104,10 +105,10 @@ Profile load_profile(const std::string& path) {
     fail(path, std::string("not valid YAML: ") + e.what());
   }
   if (!root.IsMap()) fail(path, "a profile is a YAML map");
-  check_keys(
-      root,
-      {"version", "machine", "backend", "date", "source", "threads", "cores_per_host", "post_s", "compute", "links"},
-      path, "");
+  check_keys(root,
+             {"version", "machine", "backend", "date", "source", "threads", "cores_per_host", "corun", "post_s",
+              "compute", "links"},
+             path, "");
   Profile p;
   p.version = get<int>(root, "version", path, "");
   if (p.version != kProfileVersion)
@@ -121,6 +122,8 @@ Profile load_profile(const std::string& path) {
   p.threads = get<int>(root, "threads", path, "");
   if (p.threads < 1) fail(path, "threads " + std::to_string(p.threads) + ": must be >= 1");
   if (root["cores_per_host"]) p.cores_per_host = get<int>(root, "cores_per_host", path, "");
+  if (root["corun"]) p.corun = get<int>(root, "corun", path, "");  // absent: 1 (profiles before 2026-12-07)
+  if (p.corun < 1) fail(path, "corun " + std::to_string(p.corun) + ": must be >= 1");
   p.post_s = get<double>(root, "post_s", path, "");
   if (root["compute"]) {
     if (!root["compute"].IsMap()) fail(path, "key 'compute' must be a map of cost classes");

@@ -33,12 +33,13 @@ struct LinkClass {
 
 struct Profile {
   int version = kProfileVersion;
-  std::string machine;                       // e.g. "debian12-2core" or "2 servers x 4 A100, 100 Gbit/s"
-  std::string backend;                       // "cpu" | "cuda"
-  std::string date;                          // ISO date of the calibration
-  std::string source;                        // how it was made: "adaqp calibrate …" or the public figures used
-  int threads = 1;                           // compute threads per rank the compute fits hold for
-  int cores_per_host = 0;                    // cores that ranks on one host share (0: each rank has its own device)
+  std::string machine;     // e.g. "debian12-2core" or "2 servers x 4 A100, 100 Gbit/s"
+  std::string backend;     // "cpu" | "cuda"
+  std::string date;        // ISO date of the calibration
+  std::string source;      // how it was made: "adaqp calibrate …" or the public figures used
+  int threads = 1;         // compute threads per rank the compute fits hold for
+  int cores_per_host = 0;  // cores that ranks on one host share (0: each rank has its own device)
+  int corun = 1;           // processes that timed each compute benchmark at once (the ranks per host the fits are for)
   std::map<std::string, LinearFit> compute;  // by cost class
   std::map<std::string, LinkClass> links;    // by link class
   double post_s = 0;                         // cost of posting one send or receive (s)

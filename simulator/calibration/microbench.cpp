@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
-#include <optional>
+#include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "base/error.hpp"
@@ -22,6 +24,7 @@
 #include "graph/dataset.hpp"
 #include "graph/partition.hpp"
 #include "scheduler/wire_format.hpp"
+#include "simulator/calibration/corun.hpp"
 #include "simulator/calibration/microbench_common.hpp"
 #include "simulator/cost_model.hpp"
 
@@ -119,17 +122,43 @@ const engine::Aggregation& partition_operator(const std::string& dataset, int pa
 
 namespace {
 
-// Registers one benchmark "calib/CLASS/LABEL"; fn(state) times one call per iteration and sets
-// the features.
-template <class F>
-void add(const MicrobenchOptions& o, const std::string& cls, const std::string& label, F fn) {
+// One benchmarked call: its operands set up (owned by `call`), the call, and the task it is.
+struct Case {
+  std::function<void()> call;
+  scheduler::Task task;
+};
+using MakeCase = std::function<Case()>;
+
+int g_corun = 1;  // MicrobenchOptions::corun of the registered grid
+
+// Every registered benchmark's case maker, in registration order (a co-run partner, which
+// registers the same grid, finds a case by its index).
+std::vector<MakeCase>& cases() {
+  static std::vector<MakeCase> all;
+  return all;
+}
+
+// Registers one benchmark "calib/CLASS/LABEL": each Google Benchmark invocation makes the case
+// (operands set up, not timed), starts the co-run partners on it, times `call` once per iteration
+// and reports the case's task's features.
+void add(const MicrobenchOptions& o, const std::string& cls, const std::string& label, MakeCase make) {
   if (!simulator::find_cost_class(cls)) throw std::logic_error("microbench: no cost class " + cls);
   const int threads = o.threads;
+  const int index = int(cases().size());
+  cases().push_back(std::move(make));
   benchmark::RegisterBenchmark(("calib/" + cls + "/" + label).c_str(),
-                               [threads, fn](benchmark::State& st) {
+                               [threads, index](benchmark::State& st) {
                                  omp_set_num_threads(threads);
                                  engine::cpu::set_blas_threads(threads);
-                                 fn(st);
+                                 Case c = cases()[std::size_t(index)]();
+                                 auto* partners = corun::Partners::active();
+                                 if (partners) partners->start(index);
+                                 for (auto _ : st) {
+                                   c.call();
+                                   benchmark::ClobberMemory();
+                                 }
+                                 if (partners) partners->stop();
+                                 set_features(st, c.task);
                                })
       ->UseRealTime()
       ->MinTime(o.min_time_s)
@@ -158,6 +187,60 @@ std::vector<float> cold_values(std::int64_t n, std::int64_t copies, std::uint64_
   return v;
 }
 
+// The operands of an element-wise call over `elements` values that touches `bytes_per_element`
+// bytes per value: two float arrays x, y (random) and a byte mask (ones), each in
+// cold_copies(elements * bytes_per_element) copies; next() is the element offset of the next copy.
+struct ColdOperands {
+  ColdOperands(std::int64_t elements, std::int64_t bytes_per_element, std::uint64_t seed)
+      : e(elements),
+        copies(cold_copies(elements * bytes_per_element)),
+        x(cold_values(elements, copies, seed)),
+        y(cold_values(elements, copies, seed + 1)),
+        mask(std::size_t(elements * copies), 1) {}
+  std::int64_t next() { return (i++ % copies) * e; }
+  std::int64_t e, copies, i = 0;
+  std::vector<float> x, y;
+  std::vector<std::uint8_t> mask;
+};
+
+// A sparse first-layer product on X (rows x F): X times a random F x c weight (spmm_features), or
+// dW = X^T G as the executor computes it, a gather over X^T's rows (spmm_features_t; the transpose
+// is made with the step's dropout, priced there).
+Case sparse_times(graph::Csr x, std::int64_t c, scheduler::TaskKind kind) {
+  auto a = std::make_shared<graph::Csr>();
+  std::int64_t inner = x.num_cols;
+  if (kind == scheduler::TaskKind::spmm_features_t) {
+    graph::transpose_rows(x, x.num_rows, *a);
+    inner = x.num_rows;
+  } else {
+    *a = std::move(x);
+  }
+  auto b = std::make_shared<const std::vector<float>>(random_values(a->num_cols * c, 21));
+  auto out = std::make_shared<std::vector<float>>(std::size_t(a->num_rows * c));
+  return Case{[a, b, out, c] { engine::cpu::spmm(*a, 0, a->num_rows, b->data(), c, out->data(), false); },
+              task_of(kind, a->num_rows, c, inner, a->nnz())};
+}
+
+// The executor's sparse dropout step (p = 0.5) on X's rows (global ids `ids`), then the transpose
+// dW gathers over.
+Case sparse_dropout(std::shared_ptr<const graph::Csr> x, std::vector<std::int64_t> ids) {
+  struct Out {
+    graph::Csr d, xt;
+    std::vector<std::uint8_t> kept;
+    std::int64_t epoch = 0;
+  };
+  auto out = std::make_shared<Out>();
+  auto t = task_of(scheduler::TaskKind::dropout, x->num_rows, x->num_cols, 0, x->nnz());
+  t.dst = {scheduler::Operand::features, 1};
+  t.dropout = 0.5;
+  return Case{[x, ids = std::move(ids), out] {
+                engine::dropout_sparse(*x, 0.5, {1, ++out->epoch}, 0, ids.data(), out->d, out->kept);
+                graph::transpose_rows(out->d, x->num_rows, out->xt);
+                benchmark::DoNotOptimize(out->xt.indices.data());
+              },
+              t};
+}
+
 // The graph operator's SpMM is timed mostly on real graphs (register_real_graphs): their rows
 // share neighbours, so much of the gathered operand stays in cache, which a matrix of uniformly
 // random columns lacks; fitted with random matrices of 2,048-65,536 rows (as until 2026-12-07),
@@ -168,15 +251,12 @@ void register_sparse(const MicrobenchOptions& o) {
   const std::int64_t n = o.quick ? 16384 : 65536;
   for (std::int64_t d : {4, 16, 48})
     for (std::int64_t c : {16, 64, 256})
-      add(o, "spmm", dims({n, d, c}), [n, d, c](benchmark::State& st) {
-        const auto a = random_csr(n, n, d, 1);
-        const auto b = random_values(n * c, 2);
-        std::vector<float> out(std::size_t(n * c));
-        for (auto _ : st) {
-          engine::cpu::spmm(a, 0, n, b.data(), c, out.data(), false);
-          benchmark::ClobberMemory();
-        }
-        set_features(st, task_of(scheduler::TaskKind::spmm, n, c, n, a.nnz()));
+      add(o, "spmm", dims({n, d, c}), [n, d, c] {
+        auto a = std::make_shared<const graph::Csr>(random_csr(n, n, d, 1));
+        auto b = std::make_shared<const std::vector<float>>(random_values(n * c, 2));
+        auto out = std::make_shared<std::vector<float>>(std::size_t(n * c));
+        return Case{[a, b, out, n, c] { engine::cpu::spmm(*a, 0, n, b->data(), c, out->data(), false); },
+                    task_of(scheduler::TaskKind::spmm, n, c, n, a->nnz())};
       });
   // Sparse input features (rows x in, per_row nonzeros) times / transposed against a weight.
   const Grid xrows = o.quick ? Grid{4096} : Grid{4096, 16384};
@@ -188,44 +268,16 @@ void register_sparse(const MicrobenchOptions& o) {
       for (auto k : per_row)
         for (auto c : out) {
           const std::string label = dims({n, f, k, c});
-          add(o, "spmm_features", label, [n, f, k, c](benchmark::State& st) {
-            const auto x = random_csr(n, f, k, 3);
-            const auto w = random_values(f * c, 4);
-            std::vector<float> y(std::size_t(n * c));
-            for (auto _ : st) {
-              engine::cpu::spmm(x, 0, n, w.data(), c, y.data(), false);
-              benchmark::ClobberMemory();
-            }
-            set_features(st, task_of(scheduler::TaskKind::spmm_features, n, c, f, x.nnz()));
-          });
-          add(o, "spmm_features_t", label, [n, f, k, c](benchmark::State& st) {
-            // dW = X^T G as the executor computes it: a gather over X^T's rows (the transpose is
-            // made with the step's dropout, priced there)
-            const auto xt = graph::transpose(random_csr(n, f, k, 3));
-            const auto g = random_values(n * c, 5);
-            std::vector<float> grad(std::size_t(f * c));
-            for (auto _ : st) {
-              engine::cpu::spmm(xt, 0, f, g.data(), c, grad.data(), false);
-              benchmark::ClobberMemory();
-            }
-            set_features(st, task_of(scheduler::TaskKind::spmm_features_t, f, c, n, xt.nnz()));
-          });
-          add(o, "dropout_sparse", label, [n, f, k](benchmark::State& st) {
-            const auto x = random_csr(n, f, k, 3);
+          add(o, "spmm_features", label,
+              [n, f, k, c] { return sparse_times(random_csr(n, f, k, 3), c, scheduler::TaskKind::spmm_features); });
+          // dW = X^T G as the executor computes it: a gather over X^T's rows (the transpose is made
+          // with the step's dropout, priced there)
+          add(o, "spmm_features_t", label,
+              [n, f, k, c] { return sparse_times(random_csr(n, f, k, 3), c, scheduler::TaskKind::spmm_features_t); });
+          add(o, "dropout_sparse", label, [n, f, k] {
             std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
             std::iota(ids.begin(), ids.end(), 0);
-            std::int64_t epoch = 0;
-            graph::Csr d, xt;
-            std::vector<std::uint8_t> kept;
-            for (auto _ : st) {  // the executor's step: dropout, then the transpose dW gathers over
-              engine::dropout_sparse(x, 0.5, {1, ++epoch}, 0, ids.data(), d, kept);
-              graph::transpose_rows(d, n, xt);
-              benchmark::DoNotOptimize(xt.indices.data());
-            }
-            auto t = task_of(scheduler::TaskKind::dropout, n, f, 0, x.nnz());
-            t.dst = {scheduler::Operand::features, 1};
-            t.dropout = 0.5;
-            set_features(st, t);
+            return sparse_dropout(std::make_shared<const graph::Csr>(random_csr(n, f, k, 3)), std::move(ids));
           });
         }
 }
@@ -245,16 +297,13 @@ void register_real_graphs(const MicrobenchOptions& o) {
     for (auto P : parts)
       for (int transpose : {0, 1})
         for (auto c : cols)
-          add(o, "spmm", name + "/" + dims({P, transpose, c}), [name, P, transpose, c](benchmark::State& st) {
+          add(o, "spmm", name + "/" + dims({P, transpose, c}), [name, P, transpose, c] {
             const auto& op = partition_operator(name, int(P));
-            const graph::Csr& a = transpose ? op.bwd : op.fwd;
-            const auto b = random_values(a.num_cols * c, 20);
-            std::vector<float> out(std::size_t(a.num_rows * c));
-            for (auto _ : st) {
-              engine::cpu::spmm(a, 0, a.num_rows, b.data(), c, out.data(), false);
-              benchmark::ClobberMemory();
-            }
-            set_features(st, task_of(scheduler::TaskKind::spmm, a.num_rows, c, a.num_cols, a.nnz()));
+            const graph::Csr* a = transpose ? &op.bwd : &op.fwd;  // cached for the process's life
+            auto b = std::make_shared<const std::vector<float>>(random_values(a->num_cols * c, 20));
+            auto out = std::make_shared<std::vector<float>>(std::size_t(a->num_rows * c));
+            return Case{[a, b, out, c] { engine::cpu::spmm(*a, 0, a->num_rows, b->data(), c, out->data(), false); },
+                        task_of(scheduler::TaskKind::spmm, a->num_rows, c, a->num_cols, a->nnz())};
           });
 }
 
@@ -265,8 +314,9 @@ void register_real_graphs(const MicrobenchOptions& o) {
 // those, Amazon Computers' X W (267 non-zeros per row, beyond their grid) was priced 12-23% fast.
 // Held-out datasets (Amazon Computers, Coauthor Physics) are not used.
 void register_real_features(const MicrobenchOptions& o) {
-  const std::vector<std::string> names = o.quick ? std::vector<std::string>{"cora", "amazon-photo"}
-                                                 : std::vector<std::string>{"cora", "citeseer", "amazon-photo", "coauthor-cs"};
+  const std::vector<std::string> names =
+      o.quick ? std::vector<std::string>{"cora", "amazon-photo"}
+              : std::vector<std::string>{"cora", "citeseer", "amazon-photo", "coauthor-cs"};
   const Grid parts = o.quick ? Grid{2} : Grid{1, 2};
   const Grid cols = o.quick ? Grid{16, 256} : Grid{16, 64, 256};
   // X (whole, or its rows after dropout p = 0.5) of rank 0 of `parts`.
@@ -283,44 +333,17 @@ void register_real_features(const MicrobenchOptions& o) {
       for (int dropped : {0, 1})
         for (auto c : cols) {
           const std::string label = name + "/" + dims({P, dropped, c});
-          add(o, "spmm_features", label, [name, P, dropped, c, input](benchmark::State& st) {
-            const graph::Csr x = input(name, int(P), dropped);
-            const auto w = random_values(x.num_cols * c, 21);
-            std::vector<float> y(std::size_t(x.num_rows * c));
-            for (auto _ : st) {
-              engine::cpu::spmm(x, 0, x.num_rows, w.data(), c, y.data(), false);
-              benchmark::ClobberMemory();
-            }
-            set_features(st, task_of(scheduler::TaskKind::spmm_features, x.num_rows, c, x.num_cols, x.nnz()));
+          add(o, "spmm_features", label, [name, P, dropped, c, input] {
+            return sparse_times(input(name, int(P), dropped), c, scheduler::TaskKind::spmm_features);
           });
-          add(o, "spmm_features_t", label, [name, P, dropped, c, input](benchmark::State& st) {
-            const graph::Csr x = input(name, int(P), dropped);
-            graph::Csr xt;
-            graph::transpose_rows(x, x.num_rows, xt);
-            const auto g = random_values(x.num_rows * c, 22);
-            std::vector<float> grad(std::size_t(xt.num_rows * c));
-            for (auto _ : st) {
-              engine::cpu::spmm(xt, 0, xt.num_rows, g.data(), c, grad.data(), false);
-              benchmark::ClobberMemory();
-            }
-            set_features(st, task_of(scheduler::TaskKind::spmm_features_t, xt.num_rows, c, x.num_rows, xt.nnz()));
+          add(o, "spmm_features_t", label, [name, P, dropped, c, input] {
+            return sparse_times(input(name, int(P), dropped), c, scheduler::TaskKind::spmm_features_t);
           });
         }
-      add(o, "dropout_sparse", name + "/" + std::to_string(P), [name, P](benchmark::State& st) {
+      add(o, "dropout_sparse", name + "/" + std::to_string(P), [name, P] {
         const auto& s = partition_sample(name, int(P), true);
-        const graph::Csr& x = *s.features;
-        std::int64_t epoch = 0;
-        graph::Csr d, xt;
-        std::vector<std::uint8_t> kept;
-        for (auto _ : st) {  // the executor's step: dropout, then the transpose dW gathers over
-          engine::dropout_sparse(x, 0.5, {1, ++epoch}, 0, s.part.inner_global.data(), d, kept);
-          graph::transpose_rows(d, x.num_rows, xt);
-          benchmark::DoNotOptimize(xt.indices.data());
-        }
-        auto t = task_of(scheduler::TaskKind::dropout, x.num_rows, x.num_cols, 0, x.nnz());
-        t.dst = {scheduler::Operand::features, 1};
-        t.dropout = 0.5;
-        set_features(st, t);
+        return sparse_dropout(std::shared_ptr<const graph::Csr>(&*s.features, [](const graph::Csr*) {}),
+                              s.part.inner_global);
       });
     }
 }
@@ -336,19 +359,18 @@ void register_gemm(const MicrobenchOptions& o) {
         for (auto c : small) {
           const Mnk d = gemm_mnk(s, rows, f, c);
           const std::int64_t m = d.m, n = d.n, k = d.k;
-          add(o, s.cls, dims({m, n, k}), [s, m, n, k](benchmark::State& st) {
-            const auto a = random_values(m * k, 6);
-            const auto b = random_values(k * n, 7);
-            std::vector<float> out(std::size_t(m * n));
-            const std::int64_t lda = s.ta ? m : k, ldb = s.tb ? k : n;
-            for (auto _ : st) {
-              engine::cpu::gemm(s.ta, s.tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, out.data(), n);
-              benchmark::ClobberMemory();
-            }
+          add(o, s.cls, dims({m, n, k}), [s, m, n, k] {
+            auto a = std::make_shared<const std::vector<float>>(random_values(m * k, 6));
+            auto b = std::make_shared<const std::vector<float>>(random_values(k * n, 7));
+            auto out = std::make_shared<std::vector<float>>(std::size_t(m * n));
             auto t = task_of(scheduler::TaskKind::gemm, m, n, k);
             t.trans_a = s.ta;
             t.trans_b = s.tb;
-            set_features(st, t);
+            return Case{[s, m, n, k, a, b, out] {
+                          engine::cpu::gemm(s.ta, s.tb, m, n, k, 1.0f, a->data(), s.ta ? m : k, b->data(), s.tb ? k : n,
+                                            0.0f, out->data(), n);
+                        },
+                        t};
           });
         }
 }
@@ -360,125 +382,98 @@ void register_elementwise(const MicrobenchOptions& o) {
     for (auto c : cols) {
       const std::string label = dims({n, c});
       const std::int64_t e = n * c;
-      add(o, "dropout", label, [n, c, e](benchmark::State& st) {
-        const std::int64_t k = cold_copies(e * 9);  // x, y, the mask
-        const auto x = cold_values(e, k, 8);
-        std::vector<float> y(x.size());
-        std::vector<std::uint8_t> keep(x.size());
+      add(o, "dropout", label, [n, c, e] {
+        auto cold = std::make_shared<ColdOperands>(e, 9, 8);  // x, y, the mask
         std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
         std::iota(ids.begin(), ids.end(), 0);
-        std::int64_t epoch = 0;
-        for (auto _ : st) {
-          const std::int64_t at = (epoch % k) * e;
-          engine::dropout_forward(x.data() + at, y.data() + at, keep.data() + at, n, c, 0.5, {1, ++epoch}, 0,
-                                  ids.data());
-          benchmark::ClobberMemory();
-        }
         auto t = task_of(scheduler::TaskKind::dropout, n, c);
         t.dropout = 0.5;
-        set_features(st, t);
+        return Case{[cold, ids = std::move(ids), n, c, epoch = std::int64_t(0)]() mutable {
+                      const std::int64_t at = cold->next();
+                      engine::dropout_forward(cold->x.data() + at, cold->y.data() + at, cold->mask.data() + at, n, c,
+                                              0.5, {1, ++epoch}, 0, ids.data());
+                    },
+                    t};
       });
-      add(o, "copy", label, [n, c, e](benchmark::State& st) {
-        const std::int64_t k = cold_copies(e * 8);
-        const auto x = cold_values(e, k, 8);
-        std::vector<float> y(x.size());
-        std::int64_t i = 0;
-        for (auto _ : st) {
-          const std::int64_t at = (i++ % k) * e;
-          std::memcpy(y.data() + at, x.data() + at, std::size_t(e) * sizeof(float));
-          benchmark::ClobberMemory();
-        }
-        set_features(st, task_of(scheduler::TaskKind::dropout, n, c));
+      add(o, "copy", label, [n, c, e] {
+        auto cold = std::make_shared<ColdOperands>(e, 8, 8);
+        return Case{[cold, e] {
+                      const std::int64_t at = cold->next();
+                      std::memcpy(cold->y.data() + at, cold->x.data() + at, std::size_t(e) * sizeof(float));
+                    },
+                    task_of(scheduler::TaskKind::dropout, n, c)};
       });
-      add(o, "bias_act", label, [n, c, e](benchmark::State& st) {
-        const std::int64_t k = cold_copies(e * 4);
-        auto x = cold_values(e, k, 9);
-        const auto bias = random_values(c, 10);
-        std::int64_t i = 0;
-        for (auto _ : st) {
-          float* at = x.data() + (i++ % k) * e;
-          engine::cpu::add_bias(at, bias.data(), n, c);
-          engine::cpu::relu_forward(at, e);
-          benchmark::ClobberMemory();
-        }
-        set_features(st, task_of(scheduler::TaskKind::bias_act, n, c));
+      add(o, "bias_act", label, [n, c, e] {
+        auto cold = std::make_shared<ColdOperands>(e, 4, 9);
+        auto bias = std::make_shared<const std::vector<float>>(random_values(c, 10));
+        return Case{[cold, bias, n, c, e] {
+                      float* x = cold->x.data() + cold->next();
+                      engine::cpu::add_bias(x, bias->data(), n, c);
+                      engine::cpu::relu_forward(x, e);
+                    },
+                    task_of(scheduler::TaskKind::bias_act, n, c)};
       });
-      add(o, "act_backward", label, [n, c, e](benchmark::State& st) {
-        const std::int64_t k = cold_copies(e * 8);
-        const auto y = cold_values(e, k, 11);
-        auto g = cold_values(e, k, 12);
-        std::int64_t i = 0;
-        for (auto _ : st) {
-          const std::int64_t at = (i++ % k) * e;
-          engine::cpu::relu_backward(y.data() + at, g.data() + at, e);
-          benchmark::ClobberMemory();
-        }
-        set_features(st, task_of(scheduler::TaskKind::act_backward, n, c));
+      add(o, "act_backward", label, [n, c, e] {
+        auto cold = std::make_shared<ColdOperands>(e, 8, 11);  // y, g
+        return Case{[cold, e] {
+                      const std::int64_t at = cold->next();
+                      engine::cpu::relu_backward(cold->x.data() + at, cold->y.data() + at, e);
+                    },
+                    task_of(scheduler::TaskKind::act_backward, n, c)};
       });
-      add(o, "bias_grad", label, [n, c, e](benchmark::State& st) {
-        const std::int64_t k = cold_copies(e * 4);
-        const auto g = cold_values(e, k, 13);
-        std::vector<float> out(static_cast<std::size_t>(c));
-        std::int64_t i = 0;
-        for (auto _ : st) {
-          engine::cpu::column_sums(g.data() + (i++ % k) * e, n, c, out.data(), false);
-          benchmark::ClobberMemory();
-        }
-        set_features(st, task_of(scheduler::TaskKind::bias_grad, n, c));
+      add(o, "bias_grad", label, [n, c, e] {
+        auto cold = std::make_shared<ColdOperands>(e, 4, 13);
+        auto out = std::make_shared<std::vector<float>>(static_cast<std::size_t>(c));
+        return Case{
+            [cold, out, n, c] { engine::cpu::column_sums(cold->x.data() + cold->next(), n, c, out->data(), false); },
+            task_of(scheduler::TaskKind::bias_grad, n, c)};
       });
-      add(o, "dropout_backward", label, [n, c, e](benchmark::State& st) {
-        const std::int64_t k = cold_copies(e * 9);  // g, the mask, out
-        const auto g = cold_values(e, k, 14);
-        std::vector<std::uint8_t> keep(g.size());
+      add(o, "dropout_backward", label, [n, c, e] {
+        auto cold = std::make_shared<ColdOperands>(e, 9, 14);  // g, the mask, out
         // A random mask, as training's (a regular pattern would hide a branchy kernel's mispredictions).
         std::mt19937_64 rng(15);
-        for (auto& b : keep) b = std::uint8_t(rng() & 1);
-        std::vector<float> out(g.size());
-        std::int64_t i = 0;
-        for (auto _ : st) {
-          const std::int64_t at = (i++ % k) * e;
-          engine::cpu::dropout_backward(g.data() + at, keep.data() + at, 2.0f, e, out.data() + at);
-          benchmark::ClobberMemory();
-        }
-        set_features(st, task_of(scheduler::TaskKind::dropout_backward, n, c));
+        for (auto& b : cold->mask) b = std::uint8_t(rng() & 1);
+        return Case{[cold, e] {
+                      const std::int64_t at = cold->next();
+                      engine::cpu::dropout_backward(cold->x.data() + at, cold->mask.data() + at, 2.0f, e,
+                                                    cold->y.data() + at);
+                    },
+                    task_of(scheduler::TaskKind::dropout_backward, n, c)};
       });
     }
   // Loss: rows x classes logits, 5% of rows labelled for training.
   for (auto n : rows)
     for (std::int64_t c : {8, 40}) {
-      add(o, "loss", dims({n, c}), [n, c](benchmark::State& st) {
-        const std::int64_t k = cold_copies(8 * n * c);
-        const auto all = cold_values(n * c, k, 15);
-        std::vector<float> grads(all.size());
-        std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
-        std::vector<std::uint8_t> mask(static_cast<std::size_t>(n));
+      add(o, "loss", dims({n, c}), [n, c] {
+        auto cold = std::make_shared<ColdOperands>(n * c, 8, 15);  // logits, their gradient
+        auto labels = std::make_shared<std::vector<std::int32_t>>(static_cast<std::size_t>(n));
+        auto mask = std::make_shared<std::vector<std::uint8_t>>(static_cast<std::size_t>(n));
         for (std::int64_t r = 0; r < n; ++r)
-          labels[std::size_t(r)] = std::int32_t(r % c), mask[std::size_t(r)] = r % 20 == 0;
-        std::int64_t i = 0;
-        for (auto _ : st) {
-          const std::int64_t at = (i++ % k) * n * c;
-          const engine::MatrixView<const float> z(n, c, all.data() + at);
-          benchmark::DoNotOptimize(engine::softmax_cross_entropy<float>(z, labels, mask, double(n) / 20,
-                                                                        engine::MatrixView<float>(n, c, grads.data() + at)));
-          benchmark::ClobberMemory();
-        }
-        set_features(st, task_of(scheduler::TaskKind::loss, n, c));
+          (*labels)[std::size_t(r)] = std::int32_t(r % c), (*mask)[std::size_t(r)] = r % 20 == 0;
+        return Case{[cold, labels, mask, n, c] {
+                      const std::int64_t at = cold->next();
+                      benchmark::DoNotOptimize(engine::softmax_cross_entropy<float>(
+                          engine::MatrixView<const float>(n, c, cold->x.data() + at), *labels, *mask, double(n) / 20,
+                          engine::MatrixView<float>(n, c, cold->y.data() + at)));
+                    },
+                    task_of(scheduler::TaskKind::loss, n, c)};
       });
     }
   // Adam over one parameter of n elements.
   for (std::int64_t n : o.quick ? Grid{1 << 14, 1 << 20} : Grid{1 << 14, 1 << 17, 1 << 20, 1 << 22}) {
-    add(o, "optimizer", std::to_string(n), [n](benchmark::State& st) {
-      engine::Param<float> p;
-      p.value.resize(n, 1);
-      p.grad.resize(n, 1);
-      p.value.data = random_values(n, 16);
-      p.grad.data = random_values(n, 17);
-      engine::Adam<float> adam({}, {&p});
-      for (auto _ : st) {
-        adam.step();
-        benchmark::ClobberMemory();
-      }
-      set_features(st, task_of(scheduler::TaskKind::optimizer, n, 1));
+    add(o, "optimizer", std::to_string(n), [n] {
+      struct State {  // Adam keeps a pointer to the parameter: both on the heap, never moved
+        engine::Param<float> p;
+        std::unique_ptr<engine::Adam<float>> adam;
+      };
+      auto st = std::make_shared<State>();
+      st->p.value.resize(n, 1);
+      st->p.grad.resize(n, 1);
+      st->p.value.data = random_values(n, 16);
+      st->p.grad.data = random_values(n, 17);
+      st->adam =
+          std::make_unique<engine::Adam<float>>(engine::AdamConfig{}, std::vector<engine::Param<float>*>{&st->p});
+      return Case{[st] { st->adam->step(); }, task_of(scheduler::TaskKind::optimizer, n, 1)};
     });
   }
 }
@@ -494,51 +489,50 @@ void register_codecs(const MicrobenchOptions& o) {
       for (auto c : cols) {
         const std::string label = dims({n, c});
         // Message rows are scattered over a buffer of 2n rows (send lists, halo rows).
-        auto setup = [n](std::vector<std::int32_t>& list, std::vector<std::int64_t>& ids) {
-          list.resize(static_cast<std::size_t>(n));
-          for (std::int64_t r = 0; r < n; ++r) list[std::size_t(r)] = std::int32_t((r * 7919) % (2 * n));
-          ids.resize(std::size_t(2 * n));
-          std::iota(ids.begin(), ids.end(), 0);
-        };
-        add(o, "pack" + std::to_string(width.element_bits()), label, [n, c, width, setup](benchmark::State& st) {
+        struct Rows {
           std::vector<std::int32_t> list;
           std::vector<std::int64_t> ids;
-          setup(list, ids);
+        };
+        auto scattered = [n] {
+          auto r = std::make_shared<Rows>();
+          r->list.resize(static_cast<std::size_t>(n));
+          for (std::int64_t i = 0; i < n; ++i) r->list[std::size_t(i)] = std::int32_t((i * 7919) % (2 * n));
+          r->ids.resize(std::size_t(2 * n));
+          std::iota(r->ids.begin(), r->ids.end(), 0);
+          return r;
+        };
+        add(o, "pack" + std::to_string(width.element_bits()), label, [n, c, width, scattered] {
+          auto r = scattered();
           const std::int64_t in = 2 * n * c, bytes = scheduler::message_bytes(n, c, width);
           const std::int64_t k = cold_copies(4 * in + bytes);
-          const auto x = cold_values(in, k, 18);
-          std::vector<std::uint8_t> out(std::size_t(bytes * k));
-          std::int64_t epoch = 0;
-          for (auto _ : st) {
-            const std::int64_t i = epoch % k;
-            engine::encode_rows({x.data() + i * in, c, list.data(), 0, ids.data()}, n, c, width, {1, ++epoch, 0, 0},
-                                out.data() + i * bytes);
-            benchmark::ClobberMemory();
-          }
+          auto x = std::make_shared<const std::vector<float>>(cold_values(in, k, 18));
+          auto out = std::make_shared<std::vector<std::uint8_t>>(std::size_t(bytes * k));
           auto t = task_of(scheduler::TaskKind::pack, n, c);
           t.width = width;
-          set_features(st, t);
+          return Case{[r, x, out, n, c, width, in, bytes, k, epoch = std::int64_t(0)]() mutable {
+                        const std::int64_t i = epoch % k;
+                        engine::encode_rows({x->data() + i * in, c, r->list.data(), 0, r->ids.data()}, n, c, width,
+                                            {1, ++epoch, 0, 0}, out->data() + i * bytes);
+                      },
+                      t};
         });
-        add(o, "unpack" + std::to_string(width.element_bits()), label, [n, c, width, setup](benchmark::State& st) {
-          std::vector<std::int32_t> list;
-          std::vector<std::int64_t> ids;
-          setup(list, ids);
+        add(o, "unpack" + std::to_string(width.element_bits()), label, [n, c, width, scattered] {
+          auto r = scattered();
           const std::int64_t out = 2 * n * c, bytes = scheduler::message_bytes(n, c, width);
           const std::int64_t k = cold_copies(4 * out + bytes);
           const auto x = random_values(out, 19);
-          std::vector<std::uint8_t> msg(std::size_t(bytes * k));
-          engine::encode_rows({x.data(), c, list.data(), 0, ids.data()}, n, c, width, {1, 1, 0, 0}, msg.data());
-          for (std::int64_t i = 1; i < k; ++i) std::copy_n(msg.begin(), bytes, msg.begin() + i * bytes);
-          std::vector<float> y(std::size_t(out * k));
-          std::int64_t j = 0;
-          for (auto _ : st) {
-            const std::int64_t i = j++ % k;
-            engine::decode_rows(msg.data() + i * bytes, n, c, width, {y.data() + i * out, c, list.data(), 0, false});
-            benchmark::ClobberMemory();
-          }
+          auto msg = std::make_shared<std::vector<std::uint8_t>>(std::size_t(bytes * k));
+          engine::encode_rows({x.data(), c, r->list.data(), 0, r->ids.data()}, n, c, width, {1, 1, 0, 0}, msg->data());
+          for (std::int64_t i = 1; i < k; ++i) std::copy_n(msg->begin(), bytes, msg->begin() + i * bytes);
+          auto y = std::make_shared<std::vector<float>>(std::size_t(out * k));
           auto t = task_of(scheduler::TaskKind::unpack, n, c);
           t.width = width;
-          set_features(st, t);
+          return Case{[r, msg, y, n, c, width, out, bytes, k, j = std::int64_t(0)]() mutable {
+                        const std::int64_t i = j++ % k;
+                        engine::decode_rows(msg->data() + i * bytes, n, c, width,
+                                            {y->data() + i * out, c, r->list.data(), 0, false});
+                      },
+                      t};
         });
       }
 }
@@ -575,8 +569,13 @@ class Collector : public benchmark::BenchmarkReporter {
 
 void register_microbenchmarks(const MicrobenchOptions& options) {
   if (options.threads < 1) throw Error("calibration threads " + std::to_string(options.threads) + ": must be >= 1");
-  if (options.backend == "cuda") return register_cuda_microbenchmarks(options);
+  if (options.corun < 1) throw Error("calibration corun " + std::to_string(options.corun) + ": must be >= 1");
+  if (options.backend == "cuda") {
+    if (options.corun != 1) throw Error("calibration corun " + std::to_string(options.corun) + ": CPU benchmarks only");
+    return register_cuda_microbenchmarks(options);
+  }
   cold_bytes = options.quick ? 0 : kColdBytes;
+  g_corun = options.corun;
   if (options.backend != "cpu") throw Error("calibration backend '" + options.backend + "': allowed cpu, cuda");
   register_sparse(options);
   register_real_graphs(options);
@@ -586,10 +585,28 @@ void register_microbenchmarks(const MicrobenchOptions& options) {
   register_codecs(options);
 }
 
-std::map<std::string, std::vector<simulator::Sample>> run_microbenchmarks(void (*progress)(const std::string&)) {
+std::map<std::string, std::vector<simulator::Sample>> run_microbenchmarks(void (*progress)(const std::string&),
+                                                                          const std::vector<std::string>& partner) {
+  std::unique_ptr<corun::Partners> partners;
+  if (g_corun > 1) partners = std::make_unique<corun::Partners>(g_corun - 1, partner);
   Collector collector(progress);
   benchmark::RunSpecifiedBenchmarks(&collector);
+  if (partners && progress)
+    progress(fmt::format("co-run: {} partner process(es) made {} calls while the benchmarks ran", g_corun - 1,
+                         partners->calls()));
   return std::move(collector.samples);
+}
+
+int run_corun_partner(const MicrobenchOptions& options, const std::string& spec) {
+  register_microbenchmarks(options);
+  const int threads = options.threads;
+  return corun::follow(spec, [threads](int index) {
+    if (index < 0 || std::size_t(index) >= cases().size())
+      throw Error("co-run partner: no benchmark case " + std::to_string(index) + " (the leader's grid differs)");
+    omp_set_num_threads(threads);
+    engine::cpu::set_blas_threads(threads);
+    return cases()[std::size_t(index)]().call;
+  });
 }
 
 }  // namespace adaqp::bench

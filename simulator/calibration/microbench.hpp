@@ -19,6 +19,9 @@ struct MicrobenchOptions {
   bool quick = false;           // a smaller grid (tests, CI)
   double min_time_s = 0.05;     // Google Benchmark minimum time per benchmark
   std::string backend = "cpu";  // "cpu" or "cuda" (threads: host threads, unused by the GPU kernels)
+  // Processes timing each CPU benchmark at once (simulator/calibration/corun.hpp): the ranks per
+  // host the profile is for. 1: the benchmark alone.
+  int corun = 1;
 };
 
 // Registers the benchmarks with Google Benchmark (call once per process). Throws adaqp::Error for
@@ -29,8 +32,14 @@ void register_microbenchmarks(const MicrobenchOptions& options);
 void register_cuda_microbenchmarks(const MicrobenchOptions& options);
 
 // Runs the registered calibration benchmarks and returns the samples per cost class (seconds
-// per call). `progress` (may be null) receives one line per finished benchmark.
+// per call). `progress` (may be null) receives one line per finished benchmark. With corun > 1,
+// first starts corun - 1 partner processes with `partner` (a command of this executable that
+// calls run_corun_partner with the same options; "--corun-partner FD,SLOT" is appended) and ends
+// them at the end.
 std::map<std::string, std::vector<simulator::Sample>> run_microbenchmarks(
-    void (*progress)(const std::string& line) = nullptr);
+    void (*progress)(const std::string& line) = nullptr, const std::vector<std::string>& partner = {});
+// A co-run partner's life (`spec` from --corun-partner): registers the benchmarks of `options` and
+// runs the case the leader times, until the leader ends it. Returns the exit code.
+int run_corun_partner(const MicrobenchOptions& options, const std::string& spec);
 
 }  // namespace adaqp::bench

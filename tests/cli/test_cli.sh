@@ -112,6 +112,16 @@ expect_error "$tmp/sim.jsonl: no epoch record with an assignment" simulate --dat
   --profile "$tmp/p.yaml" --mode adaqp --bits adaptive --width-mix "$tmp/sim.jsonl"
 expect_error "unknown key 'colour'" simulate --shape nodes=10,edges=20,colour=1 --parts 2 --profile profiles/v100-2x4-25gbit.yaml
 expect_error "--links-only" calibrate --out "$tmp/q.yaml" --links-only
+# Co-running partner processes (--corun): the partners run every benchmark's call while it is
+# timed (they report their calls), the profile records the count; bad counts and specs are named.
+expect_ok "co-run: 1 partner process(es) made" calibrate --quick --corun 2 --out "$tmp/c.yaml"
+calls=$(sed -n 's/.*co-run: 1 partner process(es) made \([0-9]*\) calls.*/\1/p' "$tmp/out")
+grep -q '^corun: 2$' "$tmp/c.yaml" && [ "${calls:-0}" -gt 0 ] && pass=$((pass + 1)) ||
+  { echo "FAIL: co-run profile or partner calls (${calls:-none})"; fail=$((fail + 1)); }
+pgrep -f -- "--corun-partner" >/dev/null && { echo "FAIL: a co-run partner outlived calibrate"; fail=$((fail + 1)); }
+expect_error "--corun 999 with --threads 1: needs 999 cores" calibrate --out "$tmp/q.yaml" --corun 999
+expect_error "--corun 0: must be >= 1" calibrate --out "$tmp/q.yaml" --corun 0
+expect_error "--corun-partner 'x': expected FD,SLOT" calibrate --out - --corun-partner x
 expect_error "calibrate --backend tpu: allowed cpu, cuda" calibrate --out "$tmp/q.yaml" --backend tpu
 # GPU calibration: without a device (or without the CUDA backend) one line says why, no profile.
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
