@@ -4,8 +4,9 @@
 # on another, so recalibrate before comparing predictions with runs):
 #   compute cost classes (1 thread per rank, CORUN processes at once: default one per core, as
 #   the runs here put a rank on every core, where they share its caches and memory bandwidth); the
-#   link between 2 ranks over shared memory (`inter`); TCP over loopback (`lo`) and the emulated links (`lo-RATE`) of benchmarks/link_emulation.sh;
-#   the emulated cluster of benchmarks/cluster_emulation.sh 2 2 1gbit (`nodes2x2-1gbit`).
+#   link between 2 ranks over shared memory (`inter`); TCP over loopback (`lo`) and the emulated
+#   links (`lo-RATE`) of benchmarks/link_emulation.sh; the emulated cluster of
+#   benchmarks/cluster_emulation.sh 2 2 1gbit (`nodes2x2-1gbit`).
 # Emulated classes are skipped, with a line, where no network namespace can be made.
 # usage: scripts/calibrate_this_machine.sh [PROFILE] [BUILD_DIR]   (default profiles/this-machine.yaml, build)
 set -euo pipefail
