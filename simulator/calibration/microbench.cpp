@@ -30,8 +30,6 @@
 
 namespace adaqp::bench {
 
-using engine::Matrix;
-
 graph::Csr random_csr(std::int64_t rows, std::int64_t cols, std::int64_t per_row, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::int64_t> col(0, cols - 1);

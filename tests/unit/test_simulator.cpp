@@ -301,6 +301,7 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   p.date = "2026-11-24";
   p.source = "unit test";
   p.threads = 2;
+  p.corun = 2;
   p.post_s = 1.5e-6;
   p.compute["spmm"] = {{1e-6, 2e-10, 3e-9, 3e-10, 4e-10, 5e-10}, 0.99, 27};
   p.links["inter"] = {2e-6, 1e-10, 0.999, "probe"};
@@ -309,6 +310,7 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   const auto q = load_profile(dir + "/p.yaml");
   CHECK(q.machine == p.machine);
   CHECK(q.threads == 2);
+  CHECK(q.corun == 2);
   CHECK(q.post_s == Approx(1.5e-6));
   REQUIRE(q.compute.count("spmm"));
   CHECK(q.compute.at("spmm").coef_s[1] == Approx(2e-10));
@@ -333,6 +335,8 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   CHECK_THROWS_WITH(load_profile(write(replaced("  spmm:", "  spmv:"))), Catch::Contains("compute.spmv"));
   CHECK_THROWS_WITH(load_profile(write(replaced("threads: 2", "threads: many"))), Catch::Contains("threads"));
   CHECK_THROWS_WITH(load_profile(dir + "/missing.yaml"), Catch::Contains("missing.yaml"));
+  CHECK_THROWS_WITH(load_profile(write(replaced("corun: 2", "corun: 0"))), Catch::Contains("corun 0: must be >= 1"));
+  CHECK(load_profile(write(replaced("corun: 2\n", ""))).corun == 1);  // profiles before --corun
   CHECK_THROWS_WITH(load_profile(write(replaced("ranks: 4", "ranks: 1"))), Catch::Contains("ranks' must be >= 2"));
 
   SECTION("fits recover exact linear costs; negative terms are dropped") {
