@@ -461,6 +461,8 @@ void add_simulator_commands(CLI::App& app, Options& o) {
   sim->add_option("--width-mix", so.width_mix,
                   "with --bits adaptive: the widths, from an adaptive run's records (its last assignment, per "
                   "channel) or as fractions of message rows, e.g. 2:0.5,4:0.4,8:0.1");
+  sim->add_option("--probe", so.probe,
+                  "rescale the profile's compute costs to the host speed this probe saw (calibrate --probe-of)");
   sim->add_option("--trace", so.trace, "write every rank's per-task predicted seconds (JSON Lines, as train --trace)");
 
   auto& co = o.co;
@@ -474,6 +476,9 @@ void add_simulator_commands(CLI::App& app, Options& o) {
   cal->add_option("--corun-partner", co.corun_partner, "internal: a co-run partner process (set by --corun)")
       ->group("");
   cal->add_flag("--quick", co.quick, "a smaller benchmark grid (seconds instead of a minute)");
+  cal->add_option("--probe-of", co.probe_of,
+                  "time only PROFILE's host-speed probe benchmarks (seconds; its grid, threads and corun) and "
+                  "write them to --out, for simulate --probe");
   cal->add_flag("--links-only", co.links_only, "only probe the link between ranks 0 and 1 (under mpirun)");
   cal->add_option("--link-class", co.link_class, "name of the probed link class (inter, lo, lo-1gbit, ...)")
       ->capture_default_str();

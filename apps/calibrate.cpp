@@ -82,13 +82,46 @@ simulator::LinkClass probe_allreduce(engine::Communicator& comm) {
   return simulator::fit_link(samples);
 }
 
+// calibrate --probe-of PROFILE --out PROBE: the profile's probe benchmarks timed now, under the
+// profile's conditions, and how each compares with the calibration.
+int probe_host(const CalibrateOptions& o, engine::Communicator& comm) {
+  if (comm.size() > 1) throw Error("calibrate --probe-of: run it without mpirun");
+  const auto profile = simulator::load_profile(o.probe_of);
+  const auto& then = profile.probe;
+  if (then.seconds.empty())
+    throw Error(o.probe_of + ": the profile has no probe benchmarks (calibrate it again with this adaqp)");
+  if (then.threads * then.corun > omp_get_num_procs())
+    throw Error(fmt::format("calibrate --probe-of {}: its probe ran {} x {} thread(s), this host has {} cores",
+                            o.probe_of, then.corun, then.threads, omp_get_num_procs()));
+  const bool quick = then.grid == "quick";
+  bench::register_microbenchmarks({then.threads, quick, bench::grid_min_time_s(quick), "cpu", then.corun});
+  std::vector<std::string> names,
+      partner = {"adaqp", "calibrate", "--out", "-", "--threads", std::to_string(then.threads)};
+  if (quick) partner.push_back("--quick");
+  for (const auto& [name, s] : then.seconds) names.push_back(name);
+  const auto timings = bench::run_microbenchmarks(&print_line, partner, names);
+  simulator::HostProbe now = then;
+  now.seconds = timings.seconds;
+  fmt::print("{:<52} {:>12} {:>12} {:>7}\n", "probe benchmark", "profile us", "now us", "ratio");
+  for (const auto& [name, s] : then.seconds)
+    fmt::print("{:<52} {:>12.1f} {:>12.1f} {:>7.3f}\n", name, 1e6 * s, 1e6 * now.seconds.at(name),
+               now.seconds.at(name) / s);
+  simulator::save_probe(now, o.out);
+  fmt::print("probe written to {}\n", o.out);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
   if (!o.corun_partner.empty())
-    return bench::run_corun_partner({o.threads, o.quick, o.quick ? 0.02 : 0.05, "cpu", 1}, o.corun_partner);
+    return bench::run_corun_partner({o.threads, o.quick, bench::grid_min_time_s(o.quick), "cpu", 1}, o.corun_partner);
   const bool lead = comm.rank() == 0;
   if (o.out.empty()) throw Error("calibrate: --out PROFILE is required");
+  if (!o.probe_of.empty()) {
+    if (o.links_only) throw Error("calibrate --probe-of times compute benchmarks: it does not go with --links-only");
+    return probe_host(o, comm);
+  }
   if (o.threads < 1) throw Error("--threads " + std::to_string(o.threads) + ": must be >= 1");
   if (o.corun < 1) throw Error("--corun " + std::to_string(o.corun) + ": must be >= 1");
   if (o.corun > 1 && !o.links_only) {
@@ -129,10 +162,15 @@ int cmd_calibrate(const CalibrateOptions& o, engine::Communicator& comm) {
     if (lead) {
       fmt::print("calibrate: {} compute microbenchmarks, {} thread(s){}{}\n", o.backend, o.threads,
                  o.corun > 1 ? fmt::format(", {} processes at once", o.corun) : "", o.quick ? ", quick grid" : "");
-      bench::register_microbenchmarks({o.threads, o.quick, o.quick ? 0.02 : 0.05, o.backend, o.corun});
+      bench::register_microbenchmarks({o.threads, o.quick, bench::grid_min_time_s(o.quick), o.backend, o.corun});
       std::vector<std::string> partner = {"adaqp", "calibrate", "--out", "-", "--threads", std::to_string(o.threads)};
       if (o.quick) partner.push_back("--quick");
-      const auto samples = bench::run_microbenchmarks(&print_line, partner);
+      const auto timings = bench::run_microbenchmarks(&print_line, partner);
+      const auto& samples = timings.samples;
+      p.probe = {o.quick ? "quick" : "full", o.threads, o.corun, {}};
+      // The probe's reference: its benchmarks' times in this grid, taken while their classes were fitted.
+      if (o.backend == "cpu")
+        for (const auto& name : bench::probe_names(timings.seconds)) p.probe.seconds[name] = timings.seconds.at(name);
       fmt::print("{:<18} {:>8} {:>8}  coefficients (s per unit of each feature)\n", "cost class", "samples", "R^2");
       for (const auto& [cls, s] : samples) {
         p.compute[cls] = simulator::fit_linear(s);

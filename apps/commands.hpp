@@ -18,6 +18,7 @@ struct SimulateOptions {
   std::string metrics;                        // write run + summary records here
   std::string compare;                        // a measured run's records: print predicted next to measured
   std::string trace;                          // rank 0's per-task predicted seconds (JSON Lines, as train --trace)
+  std::string probe;                          // host-speed probe (calibrate --probe-of): rescale the profile
   std::string shape;                          // graph::parse_shape_model spec instead of a dataset
   std::int64_t features = 100, classes = 47;  // with shape: input width and classes (dense features)
   std::string width_mix;                      // --bits adaptive: a run's records or BITS:FRACTION,...
@@ -35,6 +36,7 @@ struct CalibrateOptions {
   std::string link_class = "inter";  // name of the probed link class
   std::string machine;               // profile's machine name; default: the host name
   std::string backend = "cpu";       // whose kernels the compute fits time: cpu or cuda
+  std::string probe_of;              // time only this profile's probe benchmarks; --out is then the probe file
 };
 int cmd_calibrate(const CalibrateOptions& options, engine::Communicator& comm);
 

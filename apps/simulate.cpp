@@ -230,7 +230,17 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
     throw Error("--width-mix goes with --bits adaptive");
   }
   if (o.profile.empty()) throw Error("simulate: --profile PROFILE is required (profiles/ ships some)");
-  const auto profile = simulator::load_profile(o.profile);
+  auto profile = simulator::load_profile(o.profile);
+  if (!o.probe.empty()) {
+    double factor = 0;
+    try {
+      factor = simulator::rescale_to_probe(profile, simulator::load_probe(o.probe));
+    } catch (const Error& e) {
+      throw Error("simulate --probe " + o.probe + " with --profile " + o.profile + ": " + e.what());
+    }
+    fmt::print("host-speed probe {}: compute costs x {:.3f} (geometric mean over {} benchmarks)\n", o.probe, factor,
+               profile.probe.seconds.size());
+  }
   const auto net = simulator::make_network(profile, o.parts, o.topology, o.link);
   if (!o.shape.empty()) return simulate_shape(c, o, profile, net);
   if (c.dataset.rfind("shape:", 0) == 0) {
@@ -365,7 +375,8 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
                         {"machine", profile.machine},
                         {"link", o.link},
                         {"topology", net.topology.spec(o.parts)},
-                        {"profile_threads", profile.threads}};
+                        {"profile_threads", profile.threads},
+                        {"probe", o.probe}};
     w.write(run);
     w.write(summary);
     w.commit();

@@ -4,7 +4,10 @@ every run (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl) is predicted with the calibra
 before its block (OUT/cal/NN.yaml, NN in OUT/rROUND/DATASET/calibration) and the one made next
 (campaigns before 2026-12-07: OUT/profile-before.yaml and OUT/profile-after.yaml, around all the
 rounds) (simulator_accuracy.simulate_command: the run's own settings, adaptive widths from its
-last assignment); per point, the median measured epoch over rounds (each run's
+last assignment), and, where the run has its host-speed probes (RUN.probe-before.yaml and, unless
+its block was resumed after it, RUN.probe-after.yaml), with the calibration before its block
+rescaled to each probe (`simulate --probe`; the mean of the predictions: "before + probes"); per point, the median measured
+epoch over rounds (each run's
 epoch time as `adaqp simulate --compare` defines it, docs/metrics.md) against the median
 prediction. One Markdown table, then median and maximum |error| and how many points are within
 --bound (the simulator's stated error) for each profile.
@@ -47,7 +50,7 @@ def main():
     ap.add_argument("--bound", type=float, default=7.7, help="stated error, percent")
     ap.add_argument("out")
     a = ap.parse_args()
-    profiles = ["before", "after"]
+    profiles = ["before", "after", "before + probes"]
     points = {}  # (dataset, rate, strategy) -> list of (measured s, {profile: predicted s})
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted(glob.glob(os.path.join(a.out, "r*", "*", "*", "*.jsonl"))):
@@ -59,13 +62,20 @@ def main():
             _, m = measured(path)
             cal = calibrations(a.out, os.path.dirname(rate_dir))
             pred = {p: predict(a.adaqp, path, cal[p], key[1], tmp) for p in profiles if p in cal}
+            probes = [path[:-len(".jsonl")] + f".probe-{w}.yaml" for w in ("before", "after")]
+            probes = [p for p in probes if os.path.exists(p)]
+            if "before" in cal and probes and probes[0].endswith("before.yaml"):
+                pred["before + probes"] = statistics.mean(predict(a.adaqp, path, cal["before"], key[1], tmp, p)
+                                                          for p in probes)
             points.setdefault(key, []).append((m["epoch_s"], pred))
     if not points:
         sys.exit(f"{a.out}: no runs (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl)")
+    # A column for each way every run was predicted.
     profiles = [p for p in profiles if all(p in r[1] for runs in points.values() for r in runs)]
     if not profiles:
         sys.exit(f"{a.out}: no calibration for some runs (run frontier_accuracy.sh to the end)")
-    head = " | ".join(f"predicted ({p} its block) | error" for p in profiles)
+    label = {"before": "before its block", "after": "after its block", "before + probes": "before, probed at the run"}
+    head = " | ".join(f"predicted ({label[p]}) | error" for p in profiles)
     print(f"| dataset | link | strategy | rounds | measured ms (each round) | median | {head} |")
     print("|---|---|---|---|---|---|" + "---|---|" * len(profiles))
     errors = {p: [] for p in profiles}
@@ -84,7 +94,7 @@ def main():
     for p in profiles:
         e = [abs(x) for x in errors[p]]
         inside = sum(x <= a.bound for x in e)
-        print(f"calibrated {p} the block: {len(e)} points, median |error| {statistics.median(e):.1f}%, max {max(e):.1f}%, "
+        print(f"calibrated {label[p]}: {len(e)} points, median |error| {statistics.median(e):.1f}%, max {max(e):.1f}%, "
               f"{inside} of {len(e)} within {a.bound:g}%")
 
 

@@ -57,10 +57,12 @@ def simulate_command(adaqp, records, profile, link, out):
     return cmd
 
 
-def predict(adaqp, records, profile, link, tmp):
-    """Predicted epoch time (s) of the run whose records are in `records`."""
+def predict(adaqp, records, profile, link, tmp, probe=None):
+    """Predicted epoch time (s) of the run whose records are in `records` (with `probe`: the
+    profile rescaled to that host-speed probe, `simulate --probe`)."""
     out = os.path.join(tmp, "p.jsonl")
-    r = subprocess.run(simulate_command(adaqp, records, profile, link, out), capture_output=True, text=True)
+    cmd = simulate_command(adaqp, records, profile, link, out) + (["--probe", probe] if probe else [])
+    r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"simulate failed for {records}: {r.stderr.strip()}")
     with open(out) as f:

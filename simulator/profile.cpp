@@ -1,5 +1,6 @@
 #include "simulator/profile.hpp"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <Eigen/Dense>
@@ -43,6 +44,61 @@ T get(const YAML::Node& node, const std::string& key, const std::string& path, c
   }
 }
 
+void emit_probe(YAML::Emitter& out, const HostProbe& probe) {
+  out << YAML::Key << "grid" << YAML::Value << probe.grid;
+  out << YAML::Key << "threads" << YAML::Value << probe.threads;
+  out << YAML::Key << "corun" << YAML::Value << probe.corun;
+  out << YAML::Key << "seconds" << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, s] : probe.seconds) out << YAML::Key << name << YAML::Value << s;
+  out << YAML::EndMap;
+}
+
+HostProbe read_probe(const YAML::Node& node, const std::string& path, const std::string& where) {
+  if (!node.IsMap()) fail(path, "key '" + where + "' must be a map");
+  const std::string w = where.empty() ? "" : where + ".";
+  check_keys(node,
+             where.empty() ? std::set<std::string>{"version", "date", "source", "grid", "threads", "corun", "seconds"}
+                           : std::set<std::string>{"grid", "threads", "corun", "seconds"},
+             path, w);
+  HostProbe probe;
+  probe.grid = get<std::string>(node, "grid", path, w);
+  if (probe.grid != "full" && probe.grid != "quick")
+    fail(path, "'" + w + "grid' is '" + probe.grid + "' (allowed: full, quick)");
+  probe.threads = get<int>(node, "threads", path, w);
+  probe.corun = get<int>(node, "corun", path, w);
+  if (probe.threads < 1 || probe.corun < 1) fail(path, "'" + w + "threads' and '" + w + "corun' must be >= 1");
+  const YAML::Node seconds = node["seconds"];
+  if (!seconds || !seconds.IsMap() || seconds.size() == 0) fail(path, "'" + w + "seconds' must be a non-empty map");
+  for (const auto& kv : seconds) {
+    const auto name = kv.first.as<std::string>();
+    const double s = get<double>(seconds, name, path, w + "seconds.");
+    if (!(s > 0) || !std::isfinite(s)) fail(path, "'" + w + "seconds." + name + "' must be finite and > 0");
+    probe.seconds[name] = s;
+  }
+  return probe;
+}
+
+YAML::Node load_yaml(const std::string& path, const char* what) {
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail(path, std::string("cannot open the ") + what);
+  } catch (const YAML::Exception& e) {
+    fail(path, std::string("not valid YAML: ") + e.what());
+  }
+}
+
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw Error(path + ": cannot write");
+    f << text;
+    if (!f) throw Error(path + ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
 }  // namespace
 
 std::string to_yaml(const Profile& p) {
@@ -80,34 +136,67 @@ std::string to_yaml(const Profile& p) {
     out << YAML::EndMap;
   }
   out << YAML::EndMap;
+  if (!p.probe.seconds.empty()) {
+    out << YAML::Key << "probe" << YAML::Value << YAML::BeginMap;
+    emit_probe(out, p.probe);
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   return std::string("# adaqp calibration profile (simulator/profile.hpp); seconds, bytes\n") + out.c_str() + "\n";
 }
 
 void save_profile(const Profile& profile, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw Error(path + ": cannot write");
-    f << to_yaml(profile);
-    if (!f) throw Error(path + ": write failed");
+  write_atomically(path, to_yaml(profile));
+}
+
+void save_probe(const HostProbe& probe, const std::string& path) {
+  YAML::Emitter out;
+  out.SetDoublePrecision(9);
+  out << YAML::BeginMap;
+  out << YAML::Key << "version" << YAML::Value << kProfileVersion;
+  emit_probe(out, probe);
+  out << YAML::EndMap;
+  write_atomically(
+      path, std::string("# adaqp host-speed probe (simulator/profile.hpp); seconds per call\n") + out.c_str() + "\n");
+}
+
+HostProbe load_probe(const std::string& path) {
+  const YAML::Node root = load_yaml(path, "probe");
+  if (!root.IsMap()) fail(path, "a probe is a YAML map");
+  const int version = get<int>(root, "version", path, "");
+  if (version != kProfileVersion)
+    fail(path,
+         "version " + std::to_string(version) + " (this adaqp reads version " + std::to_string(kProfileVersion) + ")");
+  return read_probe(root, path, "");
+}
+
+double rescale_to_probe(Profile& profile, const HostProbe& now) {
+  const HostProbe& then = profile.probe;
+  if (then.seconds.empty())
+    throw Error("profile has no probe benchmarks (calibrated before 2026-12-07 or by hand): calibrate it again");
+  if (then.grid != now.grid || then.threads != now.threads || then.corun != now.corun)
+    throw Error(
+        fmt::format("probe timed on the {} grid, {} thread(s), corun {}; the profile's on the {} grid, {} "
+                    "thread(s), corun {}",
+                    now.grid, now.threads, now.corun, then.grid, then.threads, then.corun));
+  double log_sum = 0;
+  for (const auto& [name, s] : then.seconds) {
+    const auto it = now.seconds.find(name);
+    if (it == now.seconds.end()) throw Error("probe lacks the profile's probe benchmark " + name);
+    log_sum += std::log(it->second / s);
   }
-  std::filesystem::rename(tmp, path);
+  const double factor = std::exp(log_sum / double(then.seconds.size()));
+  for (auto& [cls, fit] : profile.compute)
+    for (double& c : fit.coef_s) c *= factor;
+  return factor;
 }
 
 Profile load_profile(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail(path, "cannot open the profile");
-  } catch (const YAML::Exception& e) {
-    fail(path, std::string("not valid YAML: ") + e.what());
-  }
+  const YAML::Node root = load_yaml(path, "profile");
   if (!root.IsMap()) fail(path, "a profile is a YAML map");
   check_keys(root,
              {"version", "machine", "backend", "date", "source", "threads", "cores_per_host", "corun", "post_s",
-              "compute", "links"},
+              "compute", "links", "probe"},
              path, "");
   Profile p;
   p.version = get<int>(root, "version", path, "");
@@ -165,6 +254,7 @@ Profile load_profile(const std::string& path) {
       p.links[name] = l;
     }
   }
+  if (root["probe"]) p.probe = read_probe(root["probe"], path, "probe");
   return p;
 }
 

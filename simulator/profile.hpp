@@ -7,6 +7,10 @@
 // coefficient of determination of the fit on its samples.
 // Network: per link class an alpha-beta model, seconds = alpha_s + bytes * beta_s_per_byte, where
 // 1 / beta is the bandwidth one transfer gets alone on the link.
+// Host-speed probe: a few of the calibration benchmarks, by name, with the seconds per call they
+// took while the profile was made. `adaqp calibrate --probe-of PROFILE` times the same benchmarks
+// again (minutes or days later, e.g. right before a training run on a host whose speed drifts)
+// and `simulate --probe` rescales the compute costs by what the probe saw (rescale_to_probe).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -31,6 +35,15 @@ struct LinkClass {
   int ranks = 2;               // all-reduce classes ("CLASS-allreduce"): the ranks it was measured on
 };
 
+// Seconds per call of named calibration benchmarks ("calib/CLASS/LABEL"), as timed by one
+// calibration or one probe, with the conditions they were timed under.
+struct HostProbe {
+  std::string grid;  // "full" or "quick": the benchmark grid the names come from
+  int threads = 1;   // compute threads per process while timing
+  int corun = 1;     // processes timing each benchmark at once
+  std::map<std::string, double> seconds;
+};
+
 struct Profile {
   int version = kProfileVersion;
   std::string machine;     // e.g. "debian12-2core" or "2 servers x 4 A100, 100 Gbit/s"
@@ -43,6 +56,7 @@ struct Profile {
   std::map<std::string, LinearFit> compute;  // by cost class
   std::map<std::string, LinkClass> links;    // by link class
   double post_s = 0;                         // cost of posting one send or receive (s)
+  HostProbe probe;                           // the probe benchmarks' seconds in this calibration (empty: none recorded)
 };
 
 // Reads / writes a profile. Errors (missing file, unknown key, wrong version, a cost class whose
@@ -50,6 +64,18 @@ struct Profile {
 Profile load_profile(const std::string& path);
 void save_profile(const Profile& profile, const std::string& path);  // atomic: PATH.tmp + rename
 std::string to_yaml(const Profile& profile);
+// A probe file (`adaqp calibrate --probe-of PROFILE --out PROBE`): the same checks, atomic save.
+HostProbe load_probe(const std::string& path);
+void save_probe(const HostProbe& probe, const std::string& path);
+
+// Rescales `profile`'s compute fits to the host speed `now` saw: every coefficient of every cost
+// class multiplied by the geometric mean, over the profile's probe benchmarks, of
+// now.seconds / profile.probe.seconds; returns that factor. One factor for all classes: on a
+// shared 2-core VM one benchmark's time moves by ~15% (sd of log ratio) between two probes a
+// minute apart, so per-class factors from 1-3 benchmarks would add that noise; the mean over ~40
+// moves ~2.5%. Throws adaqp::Error when the profile has no probe, when grid, threads or corun
+// differ, or when `now` lacks one of the profile's probe benchmarks (naming it).
+double rescale_to_probe(Profile& profile, const HostProbe& now);
 
 // One sample of a cost class: its features and the measured seconds.
 struct Sample {

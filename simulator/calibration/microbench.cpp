@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -12,6 +13,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <string_view>
 
 #include "base/error.hpp"
 #include "engine/codec.hpp"
@@ -135,6 +137,11 @@ std::vector<MakeCase>& cases() {
   static std::vector<MakeCase> all;
   return all;
 }
+// Their names "calib/CLASS/LABEL", in the same order.
+std::vector<std::string>& case_names() {
+  static std::vector<std::string> all;
+  return all;
+}
 
 // Registers one benchmark "calib/CLASS/LABEL": each Google Benchmark invocation makes the case
 // (operands set up, not timed), starts the co-run partners on it, times `call` once per iteration
@@ -144,7 +151,8 @@ void add(const MicrobenchOptions& o, const std::string& cls, const std::string& 
   const int threads = o.threads;
   const int index = int(cases().size());
   cases().push_back(std::move(make));
-  benchmark::RegisterBenchmark(("calib/" + cls + "/" + label).c_str(),
+  case_names().push_back("calib/" + cls + "/" + label);
+  benchmark::RegisterBenchmark(case_names().back().c_str(),
                                [threads, index](benchmark::State& st) {
                                  omp_set_num_threads(threads);
                                  engine::cpu::set_blas_threads(threads);
@@ -554,10 +562,12 @@ class Collector : public benchmark::BenchmarkReporter {
         s.features.push_back(it->second.value);
       }
       samples[cls].push_back(s);
+      seconds[r.run_name.function_name] = s.seconds;
       if (progress_) progress_(fmt::format("{:<48} {:>12.1f} us", name, 1e6 * s.seconds));
     }
   }
   std::map<std::string, std::vector<simulator::Sample>> samples;
+  std::map<std::string, double> seconds;  // by benchmark name
 
  private:
   void (*progress_)(const std::string&);
@@ -583,16 +593,56 @@ void register_microbenchmarks(const MicrobenchOptions& options) {
   register_codecs(options);
 }
 
-std::map<std::string, std::vector<simulator::Sample>> run_microbenchmarks(void (*progress)(const std::string&),
-                                                                          const std::vector<std::string>& partner) {
+std::vector<std::string> probe_names(const std::map<std::string, double>& seconds) {
+  std::map<std::string, std::vector<std::pair<double, std::string>>> by_class;  // (seconds, name)
+  for (const auto& [name, s] : seconds) {
+    const auto a = name.find('/'), b = name.find('/', a + 1);
+    // Synthetic operands only: a real graph's case loads and partitions its dataset first.
+    if (b + 1 < name.size() && std::isdigit(static_cast<unsigned char>(name[b + 1])))
+      by_class[name.substr(a + 1, b - a - 1)].push_back({s, name});
+  }
+  std::vector<std::string> out;
+  for (auto& [cls, timed] : by_class) {
+    std::sort(timed.begin(), timed.end());
+    const bool heavy = cls.rfind("spmm", 0) == 0 || cls.rfind("gemm", 0) == 0;
+    const std::vector<double> quantiles = heavy ? std::vector<double>{0.5, 0.75, 0.9} : std::vector<double>{0.75};
+    std::vector<std::string> picked;
+    for (double q : quantiles) {
+      const auto& name = timed[std::size_t(q * double(timed.size() - 1) + 0.5)].second;
+      if (std::find(picked.begin(), picked.end(), name) == picked.end()) picked.push_back(name);
+    }
+    out.insert(out.end(), picked.begin(), picked.end());
+  }
+  return out;
+}
+
+Timings run_microbenchmarks(void (*progress)(const std::string&), const std::vector<std::string>& partner,
+                            const std::vector<std::string>& only) {
+  // Google Benchmark's filter is a regular expression over the run names ("NAME/min_time:...").
+  std::string filter = "^calib/";
+  if (!only.empty()) {
+    filter = "^(";
+    for (std::size_t i = 0; i < only.size(); ++i) {
+      if (std::find(case_names().begin(), case_names().end(), only[i]) == case_names().end())
+        throw Error("calibration benchmark " + only[i] + " is not in this grid (calibrate the profile again)");
+      if (i) filter += "|";
+      for (char ch : only[i]) {
+        if (std::string_view(".[]{}()*+?^$|\\").find(ch) != std::string_view::npos) filter += '\\';
+        filter += ch;
+      }
+    }
+    filter += ")/";
+  }
   std::unique_ptr<corun::Partners> partners;
   if (g_corun > 1) partners = std::make_unique<corun::Partners>(g_corun - 1, partner);
   Collector collector(progress);
-  benchmark::RunSpecifiedBenchmarks(&collector);
+  benchmark::RunSpecifiedBenchmarks(&collector, filter);
   if (partners && progress)
     progress(fmt::format("co-run: {} partner process(es) made {} calls while the benchmarks ran", g_corun - 1,
                          partners->calls()));
-  return std::move(collector.samples);
+  for (const auto& name : only)
+    if (!collector.seconds.count(name)) throw Error("calibration benchmark " + name + " did not run");
+  return {std::move(collector.samples), std::move(collector.seconds)};
 }
 
 int run_corun_partner(const MicrobenchOptions& options, const std::string& spec) {

@@ -24,20 +24,38 @@ struct MicrobenchOptions {
   int corun = 1;
 };
 
-// Registers the benchmarks with Google Benchmark (call once per process). Throws adaqp::Error for
-// an unknown backend, for "cuda" in a build without the CUDA backend, and for "cuda" without a
-// usable device (naming the reason).
+// Google Benchmark's minimum time per benchmark, the grid's and the host-speed probe's (the same:
+// the probe's noise is averaged over its ~40 benchmarks). The quick grid (tests) checks plumbing.
+inline double grid_min_time_s(bool quick) {
+  return quick ? 0.02 : 0.05;
+}
+
+// Registers the benchmarks with Google Benchmark (call once per process). Throws adaqp::Error
+// for an unknown backend, for "cuda" in a build without the CUDA backend, and for "cuda" without
+// a usable device (naming the reason).
 void register_microbenchmarks(const MicrobenchOptions& options);
 // The GPU set (microbench_cuda.cpp; microbench_cuda_none.cpp where CUDA is not built).
 void register_cuda_microbenchmarks(const MicrobenchOptions& options);
 
-// Runs the registered calibration benchmarks and returns the samples per cost class (seconds
-// per call). `progress` (may be null) receives one line per finished benchmark. With corun > 1,
-// first starts corun - 1 partner processes with `partner` (a command of this executable that
-// calls run_corun_partner with the same options; "--corun-partner FD,SLOT" is appended) and ends
-// them at the end.
-std::map<std::string, std::vector<simulator::Sample>> run_microbenchmarks(
-    void (*progress)(const std::string& line) = nullptr, const std::vector<std::string>& partner = {});
+struct Timings {
+  std::map<std::string, std::vector<simulator::Sample>> samples;  // per cost class
+  std::map<std::string, double> seconds;                          // per call, by benchmark name
+};
+// Runs the registered calibration benchmarks (only those named in `only`, when given; a name not
+// in the grid throws adaqp::Error) and returns their timings (seconds per call). `progress` (may
+// be null) receives one line per finished benchmark. With corun > 1, first starts corun - 1
+// partner processes with `partner` (a command of this executable that calls run_corun_partner
+// with the same options; "--corun-partner FD,SLOT" is appended) and ends them at the end.
+Timings run_microbenchmarks(void (*progress)(const std::string& line) = nullptr,
+                            const std::vector<std::string>& partner = {}, const std::vector<std::string>& only = {});
+
+// The host-speed probe's benchmarks (simulator/profile.hpp, HostProbe) chosen from a calibration's
+// timings (seconds per call by name), on synthetic operands (no dataset to load: a probe takes
+// seconds): per cost class, the benchmarks at the 50th, 75th and 90th percentile of its seconds
+// for the SpMM and GEMM classes (most of an epoch), at the 75th for every other class: kernels
+// of the sizes that weigh in training, long enough to time well.
+std::vector<std::string> probe_names(const std::map<std::string, double>& seconds);
+
 // A co-run partner's life (`spec` from --corun-partner): registers the benchmarks of `options` and
 // runs the case the leader times, until the leader ends it. Returns the exit code.
 int run_corun_partner(const MicrobenchOptions& options, const std::string& spec);

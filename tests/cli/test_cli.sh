@@ -119,6 +119,24 @@ calls=$(sed -n 's/.*co-run: 1 partner process(es) made \([0-9]*\) calls.*/\1/p' 
 grep -q '^corun: 2$' "$tmp/c.yaml" && [ "${calls:-0}" -gt 0 ] && pass=$((pass + 1)) ||
   { echo "FAIL: co-run profile or partner calls (${calls:-none})"; fail=$((fail + 1)); }
 pgrep -f -- "--corun-partner" >/dev/null && { echo "FAIL: a co-run partner outlived calibrate"; fail=$((fail + 1)); }
+# Host-speed probe (calibrate --probe-of, simulate --probe): the profile's probe benchmarks timed
+# again; a probe whose every time is twice the profile's doubles a one-rank (compute only) epoch.
+expect_ok "probe written to" calibrate --probe-of "$tmp/c.yaml" --out "$tmp/probe.yaml"
+grep -q '^corun: 2$' "$tmp/probe.yaml" && grep -q 'calib/spmm/' "$tmp/probe.yaml" && pass=$((pass + 1)) ||
+  { echo "FAIL: probe file: $(head -c 300 "$tmp/probe.yaml")"; fail=$((fail + 1)); }
+expect_ok "host-speed probe $tmp/probe.yaml: " simulate --dataset cora --parts 1 --profile "$tmp/c.yaml" \
+  --probe "$tmp/probe.yaml"
+awk '/^probe:/{p=1; print "version: 1"; next} p && /^  /{sub(/^  /,""); if ($1 ~ /^calib\//) print "  " $1 " " $2 * 2; else print; next} p{p=0}' \
+  "$tmp/c.yaml" >"$tmp/slow.yaml"
+epoch_of() { "$adaqp" simulate --dataset cora --parts 1 --profile "$tmp/c.yaml" "$@" | awk '$1 == "epoch_s" {print $2}'; }
+plain=$(epoch_of)
+slow=$(epoch_of --probe "$tmp/slow.yaml")
+awk -v a="${plain:-0}" -v b="${slow:-0}" 'BEGIN {exit !(a > 0 && b > 1.99 * a && b < 2.01 * a)}' && pass=$((pass + 1)) ||
+  { echo "FAIL: a probe twice as slow gave epoch ${slow:-none} ms against ${plain:-none} ms"; fail=$((fail + 1)); }
+expect_error "has no probe benchmarks" calibrate --probe-of profiles/v100-2x4-25gbit.yaml --out "$tmp/q.yaml"
+expect_error "corun 2; the profile's on the quick grid, 1 thread(s), corun 1" simulate --dataset cora --parts 1 \
+  --profile "$tmp/p.yaml" --probe "$tmp/probe.yaml"
+[ -e "$tmp/q.yaml" ] && { echo "FAIL: a probe was written from a profile without probe benchmarks"; fail=$((fail + 1)); }
 expect_error "--corun 999 with --threads 1: needs 999 cores" calibrate --out "$tmp/q.yaml" --corun 999
 expect_error "--corun 0: must be >= 1" calibrate --out "$tmp/q.yaml" --corun 0
 expect_error "--corun-partner 'x': expected FD,SLOT" calibrate --out - --corun-partner x

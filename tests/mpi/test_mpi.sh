@@ -212,22 +212,35 @@ for r in 1 2; do
   NP=2 EPOCHS=6 check "round $r: adaqp, adaptive 1/2/4/8" run "$fa/r$r/cora/shm/adaptive.jsonl" ${args[cora]} \
     --mode adaqp --bits adaptive --widths 1,2,4,8 --assign-period 3 --link-model 50:0.25
 done
-cp "$here/../../profiles/this-machine.yaml" "$fa/cal/00.yaml"
-cp "$here/../../profiles/this-machine.yaml" "$fa/cal/01.yaml"
+# The calibrations carry probe benchmarks (one per cost class, 1 ms each); every run has its two
+# host-speed probes at 2 ms each: "before, probed at the run" is then cal/02's prediction.
 python3 -c '
 import re, sys
-s = open(sys.argv[1]).read()
-s = re.sub(r"coef_s: \[([^]]*)\]", lambda m: "coef_s: [" + ", ".join(str(2 * float(x)) for x in m.group(1).split(",")) + "]", s)
-open(sys.argv[2], "w").write(s)' "$fa/cal/00.yaml" "$fa/cal/02.yaml"
-check "frontier_accuracy.py: each point over its rounds, each run with its block's calibrations" bash -c "
+src, fa = sys.argv[1], sys.argv[2]
+s = re.sub(r"\nprobe:\n(  .*\n)*", "\n", open(src).read())
+classes = re.findall(r"^  ([a-z0-9_]+):\n    features:", s, re.M)
+def probe(seconds):
+    return "grid: full\nthreads: 1\ncorun: 2\nseconds:\n" + "".join(f"  calib/{c}/x: {seconds}\n" for c in classes)
+for n in ("00", "01"):
+    open(f"{fa}/cal/{n}.yaml", "w").write(s + "probe:\n" + "".join("  " + l + "\n" for l in probe(1e-3).splitlines()))
+open(f"{fa}/cal/02.yaml", "w").write(
+    re.sub(r"coef_s: \[([^]]*)\]", lambda m: "coef_s: [" + ", ".join(str(2 * float(x)) for x in m.group(1).split(",")) + "]", s))
+for r in (1, 2):
+    for run in ("stale-1bit", "adaptive"):
+        for w in ("before", "after"):
+            open(f"{fa}/r{r}/cora/shm/{run}.probe-{w}.yaml", "w").write("version: 1\n" + probe(2e-3))
+' "$here/../../profiles/this-machine.yaml" "$fa"
+check "frontier_accuracy.py: each point over its rounds, each run with its block's calibrations and its probes" bash -c "
   python3 '$here/../../benchmarks/frontier_accuracy.py' --adaqp '$adaqp' '$fa' >'$tmp/fa.out' &&
   grep -q '| cora | shm | adaptive | 2 |' '$tmp/fa.out' && grep -q '| cora | shm | stale-1bit | 2 |' '$tmp/fa.out' &&
-  '$adaqp' simulate ${args[cora]} --parts 2 --profile '$fa/cal/00.yaml' --link none --mode quant --bits 1 \
+  pred() { '$adaqp' simulate ${args[cora]} --parts 2 --profile \$1 --link none --mode quant --bits 1 \
     --stale --stale-bound 2 --metrics '$tmp/fa.sim.jsonl' >/dev/null &&
-  want=\$(python3 -c 'import json,sys; print(\"%.1f\" % (1e3 * [json.loads(l) for l in open(sys.argv[1])][-1][\"predicted_epoch_s\"]))' '$tmp/fa.sim.jsonl') &&
+    python3 -c 'import json,sys; print(\"%.1f\" % (1e3 * [json.loads(l) for l in open(sys.argv[1])][-1][\"predicted_epoch_s\"]))' '$tmp/fa.sim.jsonl'; } &&
+  want=\$(pred '$fa/cal/00.yaml') && doubled=\$(pred '$fa/cal/02.yaml') &&
   row=\$(grep '| stale-1bit |' '$tmp/fa.out') && before=\$(echo \"\$row\" | cut -d'|' -f8) &&
-  after=\$(echo \"\$row\" | cut -d'|' -f10) && test \$before = \$want && test \$after != \$want &&
-  grep -q 'calibrated after the block: 2 points' '$tmp/fa.out' && tail -2 '$tmp/fa.out'"
+  after=\$(echo \"\$row\" | cut -d'|' -f10) && probed=\$(echo \"\$row\" | cut -d'|' -f12) &&
+  test \$before = \$want && test \$after != \$want && test \$probed = \$doubled &&
+  grep -q 'calibrated after its block: 2 points' '$tmp/fa.out' && tail -3 '$tmp/fa.out'"
 check "simulator_accuracy.simulate_command: the run's stale, bound, width and width-mix flags" python3 -c '
 import sys
 sys.path.insert(0, sys.argv[1])

@@ -408,6 +408,51 @@ TEST_CASE("profiles: round trip, fits and clear errors", "[simulator]") {
   }
 }
 
+TEST_CASE("host-speed probe: compute rescaled by the geometric mean of the probes' ratios", "[simulator]") {
+  const auto dir = testing::temp_dir("probe");
+  Profile p;
+  p.backend = "cpu";
+  p.threads = 1;
+  p.corun = 2;
+  p.compute["spmm"] = {{1e-6, 2e-10, 3e-9, 3e-10, 4e-10, 5e-10}, 0.99, 27};
+  p.compute["copy"] = {{0, 1e-9, 2e-9, 3e-9}, 0.99, 6};
+  p.compute["loss"] = {{1e-6, 1e-9}, 0.99, 4};
+  p.probe = {"full", 1, 2, {{"calib/spmm/a", 1e-3}, {"calib/spmm/b", 4e-3}, {"calib/copy/c", 2e-4}}};
+  save_profile(p, dir + "/p.yaml");
+  const auto loaded = load_profile(dir + "/p.yaml");
+  CHECK(loaded.probe.grid == "full");
+  CHECK(loaded.probe.corun == 2);
+  REQUIRE(loaded.probe.seconds.size() == 3);
+  CHECK(loaded.probe.seconds.at("calib/spmm/b") == Approx(4e-3));
+
+  // Now: spmm/a 2x slower, spmm/b 8x slower, copy/c 0.5x: geometric mean (2 * 8 * 0.5)^(1/3) = 2,
+  // for every class (loss has no probe benchmark); a benchmark the profile did not probe counts not.
+  HostProbe now = p.probe;
+  now.seconds = {{"calib/spmm/a", 2e-3}, {"calib/spmm/b", 32e-3}, {"calib/copy/c", 1e-4}, {"calib/x/extra", 1}};
+  save_probe(now, dir + "/now.yaml");
+  auto q = loaded;
+  CHECK(rescale_to_probe(q, load_probe(dir + "/now.yaml")) == Approx(2.0));
+  for (const auto& [cls, fit] : p.compute)
+    for (std::size_t i = 0; i < fit.coef_s.size(); ++i)
+      CHECK(q.compute.at(cls).coef_s[i] == Approx(2.0 * fit.coef_s[i]));
+
+  auto fresh = [&] { return loaded; };
+  auto other = now;
+  other.corun = 1;
+  auto r = fresh();
+  CHECK_THROWS_WITH(rescale_to_probe(r, other), Catch::Contains("corun 1") && Catch::Contains("corun 2"));
+  other = now;
+  other.seconds.erase("calib/copy/c");
+  CHECK_THROWS_WITH(rescale_to_probe(r, other), Catch::Contains("calib/copy/c"));
+  Profile none = fresh();
+  none.probe = {};
+  CHECK_THROWS_WITH(rescale_to_probe(none, now), Catch::Contains("no probe"));
+  std::ofstream(dir + "/bad.yaml") << "version: 1\ngrid: full\nthreads: 1\ncorun: 2\nseconds: {calib/spmm/a: -1}\n";
+  CHECK_THROWS_WITH(load_probe(dir + "/bad.yaml"), Catch::Contains("bad.yaml") && Catch::Contains("calib/spmm/a"));
+  std::ofstream(dir + "/bad.yaml") << "version: 1\ngrid: huge\nthreads: 1\ncorun: 2\nseconds: {a: 1}\n";
+  CHECK_THROWS_WITH(load_probe(dir + "/bad.yaml"), Catch::Contains("grid"));
+}
+
 TEST_CASE("simulator: ranks on one host share its cores", "[simulator]") {
   auto p = golden_profile(0, 1e-6);
   PlanBuilder r0(0, 2), r1(1, 2);
