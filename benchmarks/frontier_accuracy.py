@@ -6,9 +6,8 @@ before its block (OUT/cal/NN.yaml, NN in OUT/rROUND/DATASET/calibration) and the
 rounds) (simulator_accuracy.simulate_command: the run's own settings, adaptive widths from its
 last assignment), and, where the run has its host-speed probes (RUN.probe-before.yaml and, unless
 its block was resumed after it, RUN.probe-after.yaml), with the calibration before its block
-rescaled to each probe (`simulate --probe`; the mean of the predictions: "before + probes"); per point, the median measured
-epoch over rounds (each run's
-epoch time as `adaqp simulate --compare` defines it, docs/metrics.md) against the median
+rescaled to each probe (`simulate --probe`; the mean of the predictions: "before + probes"); per
+point, the median measured epoch over rounds (each run's epoch time as `adaqp simulate --compare` defines it, docs/metrics.md) against the median
 prediction. One Markdown table, then median and maximum |error| and how many points are within
 --bound (the simulator's stated error) for each profile.
 

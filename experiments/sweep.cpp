@@ -17,6 +17,7 @@
 
 #include "adaqp/build_info.hpp"
 #include "adaqp/git_commit.hpp"
+#include "base/atomic_file.hpp"
 #include "base/error.hpp"
 #include "engine/trainer.hpp"
 #include "experiments/csv.hpp"
@@ -40,17 +41,6 @@ std::string quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
-}
-
-void write_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw Error(path + ": cannot write");
-    f << text;
-    if (!f) throw Error(path + ": write failed");
-  }
-  fs::rename(tmp, path);
 }
 
 // The model / training flags shared by train and simulate.
@@ -218,8 +208,8 @@ int write_results_csv(const std::string& out) {
     csv << "\n";
     ++rows;
   }
-  write_atomic((fs::path(out) / "results.csv").string(), csv.str());
-  write_atomic((fs::path(out) / "paired.csv").string(), paired_csv(paired_rows(finished)));
+  write_file_atomically((fs::path(out) / "results.csv").string(), csv.str());
+  write_file_atomically((fs::path(out) / "paired.csv").string(), paired_csv(paired_rows(finished)));
   return rows;
 }
 
@@ -286,7 +276,7 @@ int run_sweep(const SweepOptions& o) {
                          {"points", points.size()},
                          {"runs", runs.size()}};
   if (!extends.empty()) prov["extends"] = extends;
-  write_atomic(prov_path, prov.dump(2) + "\n");
+  write_file_atomically(prov_path, prov.dump(2) + "\n");
 
   if (geteuid() == 0) {  // Open MPI refuses root unless told it is intended
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
@@ -313,7 +303,7 @@ int run_sweep(const SweepOptions& o) {
         text << line << "\n";
       }
       in.close();
-      write_atomic(r.records, text.str());
+      write_file_atomically(r.records, text.str());
       fs::remove(part);
     } else {
       ++failed;

@@ -5,11 +5,10 @@
 
 #include <Eigen/Dense>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "base/atomic_file.hpp"
 #include "base/error.hpp"
 #include "scheduler/link_fit.hpp"
 #include "simulator/cost_model.hpp"
@@ -57,7 +56,7 @@ HostProbe read_probe(const YAML::Node& node, const std::string& path, const std:
   if (!node.IsMap()) fail(path, "key '" + where + "' must be a map");
   const std::string w = where.empty() ? "" : where + ".";
   check_keys(node,
-             where.empty() ? std::set<std::string>{"version", "date", "source", "grid", "threads", "corun", "seconds"}
+             where.empty() ? std::set<std::string>{"version", "grid", "threads", "corun", "seconds"}
                            : std::set<std::string>{"grid", "threads", "corun", "seconds"},
              path, w);
   HostProbe probe;
@@ -86,17 +85,6 @@ YAML::Node load_yaml(const std::string& path, const char* what) {
   } catch (const YAML::Exception& e) {
     fail(path, std::string("not valid YAML: ") + e.what());
   }
-}
-
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw Error(path + ": cannot write");
-    f << text;
-    if (!f) throw Error(path + ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace
@@ -146,7 +134,7 @@ std::string to_yaml(const Profile& p) {
 }
 
 void save_profile(const Profile& profile, const std::string& path) {
-  write_atomically(path, to_yaml(profile));
+  write_file_atomically(path, to_yaml(profile));
 }
 
 void save_probe(const HostProbe& probe, const std::string& path) {
@@ -156,7 +144,7 @@ void save_probe(const HostProbe& probe, const std::string& path) {
   out << YAML::Key << "version" << YAML::Value << kProfileVersion;
   emit_probe(out, probe);
   out << YAML::EndMap;
-  write_atomically(
+  write_file_atomically(
       path, std::string("# adaqp host-speed probe (simulator/profile.hpp); seconds per call\n") + out.c_str() + "\n");
 }
 
