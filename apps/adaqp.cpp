@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -353,7 +354,8 @@ struct Options {
   apps::SimulateOptions so;
   apps::CalibrateOptions co;
   experiments::SweepOptions swo;
-  std::string rep_dir;  // report
+  std::string rep_dir;   // report
+  std::string sim_like;  // simulate --like: a run's records
 };
 
 void add_data_commands(CLI::App& app, Options& o) {
@@ -444,6 +446,9 @@ void add_simulator_commands(CLI::App& app, Options& o) {
   auto* sim = app.add_subcommand("simulate", "predict the epoch time of a training configuration on cost models");
   add_model_options(sim, o.tc, o.model, o.mode, o.partition, o.bits, o.assign, o.widths, o.allreduce, o.stale_bound,
                     false);
+  sim->add_option("--like", o.sim_like,
+                  "a measured run's records (adaqp train --metrics): every setting above and --parts that is not "
+                  "given here is that run's; with its adaptive widths, --width-mix is its records too");
   sim->add_option("--parts", so.parts, "number of ranks")->capture_default_str();
   sim->add_option("--profile", so.profile, "calibration profile (adaqp calibrate; profiles/)")->required();
   sim->add_option("--topology", so.topology, "flat, shared or nodes=NxG (default: flat; shared with --link RATE)");
@@ -498,6 +503,34 @@ void add_experiment_commands(CLI::App& app, Options& o) {
   sw->add_option("--jobs", swo.jobs, "simulator runs at a time (engine runs always run alone)")->capture_default_str();
   auto* rep = app.add_subcommand("report", "figures and an HTML page from a sweep's results folder");
   rep->add_option("dir", o.rep_dir, "results folder of adaqp sweep")->required();
+}
+
+// simulate --like RECORDS: each setting of the run record whose simulate option ("--" + the key,
+// '_' as '-') was not given on the command line is given as if it had been; --parts from the
+// record's ranks, --width-mix from the records themselves when the run had adaptive widths. Keys
+// simulate has no option for (epochs, lr, threads, ...) do not change a prediction and are left out.
+void apply_run_settings(CLI::App& sim, Options& o) {
+  const nlohmann::json run = apps::run_record_of(o.sim_like);
+  nlohmann::json settings = run["settings"];
+  // Runs recorded before --allreduce existed reduced every gradient after backward.
+  if (!settings.contains("allreduce")) settings["allreduce"] = "after";
+  if (run.contains("ranks")) settings["parts"] = run["ranks"];
+  const bool from_folder = settings.value("partitions", std::string()) != "";
+  auto give = [&](const std::string& key, const nlohmann::json& v) {
+    std::string name = "--" + key;
+    std::replace(name.begin(), name.end(), '_', '-');
+    CLI::Option* opt = sim.get_option_no_throw(name);
+    if (!opt || opt->count() > 0 || v.is_null()) return;
+    if (key == "stale_bound" && v == 0) return;                 // 0: unbounded
+    if (v.is_string() && v.get<std::string>().empty()) return;  // not set in the run
+    if (key == "dataset" && from_folder) return;                // the folder's meta.json
+    if (v.is_boolean() && !v.get<bool>()) return;               // a flag the run did not set
+    opt->add_result(v.is_string() ? v.get<std::string>() : v.is_boolean() ? std::string("true") : v.dump());
+    opt->run_callback();
+  };
+  for (const auto& [key, v] : settings.items()) give(key, v);
+  if (settings.value("bits", std::string()) == "adaptive" && o.bits == "adaptive" && o.so.width_mix.empty())
+    o.so.width_mix = o.sim_like;
 }
 
 // The model / strategy strings into the training configuration; throws adaqp::Error on bad values.
@@ -608,6 +641,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (app.got_subcommand("simulate") && !o.sim_like.empty()) apply_run_settings(*app.get_subcommand("simulate"), o);
     resolve_train_config(o);
     return dispatch(app, o, *comm);
   } catch (const adaqp::CollectiveError& e) {

@@ -3,6 +3,7 @@
 // adaqp::Error.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "engine/comm/communicator.hpp"
@@ -25,6 +26,10 @@ struct SimulateOptions {
   scheduler::WidthMix mix;                    // what width_mix gave (cmd_simulate fills it)
 };
 int cmd_simulate(const engine::TrainConfig& config, const SimulateOptions& options);
+
+// The run record of `path` (records of adaqp train --metrics), for simulate --like; throws
+// adaqp::Error naming the file when it cannot be read or holds no run record.
+nlohmann::json run_record_of(const std::string& path);
 
 struct CalibrateOptions {
   std::string out;                   // profile to write (merged into when it exists)

@@ -385,4 +385,10 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
   return 0;
 }
 
+nlohmann::json run_record_of(const std::string& path) {
+  for (const auto& r : read_records(path, "--like"))
+    if (r.value("type", "") == "run" && r.contains("settings") && r["settings"].is_object()) return r;
+  throw Error(path + ": no run record (--like takes the records of adaqp train --metrics)");
+}
+
 }  // namespace adaqp::apps

@@ -3,7 +3,7 @@
 every run (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl) is predicted with the calibration made just
 before its block (OUT/cal/NN.yaml, NN in OUT/rROUND/DATASET/calibration) and the one made next
 (campaigns before 2026-12-07: OUT/profile-before.yaml and OUT/profile-after.yaml, around all the
-rounds) (simulator_accuracy.simulate_command: the run's own settings, adaptive widths from its
+rounds) (simulator_accuracy.simulate_command: `simulate --like RUN`, the run's own settings, adaptive widths from its
 last assignment), and, where the run has its host-speed probes (RUN.probe-before.yaml and, unless
 its block was resumed after it, RUN.probe-after.yaml), with the calibration before its block
 rescaled to each probe (`simulate --probe`; the mean of the predictions: "before + probes"); per

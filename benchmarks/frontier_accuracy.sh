@@ -2,7 +2,8 @@
 # The simulator's accuracy on the frontier strategies (experiments/frontier.yaml), measured the way
 # this VM's drift demands: ROUNDS interleaved rounds of every (dataset, rate, strategy) point over
 # the emulated link (each round runs every point once, so a slow spell of the host touches every
-# point alike), with a calibration (scripts/calibrate_this_machine.sh) right before each dataset's
+# point alike; even rounds run a rate's strategies in the reverse order, so that no strategy always
+# runs at the same place in a block, e.g. always last before the next calibration), with a calibration (scripts/calibrate_this_machine.sh) right before each dataset's
 # block of runs in each round and one after the last. Every run writes its records and its
 # every-rank task trace. Right before each run, a host-speed probe (`adaqp calibrate --probe-of`,
 # ~25 s: the block's calibration's probe benchmarks timed again), which is also the previous run's
@@ -50,6 +51,10 @@ for s in $strategies; do
     exit 2
   fi
 done
+if [ -z "${datasets// /}" ] || [ -z "${rates// /}" ]; then
+  echo "$0: DATASETS and RATES must name at least one dataset and one rate" >&2
+  exit 2
+fi
 if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: ROUNDS must be a positive integer, got '$rounds'" >&2
   exit 2
@@ -88,7 +93,9 @@ for round in $(seq 1 "$rounds"); do
     for r in $rates; do
       folder="$block/$r"
       mkdir -p "$folder"
-      for s in $strategies; do
+      order=$strategies
+      if [ $((round % 2)) -eq 0 ]; then order=$(echo "$strategies" | tr ' ' '\n' | tac | tr '\n' ' '); fi
+      for s in $order; do
         file="$folder/$s.jsonl"
         if [ -s "$file" ]; then continue; fi
         n=$epochs

@@ -27,34 +27,16 @@ def measured(path):
 
 
 def simulate_command(adaqp, records, profile, link, out):
-    """The `adaqp simulate` command predicting the run whose records are in `records` (its settings,
-    ranks and, with adaptive widths, its last assignment through --width-mix) over LINK (a folder
-    name as described above), writing its records to `out`."""
-    with open(records) as f:
-        run = next(r for r in map(json.loads, f) if r["type"] == "run")
-    s = run["settings"]
+    """The `adaqp simulate` command predicting the run whose records are in `records` (`--like`: its
+    settings, ranks and, with adaptive widths, its last assignment) over LINK (a folder name as
+    described above), writing its records to `out`."""
     sim_link = {"shm": "none", "none": "lo"}.get(link, link)
     topology = []
     if link.startswith("nodes"):
         layout, sim_link = link[len("nodes"):].split("-", 1)
         topology = ["--topology", "nodes=" + layout]
-    cmd = [adaqp, "simulate", "--dataset", s["dataset"], "--model", s["model"],
-           "--layers", str(s["layers"]), "--hidden", str(s["hidden"]),
-           "--dropout", str(s["dropout"]), "--mode", s["mode"], "--bits", str(s["bits"]),
-           "--partition", s["partition"], "--partition-seed", str(s["partition_seed"]),
-           "--parts", str(run["ranks"]), "--profile", profile, "--link", sim_link,
-           "--metrics", out] + topology
-    # Runs before per-layer buckets reduced every gradient after backward.
-    cmd += ["--allreduce", s.get("allreduce", "after")]
-    if s["bits"] == "adaptive":
-        cmd += ["--width-mix", records, "--widths", s.get("widths", "2,4,8")]
-    if s.get("stale"):
-        cmd += ["--stale", "--stale-momentum", str(s.get("stale_momentum", 0))]
-        if s.get("stale_bound"):  # 0: unbounded; a number K or "auto"
-            cmd += ["--stale-bound", str(s["stale_bound"])]
-    if s.get("boundary_rate", 1.0) != 1.0:
-        cmd += ["--boundary-rate", str(s["boundary_rate"])]
-    return cmd
+    return [adaqp, "simulate", "--like", records, "--profile", profile, "--link", sim_link,
+            "--metrics", out] + topology
 
 
 def predict(adaqp, records, profile, link, tmp, probe=None):

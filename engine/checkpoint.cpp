@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/atomic_file.hpp"
 #include "base/error.hpp"
 
 namespace adaqp::engine {
@@ -37,15 +38,13 @@ struct Writer {
   }
 };
 
+// The whole file or nothing (base/atomic_file.hpp); errors name the option they come from.
 void write_atomically(const fs::path& path, const std::string& data) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(data.data(), std::streamsize(data.size()));
-    out.flush();
-    if (!out) throw Error("--checkpoint: cannot write " + tmp.string());
+  try {
+    write_file_atomically(path.string(), data);
+  } catch (const Error& e) {
+    throw Error(std::string("--checkpoint: ") + e.what());
   }
-  fs::rename(tmp, path);
 }
 
 std::string diff_key(const nlohmann::json& saved, const nlohmann::json& mine) {

@@ -12,17 +12,17 @@
 
 namespace adaqp::experiments {
 
-namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Axes that make the strategy rather than the context it runs in.
 const std::set<std::string>& strategy_axes() {
   static const std::set<std::string> s = {"mode",          "bits",   "stale",       "stale_momentum",
                                           "boundary_rate", "lambda", "group_size",  "assign_period",
                                           "assign_time",   "widths", "stale_bound", "allreduce"};
   return s;
 }
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 const char* const kMeasures[] = {"test_acc_at_best_val", "final_test_acc", "tail_test_acc"};
 
 std::string value(const std::map<std::string, std::string>& m, const std::string& k) {

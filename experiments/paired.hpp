@@ -23,10 +23,16 @@
 // too wide, or straddles -M); n < 2 has no interval.
 #pragma once
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace adaqp::experiments {
+
+// The manifest axes that make a strategy (mode, widths, staleness, all-reduce schedule, ...); every
+// other axis but the seed and the executor is the context a strategy runs in. Defined once here;
+// plots/report.py receives it from `adaqp report` (--strategy-axes).
+const std::set<std::string>& strategy_axes();
 
 struct PairedDifference {
   int n = 0;

@@ -372,7 +372,13 @@ int run_report(const std::string& dir) {
   candidates.push_back("/usr/bin/python3");
   for (const auto& py : candidates) {
     if (std::system((quote(py) + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) continue;
-    const std::string cmd = quote(py) + " " + quote(std::string(build::kSourceDir) + script) + " " + quote(dir);
+    std::string cmd = quote(py) + " " + quote(std::string(build::kSourceDir) + script);
+    if (!scale) {  // the one definition of the strategy axes (experiments/paired.hpp)
+      std::string axes;
+      for (const auto& a : strategy_axes()) axes += (axes.empty() ? "" : ",") + a;
+      cmd += " --strategy-axes " + quote(axes);
+    }
+    cmd += " " + quote(dir);
     const int status = std::system(cmd.c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }

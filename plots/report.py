@@ -21,7 +21,7 @@ Figures (each written only when the results hold its data):
                   speedup, with 95% intervals (DIR/paired.csv, experiments/paired.hpp); with the
                   table of every measure and the verdict on a 0.3-point claim
 
-usage: report.py DIR
+usage: report.py --strategy-axes AXIS,AXIS,... DIR (adaqp report runs it so)
 """
 import base64
 import csv
@@ -523,9 +523,9 @@ def paired_table(rows):
             "link of that rate when it has them (column 'speedup measured').</p>" + html_table(cols, table))
 
 
-# Axes that make a strategy (the rest, but the seed, is its context; as experiments/paired.hpp).
-STRATEGY_AXES = {"mode", "bits", "stale", "stale_momentum", "boundary_rate", "lambda", "group_size", "assign_period", "assign_time",
-                 "widths", "stale_bound", "allreduce"}
+# Axes that make a strategy (the rest, but the seed, is its context): experiments/paired.hpp
+# strategy_axes(), given by `adaqp report` as --strategy-axes (main() sets it).
+STRATEGY_AXES = set()
 TARGET_FRACTION = 0.99
 
 
@@ -710,9 +710,11 @@ def summary_table(folder):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: report.py DIR")
-    folder = sys.argv[1]
+    global STRATEGY_AXES
+    if len(sys.argv) != 4 or sys.argv[1] != "--strategy-axes" or not sys.argv[2]:
+        sys.exit("usage: report.py --strategy-axes AXIS,AXIS,... DIR (run it through adaqp report)")
+    STRATEGY_AXES = set(sys.argv[2].split(","))
+    folder = sys.argv[3]
     if not os.path.isdir(os.path.join(folder, "runs")):
         sys.exit(f"report: {folder}: not a sweep results folder (no runs/)")
     runs = read_runs(folder)

@@ -100,6 +100,12 @@ expect_ok "events simulated" simulate --shape nodes=100000,edges=2000000 --parts
 expect_error "no-such.yaml" simulate --dataset cora --profile "$tmp/no-such.yaml"
 expect_error "--topology 'ring'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --topology ring
 expect_error "--link 'fast'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --link fast
+# --like takes a run's records: a missing file, a line that is not JSON, records without a run record
+expect_error "$tmp/no-run.jsonl: cannot open the records (--like)" simulate --like "$tmp/no-run.jsonl" --profile "$tmp/p.yaml"
+echo '{"type": "epoch", "epoch": 1}' >"$tmp/no-run.jsonl"
+expect_error "$tmp/no-run.jsonl: no run record (--like takes" simulate --like "$tmp/no-run.jsonl" --profile "$tmp/p.yaml"
+echo 'not json' >>"$tmp/no-run.jsonl"
+expect_error "$tmp/no-run.jsonl: line 2 is not JSON (--like takes" simulate --like "$tmp/no-run.jsonl" --profile "$tmp/p.yaml"
 expect_error "no link class 'inter'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml"
 expect_error "give them with --width-mix" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp --bits adaptive
 expect_error "--width-mix goes with --bits adaptive" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp \

@@ -99,6 +99,12 @@ expect_refusal "corrupt checkpoint refused" ".ckpt: corrupt (CRC mismatch)" \
   mpirun --oversubscribe -np 2 "$adaqp" train "${base[@]}" --checkpoint "$ck" --resume
 expect_refusal "--resume without a checkpoint refused" "no checkpoint" \
   "$adaqp" train "${base[@]}" --checkpoint "$tmp/none" --resume
+# A checkpoint file that cannot be written (its temporary's name taken by a folder): one line
+# naming the option and the file, no half-written checkpoint left as the latest.
+mkdir -p "$tmp/blocked.ck/epoch-00000003/rank-0.ckpt.tmp"
+expect_refusal "unwritable checkpoint refused" "--checkpoint: $tmp/blocked.ck/epoch-00000003/rank-0.ckpt: cannot write" \
+  "$adaqp" train "${base[@]}" --checkpoint "$tmp/blocked.ck" --checkpoint-every 3
+if [ -e "$tmp/blocked.ck/latest" ]; then bad "unwritable checkpoint: 'latest' written"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

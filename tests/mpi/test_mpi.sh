@@ -241,21 +241,32 @@ check "frontier_accuracy.py: each point over its rounds, each run with its block
   after=\$(echo \"\$row\" | cut -d'|' -f10) && probed=\$(echo \"\$row\" | cut -d'|' -f12) &&
   test \$before = \$want && test \$after != \$want && test \$probed = \$doubled &&
   grep -q 'calibrated after its block: 2 points' '$tmp/fa.out' && tail -3 '$tmp/fa.out'"
-check "simulator_accuracy.simulate_command: the run's stale, bound, width and width-mix flags" python3 -c '
-import sys
-sys.path.insert(0, sys.argv[1])
-from simulator_accuracy import simulate_command
-def flags(run):
-    cmd = simulate_command("adaqp", run, "P.yaml", "shm", "out.jsonl")
-    return {cmd[i]: cmd[i + 1] if i + 1 < len(cmd) and not cmd[i + 1].startswith("--") else "" for i in range(len(cmd))
-            if cmd[i].startswith("--")}
-s = flags(sys.argv[2])
-assert (s["--mode"], s["--bits"], s["--stale-bound"], s["--link"]) == ("quant", "1", "2", "none") and "--stale" in s, s
-a = flags(sys.argv[3])
-assert (a["--mode"], a["--bits"], a["--widths"], a["--width-mix"]) == ("adaqp", "adaptive", "1,2,4,8", sys.argv[3]), a
-assert "--stale" not in a, a
-print("stale, bound, widths and width-mix carried to simulate")' "$here/../../benchmarks" "$fa/r1/cora/shm/stale-1bit.jsonl" \
-  "$fa/r1/cora/shm/adaptive.jsonl"
+# simulate --like RUN predicts what the run's settings written out as flags predict (stale with a
+# bound; adaptive widths with the run's own last assignment); a flag given beside it wins.
+predicted() { python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1])][-1]["predicted_epoch_s"])' "$1"; }
+like_equals() {  # RUN FLAGS...: --like RUN against the written-out flags
+  local run=$1
+  shift
+  "$adaqp" simulate --like "$run" --profile "$here/../../profiles/this-machine.yaml" --metrics "$tmp/like.a.jsonl" \
+    >/dev/null &&
+    "$adaqp" simulate "$@" --profile "$here/../../profiles/this-machine.yaml" --metrics "$tmp/like.b.jsonl" >/dev/null &&
+    a=$(predicted "$tmp/like.a.jsonl") && b=$(predicted "$tmp/like.b.jsonl") && echo "--like $a s, flags $b s" &&
+    [ "$a" = "$b" ]
+}
+check "simulate --like: a stale 1-bit run with a bound, as its flags" like_equals "$fa/r1/cora/shm/stale-1bit.jsonl" \
+  ${args[cora]} --parts 2 --mode quant --bits 1 --stale --stale-bound 2
+check "simulate --like: an adaptive run, its widths from its records" like_equals "$fa/r1/cora/shm/adaptive.jsonl" \
+  ${args[cora]} --parts 2 --mode adaqp --bits adaptive --widths 1,2,4,8 --width-mix "$fa/r1/cora/shm/adaptive.jsonl"
+like_wins() {  # a flag beside --like is taken over the run's setting
+  "$adaqp" simulate --like "$fa/r1/cora/shm/stale-1bit.jsonl" --hidden 64 --profile \
+    "$here/../../profiles/this-machine.yaml" --metrics "$tmp/like.c.jsonl" >"$tmp/like.c.out" &&
+    grep -q 'gcn 2 x 64 on cora, 2 ranks, quant' "$tmp/like.c.out" &&
+    "$adaqp" simulate --dataset cora --model gcn --layers 2 --hidden 64 --dropout 0.5 --parts 2 --mode quant --bits 1 \
+      --stale --stale-bound 2 --profile "$here/../../profiles/this-machine.yaml" --metrics "$tmp/like.b.jsonl" \
+      >/dev/null && [ "$(predicted "$tmp/like.c.jsonl")" = "$(predicted "$tmp/like.b.jsonl")" ] &&
+    echo "hidden 64: $(predicted "$tmp/like.c.jsonl") s"
+}
+check "simulate --like with --hidden 64 beside it: the flag wins" like_wins
 
 check "--allreduce takes after or overlap" bash -c "! '$adaqp' train ${args[cora]} --allreduce sometimes 2>'$tmp/ar.err' &&
   grep -q \"allowed after, overlap\" '$tmp/ar.err' && cat '$tmp/ar.err'"

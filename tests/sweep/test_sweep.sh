@@ -158,6 +158,14 @@ for s in vanilla pipegcn bns-0.5 quant-bf16; do
   check "strategies table row $s" grep -q "<td>$s</td>" "$tmp/peers/report/index.html"
 done
 check "strategy column in results.csv" grep -q ",pipegcn," "$tmp/peers/results.csv"
+# Time to accuracy compares each strategy with vanilla of its own context: the strategy axes
+# (experiments/paired.hpp, handed to report.py by adaqp report) must not split them apart.
+check "time to accuracy: pipegcn and bns-0.5 in vanilla's context" python3 -c '
+import sys
+page = open(sys.argv[1]).read()
+section = page.split("<h2>Time to accuracy</h2>")[-1].split("<h2>")[0]  # the table
+assert all(f"<td>{s}</td>" in section for s in ("vanilla", "pipegcn", "bns-0.5")), section[:2000]' \
+  "$tmp/peers/report/index.html"
 # A manifest that only adds points (stale smoothing) resumes the folder and runs just those.
 sed 's/^stale: \[false, true\]$/stale: [false, true]\nstale_momentum: [0, 0.5]/; s/^exclude:$/exclude:\n  - {stale: "false", stale_momentum: "0.5"}/' \
   "$tmp/peers.yaml" >"$tmp/peers-more.yaml"
