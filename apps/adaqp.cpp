@@ -525,8 +525,12 @@ void apply_run_settings(CLI::App& sim, Options& o) {
     if (v.is_string() && v.get<std::string>().empty()) return;  // not set in the run
     if (key == "dataset" && from_folder) return;                // the folder's meta.json
     if (v.is_boolean() && !v.get<bool>()) return;               // a flag the run did not set
-    opt->add_result(v.is_string() ? v.get<std::string>() : v.is_boolean() ? std::string("true") : v.dump());
-    opt->run_callback();
+    try {
+      opt->add_result(v.is_string() ? v.get<std::string>() : v.is_boolean() ? std::string("true") : v.dump());
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      throw Error(o.sim_like + ": setting '" + key + "' (" + v.dump() + "): " + e.what());
+    }
   };
   for (const auto& [key, v] : settings.items()) give(key, v);
   if (settings.value("bits", std::string()) == "adaptive" && o.bits == "adaptive" && o.so.width_mix.empty())

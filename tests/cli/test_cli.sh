@@ -106,6 +106,9 @@ echo '{"type": "epoch", "epoch": 1}' >"$tmp/no-run.jsonl"
 expect_error "$tmp/no-run.jsonl: no run record (--like takes" simulate --like "$tmp/no-run.jsonl" --profile "$tmp/p.yaml"
 echo 'not json' >>"$tmp/no-run.jsonl"
 expect_error "$tmp/no-run.jsonl: line 2 is not JSON (--like takes" simulate --like "$tmp/no-run.jsonl" --profile "$tmp/p.yaml"
+"$adaqp" train --dataset cora --layers 2 --hidden 16 --epochs 2 --metrics "$tmp/like.jsonl" --quiet >/dev/null 2>&1
+sed 's/"hidden":16/"hidden":"wide"/' "$tmp/like.jsonl" >"$tmp/like-bad.jsonl"
+expect_error "$tmp/like-bad.jsonl: setting 'hidden' (\"wide\")" simulate --like "$tmp/like-bad.jsonl" --profile "$tmp/p.yaml"
 expect_error "no link class 'inter'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml"
 expect_error "give them with --width-mix" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp --bits adaptive
 expect_error "--width-mix goes with --bits adaptive" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp \
