@@ -17,6 +17,7 @@ inline void write_file_atomically(const std::string& path, const std::string& by
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw Error(path + ": cannot write");
     f << bytes;
+    f.flush();  // a write that fails only when the buffer goes out is caught here
     if (!f) throw Error(path + ": write failed");
   }
   std::filesystem::rename(tmp, path);
