@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "apps/commands.hpp"
 #include "engine/comm/communicator.hpp"
@@ -505,10 +506,25 @@ void add_experiment_commands(CLI::App& app, Options& o) {
   rep->add_option("dir", o.rep_dir, "results folder of adaqp sweep")->required();
 }
 
+// The run record's settings that simulate has no option for, because an epoch's predicted time does
+// not depend on them: what is trained and how long (split, split_seed, epochs, eval_every, lr,
+// lr_schedule, weight_decay, seed), run control (comm_timeout_s, checkpoint_every), what the profile
+// fixes (threads, backend: checked against it in cmd_simulate; transport, buffers), what follows from
+// other settings (strategy), and the MILP's time limit (assign_time_limit_s: the widths come from the
+// run's records). Any other setting without a simulate option is an error, so that a setting added to
+// the run record (engine/trainer.cpp run_record) is either given an option or listed here.
+const std::set<std::string>& settings_not_priced() {
+  static const std::set<std::string> keys = {
+      "split",        "split_seed", "epochs",         "eval_every",         "lr",      "lr_schedule",
+      "weight_decay", "seed",       "comm_timeout_s", "checkpoint_every",   "threads", "backend",
+      "transport",    "buffers",    "strategy",       "assign_time_limit_s"};
+  return keys;
+}
+
 // simulate --like RECORDS: each setting of the run record whose simulate option ("--" + the key,
 // '_' as '-') was not given on the command line is given as if it had been; --parts from the
 // record's ranks, --width-mix from the records themselves when the run had adaptive widths. Keys
-// simulate has no option for (epochs, lr, threads, ...) do not change a prediction and are left out.
+// simulate has no option for must be in settings_not_priced() (else an error naming the setting).
 void apply_run_settings(CLI::App& sim, Options& o) {
   const nlohmann::json run = apps::run_record_of(o.sim_like);
   nlohmann::json settings = run["settings"];
@@ -520,7 +536,12 @@ void apply_run_settings(CLI::App& sim, Options& o) {
     std::string name = "--" + key;
     std::replace(name.begin(), name.end(), '_', '-');
     CLI::Option* opt = sim.get_option_no_throw(name);
-    if (!opt || opt->count() > 0 || v.is_null()) return;
+    if (!opt) {
+      if (settings_not_priced().count(key)) return;
+      throw Error(o.sim_like + ": setting '" + key + "' (" + v.dump() +
+                  "): simulate has no option for it (records of another adaqp version?)");
+    }
+    if (opt->count() > 0 || v.is_null()) return;
     if (key == "stale_bound" && v == 0) return;                 // 0: unbounded
     if (v.is_string() && v.get<std::string>().empty()) return;  // not set in the run
     if (key == "dataset" && from_folder) return;                // the folder's meta.json
@@ -533,6 +554,9 @@ void apply_run_settings(CLI::App& sim, Options& o) {
     }
   };
   for (const auto& [key, v] : settings.items()) give(key, v);
+  o.so.like = o.sim_like;
+  o.so.like_threads = settings.value("threads", 0);
+  o.so.like_backend = settings.value("backend", std::string());
   if (settings.value("bits", std::string()) == "adaptive" && o.bits == "adaptive" && o.so.width_mix.empty())
     o.so.width_mix = o.sim_like;
 }

@@ -231,6 +231,14 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
   }
   if (o.profile.empty()) throw Error("simulate: --profile PROFILE is required (profiles/ ships some)");
   auto profile = simulator::load_profile(o.profile);
+  // --like predicts that run: its threads per rank and backend are the profile's to fix.
+  if (!o.like.empty() && o.like_threads > 0 && o.like_threads != profile.threads)
+    throw Error(o.like + ": the run used " + std::to_string(o.like_threads) + " thread(s) per rank; profile " +
+                o.profile + " is calibrated for " + std::to_string(profile.threads) + " (adaqp calibrate --threads " +
+                std::to_string(o.like_threads) + ")");
+  if (!o.like.empty() && !o.like_backend.empty() && !profile.backend.empty() && o.like_backend != profile.backend)
+    throw Error(o.like + ": the run used backend '" + o.like_backend + "'; profile " + o.profile + " is for '" +
+                profile.backend + "'");
   if (!o.probe.empty()) {
     double factor = 0;
     try {

@@ -9,7 +9,8 @@ its block was resumed after it, RUN.probe-after.yaml), with the calibration befo
 rescaled to each probe (`simulate --probe`; the mean of the predictions: "before + probes"); per
 point, the median measured epoch over rounds (each run's epoch time as `adaqp simulate --compare` defines it, docs/metrics.md) against the median
 prediction. One Markdown table, then median and maximum |error| and how many points are within
---bound (the simulator's stated error) for each profile.
+--bound (the simulator's stated error) for each profile; then the same for each run against its
+own prediction, round by round.
 
 usage: frontier_accuracy.py --adaqp build/adaqp [--bound 7.7] OUT
 """
@@ -66,7 +67,8 @@ def main():
             if "before" in cal and probes and probes[0].endswith("before.yaml"):
                 pred["before + probes"] = statistics.mean(predict(a.adaqp, path, cal["before"], key[1], tmp, p)
                                                           for p in probes)
-            points.setdefault(key, []).append((m["epoch_s"], pred))
+            rnd = os.path.basename(os.path.dirname(os.path.dirname(rate_dir)))  # rROUND
+            points.setdefault(key, []).append((m["epoch_s"], pred, rnd))
     if not points:
         sys.exit(f"{a.out}: no runs (OUT/rROUND/DATASET/RATE/STRATEGY.jsonl)")
     # A column for each way every run was predicted.
@@ -95,6 +97,17 @@ def main():
         inside = sum(x <= a.bound for x in e)
         print(f"calibrated {label[p]}: {len(e)} points, median |error| {statistics.median(e):.1f}%, max {max(e):.1f}%, "
               f"{inside} of {len(e)} within {a.bound:g}%")
+    # Each run against its own prediction, by round: how far one run strays from what its block's
+    # calibrations predict (the run-to-run variation that the medians over rounds smooth).
+    print()
+    rounds = sorted({r[2] for runs in points.values() for r in runs}, key=lambda x: int(x[1:]))
+    for p in profiles:
+        for rnd in rounds:
+            e = [100 * (r[1][p] - r[0]) / r[0] for runs in points.values() for r in runs if r[2] == rnd]
+            inside = sum(abs(x) <= a.bound for x in e)
+            print(f"{rnd}, each run calibrated {label[p]}: {len(e)} runs, median |error| "
+                  f"{statistics.median(abs(x) for x in e):.1f}%, mean error {statistics.mean(e):+.1f}%, "
+                  f"{inside} of {len(e)} within {a.bound:g}%")
 
 
 if __name__ == "__main__":
