@@ -509,7 +509,7 @@ void add_experiment_commands(CLI::App& app, Options& o) {
 // The run record's settings that simulate has no option for, because an epoch's predicted time does
 // not depend on them: what is trained and how long (split, split_seed, epochs, eval_every, lr,
 // lr_schedule, weight_decay, seed), run control (comm_timeout_s, checkpoint_every), what the profile
-// fixes (threads, backend: checked against it in cmd_simulate; transport, buffers), what follows from
+// fixes (threads, backend: checked against it by --compare; transport, buffers), what follows from
 // other settings (strategy), and the MILP's time limit (assign_time_limit_s: the widths come from the
 // run's records). Any other setting without a simulate option is an error, so that a setting added to
 // the run record (engine/trainer.cpp run_record) is either given an option or listed here.
@@ -554,9 +554,6 @@ void apply_run_settings(CLI::App& sim, Options& o) {
     }
   };
   for (const auto& [key, v] : settings.items()) give(key, v);
-  o.so.like = o.sim_like;
-  o.so.like_threads = settings.value("threads", 0);
-  o.so.like_backend = settings.value("backend", std::string());
   if (settings.value("bits", std::string()) == "adaptive" && o.bits == "adaptive" && o.so.width_mix.empty())
     o.so.width_mix = o.sim_like;
 }

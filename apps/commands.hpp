@@ -24,9 +24,6 @@ struct SimulateOptions {
   std::int64_t features = 100, classes = 47;  // with shape: input width and classes (dense features)
   std::string width_mix;                      // --bits adaptive: a run's records or BITS:FRACTION,...
   scheduler::WidthMix mix;                    // what width_mix gave (cmd_simulate fills it)
-  std::string like;                           // --like: the run's records, whose settings these are
-  int like_threads = 0;                       // --like: the run's threads per rank (0: cores / ranks)
-  std::string like_backend;                   // --like: the run's backend ("": not recorded)
 };
 int cmd_simulate(const engine::TrainConfig& config, const SimulateOptions& options);
 

@@ -231,14 +231,6 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
   }
   if (o.profile.empty()) throw Error("simulate: --profile PROFILE is required (profiles/ ships some)");
   auto profile = simulator::load_profile(o.profile);
-  // --like predicts that run: its threads per rank and backend are the profile's to fix.
-  if (!o.like.empty() && o.like_threads > 0 && o.like_threads != profile.threads)
-    throw Error(o.like + ": the run used " + std::to_string(o.like_threads) + " thread(s) per rank; profile " +
-                o.profile + " is calibrated for " + std::to_string(profile.threads) + " (adaqp calibrate --threads " +
-                std::to_string(o.like_threads) + ")");
-  if (!o.like.empty() && !o.like_backend.empty() && !profile.backend.empty() && o.like_backend != profile.backend)
-    throw Error(o.like + ": the run used backend '" + o.like_backend + "'; profile " + o.profile + " is for '" +
-                profile.backend + "'");
   if (!o.probe.empty()) {
     double factor = 0;
     try {
@@ -324,6 +316,16 @@ int cmd_simulate(const engine::TrainConfig& c, const SimulateOptions& options) {
     check("mode", scheduler::to_string(c.mode));
     check("bits", bits);
     check("dataset", spec);
+    // Predicted and measured are comparable only on the host the profile describes.
+    const int threads = s.value("threads", 0);  // 0: cores / ranks, not known here
+    if (threads > 0 && threads != profile.threads)
+      throw Error(o.compare + ": the run used " + std::to_string(threads) + " thread(s) per rank; profile " +
+                  o.profile + " is calibrated for " + std::to_string(profile.threads) + " (adaqp calibrate --threads " +
+                  std::to_string(threads) + ")");
+    const std::string backend = s.value("backend", std::string());
+    if (!backend.empty() && !profile.backend.empty() && backend != profile.backend)
+      throw Error(o.compare + ": the run used backend '" + backend + "'; profile " + o.profile + " is for '" +
+                  profile.backend + "'");
     if (measured->run.value("ranks", 0) != o.parts)
       throw Error(o.compare + ": measured run has " + std::to_string(measured->run.value("ranks", 0)) +
                   " ranks, simulated " + std::to_string(o.parts));

@@ -110,14 +110,16 @@ expect_error "$tmp/no-run.jsonl: line 2 is not JSON (--like takes" simulate --li
 sed 's/"hidden":16/"hidden":"wide"/' "$tmp/like.jsonl" >"$tmp/like-bad.jsonl"
 expect_error "$tmp/like-bad.jsonl: setting 'hidden' (\"wide\")" simulate --like "$tmp/like-bad.jsonl" --profile "$tmp/p.yaml"
 # Every setting a run records has a simulate option or is one a prediction does not depend on: a
-# fresh record is taken whole, an unknown setting is an error, and so is a profile for other threads.
+# fresh record is taken whole, an unknown setting is an error, and so is comparing against a profile
+# for other threads (predicting the run elsewhere is not).
 expect_ok "predicted ms" simulate --like "$tmp/like.jsonl" --profile "$tmp/p.yaml"
 sed 's/"hidden":16/"hidden":16,"frobnicate":1/' "$tmp/like.jsonl" >"$tmp/like-bad.jsonl"
 expect_error "$tmp/like-bad.jsonl: setting 'frobnicate' (1): simulate has no option" simulate --like \
   "$tmp/like-bad.jsonl" --profile "$tmp/p.yaml"
 sed 's/"threads":0/"threads":2/' "$tmp/like.jsonl" >"$tmp/like-bad.jsonl"
 expect_error "$tmp/like-bad.jsonl: the run used 2 thread(s) per rank; profile $tmp/p.yaml is calibrated for 1" \
-  simulate --like "$tmp/like-bad.jsonl" --profile "$tmp/p.yaml"
+  simulate --like "$tmp/like-bad.jsonl" --compare "$tmp/like-bad.jsonl" --profile "$tmp/p.yaml"
+expect_ok "predicted ms" simulate --like "$tmp/like-bad.jsonl" --profile "$tmp/p.yaml"  # elsewhere: no compare
 expect_error "no link class 'inter'" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml"
 expect_error "give them with --width-mix" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp --bits adaptive
 expect_error "--width-mix goes with --bits adaptive" simulate --dataset cora --parts 2 --profile "$tmp/p.yaml" --mode adaqp \
